@@ -1,0 +1,52 @@
+/**
+ * Every error the API can return, defined once: a code, an HTTP status and a message
+ * template with `{placeholders}`. Throw with `new AppError('DATASET_NOT_FOUND', { id })`.
+ */
+export const ERRORS = {
+  VALIDATION: { status: 400, message: '{message}' },
+  L0_NOT_SUPPORTED: {
+    status: 400,
+    message:
+      'regularization.l0 is not supported: minimizing the number of non-zero weights is NP-hard. ' +
+      'Use regularization.l1 (with l1Mode "proximal" for exact zeros) to get a sparse model.',
+  },
+  INVALID_DATASET: { status: 400, message: '{message}' },
+  INVALID_TRAINING_REQUEST: { status: 400, message: '{message}' },
+  INVALID_PREDICT_INPUT: { status: 400, message: '{message}' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: '{message}' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: '{message}' },
+  DATASET_NOT_FOUND: { status: 404, message: 'dataset "{id}" does not exist' },
+  JOB_NOT_FOUND: { status: 404, message: 'training job "{id}" does not exist' },
+  MODEL_NOT_FOUND: { status: 404, message: 'model "{id}" does not exist' },
+  ROUTE_NOT_FOUND: { status: 404, message: 'no route {method} {url}' },
+  REDIS_UNAVAILABLE: { status: 503, message: 'the job store (Redis) is unavailable; retry shortly' },
+  INTERNAL: { status: 500, message: 'internal error' },
+} as const satisfies Record<string, { status: number; message: string }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+function fill(template: string, params: Record<string, unknown>): string {
+  return template.replace(/\{(\w+)\}/g, (_, key: string) => String(params[key] ?? `{${key}}`));
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details?: unknown;
+
+  constructor(code: ErrorCode, params: Record<string, unknown> = {}, details?: unknown) {
+    super(fill(ERRORS[code].message, params));
+    this.name = 'AppError';
+    this.code = code;
+    this.status = ERRORS[code].status;
+    this.details = details;
+  }
+}
+
+/** Shorthand for the most common case: a 400 that names the field and the reason. */
+export function invalid(
+  code: 'VALIDATION' | 'INVALID_DATASET' | 'INVALID_TRAINING_REQUEST' | 'INVALID_PREDICT_INPUT',
+  message: string,
+): AppError {
+  return new AppError(code, { message });
+}

@@ -1,0 +1,67 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../../random';
+import type { FrozenOp } from '../frozen-model';
+import { uniformKernel } from './init';
+import type { Buffer, ForwardContext, Layer, Param } from './layer';
+
+export interface DenseArgs {
+  name: string;
+  inputSize: number;
+  units: number;
+  /**
+   * Default true. Off when batch norm follows directly: its shift β makes a bias redundant
+   * (the batch mean subtraction cancels it).
+   */
+  useBias?: boolean;
+  /** Default 'he'. */
+  init?: 'he' | 'glorot';
+  rng: Rng;
+}
+
+/** y = x·W + b. */
+export class Dense implements Layer {
+  readonly name: string;
+  readonly params: Param[];
+  readonly buffers: Buffer[] = [];
+  readonly kernel: tf.Variable;
+  readonly bias?: tf.Variable;
+  readonly inputSize: number;
+  readonly units: number;
+
+  constructor(args: DenseArgs) {
+    if (!Number.isInteger(args.units) || args.units < 1) {
+      throw new Error(`Dense units must be a positive integer, received ${args.units}`);
+    }
+    this.name = args.name;
+    this.inputSize = args.inputSize;
+    this.units = args.units;
+    this.kernel = tf.variable(
+      uniformKernel(args.rng, args.inputSize, args.units, args.init ?? 'he'),
+      true,
+    );
+    this.params = [{ name: `${args.name}/kernel`, role: 'kernel', variable: this.kernel }];
+    if (args.useBias ?? true) {
+      this.bias = tf.variable(tf.zeros([args.units]), true);
+      this.params.push({ name: `${args.name}/bias`, role: 'bias', variable: this.bias });
+    }
+  }
+
+  apply(x: tf.Tensor2D): tf.Tensor2D {
+    const y: tf.Tensor2D = tf.matMul(x, this.kernel as tf.Tensor2D);
+    return this.bias ? (tf.add(y, this.bias) as tf.Tensor2D) : y;
+  }
+
+  freeze(): FrozenOp[] {
+    return [
+      {
+        op: 'dense',
+        inputSize: this.inputSize,
+        units: this.units,
+        kernel: this.kernel.dataSync() as Float32Array,
+        bias: this.bias ? (this.bias.dataSync() as Float32Array) : new Float32Array(this.units),
+      },
+    ];
+  }
+}
+
+export type { ForwardContext };
