@@ -4,12 +4,6 @@
  */
 export const ERRORS = {
   VALIDATION: { status: 400, message: '{message}' },
-  L0_NOT_SUPPORTED: {
-    status: 400,
-    message:
-      'regularization.l0 is not supported: minimizing the number of non-zero weights is NP-hard. ' +
-      'Use regularization.l1 (with l1Mode "proximal" for exact zeros) to get a sparse model.',
-  },
   INVALID_DATASET: { status: 400, message: '{message}' },
   INVALID_TRAINING_REQUEST: { status: 400, message: '{message}' },
   INVALID_PREDICT_INPUT: { status: 400, message: '{message}' },

@@ -23,6 +23,10 @@ const penalty = (field: string) =>
     .min(0, { error: `${field} must be >= 0: a negative penalty rewards large weights` })
     .max(10, { error: `${field} must be <= 10` });
 
+export const L0_MESSAGE =
+  'L0 regularization (counting non-zero weights) is not supported: minimizing it is NP-hard. ' +
+  'Use regularization.l1 instead, which drives weights to exactly zero and gives a sparse model.';
+
 export const batchNormSchema = z
   .object({
     type: z.literal('batch'),
@@ -86,8 +90,8 @@ export const regularizationSchema = z
     l1: penalty('regularization.l1').default(0),
     /** Weight of α·Σw² over kernels. */
     l2: penalty('regularization.l2').default(0),
-    /** Accepted only to be refused with a clear explanation (minimizing L0 is NP-hard). */
-    l0: z.unknown().optional(),
+    /** Named only to be refused with a clear explanation. */
+    l0: z.undefined({ error: L0_MESSAGE }).optional(),
   })
   .strict();
 

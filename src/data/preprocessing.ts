@@ -1,0 +1,246 @@
+import { invalid } from '../errors';
+import { quoteNames } from './column-names';
+import { columnInfo, columnNames, columnValues, hasColumn, type CellValue, type ColumnInfo, type Table } from './table';
+
+/**
+ * Turns table columns into the numbers a network trains on, and back. Everything is fitted on
+ * the training rows only, so validation scores are not flattered by statistics that already
+ * saw the validation data. The fitted `Preprocessing` is plain JSON and is stored with the
+ * model, so prediction applies exactly the same encoding.
+ */
+
+export type Task = 'classification' | 'regression';
+
+export type FeatureEncoding =
+  /** Standardized to (x - mean) / std; a missing value becomes the mean, i.e. 0. */
+  | { name: string; type: 'numeric'; mean: number; std: number }
+  /** One-hot over `categories` (sorted); a missing or unseen value is all zeros. */
+  | { name: string; type: 'categorical'; categories: string[] };
+
+export type TargetEncoding =
+  /** `classes[i]` is the class of output unit i; numbers stay numbers, sorted ascending. */
+  | { name: string; task: 'classification'; classes: (number | string)[] }
+  /** The network learns (y - mean) / std, so the loss scale does not depend on the units of y. */
+  | { name: string; task: 'regression'; mean: number; std: number };
+
+export interface Preprocessing {
+  /** In table column order. */
+  features: FeatureEncoding[];
+  target: TargetEncoding;
+  /** Width of one encoded row: 1 per numeric feature plus one per category. */
+  inputSize: number;
+}
+
+export { rowsToTable, vectorsToTable, DEFAULT_MAX_PREDICT_ROWS } from './prediction-input';
+
+/** Indices of the rows whose target is present; rows without a target cannot be trained on. */
+export function rowsWithTarget(table: Table, target: string): Int32Array {
+  checkTargetExists(table, target);
+  const rows: number[] = [];
+  columnValues(table, target).forEach((value, row) => {
+    if (value !== null) rows.push(row);
+  });
+  return Int32Array.from(rows);
+}
+
+/**
+ * Fits the encoding of every column except the target and `drop` on the rows `rowIndices`
+ * (normally the training split of `rowsWithTarget`).
+ */
+export function fitPreprocessing(
+  table: Table,
+  target: string,
+  task: Task,
+  rowIndices: ArrayLike<number>,
+  drop: string[] = [],
+): Preprocessing {
+  checkTargetExists(table, target);
+  for (const name of drop) {
+    if (!hasColumn(table, name)) {
+      throw invalid(
+        'INVALID_TRAINING_REQUEST',
+        `drop lists column "${name}", which the dataset does not have; columns: ${quoteNames(columnNames(table))}`,
+      );
+    }
+  }
+  const dropped = new Set(drop);
+  const featureColumns = table.columns.filter((column) => column.name !== target && !dropped.has(column.name));
+  if (featureColumns.length === 0) {
+    throw invalid(
+      'INVALID_TRAINING_REQUEST',
+      `no feature columns are left once the target "${target}" and dropped columns are removed; at least 1 is required`,
+    );
+  }
+  const features = featureColumns.map((column) => fitFeature(column, columnValues(table, column.name), rowIndices));
+  const inputSize = features.reduce((sum, feature) => sum + featureWidth(feature), 0);
+  if (inputSize === 0) {
+    throw invalid(
+      'INVALID_TRAINING_REQUEST',
+      `the feature columns (${quoteNames(featureColumns.map((c) => c.name))}) have no values in the training rows`,
+    );
+  }
+  return { features, target: fitTarget(table, target, task, rowIndices), inputSize };
+}
+
+/** Encodes rows `rowIndices` of `table` as a row-major `rowIndices.length × inputSize` matrix. */
+export function encodeFeatures(prep: Preprocessing, table: Table, rowIndices: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(rowIndices.length * prep.inputSize);
+  let offset = 0;
+  for (const feature of prep.features) {
+    const values = columnValues(table, feature.name);
+    if (feature.type === 'numeric') {
+      for (let i = 0; i < rowIndices.length; i++) {
+        out[i * prep.inputSize + offset] = standardize(feature, values[rowIndices[i]]);
+      }
+    } else {
+      const slot = new Map(feature.categories.map((category, index) => [category, index]));
+      for (let i = 0; i < rowIndices.length; i++) {
+        const value = values[rowIndices[i]];
+        const index = value === null ? undefined : slot.get(String(value));
+        if (index !== undefined) out[i * prep.inputSize + offset + index] = 1;
+      }
+    }
+    offset += featureWidth(feature);
+  }
+  return out;
+}
+
+/**
+ * Classification: the class index of each row (as a float, for a sparse categorical loss).
+ * Regression: the standardized target. Every row must have a target (see `rowsWithTarget`).
+ */
+export function encodeTargets(prep: Preprocessing, table: Table, rowIndices: ArrayLike<number>): Float32Array {
+  const { target } = prep;
+  const values = columnValues(table, target.name);
+  const out = new Float32Array(rowIndices.length);
+  const classIndex = target.task === 'classification' ? new Map(target.classes.map((c, index) => [c, index])) : undefined;
+  for (let i = 0; i < rowIndices.length; i++) {
+    const row = rowIndices[i];
+    const value = values[row];
+    if (value === null) throw new Error(`row ${row} has no target; select rows with rowsWithTarget`);
+    if (target.task === 'regression') {
+      out[i] = (Number(value) - target.mean) / target.std;
+      continue;
+    }
+    const index = classIndex?.get(value);
+    if (index === undefined) {
+      throw invalid(
+        'INVALID_TRAINING_REQUEST',
+        `row ${row} has target ${JSON.stringify(value)}, a class absent from the training rows ` +
+          `(${quoteNames(target.classes.map(String))}); give each class at least 2 rows`,
+      );
+    }
+    out[i] = index;
+  }
+  return out;
+}
+
+/** One entry per encoded input, in encoded order: `age` for a numeric feature, `color=red` for a category. */
+export function encodedFeatureNames(prep: Preprocessing): { column: string; label: string }[] {
+  return prep.features.flatMap((feature) =>
+    feature.type === 'numeric'
+      ? [{ column: feature.name, label: feature.name }]
+      : feature.categories.map((category) => ({ column: feature.name, label: `${feature.name}=${category}` })),
+  );
+}
+
+/** Maps a network output back to the target's units. */
+export function decodeRegression(prep: Preprocessing, standardized: number): number {
+  if (prep.target.task !== 'regression') throw new Error('decodeRegression needs a regression target');
+  return standardized * prep.target.std + prep.target.mean;
+}
+
+/** The class of output unit `index`, with its original type (a number stays a number). */
+export function decodeClass(prep: Preprocessing, index: number): number | string {
+  if (prep.target.task !== 'classification') throw new Error('decodeClass needs a classification target');
+  const { classes } = prep.target;
+  if (!Number.isInteger(index) || index < 0 || index >= classes.length) {
+    throw new Error(`class index ${index} is outside 0..${classes.length - 1}`);
+  }
+  return classes[index];
+}
+
+export function featureWidth(feature: FeatureEncoding): number {
+  return feature.type === 'numeric' ? 1 : feature.categories.length;
+}
+
+function fitFeature(column: ColumnInfo, values: CellValue[], rowIndices: ArrayLike<number>): FeatureEncoding {
+  const present = presentValues(values, rowIndices);
+  if (column.type === 'numeric') return { name: column.name, type: 'numeric', ...meanAndStd(present as number[]) };
+  const categories = [...new Set(present.map(String))].sort(compareCodeUnits);
+  return { name: column.name, type: 'categorical', categories };
+}
+
+function fitTarget(table: Table, target: string, task: Task, rowIndices: ArrayLike<number>): TargetEncoding {
+  const type = columnInfo(table, target)?.type;
+  const present = presentValues(columnValues(table, target), rowIndices);
+  if (task === 'regression') {
+    if (type !== 'numeric') {
+      throw invalid(
+        'INVALID_TRAINING_REQUEST',
+        `regression needs a numeric target, but column "${target}" is categorical; use task "classification"`,
+      );
+    }
+    if (present.length === 0) {
+      throw invalid('INVALID_TRAINING_REQUEST', `target column "${target}" has no values in the training rows`);
+    }
+    return { name: target, task, ...meanAndStd(present as number[]) };
+  }
+  const classes = [...new Set(present)].sort(compareClasses);
+  if (classes.length < 2) {
+    throw invalid(
+      'INVALID_TRAINING_REQUEST',
+      `classification needs at least 2 classes, but target column "${target}" has ${classes.length} ` +
+        `in the training rows${classes.length === 1 ? ` (${JSON.stringify(classes[0])})` : ''}`,
+    );
+  }
+  return { name: target, task, classes };
+}
+
+/**
+ * Population mean and standard deviation. A constant column gets std 1 rather than 0, so it
+ * encodes as 0 instead of dividing by zero; "constant" allows the rounding noise a sum of equal
+ * floats leaves behind, which would otherwise blow tiny differences up to ±1.
+ */
+export function meanAndStd(values: readonly number[]): { mean: number; std: number } {
+  if (values.length === 0) return { mean: 0, std: 1 };
+  const mean = values.reduce((sum, x) => sum + x, 0) / values.length;
+  const variance = values.reduce((sum, x) => sum + (x - mean) ** 2, 0) / values.length;
+  const std = Math.sqrt(variance);
+  const largest = values.reduce((max, x) => Math.max(max, Math.abs(x)), 0);
+  return { mean, std: std <= 1e-10 * largest ? 1 : std };
+}
+
+function standardize(feature: { name: string; mean: number; std: number }, value: CellValue): number {
+  if (value === null) return 0;
+  if (typeof value !== 'number') throw new Error(`numeric feature "${feature.name}" holds a string`);
+  return (value - feature.mean) / feature.std;
+}
+
+function presentValues(values: CellValue[], rowIndices: ArrayLike<number>): (number | string)[] {
+  const present: (number | string)[] = [];
+  for (let i = 0; i < rowIndices.length; i++) {
+    const value = values[rowIndices[i]];
+    if (value !== null) present.push(value);
+  }
+  return present;
+}
+
+/** Numbers numerically; strings by UTF-16 code unit, which unlike localeCompare never varies by host. */
+function compareClasses(a: number | string, b: number | string): number {
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  return compareCodeUnits(String(a), String(b));
+}
+
+function compareCodeUnits(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function checkTargetExists(table: Table, target: string): void {
+  if (!hasColumn(table, target)) {
+    throw invalid(
+      'INVALID_TRAINING_REQUEST',
+      `target column "${target}" does not exist; columns: ${quoteNames(columnNames(table))}`,
+    );
+  }
+}

@@ -1,0 +1,56 @@
+import type { ChildProcess } from 'node:child_process';
+import type { Worker } from 'bullmq';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './app';
+import { ConfigError, loadConfig } from './config';
+import { ensureLocalRedis } from './local-redis';
+import { createTrainingWorker } from '../jobs/training-worker';
+
+/**
+ * Entry point: `node dist/src/main.js [api|worker|all]` (default all: the API and one worker in
+ * one command, for a single machine; deployments run `api` and `worker` apart).
+ */
+async function main(): Promise<void> {
+  const mode = process.argv[2] ?? 'all';
+  if (!['api', 'worker', 'all'].includes(mode)) {
+    throw new ConfigError(`unknown mode "${mode}": use api, worker or all`);
+  }
+  const config = loadConfig();
+  const log = (msg: string) => console.log(JSON.stringify({ level: 'info', msg, time: Date.now() }));
+
+  let redisChild: ChildProcess | null = null;
+  if (mode === 'all') redisChild = await ensureLocalRedis(config.redisUrl, log);
+
+  let app: FastifyInstance | undefined;
+  let worker: Worker | undefined;
+  if (mode === 'api' || mode === 'all') {
+    app = await buildApp(config);
+    app.log.info({ backend: app.services.backend }, `TensorFlow.js backend: ${app.services.backend.name}`);
+    await app.listen({ port: config.port, host: config.host });
+  }
+  if (mode === 'worker' || mode === 'all') {
+    worker = createTrainingWorker(config);
+    worker.on('error', (error) => log(`worker error: ${error.message}`));
+    worker.on('failed', (job, error) => log(`job ${job?.id} failed: ${error.message}`));
+    worker.on('completed', (job) => log(`job ${job.id} completed: model ${job.returnvalue.modelId}`));
+    log(`training worker consuming queue "${config.redisPrefix}:training" (concurrency ${config.workerConcurrency})`);
+  }
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log(`${signal} received, shutting down`);
+    await Promise.allSettled([app?.close(), worker?.close()]);
+    redisChild?.kill('SIGTERM');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  const message = error instanceof Error ? error.message : String(error);
+  console.error(`fitwell: ${message}`);
+  process.exit(1);
+});

@@ -1,0 +1,72 @@
+import { z } from 'zod';
+
+/** Shapes of the API's requests and responses other than the training request. */
+
+export const errorSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string() }),
+});
+
+export const columnSchema = z.object({
+  name: z.string(),
+  type: z.enum(['numeric', 'categorical']),
+});
+
+export const datasetSchema = z.object({
+  id: z.string(),
+  rows: z.number().int(),
+  columns: z.array(columnSchema),
+  createdAt: z.string(),
+});
+
+export const jsonDatasetSchema = z.object({
+  rows: z.array(z.unknown(), { error: 'rows must be an array of objects' }),
+});
+
+export const idParams = (name: string) => z.object({ [name]: z.string().min(1).max(128) });
+
+export const jobStateSchema = z.enum(['waiting', 'active', 'completed', 'failed']);
+
+/** One epoch's numbers; the field names are stable API. */
+export const epochMetricsSchema = z.object({
+  epoch: z.number().int(),
+  loss: z.number(),
+  penalty: z.number(),
+  valLoss: z.number().optional(),
+  accuracy: z.number().optional(),
+  valAccuracy: z.number().optional(),
+  mae: z.number().optional(),
+  valMae: z.number().optional(),
+  durationMs: z.number(),
+});
+
+export const trainingJobSchema = z.object({
+  jobId: z.string(),
+  state: jobStateSchema,
+  progress: z.object({ epoch: z.number().int(), epochs: z.number().int() }),
+  metrics: z.array(epochMetricsSchema),
+  modelId: z.string().optional(),
+  seed: z.number().int().optional(),
+  warnings: z.array(z.string()).optional(),
+  error: z.string().optional(),
+  attempts: z.number().int(),
+  createdAt: z.string(),
+  finishedAt: z.string().optional(),
+});
+
+export const enqueuedJobSchema = z.object({ jobId: z.string(), state: z.literal('waiting') });
+
+export const predictRequestSchema = z
+  .object({
+    rows: z.array(z.unknown()).optional(),
+    inputs: z.array(z.unknown()).optional(),
+  })
+  .strict()
+  .refine((body) => (body.rows === undefined) !== (body.inputs === undefined), {
+    error: 'send exactly one of "rows" (objects with named features) or "inputs" (arrays of values in feature order)',
+  });
+
+export const predictResponseSchema = z.object({
+  predictions: z.array(z.union([z.number(), z.string()])),
+  probabilities: z.array(z.array(z.number())).optional(),
+  classes: z.array(z.union([z.number(), z.string()])).optional(),
+});

@@ -1,0 +1,100 @@
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Preprocessing } from '../data/preprocessing';
+import { AppError } from '../errors';
+import {
+  decodeFrozen,
+  encodeFrozen,
+  type FrozenModel,
+  type StoredFrozenModel,
+} from '../ml/frozen-model';
+import type { SparsityReport } from '../ml/sparsity';
+import type { EpochMetrics } from '../ml/trainer';
+import type { TrainingRequest } from '../schemas/training-request.schema';
+
+/** What the service knows about a trained model, apart from its weights. */
+export interface ModelMeta {
+  id: string;
+  jobId: string;
+  createdAt: string;
+  task: TrainingRequest['task'];
+  target: string;
+  datasetId: string;
+  /** The training request as validated, with every default filled in. */
+  spec: TrainingRequest;
+  /** The seed actually used (the request's, or the one drawn for it). */
+  seed: number;
+  backend: string;
+  preprocessing: Preprocessing;
+  /** The last epoch's metrics. */
+  finalMetrics: EpochMetrics;
+  epochsRun: number;
+  sparsity: SparsityReport;
+  warnings: string[];
+}
+
+export interface StoredModel {
+  meta: ModelMeta;
+  frozen: FrozenModel;
+}
+
+export function newModelId(): string {
+  return `mdl_${randomBytes(9).toString('base64url')}`;
+}
+
+/**
+ * Models in Redis: one hash per model holding meta, the frozen graph and its weights, written in
+ * a single HSET inside MULTI together with the index entry, so a half-written model is never
+ * visible. Models are kept independently of job retention.
+ */
+export class ModelStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+  ) {}
+
+  private key(id: string): string {
+    return `${this.prefix}:model:${id}`;
+  }
+
+  private get indexKey(): string {
+    return `${this.prefix}:models`;
+  }
+
+  async save(meta: ModelMeta, frozen: FrozenModel): Promise<void> {
+    const { json, weights } = encodeFrozen(frozen);
+    const result = await this.redis
+      .multi()
+      .hset(this.key(meta.id), { meta: JSON.stringify(meta), graph: JSON.stringify(json), weights })
+      .zadd(this.indexKey, Date.parse(meta.createdAt), meta.id)
+      .exec();
+    const failed = result?.find(([error]) => error);
+    if (!result || failed) throw failed?.[0] ?? new Error('model write was aborted');
+  }
+
+  async meta(id: string): Promise<ModelMeta> {
+    const raw = await this.redis.hget(this.key(id), 'meta');
+    if (!raw) throw new AppError('MODEL_NOT_FOUND', { id });
+    return JSON.parse(raw) as ModelMeta;
+  }
+
+  async load(id: string): Promise<StoredModel> {
+    const [meta, graph] = await this.redis.hmget(this.key(id), 'meta', 'graph');
+    const weights = await this.redis.hgetBuffer(this.key(id), 'weights');
+    if (!meta || !graph || !weights) throw new AppError('MODEL_NOT_FOUND', { id });
+    return {
+      meta: JSON.parse(meta) as ModelMeta,
+      frozen: decodeFrozen(JSON.parse(graph) as StoredFrozenModel, weights),
+    };
+  }
+
+  /** Newest first. */
+  async list(offset = 0, limit = 100): Promise<ModelMeta[]> {
+    const ids = await this.redis.zrevrange(this.indexKey, offset, offset + limit - 1);
+    if (ids.length === 0) return [];
+    const pipeline = this.redis.pipeline();
+    for (const id of ids) pipeline.hget(this.key(id), 'meta');
+    const rows = (await pipeline.exec()) ?? [];
+    return rows.flatMap(([error, raw]) => (error || !raw ? [] : [JSON.parse(raw as string) as ModelMeta]));
+  }
+}
