@@ -1,6 +1,5 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
-import { Redis } from 'ioredis';
 import type { Config } from '../src/config';
 import { trainingRequestSchema, type TrainingRequest } from '../src/schemas/training-request.schema';
 
@@ -33,11 +32,12 @@ export const TRAINING_JOB_OPTIONS: JobsOptions = {
  * an enqueue fails at once (503) instead of hanging the request.
  */
 export function createTrainingQueue(config: Config): Queue<TrainingJobData, TrainingJobResult> {
-  const connection = new Redis(config.redisUrl, {
+  const connection = {
+    url: config.redisUrl,
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     connectTimeout: 5_000,
-  });
+  };
   return new Queue(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
 }
 

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import { Worker, type WorkerOptions } from 'bullmq';
-import { Redis } from 'ioredis';
 import { configToEnv, type Config } from '../src/config';
 import { TRAINING_QUEUE, type TrainingJobData, type TrainingJobResult } from './training-queue';
 
@@ -14,7 +13,7 @@ export function createTrainingWorker(
   config: Config,
   overrides: Partial<WorkerOptions> = {},
 ): Worker<TrainingJobData, TrainingJobResult> {
-  const connection = new Redis(config.redisUrl, { maxRetriesPerRequest: null });
+  const connection = { url: config.redisUrl, maxRetriesPerRequest: null };
   return new Worker<TrainingJobData, TrainingJobResult>(TRAINING_QUEUE, PROCESSOR_FILE, {
     connection,
     prefix: config.redisPrefix,

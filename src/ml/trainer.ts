@@ -170,7 +170,9 @@ export class Trainer {
       for (const p of params) byName[p.name] = grads[p.variable.name];
       this.optimizer.apply(params, byName);
       for (const update of updates) update.variable.assign(update.value);
-      return [dataLoss!, ...this.batchCounts(output!, yb)];
+      const counts = this.batchCounts(output!, yb);
+      tf.dispose(output!); // kept for the counts only; kept tensors escape the tidy
+      return [dataLoss!, ...counts];
     });
     for (const update of updates) update.value.dispose();
     const [loss, correct, absError] = result.map((t) => t.dataSync()[0]);

@@ -34,3 +34,4 @@ export async function waitForRedis(redis: Redis, timeoutMs = 5_000): Promise<voi
     redis.on('ready', onReady);
   });
 }
+
