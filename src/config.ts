@@ -34,6 +34,8 @@ const envSchema = z.object({
   MAX_PREDICT_ROWS: int(1, 1_000_000).default(10_000),
   /** Trained models kept in the API's memory for prediction. */
   MODEL_CACHE_SIZE: int(1, 100_000).default(100),
+  /** On SIGTERM, how long the API and worker may take to finish in-flight work. */
+  SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(25_000),
 });
 
 export interface Config {
@@ -52,6 +54,7 @@ export interface Config {
   maxDatasetColumns: number;
   maxPredictRows: number;
   modelCacheSize: number;
+  shutdownGraceMs: number;
 }
 
 export class ConfigError extends Error {
@@ -81,6 +84,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxDatasetColumns: e.MAX_DATASET_COLUMNS,
     maxPredictRows: e.MAX_PREDICT_ROWS,
     modelCacheSize: e.MODEL_CACHE_SIZE,
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
   };
 }
 
@@ -102,5 +106,6 @@ export function configToEnv(config: Config): Record<string, string> {
     MAX_DATASET_COLUMNS: String(config.maxDatasetColumns),
     MAX_PREDICT_ROWS: String(config.maxPredictRows),
     MODEL_CACHE_SIZE: String(config.modelCacheSize),
+    SHUTDOWN_GRACE_MS: String(config.shutdownGraceMs),
   };
 }

@@ -41,7 +41,10 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     log(`${signal} received, shutting down`);
-    await Promise.allSettled([app?.close(), worker?.close()]);
+    // Past the grace period an unfinished job is left to BullMQ's stalled-job recovery: its
+    // lock expires and another worker picks it up.
+    const grace = new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
+    await Promise.race([Promise.allSettled([app?.close(), worker?.close()]), grace]);
     redisChild?.kill('SIGTERM');
     process.exit(0);
   };
