@@ -1,27 +1,50 @@
-import { UnrecoverableError, type SandboxedJob } from 'bullmq';
+import { UnrecoverableError, WaitingError, type SandboxedJob } from 'bullmq';
 import { loadConfig } from '../src/config';
+import { AppError } from '../src/errors';
+import { initBackend } from '../src/ml/backend';
+import { trainingRequestSchema } from '../src/schemas/training-request.schema';
+import { CheckpointStore, type JobCheckpoint } from '../src/store/checkpoint-store';
 import { DatasetStore } from '../src/store/dataset-store';
 import { ModelStore, newModelId } from '../src/store/model-store';
-import { AppError } from '../src/errors';
-import { activeBackend, initBackend } from '../src/ml/backend';
 import { createRedis } from '../src/store/redis';
+import { diagnose } from '../src/training/diagnosis';
 import { trainFromRequest } from '../src/training/train-from-request';
-import { trainingRequestSchema } from '../src/schemas/training-request.schema';
-import { metricsKey, type TrainingJobData, type TrainingJobResult } from './training-queue';
+import {
+  CANCELLED_REASON,
+  cancelKey,
+  metricsKey,
+  type TrainingJobData,
+  type TrainingJobResult,
+} from './training-queue';
 
 /**
  * The sandboxed training processor: BullMQ runs it in a child process, so a long training run
  * never blocks the worker's event loop and the job lock keeps being renewed. Configuration comes
  * from the environment the worker passes down.
+ *
+ * Crash safety: a checkpoint is written after every epoch. When the job runs again (its worker
+ * died and BullMQ's stalled-job check handed it to another, or a retry after a crash of this
+ * process) it continues from the last checkpoint, with the same split and preprocessing (they
+ * derive from the job's seed), and finishes with the same number of epochs.
  */
 const config = loadConfig(process.env);
 const redis = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 3 });
 const datasets = new DatasetStore(redis, config.redisPrefix);
 const models = new ModelStore(redis, config.redisPrefix);
-const METRICS_TTL_SECONDS = 30 * 24 * 3600;
+const checkpoints = new CheckpointStore(redis, config.redisPrefix, config.jobKeepSeconds);
+
+// If the worker that forked this process dies, stop at once: another worker will take the job
+// over from its checkpoint, and two trainers must never write the same job's state.
+process.on('disconnect', () => process.exit(0));
+
+// SIGTERM from the worker's graceful shutdown (or SIGINT from a terminal's Ctrl-C): stop after
+// the current batch and hand the job back to the queue; it resumes from its last checkpoint.
+let draining = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => (draining = true));
 
 export default async function trainModel(
   job: SandboxedJob<TrainingJobData, TrainingJobResult>,
+  token?: string,
 ): Promise<TrainingJobResult> {
   const parsed = trainingRequestSchema.safeParse(job.data.request);
   if (!parsed.success) {
@@ -30,18 +53,50 @@ export default async function trainModel(
   const request = parsed.data;
   const backend = await initBackend(config.tfBackend);
   const table = await datasets.table(request.datasetId).catch(unrecoverable);
+  const keys = { metrics: metricsKey(config.redisPrefix, job.id), cancel: cancelKey(config.redisPrefix, job.id) };
 
-  const key = metricsKey(config.redisPrefix, job.id);
-  await redis.del(key);
+  const saved = await checkpoints.load(job.id);
+  const resumedAt = saved ? [...saved.resumedAt, saved.trainer.epoch] : [];
+  // The metrics list holds exactly the checkpointed epochs: later ones died with the crash.
+  if (saved) await redis.ltrim(keys.metrics, 0, saved.trainer.epoch - 1);
+  else await redis.del(keys.metrics);
+
   const epochs = request.training.epochs;
-  await job.updateProgress({ epoch: 0, epochs });
+  await job.updateProgress({ epoch: saved?.trainer.epoch ?? 0, epochs });
   const outcome = await trainFromRequest(request, table, job.data.seed, {
-    onEpoch: async (metrics) => {
-      await redis.multi().rpush(key, JSON.stringify(metrics)).expire(key, METRICS_TTL_SECONDS).exec();
+    resumeFrom: saved?.trainer,
+    shouldStop: async () => draining || (await redis.exists(keys.cancel)) === 1,
+    onEpoch: async (metrics, trainer) => {
+      const checkpoint: JobCheckpoint = { trainer: trainer.checkpoint(), resumedAt };
+      await checkpoints.save(job.id, checkpoint);
+      await redis
+        .multi()
+        .rpush(keys.metrics, JSON.stringify(metrics))
+        .expire(keys.metrics, config.jobKeepSeconds)
+        .exec();
       await job.updateProgress({ epoch: metrics.epoch, epochs });
     },
   }).catch(unrecoverable);
+  if (outcome.status === 'stopped') {
+    if ((await redis.exists(keys.cancel)) === 1) {
+      await checkpoints.delete(job.id);
+      throw new UnrecoverableError(CANCELLED_REASON);
+    }
+    // Shutting down: back to waiting, without using up an attempt; the checkpoint stays.
+    await job.moveToWait(token);
+    throw new WaitingError();
+  }
 
+  const modelEpoch = outcome.restoredBestWeights ? outcome.bestEpoch! : outcome.metrics.length;
+  const diagnosis = diagnose({
+    request,
+    metrics: outcome.metrics,
+    bestEpoch: outcome.bestEpoch,
+    stoppedEpoch: outcome.stoppedEpoch,
+    restoredBestWeights: outcome.restoredBestWeights,
+    warnings: outcome.warnings,
+    baselineLoss: outcome.baselineLoss,
+  });
   const modelId = newModelId();
   await models.save(
     {
@@ -55,19 +110,33 @@ export default async function trainModel(
       seed: outcome.seed,
       backend: backend.name,
       preprocessing: outcome.preprocessing,
-      finalMetrics: outcome.metrics[outcome.metrics.length - 1],
+      finalMetrics: outcome.metrics[modelEpoch - 1],
       epochsRun: outcome.metrics.length,
+      bestEpoch: outcome.bestEpoch,
+      stoppedEpoch: outcome.stoppedEpoch,
+      restoredBestWeights: outcome.restoredBestWeights,
+      testMetrics: outcome.testMetrics,
+      rows: outcome.rows,
+      diagnosis,
       sparsity: outcome.sparsity,
       warnings: outcome.warnings,
     },
     outcome.frozen,
   );
+  await checkpoints.delete(job.id);
   return {
     modelId,
     epochsRun: outcome.metrics.length,
     seed: outcome.seed,
-    backend: activeBackend()?.name ?? backend.name,
+    backend: backend.name,
     warnings: outcome.warnings,
+    bestEpoch: outcome.bestEpoch,
+    stoppedEpoch: outcome.stoppedEpoch,
+    restoredBestWeights: outcome.restoredBestWeights,
+    testMetrics: outcome.testMetrics,
+    diagnosis,
+    sparsity: outcome.sparsity,
+    resumedAt,
   };
 }
 

@@ -1,6 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Config } from '../src/config';
+import type { SparsityReport } from '../src/ml/sparsity';
+import type { Diagnosis } from '../src/training/diagnosis';
+import type { EvaluationMetrics } from '../src/training/train-from-request';
 import { trainingRequestSchema, type TrainingRequest } from '../src/schemas/training-request.schema';
 
 export const TRAINING_QUEUE = 'training';
@@ -17,19 +20,34 @@ export interface TrainingJobResult {
   seed: number;
   backend: string;
   warnings: string[];
+  bestEpoch?: number;
+  stoppedEpoch?: number;
+  restoredBestWeights: boolean;
+  testMetrics?: EvaluationMetrics;
+  diagnosis: Diagnosis;
+  sparsity: SparsityReport;
+  /** Epochs at which the job continued from a checkpoint after losing its worker. */
+  resumedAt: number[];
 }
 
-/** Transient failures (a lost connection, an out-of-memory GPU) retry with exponential backoff. */
-export const TRAINING_JOB_OPTIONS: JobsOptions = {
-  attempts: 3,
-  backoff: { type: 'exponential', delay: 5_000 },
-  removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
-  removeOnFail: { age: 30 * 24 * 3600 },
-};
+/**
+ * Transient failures (a lost connection, an out-of-memory GPU) retry with exponential backoff;
+ * finished jobs are removed after a while so Redis memory stays bounded (models are kept apart).
+ */
+export function trainingJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.jobAttempts,
+    backoff: { type: 'exponential', delay: config.jobBackoffMs },
+    removeOnComplete: { age: config.jobKeepSeconds, count: config.jobKeepCompleted },
+    removeOnFail: { age: config.jobKeepSeconds },
+  };
+}
 
 /**
  * The API's side of the queue. Its connection does not queue commands while Redis is away, so
- * an enqueue fails at once (503) instead of hanging the request.
+ * an enqueue fails at once (503) instead of hanging the request, and it retries the connection
+ * every 2 s at most (BullMQ's default backs off to 20 s, so enqueues would keep failing for up
+ * to 20 s after Redis is back).
  */
 export function createTrainingQueue(config: Config): Queue<TrainingJobData, TrainingJobResult> {
   const connection = {
@@ -37,21 +55,36 @@ export function createTrainingQueue(config: Config): Queue<TrainingJobData, Trai
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     connectTimeout: 5_000,
+    retryStrategy: (times: number) => Math.min(times * 200, 2_000),
   };
-  return new Queue(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
+  return new Queue(TRAINING_QUEUE, {
+    connection,
+    prefix: config.redisPrefix,
+    defaultJobOptions: trainingJobOptions(config),
+  });
 }
 
+/** Per-epoch metrics of a job, one JSON entry per epoch, written by the worker. */
 export function metricsKey(prefix: string, jobId: string): string {
   return `${prefix}:job:${jobId}:metrics`;
 }
+
+/** Set by DELETE /v1/training-jobs/:jobId on any API replica; the worker checks it every batch. */
+export function cancelKey(prefix: string, jobId: string): string {
+  return `${prefix}:job:${jobId}:cancel`;
+}
+
+/** The failure reason of a job stopped by DELETE; the API reports such a job as `cancelled`. */
+export const CANCELLED_REASON = 'cancelled by request';
 
 export async function enqueueTraining(
   queue: Queue<TrainingJobData, TrainingJobResult>,
   request: TrainingRequest,
   seed: number,
+  jobId: string = randomUUID(),
 ): Promise<string> {
   // Parsed again: the stored job data is exactly what the schema produces.
   const data: TrainingJobData = { request: trainingRequestSchema.parse(request), seed };
-  const job = await queue.add('train', data, { ...TRAINING_JOB_OPTIONS, jobId: randomUUID() });
+  const job = await queue.add('train', data, { jobId });
   return job.id!;
 }

@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker, type WorkerOptions } from 'bullmq';
 import { configToEnv, type Config } from '../src/config';
@@ -19,9 +20,52 @@ export function createTrainingWorker(
     prefix: config.redisPrefix,
     concurrency: config.workerConcurrency,
     lockDuration: config.jobLockMs,
-    // A crashed worker (e.g. a GPU out-of-memory abort) should not fail the job outright.
-    maxStalledCount: 3,
+    stalledInterval: config.jobStalledIntervalMs,
+    // A crashed worker (e.g. a GPU out-of-memory abort) should not fail the job outright: the job
+    // goes back to the queue and resumes from its last checkpoint.
+    maxStalledCount: config.jobMaxStalled,
     workerForkOptions: { env: { ...process.env, ...configToEnv(config) } },
     ...overrides,
   });
+}
+
+/** Pids of this process's children (the sandboxed trainers), read from /proc (Linux). */
+function childPids(): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid) pids.push(Number(entry));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+/**
+ * Graceful stop within `graceMs`: take no new jobs and let the running ones finish; if they are
+ * not done after 80 % of the grace period, ask the sandboxed trainers (SIGTERM) to stop after their
+ * current batch and put their jobs back in the queue: they resume from the last epoch's
+ * checkpoint on whichever worker takes them next. Nothing is lost either way.
+ */
+export async function closeGracefully(worker: Worker, graceMs: number): Promise<void> {
+  const closing = worker.close();
+  const drainAfter = setTimeout(() => {
+    for (const pid of childPids()) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // already gone
+      }
+    }
+  }, Math.floor(graceMs * 0.8));
+  try {
+    await closing;
+  } finally {
+    clearTimeout(drainAfter);
+  }
 }

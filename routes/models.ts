@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { predict } from '../src/predict';
 import {
   errorSchema,
@@ -7,35 +7,25 @@ import {
   predictRequestSchema,
   predictResponseSchema,
 } from '../src/schemas/api.schema';
+import { modelListQuerySchema, modelListSchema, modelSchema } from '../src/schemas/model.schema';
+import { predictSerializerCompiler } from '../src/serving/predict-serializer';
 import type { ModelMeta } from '../src/store/model-store';
-
-/** Model metadata is described loosely here; its parts are documented in the README. */
-const modelSchema = z.looseObject({
-  id: z.string(),
-  jobId: z.string(),
-  createdAt: z.string(),
-  task: z.enum(['classification', 'regression']),
-  target: z.string(),
-  datasetId: z.string(),
-});
 
 /** Everything stored about the model: spec, seed, backend, preprocessing, metrics, sparsity. */
 function view(meta: ModelMeta): z.infer<typeof modelSchema> {
-  return { ...meta };
+  // Interfaces are spread into plain records for the open (looseObject) parts of the schema.
+  return { ...meta, finalMetrics: { ...meta.finalMetrics }, sparsity: { ...meta.sparsity } };
 }
 
 const modelRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { models, modelCache, config } = app.services;
+  const { models, modelCache, config, metrics } = app.services;
 
   app.get(
     '/models',
     {
       schema: {
-        querystring: z.object({
-          offset: z.coerce.number().int().min(0).default(0),
-          limit: z.coerce.number().int().min(1).max(1000).default(100),
-        }),
-        response: { 200: z.object({ models: z.array(modelSchema) }) },
+        querystring: modelListQuerySchema,
+        response: { 200: modelListSchema },
       },
     },
     async (request) => ({
@@ -57,10 +47,16 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
         body: predictRequestSchema,
         response: { 200: predictResponseSchema, 400: errorSchema, 404: errorSchema },
       },
+      serializerCompiler: predictSerializerCompiler,
     },
     async (request) => {
       const model = await modelCache.get(request.params.modelId);
-      return predict(model, request.body, config.maxPredictRows);
+      const task = model.meta.task;
+      const stop = metrics.predictDuration.startTimer({ task });
+      const result = await predict(model, request.body, config.maxPredictRows);
+      stop();
+      metrics.predictRows.inc({ task }, result.predictions.length);
+      return result;
     },
   );
 };

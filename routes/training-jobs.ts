@@ -1,6 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import { enqueueTraining, metricsKey } from '../jobs/training-queue';
+import { z } from 'zod';
+import { cancelKey, enqueueTraining, metricsKey } from '../jobs/training-queue';
 import { AppError, invalid } from '../src/errors';
+import { IdempotencyStore, REPLAYED_HEADER } from '../src/http/idempotency';
 import {
   enqueuedJobSchema,
   errorSchema,
@@ -9,44 +11,58 @@ import {
 } from '../src/schemas/api.schema';
 import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { resolveSeed } from '../src/training/train-from-request';
-import { describeJob } from '../src/training/job-view';
+import { apiState, cancelledWaitingView, describeJob } from '../src/training/job-view';
 
 const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
   const { queue, datasets, redis, config } = app.services;
+  const idempotency = new IdempotencyStore(redis, config.redisPrefix, config.idempotencyTtlSeconds);
 
   app.post(
     '/training-jobs',
     {
       schema: {
+        headers: z.looseObject({
+          'idempotency-key': z
+            .string()
+            .min(1)
+            .max(255)
+            .optional()
+            .describe('Same key and body → the same job, for IDEMPOTENCY_TTL_SECONDS (default 24 h)'),
+        }),
         body: trainingRequestSchema,
-        response: { 202: enqueuedJobSchema, 400: errorSchema, 404: errorSchema },
+        response: { 202: enqueuedJobSchema, 400: errorSchema, 404: errorSchema, 422: errorSchema },
       },
     },
     async (request, reply) => {
       const body = request.body;
-      // Checked now, so that a request that cannot train is a 400 here, not a failed job later.
-      const dataset = await datasets.meta(body.datasetId);
-      const target = dataset.columns.find((c) => c.name === body.target);
-      if (!target) {
-        throw invalid(
-          'INVALID_TRAINING_REQUEST',
-          `target: dataset ${dataset.id} has no column "${body.target}"; its columns are ` +
-            dataset.columns.map((c) => `"${c.name}"`).join(', '),
-        );
-      }
-      if (body.task === 'regression' && target.type !== 'numeric') {
-        throw invalid(
-          'INVALID_TRAINING_REQUEST',
-          `task: regression needs a numeric target, but "${body.target}" is categorical; use task "classification"`,
-        );
-      }
-      if (dataset.columns.length < 2) {
-        throw invalid('INVALID_TRAINING_REQUEST', `dataset ${dataset.id} has no feature columns besides the target`);
-      }
-      const jobId = await enqueueTraining(queue, body, resolveSeed(body));
+      const { jobId, replayed } = await idempotency.submit(request, body, async (newJobId) => {
+        // Checked now, so that a request that cannot train is a 400 here, not a failed job later.
+        const dataset = await datasets.meta(body.datasetId);
+        const target = dataset.columns.find((c) => c.name === body.target);
+        if (!target) {
+          throw invalid(
+            'INVALID_TRAINING_REQUEST',
+            `target: dataset ${dataset.id} has no column "${body.target}"; its columns are ` +
+              dataset.columns.map((c) => `"${c.name}"`).join(', '),
+          );
+        }
+        if (body.task === 'regression' && target.type !== 'numeric') {
+          throw invalid(
+            'INVALID_TRAINING_REQUEST',
+            `task: regression needs a numeric target, but "${body.target}" is categorical; use task "classification"`,
+          );
+        }
+        if (dataset.columns.length < 2) {
+          throw invalid('INVALID_TRAINING_REQUEST', `dataset ${dataset.id} has no feature columns besides the target`);
+        }
+        return enqueueTraining(queue, body, resolveSeed(body), newJobId);
+      });
+      if (replayed) reply.header(REPLAYED_HEADER, 'true');
       return reply.status(202).send({ jobId, state: 'waiting' as const });
     },
   );
+
+  const tombstoneKey = (jobId: string) => `${config.redisPrefix}:job:${jobId}:cancelled`;
 
   app.get(
     '/training-jobs/:jobId',
@@ -59,12 +75,55 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const { jobId } = request.params;
       const job = await queue.getJob(jobId);
-      if (!job) throw new AppError('JOB_NOT_FOUND', { id: jobId });
+      if (!job) {
+        const tombstone = await redis.get(tombstoneKey(jobId));
+        if (tombstone) return JSON.parse(tombstone) as ReturnType<typeof cancelledWaitingView>;
+        throw new AppError('JOB_NOT_FOUND', { id: jobId });
+      }
       const [state, rawMetrics] = await Promise.all([
         job.getState(),
         redis.lrange(metricsKey(config.redisPrefix, jobId), 0, -1),
       ]);
       return describeJob(job, state, rawMetrics);
+    },
+  );
+
+  /**
+   * Cancels a job from any API replica: a waiting job is removed from the queue; an active one
+   * sees the cancel flag after its current batch and stops, keeping the metrics of the epochs it
+   * finished. The job then reads as `cancelled`.
+   */
+  app.delete(
+    '/training-jobs/:jobId',
+    {
+      schema: {
+        params: idParams('jobId'),
+        response: { 202: z.object({ jobId: z.string(), state: z.enum(['cancelled', 'cancelling']) }), 404: errorSchema, 409: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const { jobId } = request.params;
+      const job = await queue.getJob(jobId);
+      if (!job) {
+        if (await redis.exists(tombstoneKey(jobId))) return reply.status(202).send({ jobId, state: 'cancelled' as const });
+        throw new AppError('JOB_NOT_FOUND', { id: jobId });
+      }
+      const state = await job.getState();
+      if (state === 'completed' || state === 'failed') {
+        throw new AppError('JOB_FINISHED', { id: jobId, state: apiState(state, job.failedReason) });
+      }
+      // The flag first: if the job turns active meanwhile, the worker still sees it.
+      await redis.set(cancelKey(config.redisPrefix, jobId), '1', 'EX', config.jobKeepSeconds);
+      if (state !== 'active') {
+        try {
+          await job.remove();
+          await redis.set(tombstoneKey(jobId), JSON.stringify(cancelledWaitingView(job)), 'EX', config.jobKeepSeconds);
+          return reply.status(202).send({ jobId, state: 'cancelled' as const });
+        } catch {
+          // It became active (locked) between the two calls: the flag stops it.
+        }
+      }
+      return reply.status(202).send({ jobId, state: 'cancelling' as const });
     },
   );
 };

@@ -77,7 +77,9 @@ async function main() {
 
   const child = spawn(
     process.execPath,
-    ['--test', '--test-reporter=spec', '--test-concurrency=1', ...files],
+    // A test that hangs fails after 3 minutes instead of stalling CI; a file whose tests are
+    // done exits even if a library left a handle open.
+    ['--test', '--test-reporter=spec', '--test-concurrency=1', '--test-timeout=180000', '--test-force-exit', ...files],
     { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test', REDIS_URL: redisUrl } },
   );
   child.on('exit', (code, signal) => {

@@ -1,28 +1,49 @@
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
 import {
   serializerCompiler,
   validatorCompiler,
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
-import type { Queue } from 'bullmq';
+import { QueueEvents, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config';
-import { registerErrorHandler } from './http/error-handler';
+import authPlugin from './http/auth';
+import { frameworkErrors, registerErrorHandler } from './http/error-handler';
+import { JobEventHub } from './http/job-event-hub';
+import openapiPlugin from './http/openapi';
+import { registerJsonBodyParser } from './http/json-body';
+import overloadPlugin from './http/overload';
+import rateLimitPlugin from './http/rate-limit';
+import redisChecksPlugin from './http/redis-checks';
+import { serverTimeouts } from './http/timeouts';
 import { initBackend, type BackendInfo } from './ml/backend';
+import httpObservability from './observability/http-observability';
+import { observeFinishedJobs } from './observability/job-metrics';
+import { loggerOptions, requestId, type LogDestination } from './observability/logger';
+import { ServiceMetrics } from './observability/metrics';
+import { closeBullmq } from './store/close-bullmq';
 import { DatasetStore } from './store/dataset-store';
 import { ModelCache } from './store/model-cache';
 import { ModelStore } from './store/model-store';
 import { createRedis } from './store/redis';
 import {
+  TRAINING_QUEUE,
   createTrainingQueue,
   type TrainingJobData,
   type TrainingJobResult,
 } from '../jobs/training-queue';
 import healthRoutes from '../routes/health';
+import docsRoutes from '../routes/docs';
+import metricsRoutes from '../routes/metrics';
 import datasetRoutes from '../routes/datasets';
 import trainingJobRoutes from '../routes/training-jobs';
+import trainingJobEventRoutes from '../routes/training-job-events';
 import modelRoutes from '../routes/models';
+import modelExportRoutes from '../routes/model-export';
+import dashboardRoutes from '../routes/dashboard';
+import trainingJobReportRoutes from '../routes/training-job-report';
+import sweepRoutes from '../routes/sweeps';
 
 export interface Services {
   config: Config;
@@ -32,13 +53,35 @@ export interface Services {
   datasets: DatasetStore;
   models: ModelStore;
   modelCache: ModelCache;
+  /** The app's one subscription to the training queue's events (live progress, job metrics). */
+  queueEvents: QueueEvents;
+  /** queueEvents fanned out per job, for the event streams. */
+  jobEvents: JobEventHub;
+  metrics: ServiceMetrics;
 }
+
+export interface BuildOptions {
+  /** Where JSON log lines go instead of stdout (tests read them); logs even with LOG_LEVEL=silent. */
+  logStream?: LogDestination;
+  /** Called for every route as it is added (tests check each one is documented). */
+  onRoute?: (route: RouteOptions) => void;
+}
+
+/**
+ * Events are read from a stream position a little in the past rather than from "now": with "now"
+ * (`$`), events written between start-up and the first blocking read would be lost. Replayed
+ * events are harmless: nobody is subscribed yet, and job metrics are claimed once per job.
+ */
+const EVENTS_REPLAY_MS = 10_000;
 
 declare module 'fastify' {
   interface FastifyInstance {
     services: Services;
   }
 }
+
+/** The API's version in the OpenAPI document: the package version. */
+const API_VERSION: string = (require('../../package.json') as { version: string }).version;
 
 /** Connections and stores, shared by every route, closed with the app. */
 const servicesPlugin = fp(
@@ -50,6 +93,23 @@ const servicesPlugin = fp(
     const queue = createTrainingQueue(config);
     queue.on('error', (error) => app.log.warn({ err: error.message }, 'queue connection error'));
     const models = new ModelStore(redis, config.redisPrefix);
+    const modelCache = new ModelCache(models, config.modelCacheSize, {
+      maxBytes: config.modelCacheBytes,
+      serving: { batchWaitMs: config.predictBatchWaitMs },
+    });
+    const queueEvents = new QueueEvents(TRAINING_QUEUE, {
+      connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+      prefix: config.redisPrefix,
+      lastEventId: `${Date.now() - EVENTS_REPLAY_MS}-0`,
+    });
+    queueEvents.on('error', (error) => app.log.warn({ err: error.message }, 'queue events connection error'));
+    const metrics = new ServiceMetrics({
+      queue,
+      modelCache,
+      backend,
+      onCollectError: (error) => app.log.warn({ err: error.message }, 'could not read queue counts for /metrics'),
+    });
+    observeFinishedJobs({ queueEvents, queue, redis, prefix: config.redisPrefix, metrics, log: app.log });
     app.decorate('services', {
       config,
       backend,
@@ -57,10 +117,14 @@ const servicesPlugin = fp(
       queue,
       datasets: new DatasetStore(redis, config.redisPrefix),
       models,
-      modelCache: new ModelCache(models, config.modelCacheSize),
+      modelCache,
+      queueEvents,
+      jobEvents: new JobEventHub(queueEvents),
+      metrics,
     });
     app.addHook('onClose', async () => {
-      await queue.close();
+      // Bounded, and dropping the connection when QUIT cannot be sent: see closeBullmq.
+      await Promise.all([closeBullmq(queueEvents), closeBullmq(queue)]);
       redis.disconnect();
     });
   },
@@ -68,19 +132,42 @@ const servicesPlugin = fp(
 );
 
 /** Builds the API without listening: the entry point listens, tests inject or use supertest. */
-export async function buildApp(config: Config): Promise<FastifyInstance> {
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
-    logger: config.logLevel === 'silent' ? false : { level: config.logLevel },
+    logger: loggerOptions(config, options.logStream),
+    // Our own request ids: a client's x-request-id when it is sane, else a UUID (see logger.ts).
+    requestIdHeader: false,
+    genReqId: requestId,
     bodyLimit: config.bodyLimit,
+    ...serverTimeouts(config),
+    frameworkErrors,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  if (options.onRoute) app.addHook('onRoute', options.onRoute);
   registerErrorHandler(app);
+  registerJsonBodyParser(app);
+  // Cheapest refusal first: overload (503), then API keys (401), then rate limits (429).
+  await app.register(overloadPlugin, { config });
+  await app.register(authPlugin, { config });
+  await app.register(rateLimitPlugin, { config });
+  // Before any route: it collects the routes as they are added.
+  await app.register(openapiPlugin, { version: API_VERSION });
 
   await app.register(servicesPlugin, { config });
+  await app.register(redisChecksPlugin);
+  await app.register(httpObservability);
   await app.register(healthRoutes);
+  await app.register(docsRoutes);
+  await app.register(metricsRoutes);
   await app.register(datasetRoutes, { prefix: '/v1' });
   await app.register(trainingJobRoutes, { prefix: '/v1' });
+  await app.register(trainingJobEventRoutes, { prefix: '/v1' });
   await app.register(modelRoutes, { prefix: '/v1' });
+  await app.register(modelExportRoutes, { prefix: '/v1' });
+  await app.register(trainingJobReportRoutes, { prefix: '/v1' });
+  await app.register(sweepRoutes, { prefix: '/v1' });
+  // /admin/queues: behind the API keys through the auth plugin's onRequest hook, registered above.
+  await app.register(dashboardRoutes);
   return app;
 }

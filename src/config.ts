@@ -1,3 +1,4 @@
+import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
 import { BACKEND_CHOICES } from './ml/backend';
 
@@ -34,8 +35,55 @@ const envSchema = z.object({
   MAX_PREDICT_ROWS: int(1, 1_000_000).default(10_000),
   /** Trained models kept in the API's memory for prediction. */
   MODEL_CACHE_SIZE: int(1, 100_000).default(100),
+  /**
+   * Estimated bytes of model memory the API's cache may hold (weights, scratch, metadata; see
+   * src/serving/served-model.ts); least recently used models are evicted beyond it. 256 MiB.
+   */
+  MODEL_CACHE_BYTES: int(1 << 20, 2 ** 50).default(256 * 1024 * 1024),
+  /**
+   * Micro-batching of concurrent predict requests to one model (src/serving/micro-batcher.ts):
+   * "off", 0 (requests that arrived in the same event-loop turn share one run; no timer) or the
+   * most ms a request waits for others to join its batch.
+   */
+  PREDICT_BATCH_WAIT_MS: z
+    .union([z.literal('off'), int(0, 50)], { error: 'must be "off" or a whole number of ms from 0 to 50' })
+    .default(0)
+    .transform((value) => (value === 'off' ? null : value)),
+  /** Attempts of a training job that fails with an error that may pass (crash, lost connection). */
+  JOB_ATTEMPTS: int(1, 100).default(3),
+  /** First retry delay; doubles with each further attempt. */
+  JOB_BACKOFF_MS: int(0, 3_600_000).default(5_000),
+  /** How often workers look for jobs whose worker died (BullMQ stalledInterval). */
+  JOB_STALLED_INTERVAL_MS: int(500, 3_600_000).default(30_000),
+  /** How many times a job may lose its worker (crash, GPU out-of-memory abort) before it fails. */
+  JOB_MAX_STALLED: int(0, 100).default(3),
+  /** Finished jobs are kept this long (and at most JOB_KEEP_COMPLETED completed ones). */
+  JOB_KEEP_SECONDS: int(60, 365 * 24 * 3600).default(7 * 24 * 3600),
+  JOB_KEEP_COMPLETED: int(1, 10_000_000).default(10_000),
+  /** Most training runs one sweep (POST /v1/sweeps) may create: the grid's combinations. */
+  SWEEP_MAX_COMBINATIONS: int(1, 10_000).default(64),
   /** On SIGTERM, how long the API and worker may take to finish in-flight work. */
   SHUTDOWN_GRACE_MS: int(0, 3_600_000).default(25_000),
+  /**
+   * Bearer keys the API accepts, comma-separated. Unset: the API is open (and warns);
+   * NODE_ENV=production refuses to start the API without keys. Never logged.
+   */
+  API_KEYS: z.string().default('').transform(parseApiKeys),
+  /** Requests per key (per client IP without keys) in one RATE_LIMIT_WINDOW_MS; 0 turns limiting off. */
+  RATE_LIMIT_MAX: int(0, 1_000_000_000).default(600),
+  RATE_LIMIT_WINDOW_MS: int(100, 86_400_000).default(60_000),
+  /** Longest time a client may take to send a whole request (node's server.requestTimeout); 0: none. */
+  REQUEST_TIMEOUT_MS: int(0, 3_600_000).default(120_000),
+  /** A socket silent this long is closed (fastify connectionTimeout); 0: never. */
+  CONNECTION_TIMEOUT_MS: int(0, 3_600_000).default(90_000),
+  /** Overload (503 + Retry-After) above this mean event-loop delay; 0 turns the check off. */
+  OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: int(0, 600_000).default(1_000),
+  /** Overload above this V8 heap use; default 90 % of the heap limit; 0 turns the check off. */
+  OVERLOAD_MAX_HEAP_USED_BYTES: int(0, 2 ** 50).default(() => Math.floor(0.9 * getHeapStatistics().heap_size_limit)),
+  /** Overload above this resident set size; 0 (default) turns the check off. */
+  OVERLOAD_MAX_RSS_BYTES: int(0, 2 ** 50).default(0),
+  /** How long an Idempotency-Key of POST /v1/training-jobs is remembered. */
+  IDEMPOTENCY_TTL_SECONDS: int(1, 30 * 24 * 3600).default(24 * 3600),
 });
 
 export interface Config {
@@ -54,11 +102,67 @@ export interface Config {
   maxDatasetColumns: number;
   maxPredictRows: number;
   modelCacheSize: number;
+  modelCacheBytes: number;
+  /** null: micro-batching off. */
+  predictBatchWaitMs: number | null;
   shutdownGraceMs: number;
+  /** Never log these. Empty: the API runs open. */
+  apiKeys: string[];
+  rateLimitMax: number;
+  rateLimitWindowMs: number;
+  requestTimeoutMs: number;
+  connectionTimeoutMs: number;
+  overloadMaxEventLoopDelayMs: number;
+  overloadMaxHeapUsedBytes: number;
+  overloadMaxRssBytes: number;
+  idempotencyTtlSeconds: number;
+  jobAttempts: number;
+  jobBackoffMs: number;
+  jobStalledIntervalMs: number;
+  jobMaxStalled: number;
+  jobKeepSeconds: number;
+  jobKeepCompleted: number;
+  sweepMaxCombinations: number;
 }
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
+}
+
+/** Shortest key accepted: 16 characters. `openssl rand -hex 32` makes a good one. */
+const MIN_API_KEY_LENGTH = 16;
+
+/**
+ * "k1, k2,," → ["k1", "k2"]. Problems are reported by position, never by value: a message that
+ * quoted a key would put it in logs.
+ */
+function parseApiKeys(raw: string, ctx: z.RefinementCtx): string[] {
+  const keys = raw.split(',').map((key) => key.trim()).filter((key) => key !== '');
+  keys.forEach((key, index) => {
+    if (key.length < MIN_API_KEY_LENGTH) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `key ${index + 1} has ${key.length} characters; use at least ${MIN_API_KEY_LENGTH} (e.g. openssl rand -hex 32)`,
+      });
+    } else if (!/^[\x21-\x7e]+$/.test(key)) {
+      ctx.addIssue({ code: 'custom', message: `key ${index + 1} may contain only printable ASCII without spaces` });
+    }
+  });
+  return keys;
+}
+
+/**
+ * The API must not run open in production. Checked when the API is built rather than in
+ * loadConfig, because workers (and their training processes) share this config and serve no
+ * HTTP: they run with NODE_ENV=production and no keys.
+ */
+export function assertApiKeysConfigured(config: Config): void {
+  if (config.env === 'production' && config.apiKeys.length === 0) {
+    throw new ConfigError(
+      'API_KEYS is not set: with NODE_ENV=production the API refuses to run without API keys. ' +
+        'Set API_KEYS to one or more comma-separated keys (e.g. openssl rand -hex 32).',
+    );
+  }
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -84,7 +188,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxDatasetColumns: e.MAX_DATASET_COLUMNS,
     maxPredictRows: e.MAX_PREDICT_ROWS,
     modelCacheSize: e.MODEL_CACHE_SIZE,
+    modelCacheBytes: e.MODEL_CACHE_BYTES,
+    predictBatchWaitMs: e.PREDICT_BATCH_WAIT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    apiKeys: e.API_KEYS,
+    rateLimitMax: e.RATE_LIMIT_MAX,
+    rateLimitWindowMs: e.RATE_LIMIT_WINDOW_MS,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    connectionTimeoutMs: e.CONNECTION_TIMEOUT_MS,
+    overloadMaxEventLoopDelayMs: e.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
+    overloadMaxHeapUsedBytes: e.OVERLOAD_MAX_HEAP_USED_BYTES,
+    overloadMaxRssBytes: e.OVERLOAD_MAX_RSS_BYTES,
+    idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
+    jobAttempts: e.JOB_ATTEMPTS,
+    jobBackoffMs: e.JOB_BACKOFF_MS,
+    jobStalledIntervalMs: e.JOB_STALLED_INTERVAL_MS,
+    jobMaxStalled: e.JOB_MAX_STALLED,
+    jobKeepSeconds: e.JOB_KEEP_SECONDS,
+    jobKeepCompleted: e.JOB_KEEP_COMPLETED,
+    sweepMaxCombinations: e.SWEEP_MAX_COMBINATIONS,
   };
 }
 
@@ -106,6 +228,24 @@ export function configToEnv(config: Config): Record<string, string> {
     MAX_DATASET_COLUMNS: String(config.maxDatasetColumns),
     MAX_PREDICT_ROWS: String(config.maxPredictRows),
     MODEL_CACHE_SIZE: String(config.modelCacheSize),
+    MODEL_CACHE_BYTES: String(config.modelCacheBytes),
+    PREDICT_BATCH_WAIT_MS: config.predictBatchWaitMs === null ? 'off' : String(config.predictBatchWaitMs),
     SHUTDOWN_GRACE_MS: String(config.shutdownGraceMs),
+    // API_KEYS is left out on purpose: the training processes serve no HTTP and need no keys.
+    RATE_LIMIT_MAX: String(config.rateLimitMax),
+    RATE_LIMIT_WINDOW_MS: String(config.rateLimitWindowMs),
+    REQUEST_TIMEOUT_MS: String(config.requestTimeoutMs),
+    CONNECTION_TIMEOUT_MS: String(config.connectionTimeoutMs),
+    OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: String(config.overloadMaxEventLoopDelayMs),
+    OVERLOAD_MAX_HEAP_USED_BYTES: String(config.overloadMaxHeapUsedBytes),
+    OVERLOAD_MAX_RSS_BYTES: String(config.overloadMaxRssBytes),
+    IDEMPOTENCY_TTL_SECONDS: String(config.idempotencyTtlSeconds),
+    JOB_ATTEMPTS: String(config.jobAttempts),
+    JOB_BACKOFF_MS: String(config.jobBackoffMs),
+    JOB_STALLED_INTERVAL_MS: String(config.jobStalledIntervalMs),
+    JOB_MAX_STALLED: String(config.jobMaxStalled),
+    JOB_KEEP_SECONDS: String(config.jobKeepSeconds),
+    JOB_KEEP_COMPLETED: String(config.jobKeepCompleted),
+    SWEEP_MAX_COMBINATIONS: String(config.sweepMaxCombinations),
   };
 }

@@ -7,12 +7,30 @@ export const ERRORS = {
   INVALID_DATASET: { status: 400, message: '{message}' },
   INVALID_TRAINING_REQUEST: { status: 400, message: '{message}' },
   INVALID_PREDICT_INPUT: { status: 400, message: '{message}' },
+  INVALID_SWEEP: { status: 400, message: '{message}' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: '{message}' },
   PAYLOAD_TOO_LARGE: { status: 413, message: '{message}' },
   DATASET_NOT_FOUND: { status: 404, message: 'dataset "{id}" does not exist' },
   JOB_NOT_FOUND: { status: 404, message: 'training job "{id}" does not exist' },
   MODEL_NOT_FOUND: { status: 404, message: 'model "{id}" does not exist' },
+  MODEL_NOT_EXPORTABLE: {
+    status: 422,
+    message: 'model "{id}" cannot be exported in the TensorFlow.js layers format: {reason}',
+  },
+  SWEEP_NOT_FOUND: { status: 404, message: 'sweep "{id}" does not exist' },
+  JOB_FINISHED: { status: 409, message: 'training job "{id}" has already finished ({state}); there is nothing to cancel' },
   ROUTE_NOT_FOUND: { status: 404, message: 'no route {method} {url}' },
+  UNAUTHORIZED: { status: 401, message: '{message}' },
+  IDEMPOTENCY_KEY_REUSED: {
+    status: 422,
+    message:
+      'Idempotency-Key "{key}" was already used with a different request body; send a new key for a new request',
+  },
+  RATE_LIMITED: {
+    status: 429,
+    message: 'rate limit exceeded: at most {max} requests per {window} for {client}; retry in {retryAfter} s',
+  },
+  OVERLOADED: { status: 503, message: 'the server is overloaded ({reason}); retry in {retryAfter} s' },
   REDIS_UNAVAILABLE: { status: 503, message: 'the job store (Redis) is unavailable; retry shortly' },
   INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;

@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app';
 import { ConfigError, loadConfig } from './config';
 import { ensureLocalRedis } from './local-redis';
-import { createTrainingWorker } from '../jobs/training-worker';
+import { closeGracefully, createTrainingWorker } from '../jobs/training-worker';
+import { createSweepWorker } from '../jobs/sweep-worker';
 
 /**
  * Entry point: `node dist/src/main.js [api|worker|all]` (default all: the API and one worker in
@@ -16,13 +17,16 @@ async function main(): Promise<void> {
     throw new ConfigError(`unknown mode "${mode}": use api, worker or all`);
   }
   const config = loadConfig();
-  const log = (msg: string) => console.log(JSON.stringify({ level: 'info', msg, time: Date.now() }));
+  // One JSON object per line, like the API's pino logs; job lines carry the job id as a field.
+  const log = (msg: string, fields: Record<string, unknown> = {}) =>
+    console.log(JSON.stringify({ level: 'info', time: Date.now(), ...fields, msg }));
 
   let redisChild: ChildProcess | null = null;
   if (mode === 'all') redisChild = await ensureLocalRedis(config.redisUrl, log);
 
   let app: FastifyInstance | undefined;
   let worker: Worker | undefined;
+  let sweepWorker: Worker | undefined;
   if (mode === 'api' || mode === 'all') {
     app = await buildApp(config);
     app.log.info({ backend: app.services.backend }, `TensorFlow.js backend: ${app.services.backend.name}`);
@@ -31,9 +35,17 @@ async function main(): Promise<void> {
   if (mode === 'worker' || mode === 'all') {
     worker = createTrainingWorker(config);
     worker.on('error', (error) => log(`worker error: ${error.message}`));
-    worker.on('failed', (job, error) => log(`job ${job?.id} failed: ${error.message}`));
-    worker.on('completed', (job) => log(`job ${job.id} completed: model ${job.returnvalue.modelId}`));
+    worker.on('failed', (job, error) =>
+      log(`job ${job?.id} failed: ${error.message}`, { jobId: job?.id, attempts: job?.attemptsMade }),
+    );
+    worker.on('completed', (job) =>
+      log(`job ${job.id} completed: model ${job.returnvalue.modelId}`, { jobId: job.id, modelId: job.returnvalue.modelId }),
+    );
+    worker.on('active', (job) => log(`job ${job.id} started`, { jobId: job.id, attempt: job.attemptsMade + 1 }));
     log(`training worker consuming queue "${config.redisPrefix}:training" (concurrency ${config.workerConcurrency})`);
+    // Completes sweeps (BullMQ flow parents) once their training jobs are done; cheap, in-process.
+    sweepWorker = createSweepWorker(config);
+    sweepWorker.on('error', (error) => log(`sweep worker error: ${error.message}`));
   }
 
   let stopping = false;
@@ -44,7 +56,10 @@ async function main(): Promise<void> {
     // Past the grace period an unfinished job is left to BullMQ's stalled-job recovery: its
     // lock expires and another worker picks it up.
     const grace = new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
-    await Promise.race([Promise.allSettled([app?.close(), worker?.close()]), grace]);
+    await Promise.race([
+      Promise.allSettled([app?.close(), worker && closeGracefully(worker, config.shutdownGraceMs), sweepWorker?.close()]),
+      grace,
+    ]);
     redisChild?.kill('SIGTERM');
     process.exit(0);
   };

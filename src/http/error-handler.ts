@@ -1,6 +1,10 @@
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError } from '../errors';
+import { isRedisUnavailable } from './redis-errors';
+
+/** Seconds a client should wait before retrying while Redis is away (as /readyz says). */
+export const REDIS_RETRY_AFTER_SECONDS = 5;
 
 export interface ErrorBody {
   error: { code: string; message: string };
@@ -48,6 +52,24 @@ export function formatValidation(issues: ValidationIssue[], context: string): st
  * One error handler for the app: bad input becomes a 4xx with a message that names the field;
  * anything unexpected is logged in full and answered with a 500 that hides internals.
  */
+/**
+ * For Fastify's `frameworkErrors` option: errors found while routing, before any hook or the
+ * error handler runs (a malformed percent-encoding, a path parameter over maxParamLength), in
+ * the same JSON shape as every other error.
+ */
+export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    void reply.status(414).send(body('URI_TOO_LONG', 'a path parameter is too long; ids are at most 100 characters'));
+    return;
+  }
+  if (error.code === 'FST_ERR_BAD_URL') {
+    void reply.status(400).send(body('VALIDATION', 'the URL is not valid (bad percent-encoding)'));
+    return;
+  }
+  const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
+  void reply.status(status).send(body(clientCode(error, status), error.message));
+}
+
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     if (error instanceof AppError) {
@@ -59,9 +81,17 @@ export function registerErrorHandler(app: FastifyInstance): void {
         .status(400)
         .send(body('VALIDATION', formatValidation(error.validation as ValidationIssue[], context)));
     }
+    // Redis errors carry no statusCode: without this they would be 500s, though nothing is
+    // wrong with the request or the code, and retrying shortly will work.
+    if (isRedisUnavailable(error)) {
+      request.log.warn({ err: error.message }, 'Redis unavailable');
+      const unavailable = new AppError('REDIS_UNAVAILABLE');
+      reply.header('Retry-After', String(REDIS_RETRY_AFTER_SECONDS));
+      return reply.status(unavailable.status).send(body(unavailable.code, unavailable.message));
+    }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
-      return reply.status(status).send(body(clientCode(error, status), error.message));
+      return reply.status(status).send(body(clientCode(error, status), clientMessage(app, request, error, status)));
     }
     request.log.error({ err: error }, 'request failed');
     return reply.status(500).send(body('INTERNAL', 'internal error'));
@@ -78,6 +108,43 @@ function clientCode(error: FastifyError, status: number): string {
   if (status === 415) return 'UNSUPPORTED_MEDIA_TYPE';
   if (status === 400) return 'VALIDATION';
   return error.code ?? 'CLIENT_ERROR';
+}
+
+/** Fastify's own 4xx messages, made to say what to do about them. */
+function clientMessage(app: FastifyInstance, request: FastifyRequest, error: FastifyError, status: number): string {
+  if (status === 413) return tooLargeMessage(app, request);
+  if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
+    // Fastify's message is generic; the parser's own (the cause) says what and where.
+    const cause = error.cause instanceof Error ? error.cause.message : '';
+    if (/forbidden (prototype|constructor) property/.test(cause)) {
+      return 'body: the keys "__proto__" and "constructor" (with "prototype") are not allowed in JSON';
+    }
+    return `body is not valid JSON${cause ? `: ${cause.slice(0, 200)}` : ''}`;
+  }
+  return error.message;
+}
+
+/** Names the limit and the setting that raises it, so a client knows and an operator can act. */
+function tooLargeMessage(app: FastifyInstance, request: FastifyRequest): string {
+  const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit;
+  const config = app.hasDecorator('services') ? app.services.config : undefined;
+  const setting =
+    config && limit === config.bodyLimit
+      ? 'BODY_LIMIT'
+      : config && limit === config.datasetBodyLimit
+        ? 'DATASET_BODY_LIMIT'
+        : undefined;
+  const route = request.routeOptions.url ? `${request.method} ${request.routeOptions.url}` : 'this route';
+  return (
+    `the request body is larger than ${limit} bytes (${formatBytes(limit ?? 0)}), the limit for ${route}` +
+    (setting ? `; the server's ${setting} setting raises it` : '')
+  );
+}
+
+function formatBytes(bytes: number): string {
+  if (bytes >= 1 << 20) return `${+(bytes / (1 << 20)).toFixed(1)} MiB`;
+  if (bytes >= 1 << 10) return `${+(bytes / (1 << 10)).toFixed(1)} KiB`;
+  return `${bytes} B`;
 }
 
 function body(code: string, message: string): ErrorBody {

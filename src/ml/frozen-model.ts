@@ -4,13 +4,18 @@ import { activate } from './layers/activation';
 
 /**
  * The frozen inference form of a trained network: plain arrays and a list of operations, with
- * dropout removed and batch norm's running statistics folded into the preceding kernel. It is
- * what the service stores, serves and exports; it has no training mode at all.
+ * dropout removed, batch norm's running statistics folded into a neighbouring kernel and weight
+ * norm's w = g·v/‖v‖ computed once. It is what the service stores, serves and exports; it has no
+ * training mode at all.
+ *
+ * `cosine`: y_j = Σ_i x̂_i·kernel_ij with x̂ = x / sqrt(max(‖x‖², epsilon)); the kernel's
+ * columns already hold s·w_j/‖w_j‖.
  */
 export type FrozenOp =
   | { op: 'dense'; inputSize: number; units: number; kernel: Float32Array; bias: Float32Array }
   | { op: 'affine'; scale: Float32Array; shift: Float32Array }
   | { op: 'layerNorm'; gain: Float32Array; bias: Float32Array; epsilon: number }
+  | { op: 'cosine'; inputSize: number; units: number; kernel: Float32Array; epsilon: number }
   | { op: 'activation'; fn: Exclude<Activation, 'linear'> };
 
 export interface FrozenModel {
@@ -22,8 +27,12 @@ export interface FrozenModel {
 }
 
 /**
- * Folds every affine op that directly follows a dense op into that dense op:
- * (x·W + b)·s + t = x·(W·diag(s)) + (b·s + t). An affine op after an activation stays.
+ * Folds affine ops (inference-mode batch norm) into a neighbouring dense op:
+ * - after a dense op, into it: (x·W + b)·s + t = x·(W·diag(s)) + (b·s + t);
+ * - otherwise (batch norm after the activation), into the dense op that follows:
+ *   (x·s + t)·W + b = x·(diag(s)·W) + (t·W + b).
+ * An affine op followed by anything else (an activation, layer norm, cosine — none of them
+ * commutes with a per-feature affine map) or by nothing stays.
  */
 export function foldAffine(ops: FrozenOp[]): FrozenOp[] {
   const out: FrozenOp[] = [];
@@ -39,6 +48,18 @@ export function foldAffine(ops: FrozenOp[]): FrozenOp[] {
       }
       for (let j = 0; j < prev.units; j++) bias[j] = prev.bias[j] * op.scale[j] + op.shift[j];
       out[out.length - 1] = { ...prev, kernel, bias };
+    } else if (op.op === 'dense' && prev?.op === 'affine') {
+      const kernel = new Float32Array(op.kernel.length);
+      const bias = new Float32Array(op.units);
+      for (let j = 0; j < op.units; j++) {
+        let shifted = op.bias[j]; // float64 accumulation of t·W + b
+        for (let i = 0; i < op.inputSize; i++) {
+          kernel[i * op.units + j] = prev.scale[i] * op.kernel[i * op.units + j];
+          shifted += prev.shift[i] * op.kernel[i * op.units + j];
+        }
+        bias[j] = shifted;
+      }
+      out[out.length - 1] = { ...op, kernel, bias };
     } else {
       out.push(op);
     }
@@ -66,6 +87,10 @@ function applyOp(h: tf.Tensor2D, op: FrozenOp): tf.Tensor2D {
       const { mean, variance } = tf.moments(h, 1, true);
       const normalized = tf.mul(tf.sub(h, mean), tf.rsqrt(tf.add(variance, op.epsilon)));
       return tf.add(tf.mul(normalized, tf.tensor1d(op.gain)), tf.tensor1d(op.bias));
+    }
+    case 'cosine': {
+      const xHat = tf.mul(h, tf.rsqrt(tf.maximum(tf.sum(tf.square(h), 1, true), op.epsilon)));
+      return tf.matMul(xHat, tf.tensor2d(op.kernel, [op.inputSize, op.units]));
     }
     case 'activation':
       return activate(h, op.fn);

@@ -4,10 +4,15 @@ import type { HiddenLayerSpec } from '../schemas/training-request.schema';
 import { foldAffine, type FrozenModel } from './frozen-model';
 import { Activation } from './layers/activation';
 import { BatchNormalization } from './layers/batch-normalization';
+import { CosineDense } from './layers/cosine-dense';
 import { Dense } from './layers/dense';
 import { Dropout } from './layers/dropout';
+import { GaussianDropout } from './layers/gaussian-dropout';
+import { GhostBatchNormalization } from './layers/ghost-batch-normalization';
 import type { Buffer, ForwardContext, Layer, Param } from './layers/layer';
 import { LayerNormalization } from './layers/layer-normalization';
+import { SyncBatchNormalization } from './layers/sync-batch-normalization';
+import { WeightNormalizedDense } from './layers/weight-normalized-dense';
 
 export interface NetworkSpec {
   inputSize: number;
@@ -17,10 +22,17 @@ export interface NetworkSpec {
 }
 
 /**
- * A feed-forward network built from the request's hidden layers. Each hidden layer is
- * Dense → normalization → activation → dropout (normalization before the activation, as the
- * concepts page prescribes for batch norm), followed by a Dense output layer producing logits
- * (classification) or the standardized target (regression).
+ * A feed-forward network built from the request's hidden layers, followed by a Dense output layer
+ * producing logits (classification) or the standardized target (regression). A hidden layer is,
+ * by its normalization:
+ * - none:                          Dense → activation → dropout
+ * - batch, sync-batch, ghost-batch: Dense (no bias) → BN → activation → dropout (the concepts
+ *                                  page's placement; batch's "after-activation" placement is
+ *                                  Dense → activation → BN → dropout)
+ * - layer:                         Dense → layer norm → activation → dropout
+ * - weight:                        weight-normalized Dense → activation → dropout
+ * - cosine:                        cosine Dense → activation → dropout
+ * Dropout always comes last, so within one layer it never feeds that layer's normalization.
  */
 export class Network {
   readonly layers: Layer[];
@@ -96,33 +108,84 @@ function buildLayers(spec: NetworkSpec, rng: Rng): Layer[] {
     const name = `hidden${index}`;
     const norm = hidden.normalization;
     const init = ['relu', 'elu', 'selu'].includes(hidden.activation) ? 'he' : 'glorot';
-    layers.push(
-      new Dense({
-        name: `${name}/dense`,
-        inputSize: width,
-        units: hidden.units,
-        useBias: norm.type !== 'batch',
-        init,
-        rng,
-      }),
-    );
-    if (norm.type === 'batch') {
-      layers.push(
-        new BatchNormalization({
+    const dense = { inputSize: width, units: hidden.units, init, rng } as const;
+    const activation = new Activation(`${name}/activation`, hidden.activation);
+    switch (norm.type) {
+      case 'none':
+        layers.push(new Dense({ name: `${name}/dense`, ...dense }), activation);
+        break;
+      case 'batch': {
+        const bn = new BatchNormalization({
           name: `${name}/batch_norm`,
           units: hidden.units,
           momentum: norm.momentum,
           epsilon: norm.epsilon,
-        }),
-      );
-    } else if (norm.type === 'layer') {
-      layers.push(
-        new LayerNormalization({ name: `${name}/layer_norm`, units: hidden.units, epsilon: norm.epsilon }),
-      );
+        });
+        if (norm.placement === 'after-activation') {
+          layers.push(new Dense({ name: `${name}/dense`, ...dense }), activation, bn);
+        } else {
+          // β makes a bias redundant: the batch mean subtraction cancels it.
+          layers.push(new Dense({ name: `${name}/dense`, ...dense, useBias: false }), bn, activation);
+        }
+        break;
+      }
+      case 'sync-batch':
+        layers.push(
+          new Dense({ name: `${name}/dense`, ...dense, useBias: false }),
+          new SyncBatchNormalization({
+            name: `${name}/sync_batch_norm`,
+            units: hidden.units,
+            momentum: norm.momentum,
+            epsilon: norm.epsilon,
+            replicas: norm.replicas,
+            passes: norm.passes,
+          }),
+          activation,
+        );
+        break;
+      case 'ghost-batch':
+        layers.push(
+          new Dense({ name: `${name}/dense`, ...dense, useBias: false }),
+          new GhostBatchNormalization({
+            name: `${name}/ghost_batch_norm`,
+            units: hidden.units,
+            momentum: norm.momentum,
+            epsilon: norm.epsilon,
+            replicas: norm.replicas,
+          }),
+          activation,
+        );
+        break;
+      case 'layer':
+        layers.push(
+          new Dense({ name: `${name}/dense`, ...dense }),
+          new LayerNormalization({ name: `${name}/layer_norm`, units: hidden.units, epsilon: norm.epsilon }),
+          activation,
+        );
+        break;
+      case 'weight':
+        layers.push(new WeightNormalizedDense({ name: `${name}/weight_norm_dense`, ...dense }), activation);
+        break;
+      case 'cosine':
+        layers.push(
+          new CosineDense({
+            name: `${name}/cosine_dense`,
+            ...dense,
+            scale: norm.scale,
+            learnScale: norm.learnScale,
+          }),
+          activation,
+        );
+        break;
     }
-    layers.push(new Activation(`${name}/activation`, hidden.activation));
-    if (hidden.dropout.rate > 0) {
-      layers.push(new Dropout({ name: `${name}/dropout`, rate: hidden.dropout.rate }));
+    const { rate, kind } = hidden.dropout;
+    if (rate > 0) {
+      const dropoutName = `${name}/dropout`;
+      layers.push(
+        kind === 'gaussian'
+          ? new GaussianDropout({ name: dropoutName, rate })
+          : new Dropout({ name: dropoutName, rate }),
+      );
     }
     width = hidden.units;
   });

@@ -1,17 +1,104 @@
 import * as tf from '@tensorflow/tfjs';
-import type { RegularizationSpec } from '../schemas/training-request.schema';
+import type {
+  LayerRegularizationSpec,
+  RegularizationSpec,
+} from '../schemas/training-request.schema';
 import type { Param } from './layers/layer';
 
+/** The penalties that apply to one kernel. */
+export interface KernelPenalties {
+  l1: number;
+  l2: number;
+  weightDecay: number;
+}
+
+/** Per-kernel penalties: the global ones, overridden by a hidden layer's own. */
+export interface RegularizationPlan {
+  l1Mode: RegularizationSpec['l1Mode'];
+  kernels: { param: Param; penalties: KernelPenalties }[];
+}
+
 /**
- * α₁·Σ|w| + α₂·Σw² over kernels only. Callers pass `network.kernels`; this function refuses
- * anything else so that a bias or a normalization parameter can never be penalized by mistake.
+ * Resolves which penalties apply to which kernel. Only kernels are ever listed: biases,
+ * normalization gains/shifts and scales shift or rescale every input alike, so penalizing them
+ * does little against overfitting (concepts.md). `layerOverrides[i]` belongs to the kernels whose
+ * name starts with `hidden{i}/`; the output layer takes the global values.
  */
-export function kernelPenalty(kernels: Param[], reg: Pick<RegularizationSpec, 'l1' | 'l2'>): tf.Scalar {
+export function planRegularization(
+  kernels: Param[],
+  global: RegularizationSpec,
+  layerOverrides: (LayerRegularizationSpec | undefined)[] = [],
+): RegularizationPlan {
+  return {
+    l1Mode: global.l1Mode,
+    kernels: kernels.map((param) => {
+      if (param.role !== 'kernel') throw new Error(`${param.name} is not a kernel and is never penalized`);
+      const layer = /^hidden(\d+)\//.exec(param.name);
+      const own = layer ? layerOverrides[Number(layer[1])] : undefined;
+      return {
+        param,
+        penalties: {
+          l1: own?.l1 ?? global.l1,
+          l2: own?.l2 ?? global.l2,
+          weightDecay: own?.weightDecay ?? global.weightDecay,
+        },
+      };
+    }),
+  };
+}
+
+/**
+ * The penalty term Σ α₁·|w| + α₂·w² over kernels. With `gradientL1` false (proximal mode) the L1
+ * part is left out: it is applied by `proximalL1` after the optimizer step instead.
+ */
+export function penaltyTerm(plan: RegularizationPlan, options: { includeL1: boolean }): tf.Scalar {
   let total: tf.Scalar = tf.scalar(0);
-  for (const param of kernels) {
-    if (param.role !== 'kernel') throw new Error(`${param.name} is not a kernel and is never penalized`);
-    if (reg.l1 > 0) total = tf.add(total, tf.mul(tf.sum(tf.abs(param.variable)), reg.l1));
-    if (reg.l2 > 0) total = tf.add(total, tf.mul(tf.sum(tf.square(param.variable)), reg.l2));
+  for (const { param, penalties } of plan.kernels) {
+    if (options.includeL1 && penalties.l1 > 0) {
+      total = tf.add(total, tf.mul(tf.sum(tf.abs(param.variable)), penalties.l1));
+    }
+    if (penalties.l2 > 0) total = tf.add(total, tf.mul(tf.sum(tf.square(param.variable)), penalties.l2));
   }
   return total;
+}
+
+/** α₁·Σ|w| + α₂·Σw² with one global pair, for callers without a plan. */
+export function kernelPenalty(kernels: Param[], reg: { l1: number; l2: number }): tf.Scalar {
+  return penaltyTerm(
+    planRegularization(kernels, { l1: reg.l1, l2: reg.l2, l1Mode: 'subgradient', weightDecay: 0 }),
+    { includeL1: true },
+  );
+}
+
+/**
+ * Steps that follow the optimizer's: soft-thresholding for proximal L1,
+ * w ← sign(w)·max(|w| − lr·α₁, 0), which puts weights at exactly zero, and decoupled weight decay
+ * (AdamW), θ ← θ − lr·λ·θ. Both on kernels only.
+ */
+export function applyPostStep(plan: RegularizationPlan, learningRate: number): void {
+  tf.tidy(() => {
+    for (const { param, penalties } of plan.kernels) {
+      let w: tf.Tensor = param.variable;
+      let changed = false;
+      if (penalties.weightDecay > 0) {
+        w = tf.mul(w, 1 - learningRate * penalties.weightDecay);
+        changed = true;
+      }
+      if (plan.l1Mode === 'proximal' && penalties.l1 > 0) {
+        const threshold = learningRate * penalties.l1;
+        w = tf.mul(tf.sign(w), tf.relu(tf.sub(tf.abs(w), threshold)));
+        changed = true;
+      }
+      if (changed) param.variable.assign(w);
+    }
+  });
+}
+
+/** ‖all kernels‖₂, reported per epoch: weights tend to grow with training time. */
+export function kernelNorm(kernels: Param[]): number {
+  return tf.tidy(() => {
+    let total: tf.Scalar = tf.scalar(0);
+    for (const param of kernels) total = tf.add(total, tf.sum(tf.square(param.variable)));
+    return Math.sqrt(total.dataSync()[0]);
+  });
 }

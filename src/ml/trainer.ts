@@ -1,10 +1,22 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, type RngState } from '../random';
-import type { RegularizationSpec } from '../schemas/training-request.schema';
+import type {
+  AugmentationSpec,
+  EarlyStoppingSpec,
+  RegularizationSpec,
+} from '../schemas/training-request.schema';
+import { createAugmenter, type Augmenter } from './augmentation';
+import { EarlyStopping, type EarlyStoppingState } from './early-stopping';
 import type { BufferUpdate } from './layers/layer';
 import { Network, type NetworkSpec } from './network';
 import { createOptimizer, type Optimizer, type OptimizerState } from './optimizers';
-import { kernelPenalty } from './regularization';
+import {
+  applyPostStep,
+  kernelNorm,
+  penaltyTerm,
+  planRegularization,
+  type RegularizationPlan,
+} from './regularization';
 
 export type Task = 'classification' | 'regression';
 
@@ -20,6 +32,8 @@ export interface TrainingData {
   validationRows: Int32Array;
   /** Regression only: the target's standard deviation, to report MAE in the target's units. */
   targetStd?: number;
+  /** 1 for standardized numeric inputs, 0 for one-hot ones: where Gaussian noise may go. */
+  numericMask?: Float32Array;
 }
 
 export interface TrainerOptions {
@@ -30,6 +44,8 @@ export interface TrainerOptions {
   optimizer: 'adam' | 'sgd' | 'rmsprop';
   learningRate: number;
   seed: number;
+  earlyStopping?: EarlyStoppingSpec;
+  augmentation?: AugmentationSpec;
 }
 
 export interface EpochMetrics {
@@ -39,11 +55,19 @@ export interface EpochMetrics {
   loss: number;
   /** The regularization term at the end of the epoch (not included in `loss`). */
   penalty: number;
+  /** Data loss on the training rows in inference mode, comparable with valLoss. */
+  trainLoss: number;
   valLoss?: number;
+  /** The generalization gap: valLoss − trainLoss. */
+  gap?: number;
   accuracy?: number;
   valAccuracy?: number;
   mae?: number;
   valMae?: number;
+  /** ‖all kernels‖₂. */
+  kernelL2: number;
+  /** Share of kernel weights that are exactly zero. */
+  zeroShare: number;
   durationMs: number;
 }
 
@@ -54,9 +78,14 @@ export interface TrainerCheckpoint {
   optimizer: OptimizerState;
   rng: RngState;
   metrics: EpochMetrics[];
+  earlyStopping?: EarlyStoppingState;
+  /** The best epoch's weights, kept for restoreBestWeights. */
+  bestWeights?: Record<string, Float32Array>;
 }
 
 const EVAL_CHUNK = 4096;
+/** Normalizations that estimate statistics from the mini-batch. */
+const BATCH_STATISTICS = ['batch', 'sync-batch', 'ghost-batch'];
 
 /**
  * The service's own training loop (not model.fit): one call to `runEpoch` per epoch, yielding to
@@ -67,10 +96,18 @@ export class Trainer {
   readonly network: Network;
   readonly metrics: EpochMetrics[] = [];
   private readonly optimizer: Optimizer;
+  private readonly plan: RegularizationPlan;
+  private readonly augmenter: Augmenter | null;
+  private readonly earlyStopping?: EarlyStopping;
+  private bestWeights?: Record<string, Float32Array>;
   private rng: Rng;
   private readonly x: tf.Tensor2D;
+  /** Class indices (classification) or standardized targets [n, 1] (regression). */
   private readonly y: tf.Tensor;
+  /** One-hot targets (classification) or the same [n, 1] targets: what the loss compares with. */
+  private readonly targets: tf.Tensor2D;
   private completedEpochs = 0;
+  private stopped = false;
 
   constructor(
     readonly data: TrainingData,
@@ -87,20 +124,42 @@ export class Trainer {
       this.rng,
     );
     this.optimizer = createOptimizer(options.optimizer, options.learningRate);
+    this.plan = planRegularization(
+      this.network.kernels,
+      options.regularization,
+      options.hidden.map((h) => h.regularization),
+    );
+    this.augmenter = options.augmentation
+      ? createAugmenter(options.augmentation, data.numericMask ?? new Float32Array(data.inputSize).fill(1))
+      : null;
+    if (options.earlyStopping) this.earlyStopping = new EarlyStopping(options.earlyStopping);
     const rows = data.x.length / data.inputSize;
     this.x = tf.tensor2d(data.x, [rows, data.inputSize]);
-    this.y =
-      data.task === 'classification'
-        ? tf.tensor1d(Int32Array.from(data.y), 'int32')
-        : tf.tensor2d(data.y, [rows, 1]);
+    if (data.task === 'classification') {
+      const labels = tf.tensor1d(Int32Array.from(data.y), 'int32');
+      this.y = labels;
+      this.targets = tf.tidy(() => tf.cast(tf.oneHot(labels, data.outputSize), 'float32') as tf.Tensor2D);
+    } else {
+      this.y = tf.tensor2d(data.y, [rows, 1]);
+      this.targets = this.y as tf.Tensor2D;
+    }
   }
 
   get epoch(): number {
     return this.completedEpochs;
   }
 
+  /** True once every epoch has run or early stopping has ended the run. */
   get done(): boolean {
-    return this.completedEpochs >= this.options.epochs;
+    return this.stopped || this.completedEpochs >= this.options.epochs;
+  }
+
+  get bestEpoch(): number | undefined {
+    return this.earlyStopping?.state.bestEpoch || undefined;
+  }
+
+  get stoppedEpoch(): number | undefined {
+    return this.earlyStopping?.state.stoppedEpoch;
   }
 
   /**
@@ -113,14 +172,16 @@ export class Trainer {
     this.rng.shuffle(order);
     const { batchSize } = this.options;
     // Batch norm cannot estimate a variance from one row; a trailing batch of one is skipped.
-    const hasBatchNorm = this.options.hidden.some((h) => h.normalization.type === 'batch');
+    const hasBatchStats = this.options.hidden.some((h) =>
+      BATCH_STATISTICS.includes(h.normalization.type as string),
+    );
     let lossSum = 0;
     let correct = 0;
     let absErrorSum = 0;
     let seen = 0;
     for (let start = 0; start < order.length; start += batchSize) {
       const batch = order.subarray(start, Math.min(start + batchSize, order.length));
-      if (batch.length === 1 && hasBatchNorm && order.length > 1) continue;
+      if (batch.length === 1 && hasBatchStats && order.length > 1) continue;
       const stats = this.step(batch);
       lossSum += stats.loss * batch.length;
       correct += stats.correct;
@@ -130,45 +191,81 @@ export class Trainer {
       if (shouldStop && (await shouldStop())) return null;
     }
     this.completedEpochs++;
+    const metrics = this.epochMetrics(lossSum / seen, correct / seen, absErrorSum / seen);
+    metrics.durationMs = Math.round(performance.now() - started);
+    this.metrics.push(metrics);
+    this.watchEarlyStopping(metrics);
+    return metrics;
+  }
+
+  private epochMetrics(loss: number, accuracy: number, meanAbsError: number): EpochMetrics {
+    const train = this.evaluate(this.data.trainRows);
+    const zeros = this.network.kernels.reduce((n, p) => n + countZeros(p.variable.dataSync()), 0);
+    const weights = this.network.kernels.reduce((n, p) => n + p.variable.size, 0);
     const metrics: EpochMetrics = {
       epoch: this.completedEpochs,
-      loss: lossSum / seen,
-      penalty: tf.tidy(() => kernelPenalty(this.network.kernels, this.options.regularization).dataSync()[0]),
+      loss,
+      penalty: tf.tidy(() => penaltyTerm(this.plan, { includeL1: true }).dataSync()[0]),
+      trainLoss: train.loss,
+      kernelL2: kernelNorm(this.network.kernels),
+      zeroShare: weights ? zeros / weights : 0,
       durationMs: 0,
     };
-    if (this.data.task === 'classification') metrics.accuracy = correct / seen;
-    else metrics.mae = (absErrorSum / seen) * (this.data.targetStd ?? 1);
+    if (this.data.task === 'classification') metrics.accuracy = accuracy;
+    else metrics.mae = meanAbsError * (this.data.targetStd ?? 1);
     if (this.data.validationRows.length > 0) {
       const val = this.evaluate(this.data.validationRows);
       metrics.valLoss = val.loss;
+      metrics.gap = val.loss - train.loss;
       if (val.accuracy !== undefined) metrics.valAccuracy = val.accuracy;
       if (val.mae !== undefined) metrics.valMae = val.mae;
     }
-    metrics.durationMs = Math.round(performance.now() - started);
-    this.metrics.push(metrics);
     return metrics;
+  }
+
+  private watchEarlyStopping(metrics: EpochMetrics): void {
+    if (!this.earlyStopping) return;
+    const { improved, stop } = this.earlyStopping.update(metrics.epoch, metrics[this.earlyStopping.spec.monitor]);
+    if (improved && this.earlyStopping.spec.restoreBestWeights) this.bestWeights = this.network.getWeights();
+    if (stop) this.stopped = true;
+  }
+
+  /**
+   * Puts the best epoch's weights back when early stopping asked for it. Returns whether it did
+   * (false when the last epoch was the best, or early stopping is off).
+   */
+  restoreBestWeights(): boolean {
+    const es = this.earlyStopping;
+    if (!es?.spec.restoreBestWeights || !this.bestWeights) return false;
+    if (es.state.bestEpoch === this.completedEpochs) return false;
+    this.network.setWeights(this.bestWeights);
+    return true;
   }
 
   /** One optimizer step on the given rows; returns the batch's data loss and counts. */
   private step(rows: Int32Array): { loss: number; correct: number; absError: number } {
     const updates: BufferUpdate[] = [];
     const params = this.network.params;
+    const includeL1 = this.plan.l1Mode === 'subgradient';
     const result = tf.tidy(() => {
       const index = tf.tensor1d(rows, 'int32');
-      const xb = tf.gather(this.x, index);
+      let xb = tf.gather(this.x, index);
+      let tb = tf.gather(this.targets, index);
       const yb = tf.gather(this.y, index);
+      if (this.augmenter) ({ x: xb, y: tb } = this.augmenter.apply(xb, tb, this.rng));
       let dataLoss: tf.Scalar | undefined;
       let output: tf.Tensor2D | undefined;
       const { grads } = tf.variableGrads(() => {
         output = tf.keep(
           this.network.forward(xb, { training: true, rng: this.rng, bufferUpdates: updates }),
         );
-        dataLoss = tf.keep(this.dataLoss(output, yb));
-        return tf.add(dataLoss, kernelPenalty(this.network.kernels, this.options.regularization));
+        dataLoss = tf.keep(this.dataLoss(output, tb));
+        return tf.add(dataLoss, penaltyTerm(this.plan, { includeL1 }));
       }, params.map((p) => p.variable));
       const byName: Record<string, tf.Tensor> = {};
       for (const p of params) byName[p.name] = grads[p.variable.name];
       this.optimizer.apply(params, byName);
+      applyPostStep(this.plan, this.options.learningRate);
       for (const update of updates) update.variable.assign(update.value);
       const counts = this.batchCounts(output!, yb);
       tf.dispose(output!); // kept for the counts only; kept tensors escape the tidy
@@ -180,11 +277,10 @@ export class Trainer {
     return { loss, correct, absError };
   }
 
-  private dataLoss(output: tf.Tensor2D, y: tf.Tensor): tf.Scalar {
-    if (this.data.task === 'classification') {
-      return tf.losses.softmaxCrossEntropy(tf.oneHot(y as tf.Tensor1D, this.data.outputSize), output);
-    }
-    return tf.losses.meanSquaredError(y, output);
+  /** Mean softmax cross-entropy against (soft) labels, or mean squared error. */
+  private dataLoss(output: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
+    if (this.data.task === 'classification') return tf.losses.softmaxCrossEntropy(targets, output);
+    return tf.losses.meanSquaredError(targets, output);
   }
 
   /** [correct predictions, sum of absolute errors] of a batch; the irrelevant one is 0. */
@@ -205,16 +301,16 @@ export class Trainer {
       const chunk = rows.subarray(start, Math.min(start + EVAL_CHUNK, rows.length));
       const values = tf.tidy(() => {
         const index = tf.tensor1d(chunk, 'int32');
-        const y = tf.gather(this.y, index);
         const output = this.network.forward(tf.gather(this.x, index), { training: false });
-        const loss = tf.mul<tf.Scalar>(this.dataLoss(output, y), chunk.length);
-        return tf.stack([loss, ...this.batchCounts(output, y)]).dataSync();
+        const loss = tf.mul<tf.Scalar>(this.dataLoss(output, tf.gather(this.targets, index)), chunk.length);
+        return tf.stack([loss, ...this.batchCounts(output, tf.gather(this.y, index))]).dataSync();
       });
       lossSum += values[0];
       correct += values[1];
       absError += values[2];
     }
     const n = rows.length;
+    if (n === 0) return { loss: NaN };
     if (this.data.task === 'classification') return { loss: lossSum / n, accuracy: correct / n };
     return { loss: lossSum / n, mae: (absError / n) * (this.data.targetStd ?? 1) };
   }
@@ -226,6 +322,8 @@ export class Trainer {
       optimizer: this.optimizer.getState(),
       rng: this.rng.state(),
       metrics: this.metrics.map((m) => ({ ...m })),
+      ...(this.earlyStopping ? { earlyStopping: { ...this.earlyStopping.state } } : {}),
+      ...(this.bestWeights ? { bestWeights: this.bestWeights } : {}),
     };
   }
 
@@ -235,12 +333,24 @@ export class Trainer {
     this.rng = new Rng(checkpoint.rng);
     this.completedEpochs = checkpoint.epoch;
     this.metrics.splice(0, this.metrics.length, ...checkpoint.metrics);
+    if (this.earlyStopping && checkpoint.earlyStopping) {
+      this.earlyStopping.state = { ...checkpoint.earlyStopping };
+      this.stopped = checkpoint.earlyStopping.stoppedEpoch !== undefined;
+    }
+    this.bestWeights = checkpoint.bestWeights;
   }
 
   dispose(): void {
     this.network.dispose();
     this.optimizer.dispose();
     this.x.dispose();
+    if (this.targets !== this.y) this.targets.dispose();
     this.y.dispose();
   }
+}
+
+function countZeros(values: ArrayLike<number>): number {
+  let zeros = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] === 0) zeros++;
+  return zeros;
 }

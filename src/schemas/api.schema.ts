@@ -24,18 +24,22 @@ export const jsonDatasetSchema = z.object({
 
 export const idParams = (name: string) => z.object({ [name]: z.string().min(1).max(128) });
 
-export const jobStateSchema = z.enum(['waiting', 'active', 'completed', 'failed']);
+export const jobStateSchema = z.enum(['waiting', 'active', 'completed', 'failed', 'cancelled']);
 
 /** One epoch's numbers; the field names are stable API. */
 export const epochMetricsSchema = z.object({
   epoch: z.number().int(),
-  loss: z.number(),
-  penalty: z.number(),
+  loss: z.number().meta({ description: 'Mean training-mode data loss over the epoch (dropout on, no penalty)' }),
+  penalty: z.number().meta({ description: 'The L1/L2 term at the end of the epoch' }),
+  trainLoss: z.number().meta({ description: 'Data loss on the training rows in inference mode' }),
   valLoss: z.number().optional(),
+  gap: z.number().optional().meta({ description: 'valLoss − trainLoss' }),
   accuracy: z.number().optional(),
   valAccuracy: z.number().optional(),
   mae: z.number().optional(),
   valMae: z.number().optional(),
+  kernelL2: z.number().meta({ description: 'L2 norm of all kernels' }),
+  zeroShare: z.number().meta({ description: 'Share of kernel weights that are exactly zero' }),
   durationMs: z.number(),
 });
 
@@ -48,6 +52,15 @@ export const trainingJobSchema = z.object({
   seed: z.number().int().optional(),
   warnings: z.array(z.string()).optional(),
   error: z.string().optional(),
+  bestEpoch: z.number().int().optional(),
+  stoppedEpoch: z.number().int().optional(),
+  restoredBestWeights: z.boolean().optional(),
+  testMetrics: z
+    .object({ loss: z.number(), accuracy: z.number().optional(), mae: z.number().optional() })
+    .optional(),
+  diagnosis: z.looseObject({ verdict: z.enum(['overfit', 'underfit', 'good-fit']) }).optional(),
+  sparsity: z.looseObject({ zeroShare: z.number() }).optional(),
+  resumedAt: z.array(z.number().int()).optional(),
   attempts: z.number().int(),
   createdAt: z.string(),
   finishedAt: z.string().optional(),

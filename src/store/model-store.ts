@@ -11,6 +11,8 @@ import {
 import type { SparsityReport } from '../ml/sparsity';
 import type { EpochMetrics } from '../ml/trainer';
 import type { TrainingRequest } from '../schemas/training-request.schema';
+import type { Diagnosis } from '../training/diagnosis';
+import type { EvaluationMetrics } from '../training/train-from-request';
 
 /** What the service knows about a trained model, apart from its weights. */
 export interface ModelMeta {
@@ -26,9 +28,15 @@ export interface ModelMeta {
   seed: number;
   backend: string;
   preprocessing: Preprocessing;
-  /** The last epoch's metrics. */
+  /** The metrics of the epoch whose weights the model keeps (the best one when restored). */
   finalMetrics: EpochMetrics;
   epochsRun: number;
+  bestEpoch?: number;
+  stoppedEpoch?: number;
+  restoredBestWeights: boolean;
+  testMetrics?: EvaluationMetrics;
+  rows: { train: number; validation: number; test: number };
+  diagnosis: Diagnosis;
   sparsity: SparsityReport;
   warnings: string[];
 }

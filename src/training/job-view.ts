@@ -1,20 +1,30 @@
 import type { Job } from 'bullmq';
-import type { TrainingJobData, TrainingJobResult } from '../../jobs/training-queue';
+import {
+  CANCELLED_REASON,
+  type TrainingJobData,
+  type TrainingJobResult,
+} from '../../jobs/training-queue';
 import type { EpochMetrics } from '../ml/trainer';
 
-export type ApiJobState = 'waiting' | 'active' | 'completed' | 'failed';
+export type ApiJobState = 'waiting' | 'active' | 'completed' | 'failed' | 'cancelled';
 
-/** BullMQ has more states than the API promises; a delayed retry is still waiting to run. */
-export function apiState(state: string): ApiJobState {
+/**
+ * BullMQ has more states than the API promises: a delayed retry or a prioritized job is still
+ * waiting to run, and a job stopped by DELETE failed with the cancellation reason.
+ */
+export function apiState(state: string, failedReason?: string): ApiJobState {
   switch (state) {
     case 'active':
     case 'completed':
-    case 'failed':
       return state;
+    case 'failed':
+      return failedReason === CANCELLED_REASON ? 'cancelled' : 'failed';
     default:
       return 'waiting';
   }
 }
+
+export type JobView = ReturnType<typeof describeJob>;
 
 /** The API's view of a training job. */
 export function describeJob(
@@ -30,17 +40,44 @@ export function describeJob(
       ? progress.epoch
       : metrics.length;
   const result = job.returnvalue ?? undefined;
-  const view = {
+  const apiStateValue = apiState(state, job.failedReason);
+  return {
     jobId: job.id!,
-    state: apiState(state),
+    state: apiStateValue,
     progress: { epoch, epochs },
     metrics,
     seed: job.data.seed,
     attempts: job.attemptsMade,
     createdAt: new Date(job.timestamp).toISOString(),
-    ...(result ? { modelId: result.modelId, warnings: result.warnings } : {}),
+    ...(result
+      ? {
+          modelId: result.modelId,
+          warnings: result.warnings,
+          bestEpoch: result.bestEpoch,
+          stoppedEpoch: result.stoppedEpoch,
+          restoredBestWeights: result.restoredBestWeights,
+          testMetrics: result.testMetrics,
+          // Plain JSON from Redis; spread into records for the loosely described response schema.
+          diagnosis: result.diagnosis ? { ...result.diagnosis } : undefined,
+          sparsity: result.sparsity ? { ...result.sparsity } : undefined,
+          resumedAt: result.resumedAt,
+        }
+      : {}),
     ...(job.finishedOn ? { finishedAt: new Date(job.finishedOn).toISOString() } : {}),
-    ...(state === 'failed' && job.failedReason ? { error: job.failedReason } : {}),
+    ...(apiStateValue === 'failed' && job.failedReason ? { error: job.failedReason } : {}),
   };
-  return view;
+}
+
+/** What is kept of a waiting job removed by DELETE, so GET can still say it was cancelled. */
+export function cancelledWaitingView(job: Job<TrainingJobData, TrainingJobResult>) {
+  return {
+    jobId: job.id!,
+    state: 'cancelled' as const,
+    progress: { epoch: 0, epochs: job.data.request.training.epochs },
+    metrics: [] as EpochMetrics[],
+    seed: job.data.seed,
+    attempts: job.attemptsMade,
+    createdAt: new Date(job.timestamp).toISOString(),
+    finishedAt: new Date().toISOString(),
+  };
 }

@@ -25,6 +25,12 @@ export interface TrainingHooks {
   resumeFrom?: TrainerCheckpoint;
 }
 
+export interface EvaluationMetrics {
+  loss: number;
+  accuracy?: number;
+  mae?: number;
+}
+
 export interface TrainingOutcome {
   status: 'completed' | 'stopped';
   seed: number;
@@ -33,6 +39,17 @@ export interface TrainingOutcome {
   frozen: FrozenModel;
   sparsity: SparsityReport;
   warnings: string[];
+  /** The best epoch by the early-stopping monitor (only with early stopping). */
+  bestEpoch?: number;
+  /** The epoch at which early stopping ended the run before `epochs`. */
+  stoppedEpoch?: number;
+  /** Whether the served weights are the best epoch's rather than the last's. */
+  restoredBestWeights: boolean;
+  /** The held-out test rows, evaluated once with the final weights (with testSplit > 0). */
+  testMetrics?: EvaluationMetrics;
+  /** The loss of a predictor that ignores the inputs, to judge how high the training loss is. */
+  baselineLoss: number;
+  rows: { train: number; validation: number; test: number };
 }
 
 /** A seed for requests that leave it out, recorded with the model so the run can be repeated. */
@@ -40,9 +57,42 @@ export function resolveSeed(request: TrainingRequest): number {
   return request.training.seed ?? Math.floor(Math.random() * 2 ** 31);
 }
 
+interface Split {
+  train: Int32Array;
+  validation: Int32Array;
+  test: Int32Array;
+}
+
+/**
+ * Test rows first (held out from everything), then validation rows out of the rest; both
+ * stratified by class for classification. Returns positions into `rows`.
+ */
+function splitRows(request: TrainingRequest, table: Table, rows: Int32Array, rng: Rng): Split {
+  const { validationSplit, testSplit } = request.training;
+  const labelsOf = (positions: Int32Array) =>
+    request.task === 'classification'
+      ? Array.from(positions, (p) => String(columnValues(table, request.target)[rows[p]]))
+      : positions.length;
+  const all = Int32Array.from({ length: rows.length }, (_, i) => i);
+  let rest = all;
+  let test = new Int32Array(0);
+  if (testSplit > 0) {
+    const first = splitTrainValidation(labelsOf(all), testSplit, rng);
+    rest = first.train.map((i) => all[i]);
+    test = first.validation.map((i) => all[i]);
+  }
+  const second = splitTrainValidation(labelsOf(rest), validationSplit / (1 - testSplit), rng);
+  return {
+    train: second.train.map((i) => rest[i]),
+    validation: second.validation.map((i) => rest[i]),
+    test,
+  };
+}
+
 /**
  * The whole training run for one request on one dataset: split, fit preprocessing on the training
- * rows only, train with the service's loop, freeze. Everything random derives from `seed`.
+ * rows only, train with the service's loop, freeze. Everything random derives from `seed`, so a
+ * resumed run rebuilds exactly the same split and preprocessing.
  */
 export async function trainFromRequest(
   request: TrainingRequest,
@@ -52,30 +102,30 @@ export async function trainFromRequest(
 ): Promise<TrainingOutcome> {
   const rows = rowsWithTarget(table, request.target);
   const rng = new Rng(seed);
-  const labels =
-    request.task === 'classification'
-      ? Array.from(rows, (r) => String(columnValues(table, request.target)[r]))
-      : rows.length;
-  const split = splitTrainValidation(labels, request.training.validationSplit, rng);
-  const trainRows = split.train.map((i) => rows[i]);
-  const preprocessing = fitPreprocessing(table, request.target, request.task, trainRows);
-  if (request.task === 'classification' && preprocessing.target.task === 'classification') {
-    if (preprocessing.target.classes.length > 4096) {
-      throw invalid('INVALID_TRAINING_REQUEST', `target "${request.target}" has more than 4096 classes`);
-    }
+  const split = splitRows(request, table, rows, rng);
+  const preprocessing = fitPreprocessing(
+    table,
+    request.target,
+    request.task,
+    split.train.map((p) => rows[p]),
+    request.features.drop,
+  );
+  const classes = preprocessing.target.task === 'classification' ? preprocessing.target.classes.length : 1;
+  if (classes > 4096) {
+    throw invalid('INVALID_TRAINING_REQUEST', `target "${request.target}" has more than 4096 classes`);
   }
-
+  const y = encodeTargets(preprocessing, table, rows);
   const trainer = new Trainer(
     {
       task: request.task,
       x: encodeFeatures(preprocessing, table, rows),
-      y: encodeTargets(preprocessing, table, rows),
+      y,
       inputSize: preprocessing.inputSize,
-      outputSize:
-        preprocessing.target.task === 'classification' ? preprocessing.target.classes.length : 1,
+      outputSize: classes,
       trainRows: split.train,
       validationRows: split.validation,
       targetStd: preprocessing.target.task === 'regression' ? preprocessing.target.std : undefined,
+      numericMask: numericMask(preprocessing),
     },
     {
       hidden: request.model.hidden,
@@ -84,6 +134,8 @@ export async function trainFromRequest(
       batchSize: request.training.batchSize,
       optimizer: request.training.optimizer,
       learningRate: request.training.learningRate,
+      earlyStopping: request.training.earlyStopping,
+      augmentation: request.augmentation,
       // The trainer's own stream is separate from the split's, but from the same seed.
       seed: rng.seed(),
     },
@@ -99,6 +151,7 @@ export async function trainFromRequest(
       }
       await hooks.onEpoch?.(metrics, trainer);
     }
+    const restoredBestWeights = status === 'completed' && trainer.restoreBestWeights();
     return {
       status,
       seed,
@@ -110,8 +163,42 @@ export async function trainFromRequest(
         encodedFeatureNames(preprocessing).map((f) => f.label),
       ),
       warnings: specWarnings(request),
+      bestEpoch: trainer.bestEpoch,
+      stoppedEpoch: trainer.stoppedEpoch,
+      restoredBestWeights,
+      testMetrics: split.test.length > 0 ? trainer.evaluate(split.test) : undefined,
+      baselineLoss: baselineLoss(request.task, y, split.train, classes),
+      rows: { train: split.train.length, validation: split.validation.length, test: split.test.length },
     };
   } finally {
     trainer.dispose();
   }
+}
+
+function numericMask(preprocessing: Preprocessing): Float32Array {
+  const mask: number[] = [];
+  for (const feature of preprocessing.features) {
+    if (feature.type === 'numeric') mask.push(1);
+    else for (let i = 0; i < feature.categories.length; i++) mask.push(0);
+  }
+  return Float32Array.from(mask);
+}
+
+/**
+ * Classification: the cross-entropy of always predicting the training class frequencies (their
+ * entropy). Regression: the mean squared error of always predicting the training mean (the
+ * variance of the standardized target, about 1).
+ */
+function baselineLoss(task: TrainingRequest['task'], y: Float32Array, train: Int32Array, classes: number): number {
+  const n = train.length;
+  if (task === 'classification') {
+    const counts = new Array<number>(classes).fill(0);
+    for (const p of train) counts[y[p]]++;
+    return -counts.reduce((h, c) => (c > 0 ? h + (c / n) * Math.log(c / n) : h), 0);
+  }
+  let mean = 0;
+  for (const p of train) mean += y[p] / n;
+  let variance = 0;
+  for (const p of train) variance += (y[p] - mean) ** 2 / n;
+  return variance;
 }

@@ -1,7 +1,7 @@
 import { QueueEvents, type Worker, type WorkerOptions } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import supertest from 'supertest';
-import { buildApp } from '../../src/app';
+import { buildApp, type BuildOptions } from '../../src/app';
 import type { Config } from '../../src/config';
 import { createTrainingWorker } from '../../jobs/training-worker';
 import { TRAINING_QUEUE } from '../../jobs/training-queue';
@@ -23,10 +23,16 @@ export interface TestService {
  * training processes, and QueueEvents to wait on real completed/failed events.
  */
 export async function startService(
-  options: { worker?: boolean; env?: Record<string, string>; workerOptions?: Partial<WorkerOptions> } = {},
+  options: {
+    worker?: boolean;
+    env?: Record<string, string>;
+    workerOptions?: Partial<WorkerOptions>;
+    /** buildApp's options, e.g. a logStream to read the app's log lines. */
+    build?: BuildOptions;
+  } = {},
 ): Promise<TestService> {
   const config = testConfig(options.env);
-  const app = await buildApp(config);
+  const app = await buildApp(config, options.build);
   await app.ready();
   const events = new QueueEvents(TRAINING_QUEUE, {
     connection: { url: config.redisUrl, maxRetriesPerRequest: null },

@@ -43,7 +43,7 @@ describe('errors', () => {
       ...base(),
       model: { hidden: [{ units: 4, normalization: 'group' }] },
     });
-    await expectError(res, 400, 'VALIDATION', /model\.hidden\[0\]\.normalization: Expected one of none, batch, layer, received "group"/);
+    await expectError(res, 400, 'VALIDATION', /model\.hidden\[0\]\.normalization: Expected one of none, batch, layer, weight, cosine, sync-batch, ghost-batch, received "group"/);
   });
 
   test('dropout rate outside [0, 1)', async () => {

@@ -14,12 +14,24 @@ export interface BatchNormalizationArgs {
   epsilon?: number;
 }
 
+/** A training-mode forward pass: the output and the statistics the running averages move to. */
+export interface BatchNormalized {
+  output: tf.Tensor2D;
+  mean: tf.Tensor;
+  /** Biased (divide by the count), the convention of the stored running variance. */
+  variance: tf.Tensor;
+}
+
 /**
  * Batch normalization over the batch axis of a [batch, units] input.
  * Training: normalize with the mini-batch mean and biased variance, and move the running
  * statistics towards them (the running variance stores the biased batch variance, as Keras does;
  * PyTorch stores the unbiased one). Inference: the frozen running statistics, so one row's output
  * never depends on the other rows.
+ *
+ * Subclasses change only how training-mode statistics are obtained (`normalizeBatch`):
+ * synchronized and ghost batch normalization share the running statistics, inference and
+ * freezing.
  */
 export class BatchNormalization implements Layer {
   readonly name: string;
@@ -56,9 +68,9 @@ export class BatchNormalization implements Layer {
 
   apply(x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
     if (!ctx.training) {
-      return normalize(x, this.movingMean, this.movingVariance, this.gamma, this.beta, this.epsilon);
+      return this.normalize(x, this.movingMean, this.movingVariance);
     }
-    const { mean, variance } = tf.moments(x, 0);
+    const { output, mean, variance } = this.normalizeBatch(x);
     if (ctx.bufferUpdates) {
       const m = this.momentum;
       // kept: the engine disposes forward-pass intermediates before the update is applied.
@@ -67,7 +79,19 @@ export class BatchNormalization implements Layer {
         { variable: this.movingVariance, value: tf.keep(tf.add(tf.mul(this.movingVariance, m), tf.mul(variance, 1 - m))) },
       );
     }
-    return normalize(x, mean, variance, this.gamma, this.beta, this.epsilon);
+    return output;
+  }
+
+  /** Training mode: the whole mini-batch's mean and biased variance. */
+  protected normalizeBatch(x: tf.Tensor2D): BatchNormalized {
+    const { mean, variance } = tf.moments(x, 0);
+    return { output: this.normalize(x, mean, variance), mean, variance };
+  }
+
+  /** (x − μ) / sqrt(σ² + ε) · γ + β. */
+  protected normalize(x: tf.Tensor2D, mean: tf.Tensor, variance: tf.Tensor): tf.Tensor2D {
+    const inv = tf.mul(tf.rsqrt(tf.add(variance, this.epsilon)), this.gamma);
+    return tf.add(tf.mul(tf.sub(x, mean), inv), this.beta);
   }
 
   /** Inference-mode BN is the affine map x·s + (β − μ·s) with s = γ / sqrt(σ² + ε). */
@@ -84,16 +108,4 @@ export class BatchNormalization implements Layer {
     }
     return [{ op: 'affine', scale, shift }];
   }
-}
-
-function normalize(
-  x: tf.Tensor2D,
-  mean: tf.Tensor,
-  variance: tf.Tensor,
-  gamma: tf.Tensor,
-  beta: tf.Tensor,
-  epsilon: number,
-): tf.Tensor2D {
-  const inv = tf.mul(tf.rsqrt(tf.add(variance, epsilon)), gamma);
-  return tf.add(tf.mul(tf.sub(x, mean), inv), beta);
 }

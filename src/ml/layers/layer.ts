@@ -4,11 +4,12 @@ import type { FrozenOp } from '../frozen-model';
 
 /**
  * What a parameter is decides whether it is regularized: penalties (L1, L2, weight decay) apply
- * to kernels only. Biases, normalization gains/shifts and scales shift or rescale every input
- * alike, so penalizing them does little against overfitting (concepts.md, "Biases are not
+ * to kernels only. Weight normalization's direction v and cosine normalization's w are kernels.
+ * Biases, normalization gains/shifts and cosine normalization's scale shift or rescale every
+ * input alike, so penalizing them does little against overfitting (concepts.md, "Biases are not
  * regularized").
  */
-export type ParamRole = 'kernel' | 'bias' | 'gamma' | 'beta' | 'gain';
+export type ParamRole = 'kernel' | 'bias' | 'gamma' | 'beta' | 'gain' | 'scale';
 
 export interface Param {
   /** Unique within a network, e.g. "hidden0/dense/kernel". */

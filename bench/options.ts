@@ -1,0 +1,87 @@
+/**
+ * What `npm run bench` runs. Suites are named as arguments (default: all three); every figure can
+ * be set with `--name=value` or the environment variable beside it:
+ *
+ *   npm run bench -- predict --seconds=5
+ *   BENCH_QUEUE_JOBS=50 npm run bench -- queue
+ */
+export const SUITES = ['training', 'predict', 'queue'] as const;
+export type Suite = (typeof SUITES)[number];
+
+export interface BenchOptions {
+  suites: Suite[];
+  /** Training: random rows per epoch. */
+  rows: number;
+  batchSizes: number[];
+  /** Training: untimed epochs first, then timed ones (the median is reported). */
+  warmupEpochs: number;
+  timedEpochs: number;
+  /** torch.set_num_threads values to run PyTorch with. */
+  torchThreads: number[];
+  /** Predict: load per server in s (split into `rounds` turns), the warm-up, the connections. */
+  seconds: number;
+  rounds: number;
+  warmupSeconds: number;
+  connections: number;
+  /** Predict: the micro-batching wait of the "batching on" runs (PREDICT_BATCH_WAIT_MS). */
+  batchWaitMs: number;
+  /** Queue: jobs timed from POST to active. */
+  queueJobs: number;
+}
+
+interface Flag {
+  key: keyof Omit<BenchOptions, 'suites'>;
+  flag: string;
+  env: string;
+  fallback: string;
+  parse: (raw: string) => number | number[];
+}
+
+const positive = (raw: string) => {
+  const value = Number(raw);
+  if (!(Number.isFinite(value) && value >= 0)) throw new Error(`expected a number >= 0, received "${raw}"`);
+  return value;
+};
+const list = (raw: string) => raw.split(',').map((v) => positive(v.trim()));
+
+const FLAGS: Flag[] = [
+  { key: 'rows', flag: 'rows', env: 'BENCH_ROWS', fallback: '8192', parse: positive },
+  { key: 'batchSizes', flag: 'batch-sizes', env: 'BENCH_BATCH_SIZES', fallback: '128,512', parse: list },
+  { key: 'warmupEpochs', flag: 'warmup-epochs', env: 'BENCH_WARMUP_EPOCHS', fallback: '1', parse: positive },
+  { key: 'timedEpochs', flag: 'epochs', env: 'BENCH_EPOCHS', fallback: '3', parse: positive },
+  { key: 'torchThreads', flag: 'torch-threads', env: 'BENCH_TORCH_THREADS', fallback: '1,2', parse: list },
+  { key: 'seconds', flag: 'seconds', env: 'BENCH_SECONDS', fallback: '10', parse: positive },
+  { key: 'rounds', flag: 'rounds', env: 'BENCH_ROUNDS', fallback: '5', parse: positive },
+  { key: 'warmupSeconds', flag: 'warmup-seconds', env: 'BENCH_WARMUP_SECONDS', fallback: '2', parse: positive },
+  { key: 'connections', flag: 'connections', env: 'BENCH_CONNECTIONS', fallback: '64', parse: positive },
+  { key: 'batchWaitMs', flag: 'batch-wait-ms', env: 'BENCH_BATCH_WAIT_MS', fallback: '1', parse: positive },
+  { key: 'queueJobs', flag: 'queue-jobs', env: 'BENCH_QUEUE_JOBS', fallback: '200', parse: positive },
+];
+
+export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
+  const suites: Suite[] = [];
+  const given = new Map<string, string>();
+  for (const arg of argv) {
+    const match = /^--([a-z-]+)=(.*)$/.exec(arg);
+    if (match) {
+      if (!FLAGS.some((f) => f.flag === match[1])) {
+        throw new Error(`unknown option --${match[1]}; known: ${FLAGS.map((f) => `--${f.flag}`).join(', ')}`);
+      }
+      given.set(match[1], match[2]);
+    } else if ((SUITES as readonly string[]).includes(arg)) {
+      suites.push(arg as Suite);
+    } else {
+      throw new Error(`unknown argument "${arg}": expected one of ${SUITES.join(', ')} or --option=value`);
+    }
+  }
+  const options = { suites: suites.length ? suites : [...SUITES] } as BenchOptions;
+  for (const f of FLAGS) {
+    const raw = given.get(f.flag) ?? env[f.env] ?? f.fallback;
+    try {
+      (options as unknown as Record<string, unknown>)[f.key] = f.parse(raw);
+    } catch (error) {
+      throw new Error(`--${f.flag} / ${f.env}: ${(error as Error).message}`);
+    }
+  }
+  return options;
+}

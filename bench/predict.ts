@@ -1,0 +1,304 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+import { QueueEvents } from 'bullmq';
+import { buildApp } from '../src/app';
+import { configToEnv, loadConfig, type Config } from '../src/config';
+import { createTrainingWorker } from '../jobs/training-worker';
+import { TRAINING_QUEUE } from '../jobs/training-queue';
+import { randomRows, REFERENCE_INPUTS, referenceDataset, referenceRequest } from './environment';
+import type { BenchOptions } from './options';
+import { median } from './stats';
+
+export interface PredictRun {
+  label: string;
+  model: ServedModelCase['key'];
+  server: 'app' | 'bare';
+  rows: number;
+  /** PREDICT_BATCH_WAIT_MS of the app run, null for "off" (undefined for the bare route). */
+  batchWaitMs?: number | null;
+  /** The app run with the service's default PREDICT_BATCH_WAIT_MS. */
+  isDefault?: boolean;
+  /** Mean over the rounds. */
+  requestsPerSecond: number;
+  /** Medians over the rounds. */
+  p50Ms: number;
+  p99Ms: number;
+  roundsRps: number[];
+  roundsP99Ms: number[];
+  errors: number;
+  non2xx: number;
+  responseBytes: number;
+}
+
+export interface PredictResults {
+  models: Record<string, { id: string; description: string }>;
+  connections: number;
+  seconds: number;
+  rounds: number;
+  /** PREDICT_BATCH_WAIT_MS's default (null: off). */
+  defaultBatchWaitMs: number | null;
+  runs: PredictRun[];
+}
+
+const SERVER = join(__dirname, 'predict-server.js');
+
+/**
+ * Trains the served model through the real path: a JSON dataset upload, a training job, a real
+ * worker running it in its sandboxed process. The reference network, 2 epochs on 2,048 rows.
+ */
+/** The served models: the reference network, and the README's example (a small one). */
+export interface ServedModelCase {
+  key: 'reference' | 'small';
+  description: string;
+  /** The dataset upload: content type and body. */
+  dataset: { type: string; body: string };
+  request: (datasetId: string) => object;
+  /** A request body of `rows` rows. */
+  body: (rows: number) => string;
+}
+
+export const MODELS: ServedModelCase[] = [
+  {
+    key: 'reference',
+    description: 'reference network (64 → 256 BN → 256 LN → 10), 2 epochs on 2,048 random rows',
+    dataset: { type: 'application/json', body: JSON.stringify(referenceDataset(2048)) },
+    request: (datasetId) => referenceRequest(datasetId, 128, 2),
+    body: (rows) => {
+      const { x } = randomRows(rows, 7);
+      const inputs = Array.from({ length: rows }, (_, r) =>
+        Array.from(x.subarray(r * REFERENCE_INPUTS, (r + 1) * REFERENCE_INPUTS), (v) => Number(v.toFixed(4))),
+      );
+      return JSON.stringify({ inputs });
+    },
+  },
+  {
+    key: 'small',
+    description: "README example (examples/churn.csv, 128 BN → 128 LN → 2), 5 epochs, named rows",
+    dataset: { type: 'text/csv', body: readFileSync(join(__dirname, '..', '..', 'examples', 'churn.csv'), 'utf8') },
+    request: (datasetId) => ({
+      datasetId,
+      target: 'churned',
+      task: 'classification',
+      model: {
+        hidden: [
+          { units: 128, normalization: 'batch', dropout: 0.3 },
+          { units: 128, normalization: 'layer', dropout: 0.3 },
+        ],
+      },
+      regularization: { l2: 1e-4 },
+      training: { epochs: 5, batchSize: 32, seed: 42 },
+    }),
+    body: (rows) =>
+      JSON.stringify({
+        rows: Array.from({ length: rows }, () => ({
+          tenure_months: 3,
+          monthly_spend: 95,
+          support_calls: 4,
+          plan: 'basic',
+          region: 'north',
+        })),
+      }),
+  },
+];
+
+/**
+ * Trains the served models through the real path: a dataset upload, a training job, a real
+ * worker running it in its sandboxed process. Returns model ids by case key.
+ */
+export async function trainServedModels(config: Config, cases = MODELS): Promise<Record<string, string>> {
+  const app = await buildApp(config);
+  const events = new QueueEvents(TRAINING_QUEUE, {
+    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    prefix: config.redisPrefix,
+  });
+  const worker = createTrainingWorker(config);
+  const ids: Record<string, string> = {};
+  try {
+    await events.waitUntilReady();
+    for (const c of cases) {
+      const upload = await app.inject({
+        method: 'POST',
+        url: '/v1/datasets',
+        headers: { 'content-type': c.dataset.type },
+        payload: c.dataset.body,
+      });
+      if (upload.statusCode !== 201) throw new Error(`dataset upload: ${upload.statusCode} ${upload.body}`);
+      const job = await app.inject({ method: 'POST', url: '/v1/training-jobs', payload: c.request(upload.json<{ id: string }>().id) });
+      if (job.statusCode !== 202) throw new Error(`training job: ${job.statusCode} ${job.body}`);
+      const queued = await app.services.queue.getJob(job.json<{ jobId: string }>().jobId);
+      ids[c.key] = ((await queued!.waitUntilFinished(events, 300_000)) as { modelId: string }).modelId;
+    }
+    return ids;
+  } finally {
+    await worker.close();
+    await events.close();
+    await app.close();
+  }
+}
+
+async function startServer(mode: 'app' | 'bare', env: NodeJS.ProcessEnv, bodyFile?: string) {
+  const child = fork(SERVER, bodyFile ? [mode, bodyFile] : [mode], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (message: { port: number }) => resolve(message.port));
+    child.once('exit', (code) => reject(new Error(`the ${mode} server exited with ${code} before listening`)));
+  });
+  // The API answers 503 until its Redis connection is up: wait for /readyz.
+  for (let attempt = 0; mode === 'app'; attempt++) {
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+    if (ready) break;
+    if (attempt === 100) throw new Error('the app server did not become ready in 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { child, port };
+}
+
+async function stopServer(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+function loadOnce(url: string, body: string, connections: number, seconds: number) {
+  return autocannon({
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+    connections,
+    duration: seconds,
+  });
+}
+
+interface Scenario {
+  model: ServedModelCase;
+  rows: number;
+  /** PREDICT_BATCH_WAIT_MS values of the app runs (null: off). */
+  waits: (number | null)[];
+}
+
+interface Target {
+  label: string;
+  server: 'app' | 'bare';
+  wait?: number | null;
+  child: ChildProcess;
+  url: string;
+  rounds: autocannon.Result[];
+}
+
+/**
+ * Every server of a scenario (the app once per batching setting, and the bare route) runs at
+ * once, idle but for the one being loaded, and they take turns: `rounds` rounds of
+ * seconds/rounds each, in a rotating order, after a warm-up of each. The machine's other load
+ * drifts; taking turns exposes every server to the same drift, and each round's app ÷ bare ratio
+ * compares figures measured seconds apart.
+ */
+export async function benchPredict(
+  config: Config,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<PredictResults> {
+  log('predict: training the served models through the real path');
+  const ids = await trainServedModels(config);
+  const defaultWait = loadConfig({}).predictBatchWaitMs;
+  const [reference, small] = MODELS;
+  // A 256-row request fills a batch by itself (it never waits): batching matters for 1 row only.
+  const scenarios: Scenario[] = [
+    { model: reference, rows: 1, waits: [...new Set([defaultWait, null, 0, options.batchWaitMs])] },
+    { model: reference, rows: 256, waits: [defaultWait] },
+    { model: small, rows: 1, waits: [...new Set([defaultWait, null])] },
+  ];
+  const results: PredictResults = {
+    models: Object.fromEntries(MODELS.map((m) => [m.key, { id: ids[m.key], description: m.description }])),
+    connections: options.connections,
+    seconds: options.seconds,
+    rounds: options.rounds,
+    defaultBatchWaitMs: defaultWait,
+    runs: [],
+  };
+  const dir = mkdtempSync(join(tmpdir(), 'fitwell-bench-'));
+  const baseEnv = { ...process.env, ...configToEnv(config) };
+  const roundSeconds = Math.max(1, options.seconds / options.rounds);
+  try {
+    for (const { model, rows, waits } of scenarios) {
+      const path = `/v1/models/${ids[model.key]}/predict`;
+      const body = model.body(rows);
+      const name = `${model.key}, ${rows} row${rows > 1 ? 's' : ''}`;
+      log(`predict: ${name}: ${waits.length} app server(s) and the bare route, ${options.rounds} rounds`);
+      const targets: Target[] = [];
+      let response = '';
+      try {
+        for (const wait of waits) {
+          const batching = wait === null ? 'off' : wait === 0 ? 'same turn (0 ms)' : `${wait} ms`;
+          const { child, port } = await startServer('app', { ...baseEnv, PREDICT_BATCH_WAIT_MS: wait === null ? 'off' : String(wait) });
+          const url = `http://127.0.0.1:${port}${path}`;
+          targets.push({ label: `${name}: app, batching ${batching}`, server: 'app', wait, child, url, rounds: [] });
+          const first = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+          response = await first.text();
+          if (first.status !== 200) throw new Error(`predict answered ${first.status}: ${response}`);
+        }
+        // The bare route answers with the real predict response.
+        const bodyFile = join(dir, `response-${model.key}-${rows}.json`);
+        writeFileSync(bodyFile, response);
+        const bare = await startServer('bare', baseEnv, bodyFile);
+        targets.push({
+          label: `${name}: bare fastify`,
+          server: 'bare',
+          child: bare.child,
+          url: `http://127.0.0.1:${bare.port}${path}`,
+          rounds: [],
+        });
+        if (options.warmupSeconds > 0) {
+          for (const t of targets) await loadOnce(t.url, body, options.connections, options.warmupSeconds);
+        }
+        for (let round = 0; round < options.rounds; round++) {
+          for (let i = 0; i < targets.length; i++) {
+            const t = targets[(i + round) % targets.length];
+            t.rounds.push(await loadOnce(t.url, body, options.connections, roundSeconds));
+          }
+        }
+      } finally {
+        await Promise.all(targets.map((t) => stopServer(t.child)));
+      }
+      for (const t of targets) {
+        results.runs.push({
+          ...summarize(t.label, model.key, t.server, rows, t.rounds, response),
+          ...(t.server === 'app' ? { batchWaitMs: t.wait, isDefault: t.wait === defaultWait } : {}),
+        });
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return results;
+}
+
+function summarize(
+  label: string,
+  model: ServedModelCase['key'],
+  server: 'app' | 'bare',
+  rows: number,
+  rounds: autocannon.Result[],
+  response: string,
+): PredictRun {
+  const roundsRps = rounds.map((r) => r.requests.average);
+  return {
+    label,
+    model,
+    server,
+    rows,
+    requestsPerSecond: roundsRps.reduce((a, b) => a + b, 0) / roundsRps.length,
+    p50Ms: median(rounds.map((r) => r.latency.p50)),
+    p99Ms: median(rounds.map((r) => r.latency.p99)),
+    roundsRps,
+    roundsP99Ms: rounds.map((r) => r.latency.p99),
+    errors: rounds.reduce((n, r) => n + r.errors + r.timeouts, 0),
+    non2xx: rounds.reduce((n, r) => n + r.non2xx, 0),
+    responseBytes: Buffer.byteLength(response),
+  };
+}

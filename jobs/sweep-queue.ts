@@ -1,0 +1,103 @@
+import { randomUUID } from 'node:crypto';
+import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
+import type { Config } from '../src/config';
+import { trainingRequestSchema, type TrainingRequest } from '../src/schemas/training-request.schema';
+import type { Combination, Grid } from '../src/sweeps/grid';
+import type { SweepRow } from '../src/sweeps/sweep-table';
+import { TRAINING_QUEUE, trainingJobOptions, type TrainingJobData } from './training-queue';
+
+/**
+ * Sweeps are BullMQ flows: a parent job in the "sweeps" queue whose children are ordinary
+ * training jobs in the "training" queue, so they spread over every training worker. The parent
+ * runs (jobs/sweep.processor.ts) once every child has finished, and ranks the runs.
+ */
+export const SWEEP_QUEUE = 'sweeps';
+
+/** One run of a sweep: its training job and the grid values it was given. */
+export interface SweepRunRef {
+  jobId: string;
+  settings: Record<string, unknown>;
+}
+
+export interface SweepJobData {
+  /** The base request as validated (defaults filled in). */
+  base: TrainingRequest;
+  grid: Grid;
+  /** One seed for every run, so the runs differ only by their settings. */
+  seed: number;
+  runs: SweepRunRef[];
+}
+
+export interface SweepJobResult {
+  /** Every run, best first: by validation loss of the kept model, ties by the smaller gap. */
+  table: SweepRow[];
+}
+
+/** Parents are cheap; they keep their table as long as training jobs are kept. */
+export function sweepJobOptions(config: Config): JobsOptions {
+  return {
+    attempts: 3,
+    backoff: { type: 'exponential', delay: 1_000 },
+    removeOnComplete: { age: config.jobKeepSeconds, count: config.jobKeepCompleted },
+    removeOnFail: { age: config.jobKeepSeconds },
+  };
+}
+
+/** The API's side: a FlowProducer to add sweeps and a Queue to read them back. */
+export function createSweepQueues(config: Config): {
+  flow: FlowProducer;
+  queue: Queue<SweepJobData, SweepJobResult>;
+} {
+  // Like the training queue: no offline queue, so an enqueue fails at once (503) while Redis is away.
+  const connection = {
+    url: config.redisUrl,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    connectTimeout: 5_000,
+  };
+  return {
+    flow: new FlowProducer({ connection, prefix: config.redisPrefix }),
+    queue: new Queue(SWEEP_QUEUE, { connection, prefix: config.redisPrefix }),
+  };
+}
+
+/**
+ * Adds the parent and one training job per combination, atomically. Each child's data is what
+ * enqueueTraining stores: the request parsed again by the training schema, and the seed. A
+ * child that fails for good does not fail the sweep: it is ignored as a dependency and listed
+ * as failed in the table.
+ */
+export async function enqueueSweep(
+  flow: FlowProducer,
+  config: Config,
+  base: TrainingRequest,
+  grid: Grid,
+  combinations: Combination[],
+  seed: number,
+): Promise<string> {
+  const sweepId = randomUUID();
+  const runs = combinations.map((c) => ({ jobId: randomUUID(), settings: c.settings }));
+  const childOptions = trainingJobOptions(config);
+  const data: SweepJobData = { base, grid, seed, runs };
+  await flow.add({
+    name: 'sweep',
+    queueName: SWEEP_QUEUE,
+    data,
+    opts: { ...sweepJobOptions(config), jobId: sweepId },
+    children: combinations.map((c, i) => {
+      const child: TrainingJobData = { request: trainingRequestSchema.parse(c.request), seed };
+      return {
+        name: 'train',
+        queueName: TRAINING_QUEUE,
+        data: child,
+        opts: { ...childOptions, jobId: runs[i].jobId, ignoreDependencyOnFailure: true },
+      };
+    }),
+  });
+  return sweepId;
+}
+
+/** The key under which BullMQ records a child's result in its parent. */
+export function childKey(prefix: string, jobId: string): string {
+  return `${prefix}:${TRAINING_QUEUE}:${jobId}`;
+}

@@ -1,0 +1,20 @@
+import { Worker, type WorkerOptions } from 'bullmq';
+import type { Config } from '../src/config';
+import completeSweep from './sweep.processor';
+import { SWEEP_QUEUE, type SweepJobData, type SweepJobResult } from './sweep-queue';
+
+/**
+ * The worker that completes sweeps once their training jobs are done. Runs beside the training
+ * worker (`npm run worker`, `npm start`); any number of them may run.
+ */
+export function createSweepWorker(
+  config: Config,
+  overrides: Partial<WorkerOptions> = {},
+): Worker<SweepJobData, SweepJobResult> {
+  return new Worker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, completeSweep, {
+    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    prefix: config.redisPrefix,
+    concurrency: 4,
+    ...overrides,
+  });
+}

@@ -1,0 +1,34 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+
+/**
+ * Prometheus metrics of this API process (see ServiceMetrics for the list). Open without keys,
+ * like the probes: scrapers rarely carry credentials, and nothing here is a secret.
+ */
+const metricsRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { metrics } = app.services;
+
+  app.get(
+    '/metrics',
+    {
+      schema: {
+        summary: 'Prometheus metrics',
+        description:
+          'HTTP latency per route, predict latency, queue depth per state, training job and epoch durations, ' +
+          'the TensorFlow.js backend and the model cache, in the Prometheus text format.',
+        response: {
+          200: {
+            description: 'Prometheus text exposition format',
+            content: { 'text/plain': { schema: z.string() } },
+          },
+        },
+      },
+    },
+    async (_request, reply) => {
+      const body = await metrics.registry.metrics();
+      return reply.type(metrics.registry.contentType).send(body);
+    },
+  );
+};
+
+export default metricsRoutes;

@@ -1,0 +1,89 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { createSweepQueues, enqueueSweep } from '../jobs/sweep-queue';
+import { sweepChart } from '../src/report/sweep-chart';
+import { emptyChart } from '../src/report/curves-chart';
+import { renderSvg } from '../src/report/vega';
+import { errorSchema, idParams } from '../src/schemas/api.schema';
+import { sweepCreatedSchema, sweepRequestSchema, sweepViewSchema } from '../src/schemas/sweep.schema';
+import { assertTrainable } from '../src/sweeps/check-datasets';
+import { expandGrid } from '../src/sweeps/grid';
+import { settingsLabel } from '../src/sweeps/sweep-table';
+import { describeSweep, sweepCurves, sweepJob } from '../src/sweeps/sweep-view';
+import { resolveSeed } from '../src/training/train-from-request';
+
+/**
+ * Sweeps: one training job per combination of a grid of settings, as children of a parent job
+ * (a BullMQ flow), compared side by side when all are done. The plugin owns its flow producer
+ * and queue and closes them with the app.
+ */
+const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { config, datasets, redis, queue: training } = app.services;
+  const { flow, queue: sweeps } = createSweepQueues(config);
+  flow.on('error', (error) => app.log.warn({ err: error.message }, 'sweep flow connection error'));
+  sweeps.on('error', (error) => app.log.warn({ err: error.message }, 'sweep queue connection error'));
+  app.addHook('onClose', async () => {
+    await Promise.allSettled([flow.close(), sweeps.close()]);
+  });
+
+  app.post(
+    '/sweeps',
+    {
+      schema: {
+        description:
+          'Queue one training job per combination of the grid (at most SWEEP_MAX_COMBINATIONS), all with the same seed.',
+        body: sweepRequestSchema,
+        response: { 202: sweepCreatedSchema, 400: errorSchema, 404: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const { base, grid } = request.body;
+      const combinations = expandGrid(base, grid, config.sweepMaxCombinations);
+      await assertTrainable(datasets, combinations);
+      const seed = resolveSeed(base);
+      const sweepId = await enqueueSweep(flow, config, base, grid, combinations, seed);
+      const { runs } = (await sweepJob(sweeps, sweepId)).data;
+      return reply.status(202).send({ sweepId, state: 'running' as const, runs });
+    },
+  );
+
+  app.get(
+    '/sweeps/:sweepId',
+    {
+      schema: {
+        description: 'Progress; when done, the runs ranked by validation loss (ties by the smaller gap).',
+        params: idParams('sweepId'),
+        response: { 200: sweepViewSchema, 404: errorSchema },
+      },
+    },
+    async (request) => describeSweep(sweeps, training, request.params.sweepId),
+  );
+
+  app.get(
+    '/sweeps/:sweepId/curves.svg',
+    {
+      schema: {
+        description: 'The validation loss of every run over the epochs, on one chart.',
+        params: idParams('sweepId'),
+        response: { 200: z.string().describe('image/svg+xml'), 404: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const { sweepId } = request.params;
+      const [view, job] = await Promise.all([describeSweep(sweeps, training, sweepId), sweepJob(sweeps, sweepId)]);
+      const curves = await sweepCurves(redis, config.redisPrefix, job);
+      const ranks = new Map((view.table ?? []).map((row) => [row.jobId, row.rank]));
+      const title = `Validation loss · sweep ${sweepId}`;
+      const subtitle = `${view.progress.completed} of ${view.progress.total} runs done · ${view.state}`;
+      const spec = curves.some((c) => c.metrics.length > 0)
+        ? sweepChart(
+            curves.map((c) => ({ label: settingsLabel(c.settings), rank: ranks.get(c.jobId), metrics: c.metrics })),
+            { title, subtitle },
+          )
+        : emptyChart(title, `No run has finished an epoch yet (${subtitle}).`);
+      return reply.type('image/svg+xml; charset=utf-8').header('cache-control', 'no-store').send(await renderSvg(spec));
+    },
+  );
+};
+
+export default sweepRoutes;

@@ -1,0 +1,79 @@
+import type { PassThrough, Readable } from 'node:stream';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { AppError } from '../src/errors';
+import { trainingEventStream } from '../src/http/training-event-stream';
+import { errorSchema, idParams } from '../src/schemas/api.schema';
+import { TRAINING_EVENT_STREAM_DESCRIPTION } from '../src/schemas/training-events.schema';
+
+/** Live progress of a training job as Server-Sent Events (`curl -N …/events`). */
+const trainingJobEventRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { queue, redis, config, jobEvents, metrics } = app.services;
+  const open = new Set<PassThrough>();
+
+  // Open streams would hold app.close() until their jobs end: end them first. Clients that
+  // reconnect (EventSource does) resume from Last-Event-ID on another replica or after restart.
+  app.addHook('preClose', async () => {
+    for (const stream of open) stream.end();
+  });
+
+  app.get(
+    '/training-jobs/:jobId/events',
+    {
+      config: { httpMetrics: false },
+      schema: {
+        summary: "Follow a training job live: each epoch's metrics and the final state (Server-Sent Events)",
+        description: TRAINING_EVENT_STREAM_DESCRIPTION,
+        params: idParams('jobId'),
+        headers: z.looseObject({
+          'last-event-id': z
+            .string()
+            .optional()
+            .meta({ description: 'The last event id received: an epoch number, or "end"' }),
+        }),
+        response: {
+          200: {
+            description: 'The event stream; it closes when the job ends',
+            // A stream, which fastify pipes without serializing.
+            content: { 'text/event-stream': { schema: z.custom<Readable>().meta({ type: 'string' }) } },
+          },
+          204: z
+            .undefined()
+            .describe('Last-Event-ID was "end": the stream had already ended (EventSource stops reconnecting)'),
+          404: errorSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { jobId } = request.params;
+      const lastEventId = request.headers['last-event-id'];
+      if (lastEventId === 'end') return reply.status(204).send();
+      if (!(await queue.getJob(jobId))) throw new AppError('JOB_NOT_FOUND', { id: jobId });
+
+      const afterEpoch = lastEventId && /^\d+$/.test(lastEventId) ? Number(lastEventId) : undefined;
+      const stream = trainingEventStream(
+        jobId,
+        { hub: jobEvents, queue, redis, prefix: config.redisPrefix },
+        {
+          afterEpoch,
+          onClose: () => {
+            open.delete(stream);
+            metrics.sseClients.dec();
+            request.log.info({ jobId }, 'training event stream closed');
+          },
+        },
+      );
+      open.add(stream);
+      metrics.sseClients.inc();
+      request.log.info({ jobId, afterEpoch }, 'training event stream opened');
+      return reply
+        .header('content-type', 'text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-cache, no-transform')
+        // Tells nginx-style proxies not to buffer the stream.
+        .header('x-accel-buffering', 'no')
+        .send(stream);
+    },
+  );
+};
+
+export default trainingJobEventRoutes;

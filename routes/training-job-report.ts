@@ -1,0 +1,58 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { jobCurvesSvg, loadJobReport } from '../src/report/job-report';
+import { reportPage } from '../src/report/report-page';
+import { errorSchema, idParams } from '../src/schemas/api.schema';
+
+/**
+ * Pictures of one training job: its curves as SVG and a report page. The page has no script and
+ * loads nothing, so its Content-Security-Policy allows inline styles only.
+ */
+export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
+const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { queue, redis, config } = app.services;
+
+  app.get(
+    '/training-jobs/:jobId/curves.svg',
+    {
+      schema: {
+        description:
+          'Training and validation loss (and accuracy or MAE) per epoch as SVG, best and stopping epochs marked. ' +
+          'Before the first epoch ends: an SVG saying so.',
+        params: idParams('jobId'),
+        response: { 200: z.string().describe('image/svg+xml'), 404: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const report = await loadJobReport(queue, redis, config.redisPrefix, request.params.jobId);
+      const svg = await jobCurvesSvg(report);
+      return reply
+        .type('image/svg+xml; charset=utf-8')
+        .header('cache-control', report.state === 'completed' || report.state === 'failed' ? 'max-age=60' : 'no-store')
+        .send(svg);
+    },
+  );
+
+  app.get(
+    '/training-jobs/:jobId/report',
+    {
+      schema: {
+        description: 'An HTML page: configuration, curves, diagnosis, sparsity per layer, warnings.',
+        params: idParams('jobId'),
+        response: { 200: z.string().describe('text/html'), 404: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      const report = await loadJobReport(queue, redis, config.redisPrefix, request.params.jobId);
+      const html = reportPage(report, await jobCurvesSvg(report));
+      return reply
+        .type('text/html; charset=utf-8')
+        .header('content-security-policy', REPORT_CSP)
+        .header('cache-control', 'no-store')
+        .send(html);
+    },
+  );
+};
+
+export default trainingJobReportRoutes;

@@ -1,0 +1,52 @@
+/**
+ * Recognizes the errors ioredis and BullMQ raise while Redis is unreachable, restarting, full or
+ * read-only, so the error handler answers them with 503 + Retry-After (the client should retry)
+ * instead of 500 (a bug). Neither library gives these errors a common class, so the messages,
+ * names and socket codes they are known to use are listed here.
+ */
+
+/** Connection-level messages from ioredis (see its Redis.js, Command.js) and BullMQ. */
+const UNAVAILABLE_MESSAGES = [
+  "Stream isn't writeable", // enableOfflineQueue: false while disconnected
+  'Connection is closed', // in-flight commands when the socket drops, or a closed client
+  'Command timed out', // commandTimeout
+  'Socket timeout', // socketTimeout
+  'Reached the max retries per request limit', // MaxRetriesPerRequestError
+  'connect ETIMEDOUT',
+  'None of startup nodes is available',
+];
+
+const UNAVAILABLE_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError']);
+
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
+
+/**
+ * Server replies that mean "not now" rather than "wrong request": loading the dataset after a
+ * restart, a replica that cannot take writes, a full instance with noeviction, a failed save.
+ */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|MISCONF|OOM|NOREPLICAS)\b/;
+
+export function isRedisUnavailable(error: unknown): boolean {
+  // BullMQ and ioredis sometimes wrap the original error; follow `cause` a few levels.
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    const { name, message } = current;
+    const code = (current as NodeJS.ErrnoException).code;
+    if (UNAVAILABLE_NAMES.has(name)) return true;
+    if (typeof code === 'string' && SOCKET_CODES.has(code)) return true;
+    if (UNAVAILABLE_MESSAGES.some((known) => message.includes(known))) return true;
+    if (name === 'ReplyError' && TRANSIENT_REPLY.test(message)) return true;
+    current = current.cause;
+  }
+  return false;
+}

@@ -1,0 +1,57 @@
+import * as tf from '@tensorflow/tfjs';
+import type { AllReduce } from '../collective/all-reduce';
+import { InProcessAllReduce } from '../collective/in-process-all-reduce';
+import { replicaMoments, type SyncPasses } from '../collective/replica-moments';
+import { splitIntoShards } from '../collective/shards';
+import { BatchNormalization, type BatchNormalizationArgs, type BatchNormalized } from './batch-normalization';
+
+export interface SyncBatchNormalizationArgs extends BatchNormalizationArgs {
+  /** Data-parallel replicas the mini-batch is split over. Default 4. */
+  replicas?: number;
+  /**
+   * 2: exchange the sums for the global mean, then Σ(x − μ)² for the variance (two collective
+   * calls). 1: one all-gather of (count, mean, M2) merged with Chan et al.'s parallel formula.
+   * Default 1: one collective round per step, and as exact as two.
+   */
+  passes?: SyncPasses;
+  /** The collective; default an in-process one over `replicas` simulated devices. */
+  allReduce?: AllReduce;
+}
+
+/**
+ * Synchronized batch normalization. The mini-batch is split into `replicas` contiguous shards as
+ * data-parallel devices would hold it (sizes differ by at most one); each shard computes local
+ * statistics, the all-reduce combines them into the whole batch's mean and biased variance, and
+ * each shard is normalized with those. Training output (and so every gradient) equals full-batch
+ * batch normalization up to float rounding; running statistics, inference and freezing are
+ * batch normalization's.
+ */
+export class SyncBatchNormalization extends BatchNormalization {
+  readonly replicas: number;
+  readonly passes: SyncPasses;
+  readonly allReduce: AllReduce;
+
+  constructor(args: SyncBatchNormalizationArgs) {
+    super(args);
+    this.replicas = args.replicas ?? args.allReduce?.replicas ?? 4;
+    this.passes = args.passes ?? 1;
+    if (!Number.isInteger(this.replicas) || this.replicas < 1) {
+      throw new Error(`Expected a positive integer number of replicas, received ${args.replicas}`);
+    }
+    if (this.passes !== 1 && this.passes !== 2) {
+      throw new Error(`Expected passes to be one of 1, 2, received ${args.passes}`);
+    }
+    this.allReduce = args.allReduce ?? new InProcessAllReduce(this.replicas);
+    if (this.allReduce.replicas !== this.replicas) {
+      throw new Error(`The all-reduce spans ${this.allReduce.replicas} replicas, not ${this.replicas}`);
+    }
+  }
+
+  protected override normalizeBatch(x: tf.Tensor2D): BatchNormalized {
+    const shards = splitIntoShards(x, this.replicas);
+    const { mean, variance } = replicaMoments(shards, this.allReduce, this.passes);
+    // Each replica normalizes its own rows with the shared statistics.
+    const outputs = shards.filter((s) => s.shape[0] > 0).map((s) => this.normalize(s, mean, variance));
+    return { output: outputs.length === 1 ? outputs[0] : tf.concat(outputs, 0), mean, variance };
+  }
+}

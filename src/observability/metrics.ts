@@ -1,0 +1,134 @@
+import type { JobState, Queue } from 'bullmq';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { TrainingJobData, TrainingJobResult } from '../../jobs/training-queue';
+import type { BackendInfo } from '../ml/backend';
+import type { ModelCache } from '../store/model-cache';
+
+/** Queue states reported by `fitwell_queue_jobs`, as BullMQ names them. */
+export const QUEUE_STATES: JobState[] = [
+  'waiting',
+  'prioritized',
+  'delayed',
+  'active',
+  'waiting-children',
+  'completed',
+  'failed',
+];
+
+export interface MetricSources {
+  queue: Queue<TrainingJobData, TrainingJobResult>;
+  modelCache: ModelCache;
+  backend: BackendInfo;
+  onCollectError?: (error: Error) => void;
+}
+
+/**
+ * The Prometheus metrics of one API process, in a registry of its own (several apps in one
+ * process, as in the tests, never share or clash). Gauges that mirror state elsewhere (queue
+ * depth, model cache) are read when Prometheus scrapes, so they are never stale.
+ */
+export class ServiceMetrics {
+  readonly registry = new Registry();
+
+  readonly httpDuration = new Histogram({
+    name: 'fitwell_http_request_duration_seconds',
+    help: 'HTTP request latency by route pattern (not raw URL), method and status code.',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly predictDuration = new Histogram({
+    name: 'fitwell_predict_duration_seconds',
+    help: 'Time to run one predict request through the frozen model (preprocessing included, HTTP excluded).',
+    labelNames: ['task'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+
+  readonly predictRows = new Counter({
+    name: 'fitwell_predict_rows_total',
+    help: 'Rows predicted.',
+    labelNames: ['task'] as const,
+    registers: [this.registry],
+  });
+
+  readonly jobDuration = new Histogram({
+    name: 'fitwell_training_job_duration_seconds',
+    help: 'Wall time of a finished training job (its last attempt: start to finish), by outcome.',
+    labelNames: ['outcome'] as const,
+    buckets: [0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200],
+    registers: [this.registry],
+  });
+
+  readonly jobWait = new Histogram({
+    name: 'fitwell_training_job_queue_wait_seconds',
+    help: 'Time a finished training job waited in the queue before its last attempt started.',
+    buckets: [0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600],
+    registers: [this.registry],
+  });
+
+  readonly epochDuration = new Histogram({
+    name: 'fitwell_training_epoch_duration_seconds',
+    help: 'Time of one training epoch (every epoch of every finished job).',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly jobsFinished = new Counter({
+    name: 'fitwell_training_jobs_finished_total',
+    help: 'Training jobs finished, by outcome and the backend that trained them.',
+    labelNames: ['outcome', 'backend'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sseClients = new Gauge({
+    name: 'fitwell_training_event_streams',
+    help: 'Open Server-Sent Events streams (GET /v1/training-jobs/:jobId/events).',
+    registers: [this.registry],
+  });
+
+  constructor(sources: MetricSources) {
+    const { queue, modelCache, backend, onCollectError } = sources;
+    collectDefaultMetrics({ register: this.registry });
+
+    new Gauge({
+      name: 'fitwell_backend_info',
+      help: 'The TensorFlow.js backend this process runs predictions on (value always 1).',
+      labelNames: ['backend', 'provider', 'requested'] as const,
+      registers: [this.registry],
+    }).set({ backend: backend.name, provider: backend.provider, requested: backend.requested }, 1);
+
+    new Gauge({
+      name: 'fitwell_queue_jobs',
+      help: 'Jobs in the training queue by state, read from Redis at scrape time.',
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      async collect() {
+        try {
+          const counts = await queue.getJobCounts(...QUEUE_STATES);
+          for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
+        } catch (error) {
+          // No numbers rather than stale ones while Redis is away; the scrape itself still works.
+          this.reset();
+          onCollectError?.(error as Error);
+        }
+      },
+    });
+
+    new Gauge({
+      name: 'fitwell_model_cache_models',
+      help: 'Trained models held in this process for prediction.',
+      registers: [this.registry],
+      collect() {
+        this.set(modelCache.size);
+      },
+    });
+
+    new Gauge({
+      name: 'fitwell_model_cache_capacity',
+      help: 'The most models this process keeps for prediction (MODEL_CACHE_SIZE).',
+      registers: [this.registry],
+    }).set(modelCache.capacity);
+  }
+}

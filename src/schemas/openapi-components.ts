@@ -1,0 +1,185 @@
+import { z } from 'zod';
+import {
+  datasetSchema,
+  enqueuedJobSchema,
+  epochMetricsSchema,
+  errorSchema,
+  jsonDatasetSchema,
+  predictRequestSchema,
+  predictResponseSchema,
+  trainingJobSchema,
+} from './api.schema';
+import { modelListSchema, modelSchema, preprocessingSchema } from './model.schema';
+import { trainingRequestSchema } from './training-request.schema';
+
+/**
+ * Names (components), descriptions and examples of the API's schemas in the OpenAPI document.
+ * They are attached to the very schema objects the routes use (zod's global registry), so the
+ * document describes exactly what is validated, and a test parses every example with its schema
+ * so that none drifts from what the API accepts and returns.
+ */
+
+const epochExample = {
+  epoch: 12,
+  loss: 0.412,
+  penalty: 0.048,
+  trainLoss: 0.371,
+  valLoss: 0.395,
+  gap: 0.024,
+  accuracy: 0.842,
+  valAccuracy: 0.868,
+  kernelL2: 14.2,
+  zeroShare: 0,
+  durationMs: 65,
+};
+
+export const API_EXAMPLES = {
+  Error: {
+    schema: errorSchema,
+    description: 'Every error: a stable code and a message that names the field and the reason.',
+    example: {
+      error: {
+        code: 'VALIDATION',
+        message: 'model.hidden[0].dropout: dropout must be in [0, 1): a rate of 1 would drop every unit',
+      },
+    },
+  },
+  Dataset: {
+    schema: datasetSchema,
+    description: 'An uploaded dataset: its columns (typed numeric or categorical) and row count.',
+    example: {
+      id: 'ds_3kTq9vYw2mZx',
+      rows: 1200,
+      columns: [
+        { name: 'tenure_months', type: 'numeric' },
+        { name: 'monthly_spend', type: 'numeric' },
+        { name: 'plan', type: 'categorical' },
+        { name: 'churned', type: 'categorical' },
+      ],
+      createdAt: '2026-01-05T10:00:00.000Z',
+    },
+  },
+  JsonDataset: {
+    schema: jsonDatasetSchema,
+    description:
+      'A dataset as JSON rows (the alternative to text/csv): every row an object of column → number, string, ' +
+      'boolean or null (missing).',
+    example: {
+      rows: [
+        { tenure_months: 3, monthly_spend: 95, plan: 'basic', churned: 'yes' },
+        { tenure_months: 41, monthly_spend: 40, plan: 'pro', churned: 'no' },
+      ],
+    },
+  },
+  TrainingRequest: {
+    schema: trainingRequestSchema,
+    description:
+      'What to train. Only datasetId, target and task are required; every other field has the default shown ' +
+      'in its schema.',
+    example: {
+      datasetId: 'ds_3kTq9vYw2mZx',
+      target: 'churned',
+      task: 'classification',
+      model: {
+        hidden: [
+          { units: 128, activation: 'relu', normalization: 'batch', dropout: 0.3 },
+          { units: 128, activation: 'relu', normalization: 'layer', dropout: 0.3 },
+        ],
+      },
+      regularization: { l1: 0, l2: 0.0001 },
+      training: {
+        epochs: 30,
+        batchSize: 32,
+        optimizer: 'adam',
+        learningRate: 0.001,
+        validationSplit: 0.2,
+        seed: 42,
+      },
+    },
+  },
+  EnqueuedJob: {
+    schema: enqueuedJobSchema,
+    description: 'The queued job; follow it with GET /v1/training-jobs/{jobId} or its /events stream.',
+    example: { jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11', state: 'waiting' },
+  },
+  EpochMetrics: {
+    schema: epochMetricsSchema,
+    description: "One finished epoch's numbers.",
+    example: epochExample,
+  },
+  TrainingJob: {
+    schema: trainingJobSchema,
+    description: 'A training job: its state, progress, one metrics entry per finished epoch and, when done, its model.',
+    example: {
+      jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11',
+      state: 'active',
+      progress: { epoch: 12, epochs: 30 },
+      metrics: [epochExample],
+      seed: 42,
+      attempts: 0,
+      createdAt: '2026-01-05T10:01:00.000Z',
+    },
+  },
+  PredictRequest: {
+    schema: predictRequestSchema,
+    description:
+      'Exactly one of `rows` (objects with every feature by name; null for a missing value) or `inputs` ' +
+      '(arrays of raw values in feature order).',
+    example: { rows: [{ tenure_months: 3, monthly_spend: 95, support_calls: 4, plan: 'basic', region: 'north' }] },
+  },
+  PredictResponse: {
+    schema: predictResponseSchema,
+    description:
+      'One prediction per row, in the target\'s own values; for classification also the probability of each class.',
+    example: { predictions: ['yes'], probabilities: [[0.04, 0.96]], classes: ['no', 'yes'] },
+  },
+  Preprocessing: {
+    schema: preprocessingSchema,
+    description: 'How raw feature values become the network input, fitted on the training rows.',
+    example: {
+      features: [
+        { name: 'tenure_months', type: 'numeric', mean: 24.1, std: 15.3 },
+        { name: 'plan', type: 'categorical', categories: ['basic', 'pro'] },
+      ],
+      target: { name: 'churned', task: 'classification', classes: ['no', 'yes'] },
+      inputSize: 3,
+    },
+  },
+  Model: {
+    schema: modelSchema,
+    description:
+      'A trained model: the spec as trained (every default filled in), seed, backend, preprocessing, the final ' +
+      'metrics, sparsity and warnings.',
+    example: {
+      id: 'mdl_Xr2c8QpLk1vB',
+      jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11',
+      createdAt: '2026-01-05T10:01:04.000Z',
+      task: 'classification',
+      target: 'churned',
+      datasetId: 'ds_3kTq9vYw2mZx',
+      seed: 42,
+      backend: 'wasm',
+      epochsRun: 30,
+      finalMetrics: epochExample,
+      warnings: [],
+    },
+  },
+  ModelList: {
+    schema: modelListSchema,
+    description: 'Trained models, newest first.',
+    example: { models: [] },
+  },
+} satisfies Record<string, { schema: z.ZodType; description: string; example: unknown }>;
+
+let registered = false;
+
+/** Idempotent: the registry is global to the process, while apps (in tests) are many. */
+export function registerApiComponents(): void {
+  if (registered) return;
+  registered = true;
+  for (const [id, { schema, description, example }] of Object.entries(API_EXAMPLES)) {
+    const existing = z.globalRegistry.get(schema) ?? {};
+    if (z.globalRegistry.has(schema)) z.globalRegistry.remove(schema);
+    z.globalRegistry.add(schema, { ...existing, id, description, example });
+  }
+}

@@ -1,0 +1,39 @@
+import type { Redis } from 'ioredis';
+import type { TrainerCheckpoint } from '../ml/trainer';
+import { pack, unpack } from './binary-pack';
+
+/** A trainer checkpoint plus the job-level facts that must survive a crash with it. */
+export interface JobCheckpoint {
+  trainer: TrainerCheckpoint;
+  /** The epochs at which this job was resumed after a crash or a shutdown. */
+  resumedAt: number[];
+}
+
+/**
+ * One checkpoint per job, overwritten at the end of every epoch (a single SET, so a reader sees
+ * either the previous or the new one, never half of one) and deleted when the job ends.
+ */
+export class CheckpointStore {
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlSeconds = 7 * 24 * 3600,
+  ) {}
+
+  private key(jobId: string): string {
+    return `${this.prefix}:job:${jobId}:checkpoint`;
+  }
+
+  async save(jobId: string, checkpoint: JobCheckpoint): Promise<void> {
+    await this.redis.set(this.key(jobId), pack(checkpoint), 'EX', this.ttlSeconds);
+  }
+
+  async load(jobId: string): Promise<JobCheckpoint | null> {
+    const raw = await this.redis.getBuffer(this.key(jobId));
+    return raw ? unpack<JobCheckpoint>(raw) : null;
+  }
+
+  async delete(jobId: string): Promise<void> {
+    await this.redis.del(this.key(jobId));
+  }
+}

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startService, xorCsv, type TestService } from '../helpers/app';
+import { startWorkerProcess, stopWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
+
+const EPOCHS = 24;
+
+/**
+ * Kills real worker processes in the middle of a training job. The job must finish with all its
+ * epochs, continuing from the last checkpoint rather than from epoch 0.
+ */
+describe('training jobs survive crashes', () => {
+  let svc: TestService;
+  let datasetId: string;
+  const workers: WorkerProcess[] = [];
+
+  before(async () => {
+    // No in-process worker: the workers here are separate processes that the tests kill.
+    svc = await startService({
+      worker: false,
+      env: { JOB_LOCK_MS: '1000', JOB_STALLED_INTERVAL_MS: '1000', JOB_BACKOFF_MS: '200' },
+    });
+    const upload = await svc.http.post('/v1/datasets').set('content-type', 'text/csv').send(xorCsv(1_500));
+    datasetId = upload.body.id;
+  });
+  after(async () => {
+    await Promise.all(workers.map(stopWorkerProcess));
+    await svc.close();
+  });
+
+  function spawnWorker(): WorkerProcess {
+    const worker = startWorkerProcess(svc.config);
+    workers.push(worker);
+    return worker;
+  }
+
+  async function queueJob(): Promise<string> {
+    const res = await svc.http.post('/v1/training-jobs').send({
+      datasetId,
+      target: 'label',
+      task: 'classification',
+      model: { hidden: [{ units: 96, normalization: 'batch', dropout: 0.1 }, { units: 96, normalization: 'layer' }] },
+      training: { epochs: EPOCHS, batchSize: 16, seed: 11 },
+    });
+    assert.equal(res.status, 202);
+    return res.body.jobId;
+  }
+
+  /** Resolves once the job reports having finished `epoch` epochs (a real progress event). */
+  function reachedEpoch(jobId: string, epoch: number): Promise<void> {
+    return new Promise((resolve) => {
+      const onProgress = ({ jobId: id, data }: { jobId: string; data: unknown }) => {
+        if (id === jobId && typeof data === 'object' && data && (data as { epoch: number }).epoch >= epoch) {
+          svc.events.off('progress', onProgress);
+          resolve();
+        }
+      };
+      svc.events.on('progress', onProgress);
+    });
+  }
+
+  async function assertResumed(jobId: string, killedAfter: number) {
+    const job = await svc.http.get(`/v1/training-jobs/${jobId}`);
+    assert.equal(job.body.state, 'completed', JSON.stringify(job.body.error));
+    // Every epoch exactly once, in order: resumed, not restarted, and not run twice.
+    assert.deepEqual(
+      job.body.metrics.map((m: { epoch: number }) => m.epoch),
+      Array.from({ length: EPOCHS }, (_, i) => i + 1),
+    );
+    assert.deepEqual(job.body.progress, { epoch: EPOCHS, epochs: EPOCHS });
+    assert.equal(job.body.resumedAt.length, 1, `resumedAt ${JSON.stringify(job.body.resumedAt)}`);
+    assert.ok(
+      job.body.resumedAt[0] >= killedAfter && job.body.resumedAt[0] < EPOCHS,
+      `resumed at epoch ${job.body.resumedAt[0]}, killed after ${killedAfter}`,
+    );
+    return job.body;
+  }
+
+  test('SIGKILL of the worker process: another worker takes the job over through stalled detection', async () => {
+    const jobId = await queueJob();
+    const stalled: string[] = [];
+    svc.events.on('stalled', ({ jobId: id }) => stalled.push(id));
+    const first = spawnWorker();
+    await reachedEpoch(jobId, 4);
+    const sandboxes = first.sandboxPids();
+    assert.ok(sandboxes.length > 0, 'the worker trains in a sandboxed child process');
+    first.child.kill('SIGKILL');
+    await first.exited;
+    // The orphaned sandbox notices its parent is gone and exits: two trainers never share a job.
+    await waitUntil(() => sandboxes.every((pid) => !alive(pid)), 10_000, 'sandbox child to exit');
+
+    spawnWorker();
+    await svc.waitForJob(jobId, 180_000);
+    const job = await assertResumed(jobId, 4);
+    assert.deepEqual(stalled, [jobId], 'recovered through stalled-job detection');
+    assert.equal(job.attempts, 1, 'a stall is not a failed attempt');
+  });
+
+  test('SIGKILL of the sandboxed child: the job is retried and resumes from its checkpoint', async () => {
+    await Promise.all(workers.splice(0).map(stopWorkerProcess));
+    const jobId = await queueJob();
+    const worker = spawnWorker();
+    await reachedEpoch(jobId, 3);
+    const [sandbox] = worker.sandboxPids();
+    assert.ok(sandbox, 'found the sandboxed child');
+    process.kill(sandbox, 'SIGKILL');
+    await svc.waitForJob(jobId, 180_000);
+    const job = await assertResumed(jobId, 3);
+    assert.equal(job.attempts, 2, 'the crash cost one attempt, the retry finished the job');
+  });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitUntil(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
