@@ -29,6 +29,14 @@ import {
  */
 const config = loadConfig(process.env);
 const redis = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 3 });
+// During an outage ioredis reconnects by itself; commands that fail then fail the epoch's
+// checkpoint write and the job is retried from the previous checkpoint. Say so once per outage.
+let redisDown = false;
+redis.on('error', (error) => {
+  if (!redisDown) console.error(`training process: Redis unavailable (${error.message}); reconnecting`);
+  redisDown = true;
+});
+redis.on('ready', () => (redisDown = false));
 const datasets = new DatasetStore(redis, config.redisPrefix);
 const models = new ModelStore(redis, config.redisPrefix);
 const checkpoints = new CheckpointStore(redis, config.redisPrefix, config.jobKeepSeconds);

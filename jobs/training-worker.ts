@@ -14,7 +14,12 @@ export function createTrainingWorker(
   config: Config,
   overrides: Partial<WorkerOptions> = {},
 ): Worker<TrainingJobData, TrainingJobResult> {
-  const connection = { url: config.redisUrl, maxRetriesPerRequest: null };
+  // Reconnect within 2 s of Redis coming back (BullMQ's default backs off to 20 s).
+  const connection = {
+    url: config.redisUrl,
+    maxRetriesPerRequest: null,
+    retryStrategy: (times: number) => Math.min(times * 200, 2_000),
+  };
   return new Worker<TrainingJobData, TrainingJobResult>(TRAINING_QUEUE, PROCESSOR_FILE, {
     connection,
     prefix: config.redisPrefix,

@@ -11,6 +11,7 @@ import {
 } from '../src/schemas/api.schema';
 import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { resolveSeed } from '../src/training/train-from-request';
+import { untrainableReason } from '../src/training/trainable';
 import { apiState, cancelledWaitingView, describeJob } from '../src/training/job-view';
 
 const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -37,24 +38,8 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
       const body = request.body;
       const { jobId, replayed } = await idempotency.submit(request, body, async (newJobId) => {
         // Checked now, so that a request that cannot train is a 400 here, not a failed job later.
-        const dataset = await datasets.meta(body.datasetId);
-        const target = dataset.columns.find((c) => c.name === body.target);
-        if (!target) {
-          throw invalid(
-            'INVALID_TRAINING_REQUEST',
-            `target: dataset ${dataset.id} has no column "${body.target}"; its columns are ` +
-              dataset.columns.map((c) => `"${c.name}"`).join(', '),
-          );
-        }
-        if (body.task === 'regression' && target.type !== 'numeric') {
-          throw invalid(
-            'INVALID_TRAINING_REQUEST',
-            `task: regression needs a numeric target, but "${body.target}" is categorical; use task "classification"`,
-          );
-        }
-        if (dataset.columns.length < 2) {
-          throw invalid('INVALID_TRAINING_REQUEST', `dataset ${dataset.id} has no feature columns besides the target`);
-        }
+        const reason = untrainableReason(await datasets.meta(body.datasetId), body);
+        if (reason) throw invalid('INVALID_TRAINING_REQUEST', reason);
         return enqueueTraining(queue, body, resolveSeed(body), newJobId);
       });
       if (replayed) reply.header(REPLAYED_HEADER, 'true');

@@ -80,7 +80,7 @@ declare module 'fastify' {
   }
 }
 
-/** The API's version in the OpenAPI document: the package version. */
+/** The API's version in the OpenAPI document: the package version (read from dist/src/app.js). */
 const API_VERSION: string = (require('../../package.json') as { version: string }).version;
 
 /** Connections and stores, shared by every route, closed with the app. */
@@ -98,7 +98,13 @@ const servicesPlugin = fp(
       serving: { batchWaitMs: config.predictBatchWaitMs },
     });
     const queueEvents = new QueueEvents(TRAINING_QUEUE, {
-      connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+      // Reconnects as quickly as the app's other Redis clients after an outage (BullMQ's default
+      // waits up to 20 s), so event streams and job metrics resume soon after Redis does.
+      connection: {
+        url: config.redisUrl,
+        maxRetriesPerRequest: null,
+        retryStrategy: (times: number) => Math.min(times * 200, 2_000),
+      },
       prefix: config.redisPrefix,
       lastEventId: `${Date.now() - EVENTS_REPLAY_MS}-0`,
     });

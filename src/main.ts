@@ -2,7 +2,9 @@ import type { ChildProcess } from 'node:child_process';
 import type { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './app';
-import { ConfigError, loadConfig } from './config';
+import { assertApiKeysConfigured, ConfigError, loadConfig } from './config';
+import { createRedis } from './store/redis';
+import { checkRedisSettings } from './store/redis-settings';
 import { ensureLocalRedis } from './local-redis';
 import { closeGracefully, createTrainingWorker } from '../jobs/training-worker';
 import { createSweepWorker } from '../jobs/sweep-worker';
@@ -21,6 +23,8 @@ async function main(): Promise<void> {
   const log = (msg: string, fields: Record<string, unknown> = {}) =>
     console.log(JSON.stringify({ level: 'info', time: Date.now(), ...fields, msg }));
 
+  // Refuse a keyless production API before anything starts (a private Redis included).
+  if (mode !== 'worker') assertApiKeysConfigured(config);
   let redisChild: ChildProcess | null = null;
   if (mode === 'all') redisChild = await ensureLocalRedis(config.redisUrl, log);
 
@@ -43,6 +47,7 @@ async function main(): Promise<void> {
     );
     worker.on('active', (job) => log(`job ${job.id} started`, { jobId: job.id, attempt: job.attemptsMade + 1 }));
     log(`training worker consuming queue "${config.redisPrefix}:training" (concurrency ${config.workerConcurrency})`);
+    if (mode === 'worker') await warnAboutRedisSettings(config.redisUrl, log);
     // Completes sweeps (BullMQ flow parents) once their training jobs are done; cheap, in-process.
     sweepWorker = createSweepWorker(config);
     sweepWorker.on('error', (error) => log(`sweep worker error: ${error.message}`));
@@ -65,6 +70,20 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+/** The API checks Redis' settings at start; a worker-only process does it here. */
+async function warnAboutRedisSettings(url: string, log: (msg: string, fields?: Record<string, unknown>) => void) {
+  const redis = createRedis(url, { enableOfflineQueue: true });
+  redis.on('error', () => undefined);
+  try {
+    await checkRedisSettings(redis, {
+      warn: (msg) => console.log(JSON.stringify({ level: 'warn', time: Date.now(), msg })),
+      info: (msg) => log(msg),
+    });
+  } finally {
+    redis.disconnect();
+  }
 }
 
 main().catch((error: unknown) => {

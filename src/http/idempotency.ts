@@ -89,7 +89,7 @@ export class IdempotencyStore {
       if (claimed === 'OK') return { record: mine, owner: true };
       const raw = await this.redis.get(key);
       // Null: released by a failed first request (or expired) between SET NX and GET; try again.
-      if (raw !== null) return { record: JSON.parse(raw) as IdempotencyRecord, owner: false };
+      if (raw !== null) return { record: parseRecord(raw), owner: false };
     }
     throw new Error(`Idempotency-Key record ${key} keeps changing`);
   }
@@ -101,6 +101,19 @@ export class IdempotencyStore {
   private key(scope: string, clientKey: string): string {
     return `${this.prefix}:idempotency:${scope}:${sha256(clientKey)}`;
   }
+}
+
+/** A record that is not ours (or not JSON) matches no request: the key counts as used. */
+function parseRecord(raw: string): IdempotencyRecord {
+  try {
+    const record = JSON.parse(raw) as Partial<IdempotencyRecord>;
+    if (typeof record.fingerprint === 'string' && typeof record.jobId === 'string') {
+      return { fingerprint: record.fingerprint, jobId: record.jobId, enqueued: record.enqueued === true };
+    }
+  } catch {
+    // fall through
+  }
+  return { fingerprint: '', jobId: '', enqueued: true };
 }
 
 /** The header's value, checked; undefined when the request has none. */

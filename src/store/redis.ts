@@ -10,6 +10,9 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     connectTimeout: 5_000,
+    // A frozen Redis (connections open, no answers) must not hang requests forever; generous
+    // enough for a 50 MB dataset write.
+    commandTimeout: 15_000,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
     ...options,
   });

@@ -1,5 +1,6 @@
 import { AppError } from '../errors';
 import type { DatasetStore } from '../store/dataset-store';
+import { untrainableReason } from '../training/trainable';
 import type { Combination } from './grid';
 
 /**
@@ -16,20 +17,8 @@ export async function assertTrainable(datasets: DatasetStore, combinations: Comb
       metas.set(request.datasetId, meta);
     }
     const where = combinations.length > 1 ? `grid combination ${index + 1} ${JSON.stringify(settings)}: ` : '';
-    const target = meta.columns.find((c) => c.name === request.target);
-    if (!target) {
-      throw invalid(
-        `${where}target: dataset ${meta.id} has no column "${request.target}"; its columns are ` +
-          meta.columns.map((c) => `"${c.name}"`).join(', '),
-      );
-    }
-    if (request.task === 'regression' && target.type !== 'numeric') {
-      throw invalid(`${where}task: regression needs a numeric target, but "${request.target}" is categorical`);
-    }
-    const features = meta.columns.filter((c) => c.name !== request.target && !request.features.drop.includes(c.name));
-    if (features.length === 0) {
-      throw invalid(`${where}dataset ${meta.id} has no feature columns left besides the target`);
-    }
+    const reason = untrainableReason(meta, request);
+    if (reason) throw invalid(`${where}${reason}`);
   }
 }
 

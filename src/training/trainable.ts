@@ -1,0 +1,26 @@
+import type { DatasetMeta } from '../store/dataset-store';
+import type { TrainingRequest } from '../schemas/training-request.schema';
+
+/**
+ * Why a training request cannot train on a dataset, or null when it can. Checked when a job or
+ * sweep is submitted, so such a request is a 400 then rather than a failed job later.
+ */
+export function untrainableReason(dataset: DatasetMeta, request: TrainingRequest): string | null {
+  const names = dataset.columns.map((c) => `"${c.name}"`).join(', ');
+  const target = dataset.columns.find((c) => c.name === request.target);
+  if (!target) {
+    return `target: dataset ${dataset.id} has no column "${request.target}"; its columns are ${names}`;
+  }
+  if (request.task === 'regression' && target.type !== 'numeric') {
+    return `task: regression needs a numeric target, but "${request.target}" is categorical; use task "classification"`;
+  }
+  const unknown = request.features.drop.filter((name) => !dataset.columns.some((c) => c.name === name));
+  if (unknown.length > 0) {
+    return `features.drop: dataset ${dataset.id} has no column ${unknown.map((n) => `"${n}"`).join(', ')}; its columns are ${names}`;
+  }
+  const features = dataset.columns.filter((c) => c.name !== request.target && !request.features.drop.includes(c.name));
+  if (features.length === 0) {
+    return `dataset ${dataset.id} has no feature columns left besides the target`;
+  }
+  return null;
+}
