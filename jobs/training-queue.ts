@@ -74,6 +74,11 @@ export function cancelKey(prefix: string, jobId: string): string {
   return `${prefix}:job:${jobId}:cancel`;
 }
 
+/** What is kept of a waiting job that DELETE removed from the queue, so it still reads as cancelled. */
+export function cancelledJobKey(prefix: string, jobId: string): string {
+  return `${prefix}:job:${jobId}:cancelled`;
+}
+
 /** The failure reason of a job stopped by DELETE; the API reports such a job as `cancelled`. */
 export const CANCELLED_REASON = 'cancelled by request';
 

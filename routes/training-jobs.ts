@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { cancelKey, enqueueTraining, metricsKey } from '../jobs/training-queue';
+import { cancelKey, cancelledJobKey, enqueueTraining, metricsKey } from '../jobs/training-queue';
 import { AppError, invalid } from '../src/errors';
 import { IdempotencyStore, REPLAYED_HEADER } from '../src/http/idempotency';
 import {
@@ -47,7 +47,7 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
-  const tombstoneKey = (jobId: string) => `${config.redisPrefix}:job:${jobId}:cancelled`;
+  const tombstoneKey = (jobId: string) => cancelledJobKey(config.redisPrefix, jobId);
 
   app.get(
     '/training-jobs/:jobId',
@@ -100,12 +100,14 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
       // The flag first: if the job turns active meanwhile, the worker still sees it.
       await redis.set(cancelKey(config.redisPrefix, jobId), '1', 'EX', config.jobKeepSeconds);
       if (state !== 'active') {
+        // The record first, so whoever sees the job disappear can already read why.
+        await redis.set(tombstoneKey(jobId), JSON.stringify(cancelledWaitingView(job)), 'EX', config.jobKeepSeconds);
         try {
           await job.remove();
-          await redis.set(tombstoneKey(jobId), JSON.stringify(cancelledWaitingView(job)), 'EX', config.jobKeepSeconds);
           return reply.status(202).send({ jobId, state: 'cancelled' as const });
         } catch {
           // It became active (locked) between the two calls: the flag stops it.
+          await redis.del(tombstoneKey(jobId));
         }
       }
       return reply.status(202).send({ jobId, state: 'cancelling' as const });

@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
+import { cancelledJobKey, metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
 import { epochMetricsSchema } from '../schemas/api.schema';
 import { trainingEndEventSchema } from '../schemas/training-events.schema';
 import { apiState, describeJob } from '../training/job-view';
@@ -61,7 +61,7 @@ export function trainingEventStream(
   let chain: Promise<void> = Promise.resolve();
 
   const write = (text: string) => {
-    if (!done && !out.destroyed) out.write(text);
+    if (!done && !out.writableEnded && !out.destroyed) out.write(text);
   };
 
   const run = (step: () => Promise<void>) => {
@@ -129,7 +129,15 @@ export function trainingEventStream(
   };
 
   const removed = async () => {
-    write(formatEvent('removed', { jobId, message: `training job "${jobId}" was removed` }, 'end'));
+    // A waiting job cancelled by DELETE is removed from the queue but leaves a record: it ends
+    // as cancelled, like any other cancelled job.
+    const cancelled = await redis.get(cancelledJobKey(prefix, jobId));
+    if (cancelled) {
+      const { metrics: _none, ...view } = JSON.parse(cancelled) as Record<string, unknown>;
+      write(formatEvent('end', view, 'end'));
+    } else {
+      write(formatEvent('removed', { jobId, message: `training job "${jobId}" was removed` }, 'end'));
+    }
     close();
   };
 

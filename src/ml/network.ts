@@ -9,7 +9,7 @@ import { Dense } from './layers/dense';
 import { Dropout } from './layers/dropout';
 import { GaussianDropout } from './layers/gaussian-dropout';
 import { GhostBatchNormalization } from './layers/ghost-batch-normalization';
-import type { Buffer, ForwardContext, Layer, Param } from './layers/layer';
+import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layers/layer';
 import { LayerNormalization } from './layers/layer-normalization';
 import { SyncBatchNormalization } from './layers/sync-batch-normalization';
 import { WeightNormalizedDense } from './layers/weight-normalized-dense';
@@ -61,11 +61,42 @@ export class Network {
     return this.params.filter((p) => p.role === 'kernel');
   }
 
-  /** Logits (classification) or standardized predictions (regression). */
+  /** Logits (classification) or standardized predictions (regression); differentiable. */
   forward(x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
     let h = x;
     for (const layer of this.layers) h = layer.apply(h, ctx);
     return h;
+  }
+
+  /**
+   * The same forward pass with its backward step: `backward(dL/d(output))` runs the layers'
+   * backward steps from the last to the first and returns dL/d(param) for every parameter, in
+   * `params` order. Nothing is recorded on tf's tape, and no gradient is computed for the input
+   * or below the first layer with parameters. Call both inside one tf.tidy.
+   */
+  forwardWithBackward(x: tf.Tensor2D, ctx: ForwardContext): {
+    output: tf.Tensor2D;
+    backward: (dOutput: tf.Tensor2D) => tf.Tensor[];
+  } {
+    const passes: LayerPass[] = [];
+    let h = x;
+    for (const layer of this.layers) {
+      const pass = layer.forward(h, ctx);
+      passes.push(pass);
+      h = pass.output;
+    }
+    const first = this.layers.findIndex((layer) => layer.params.length > 0);
+    const backward = (dOutput: tf.Tensor2D): tf.Tensor[] => {
+      const grads: tf.Tensor[][] = this.layers.map(() => []);
+      let dy = dOutput;
+      for (let i = this.layers.length - 1; i >= Math.max(first, 0); i--) {
+        const { dx, params } = passes[i].backward(dy, passes[i].saved, i > first);
+        grads[i] = params;
+        if (dx) dy = dx;
+      }
+      return grads.flat();
+    };
+    return { output: h, backward };
   }
 
   freeze(): FrozenModel {

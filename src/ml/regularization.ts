@@ -62,6 +62,26 @@ export function penaltyTerm(plan: RegularizationPlan, options: { includeL1: bool
   return total;
 }
 
+/**
+ * Adds the gradient of `penaltyTerm(plan, options)` to each kernel's entry of `grads` (keyed by
+ * parameter name), in closed form: 2·α₂·w, and α₁·step(w, −1) for L1 — tf's gradient of |w|,
+ * which takes −1 at w = 0. The same numbers as differentiating the penalty term with tf, without
+ * the ops that compute its value.
+ */
+export function addPenaltyGradients(
+  plan: RegularizationPlan,
+  grads: Record<string, tf.Tensor>,
+  options: { includeL1: boolean },
+): void {
+  for (const { param, penalties } of plan.kernels) {
+    const { name, variable } = param;
+    if (penalties.l2 > 0) grads[name] = tf.add(grads[name], tf.mul(variable, 2 * penalties.l2));
+    if (options.includeL1 && penalties.l1 > 0) {
+      grads[name] = tf.add(grads[name], tf.mul(tf.step(variable, -1), penalties.l1));
+    }
+  }
+}
+
 /** α₁·Σ|w| + α₂·Σw² with one global pair, for callers without a plan. */
 export function kernelPenalty(kernels: Param[], reg: { l1: number; l2: number }): tf.Scalar {
   return penaltyTerm(

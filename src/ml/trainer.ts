@@ -11,6 +11,7 @@ import type { BufferUpdate } from './layers/layer';
 import { Network, type NetworkSpec } from './network';
 import { createOptimizer, type Optimizer, type OptimizerState } from './optimizers';
 import {
+  addPenaltyGradients,
   applyPostStep,
   kernelNorm,
   penaltyTerm,
@@ -242,39 +243,82 @@ export class Trainer {
     return true;
   }
 
-  /** One optimizer step on the given rows; returns the batch's data loss and counts. */
+  /**
+   * One optimizer step on the given rows; returns the batch's data loss and counts. The network's
+   * forward and backward passes are chained by hand (Network.forwardWithBackward), with the
+   * loss's gradient in closed form, rather than recorded on tf's tape: the gradients are the
+   * same, with far fewer ops.
+   */
   private step(rows: Int32Array): { loss: number; correct: number; absError: number } {
     const updates: BufferUpdate[] = [];
     const params = this.network.params;
     const includeL1 = this.plan.l1Mode === 'subgradient';
-    const result = tf.tidy(() => {
-      const index = tf.tensor1d(rows, 'int32');
-      let xb = tf.gather(this.x, index);
-      let tb = tf.gather(this.targets, index);
-      const yb = tf.gather(this.y, index);
+    const batch = this.batch(rows);
+    const values = tf.tidy(() => {
+      let xb = batch.x();
+      let tb = batch.targets();
       if (this.augmenter) ({ x: xb, y: tb } = this.augmenter.apply(xb, tb, this.rng));
-      let dataLoss: tf.Scalar | undefined;
-      let output: tf.Tensor2D | undefined;
-      const { grads } = tf.variableGrads(() => {
-        output = tf.keep(
-          this.network.forward(xb, { training: true, rng: this.rng, bufferUpdates: updates }),
-        );
-        dataLoss = tf.keep(this.dataLoss(output, tb));
-        return tf.add(dataLoss, penaltyTerm(this.plan, { includeL1 }));
-      }, params.map((p) => p.variable));
+      const pass = this.network.forwardWithBackward(xb, { training: true, rng: this.rng, bufferUpdates: updates });
+      const { loss, gradient } = this.dataLossWithGradient(pass.output, tb);
+      const grads = pass.backward(gradient);
       const byName: Record<string, tf.Tensor> = {};
-      for (const p of params) byName[p.name] = grads[p.variable.name];
+      params.forEach((p, i) => (byName[p.name] = grads[i]));
+      addPenaltyGradients(this.plan, byName, { includeL1 });
       this.optimizer.apply(params, byName);
       applyPostStep(this.plan, this.options.learningRate);
       for (const update of updates) update.variable.assign(update.value);
-      const counts = this.batchCounts(output!, yb);
-      tf.dispose(output!); // kept for the counts only; kept tensors escape the tidy
-      return [dataLoss!, ...counts];
+      // One read for the three numbers.
+      return tf.stack([loss, ...this.batchCounts(pass.output, batch.labels())]).dataSync();
     });
     for (const update of updates) update.value.dispose();
-    const [loss, correct, absError] = result.map((t) => t.dataSync()[0]);
-    tf.dispose(result);
-    return { loss, correct, absError };
+    return { loss: values[0], correct: values[1], absError: values[2] };
+  }
+
+  /**
+   * The batch's rows copied out of the encoded data in JavaScript and uploaded, instead of a
+   * gather from the resident dataset (a slow kernel on wasm). The tensors are made on demand,
+   * inside the step's tidy.
+   */
+  private batch(rows: Int32Array): { x: () => tf.Tensor2D; targets: () => tf.Tensor2D; labels: () => tf.Tensor } {
+    const { inputSize, outputSize, task } = this.data;
+    const n = rows.length;
+    const x = new Float32Array(n * inputSize);
+    for (let i = 0; i < n; i++) {
+      const start = rows[i] * inputSize;
+      x.set(this.data.x.subarray(start, start + inputSize), i * inputSize);
+    }
+    const y = new Float32Array(n);
+    for (let i = 0; i < n; i++) y[i] = this.data.y[rows[i]];
+    if (task === 'classification') {
+      const oneHot = new Float32Array(n * outputSize);
+      for (let i = 0; i < n; i++) oneHot[i * outputSize + y[i]] = 1;
+      return {
+        x: () => tf.tensor2d(x, [n, inputSize]),
+        targets: () => tf.tensor2d(oneHot, [n, outputSize]),
+        labels: () => tf.tensor1d(Int32Array.from(y), 'int32'),
+      };
+    }
+    return {
+      x: () => tf.tensor2d(x, [n, inputSize]),
+      targets: () => tf.tensor2d(y, [n, 1]),
+      labels: () => tf.tensor2d(y, [n, 1]),
+    };
+  }
+
+  /**
+   * The mean data loss of `dataLoss` and its gradient with respect to the output, in closed
+   * form: (softmax(z) − t)/n for softmax cross-entropy (tf's gradient, which takes each row of
+   * t to sum to 1), 2·(ŷ − y)/size for the mean squared error.
+   */
+  private dataLossWithGradient(output: tf.Tensor2D, targets: tf.Tensor2D): { loss: tf.Scalar; gradient: tf.Tensor2D } {
+    if (this.data.task === 'classification') {
+      const logProbabilities = tf.sub(output, tf.logSumExp(output, 1, true));
+      const loss = tf.neg(tf.mean<tf.Scalar>(tf.sum(tf.mul(logProbabilities, targets), 1)));
+      const gradient = tf.mul<tf.Tensor2D>(tf.sub(tf.exp(logProbabilities), targets), 1 / output.shape[0]);
+      return { loss, gradient };
+    }
+    const difference = tf.sub<tf.Tensor2D>(output, targets);
+    return { loss: tf.mean<tf.Scalar>(tf.square(difference)), gradient: tf.mul(difference, 2 / difference.size) };
   }
 
   /** Mean softmax cross-entropy against (soft) labels, or mean squared error. */

@@ -15,6 +15,8 @@ export interface TestService {
   events: QueueEvents;
   /** Resolves with the job's result when it completes; rejects with its reason when it fails. */
   waitForJob(jobId: string, timeoutMs?: number): Promise<unknown>;
+  /** Resolves once the job reports having finished `epoch` epochs (a real progress event). */
+  waitForEpoch(jobId: string, epoch: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -51,6 +53,17 @@ export async function startService(
       const job = await app.services.queue.getJob(jobId);
       if (!job) throw new Error(`no job ${jobId}`);
       return job.waitUntilFinished(events, timeoutMs);
+    },
+    waitForEpoch(jobId, epoch) {
+      return new Promise((resolve) => {
+        const onProgress = ({ jobId: id, data }: { jobId: string; data: unknown }) => {
+          if (id === jobId && typeof data === 'object' && data && (data as { epoch: number }).epoch >= epoch) {
+            events.off('progress', onProgress);
+            resolve();
+          }
+        };
+        events.on('progress', onProgress);
+      });
     },
     async close() {
       await worker?.close();

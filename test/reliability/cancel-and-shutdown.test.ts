@@ -32,17 +32,6 @@ describe('cancellation and graceful shutdown', () => {
     return res.body.jobId;
   }
 
-  function reachedEpoch(jobId: string, epoch: number): Promise<void> {
-    return new Promise((resolve) => {
-      const onProgress = ({ jobId: id, data }: { jobId: string; data: unknown }) => {
-        if (id === jobId && typeof data === 'object' && data && (data as { epoch: number }).epoch >= epoch) {
-          svc.events.off('progress', onProgress);
-          resolve();
-        }
-      };
-      svc.events.on('progress', onProgress);
-    });
-  }
 
   function spawnWorker(env: Record<string, string> = {}): WorkerProcess {
     const worker = startWorkerProcess(svc.config, env);
@@ -65,7 +54,7 @@ describe('cancellation and graceful shutdown', () => {
   test('DELETE stops an active job after its current batch; partial metrics are kept', async () => {
     spawnWorker();
     const jobId = await queueJob();
-    await reachedEpoch(jobId, 2);
+    await svc.waitForEpoch(jobId, 2);
     // Sent through the API, not to the worker: any replica can cancel through Redis.
     const res = await svc.http.delete(`/v1/training-jobs/${jobId}`);
     assert.equal(res.status, 202);
@@ -86,7 +75,7 @@ describe('cancellation and graceful shutdown', () => {
   test('SIGTERM past the grace period: the job goes back to the queue and resumes elsewhere', async () => {
     const worker = spawnWorker({ SHUTDOWN_GRACE_MS: '1000' });
     const jobId = await queueJob();
-    await reachedEpoch(jobId, 3);
+    await svc.waitForEpoch(jobId, 3);
     const signalled = Date.now();
     worker.child.kill('SIGTERM');
     assert.equal(await worker.exited, 0, worker.output());
@@ -109,7 +98,7 @@ describe('cancellation and graceful shutdown', () => {
   test('SIGTERM within the grace period: the running job finishes first', async () => {
     const worker = spawnWorker({ SHUTDOWN_GRACE_MS: '60000' });
     const jobId = await queueJob(6);
-    await reachedEpoch(jobId, 1);
+    await svc.waitForEpoch(jobId, 1);
     worker.child.kill('SIGTERM');
     assert.equal(await worker.exited, 0, worker.output());
     const job = await svc.http.get(`/v1/training-jobs/${jobId}`);

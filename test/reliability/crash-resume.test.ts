@@ -46,18 +46,6 @@ describe('training jobs survive crashes', () => {
     return res.body.jobId;
   }
 
-  /** Resolves once the job reports having finished `epoch` epochs (a real progress event). */
-  function reachedEpoch(jobId: string, epoch: number): Promise<void> {
-    return new Promise((resolve) => {
-      const onProgress = ({ jobId: id, data }: { jobId: string; data: unknown }) => {
-        if (id === jobId && typeof data === 'object' && data && (data as { epoch: number }).epoch >= epoch) {
-          svc.events.off('progress', onProgress);
-          resolve();
-        }
-      };
-      svc.events.on('progress', onProgress);
-    });
-  }
 
   async function assertResumed(jobId: string, killedAfter: number) {
     const job = await svc.http.get(`/v1/training-jobs/${jobId}`);
@@ -81,7 +69,7 @@ describe('training jobs survive crashes', () => {
     const stalled: string[] = [];
     svc.events.on('stalled', ({ jobId: id }) => stalled.push(id));
     const first = spawnWorker();
-    await reachedEpoch(jobId, 4);
+    await svc.waitForEpoch(jobId, 4);
     const sandboxes = first.sandboxPids();
     assert.ok(sandboxes.length > 0, 'the worker trains in a sandboxed child process');
     first.child.kill('SIGKILL');
@@ -100,7 +88,7 @@ describe('training jobs survive crashes', () => {
     await Promise.all(workers.splice(0).map(stopWorkerProcess));
     const jobId = await queueJob();
     const worker = spawnWorker();
-    await reachedEpoch(jobId, 3);
+    await svc.waitForEpoch(jobId, 3);
     const [sandbox] = worker.sandboxPids();
     assert.ok(sandbox, 'found the sandboxed child');
     process.kill(sandbox, 'SIGKILL');

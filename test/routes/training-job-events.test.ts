@@ -79,6 +79,18 @@ describe('training job events (SSE)', () => {
     await svc.app.services.queue.remove(jobId);
   });
 
+  test('a waiting job cancelled by DELETE ends the stream as cancelled', async () => {
+    const jobId = await queueJob(); // no worker yet: it waits
+    const client = await SseClient.open(eventsUrl(jobId));
+    assert.equal((await client.next())?.event, 'state');
+    const cancelled = await svc.http.delete(`/v1/training-jobs/${jobId}`);
+    assert.equal(cancelled.body.state, 'cancelled');
+    const end = await client.next();
+    assert.equal(end?.event, 'end');
+    assert.equal((end?.data as { state: string }).state, 'cancelled');
+    await client.ended;
+  });
+
   test('streams each epoch as it finishes, then the final state, then closes', async () => {
     const jobId = await queueJob();
     const client = await SseClient.open(eventsUrl(jobId));

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FrozenOp } from '../frozen-model';
-import type { Buffer, ForwardContext, Layer, Param } from './layer';
+import { applyWithCustomGradient } from './custom-gradient';
+import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
+import { columnSums } from './matrix';
 
 export interface BatchNormalizationArgs {
   name: string;
@@ -14,13 +16,15 @@ export interface BatchNormalizationArgs {
   epsilon?: number;
 }
 
-/** A training-mode forward pass: the output and the statistics the running averages move to. */
-export interface BatchNormalized {
-  output: tf.Tensor2D;
+/** A training-mode pass, with the statistics the running averages move to. */
+export interface BatchNormPass extends LayerPass {
   mean: tf.Tensor;
   /** Biased (divide by the count), the convention of the stored running variance. */
   variance: tf.Tensor;
 }
+
+/** Σ over the rows that share one set of statistics (the batch, or all replicas' shards). */
+export type BatchSum = (t: tf.Tensor2D) => tf.Tensor1D;
 
 /**
  * Batch normalization over the batch axis of a [batch, units] input.
@@ -29,9 +33,13 @@ export interface BatchNormalized {
  * PyTorch stores the unbiased one). Inference: the frozen running statistics, so one row's output
  * never depends on the other rows.
  *
- * Subclasses change only how training-mode statistics are obtained (`normalizeBatch`):
- * synchronized and ghost batch normalization share the running statistics, inference and
- * freezing.
+ * Subclasses change only the training-mode pass (`trainingPass`): synchronized and ghost batch
+ * normalization share the running statistics, inference and freezing.
+ *
+ * Gradients are in closed form. With x_c = x − μ, r = 1/sqrt(σ² + ε) and n rows sharing μ, σ²:
+ * dβ = Σ dy, dγ = r·Σ dy⊙x_c, dx = γ·r·(dy − x_c·r·dγ/n − dβ/n); at inference (μ, σ² fixed)
+ * dx = γ·r·dy. Sums over rows are products with a row of ones (matrix.ts), not tf's
+ * broadcasting gradients, which reduce over the batch axis through slow kernels on wasm.
  */
 export class BatchNormalization implements Layer {
   readonly name: string;
@@ -67,31 +75,71 @@ export class BatchNormalization implements Layer {
   }
 
   apply(x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
-    if (!ctx.training) {
-      return this.normalize(x, this.movingMean, this.movingVariance);
-    }
-    const { output, mean, variance } = this.normalizeBatch(x);
+    return applyWithCustomGradient(this, x, ctx);
+  }
+
+  forward(x: tf.Tensor2D, ctx: ForwardContext): LayerPass {
+    if (!ctx.training) return this.inferencePass(x);
+    const pass = this.trainingPass(x);
     if (ctx.bufferUpdates) {
       const m = this.momentum;
       // kept: the engine disposes forward-pass intermediates before the update is applied.
       ctx.bufferUpdates.push(
-        { variable: this.movingMean, value: tf.keep(tf.add(tf.mul(this.movingMean, m), tf.mul(mean, 1 - m))) },
-        { variable: this.movingVariance, value: tf.keep(tf.add(tf.mul(this.movingVariance, m), tf.mul(variance, 1 - m))) },
+        { variable: this.movingMean, value: tf.keep(tf.add(tf.mul(this.movingMean, m), tf.mul(pass.mean, 1 - m))) },
+        { variable: this.movingVariance, value: tf.keep(tf.add(tf.mul(this.movingVariance, m), tf.mul(pass.variance, 1 - m))) },
       );
     }
-    return output;
+    return pass;
   }
 
   /** Training mode: the whole mini-batch's mean and biased variance. */
-  protected normalizeBatch(x: tf.Tensor2D): BatchNormalized {
-    const { mean, variance } = tf.moments(x, 0);
-    return { output: this.normalize(x, mean, variance), mean, variance };
+  protected trainingPass(x: tf.Tensor2D): BatchNormPass {
+    const n = x.shape[0];
+    const mean = tf.div(columnSums(x), n);
+    const centred = tf.sub(x, mean) as tf.Tensor2D;
+    const variance = tf.div(columnSums(tf.square(centred)), n);
+    return { ...this.batchPass(centred, variance, columnSums), mean, variance };
   }
 
-  /** (x − μ) / sqrt(σ² + ε) · γ + β. */
-  protected normalize(x: tf.Tensor2D, mean: tf.Tensor, variance: tf.Tensor): tf.Tensor2D {
-    const inv = tf.mul(tf.rsqrt(tf.add(variance, this.epsilon)), this.gamma);
-    return tf.add(tf.mul(tf.sub(x, mean), inv), this.beta);
+  /**
+   * (x − μ)·r·γ + β, r = 1/sqrt(σ² + ε), given x_c = x − μ, where μ and σ² are the statistics of
+   * the rows of x_c, summed over them by `batchSum`; the backward step differentiates through
+   * the statistics too.
+   */
+  protected batchPass(centred: tf.Tensor2D, variance: tf.Tensor, batchSum: BatchSum): LayerPass {
+    const n = centred.shape[0];
+    const inverseStd = tf.rsqrt(tf.add(variance, this.epsilon));
+    const output = tf.add(tf.mul(centred, tf.mul(inverseStd, this.gamma)), this.beta) as tf.Tensor2D;
+    return {
+      output,
+      saved: [centred, inverseStd, this.gamma],
+      backward: (dy, [xc, r, gamma], inputGradient) => {
+        const dBeta = batchSum(dy);
+        const dGamma = tf.mul(batchSum(tf.mul(dy, xc) as tf.Tensor2D), r);
+        let dx: tf.Tensor2D | null = null;
+        if (inputGradient) {
+          const throughVariance = tf.mul(xc, tf.mul(r, tf.div(dGamma, n)));
+          const centredDy = tf.sub(tf.sub(dy, throughVariance), tf.div(dBeta, n));
+          dx = tf.mul(centredDy, tf.mul(gamma, r)) as tf.Tensor2D;
+        }
+        return { dx, params: [dGamma, dBeta] };
+      },
+    };
+  }
+
+  /** Inference mode: the frozen running statistics, the same affine map for every row. */
+  private inferencePass(x: tf.Tensor2D): LayerPass {
+    const centred = tf.sub(x, this.movingMean) as tf.Tensor2D;
+    const inverseStd = tf.rsqrt(tf.add(this.movingVariance, this.epsilon));
+    const output = tf.add(tf.mul(centred, tf.mul(inverseStd, this.gamma)), this.beta) as tf.Tensor2D;
+    return {
+      output,
+      saved: [centred, inverseStd, this.gamma],
+      backward: (dy, [xc, r, gamma], inputGradient) => ({
+        dx: inputGradient ? (tf.mul(dy, tf.mul(gamma, r)) as tf.Tensor2D) : null,
+        params: [tf.mul(columnSums(tf.mul(dy, xc) as tf.Tensor2D), r), columnSums(dy)],
+      }),
+    };
   }
 
   /** Inference-mode BN is the affine map x·s + (β − μ·s) with s = γ / sqrt(σ² + ε). */

@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
+import { applyWithCustomGradient } from './custom-gradient';
 import { uniformKernel } from './init';
-import type { Buffer, Layer, Param } from './layer';
+import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
+import { columnSums, matMulTransposeA, matMulTransposeB, rowSums } from './matrix';
 
 export interface CosineDenseArgs {
   name: string;
@@ -28,6 +30,10 @@ export const COSINE_EPSILON = 1e-12;
  * cosine similarity, y_j = s · (w_j·x) / (‖w_j‖·‖x‖), normalizing data and parameters together;
  * the output is bounded by |s|. There is no bias (it would unbound the output). The same in
  * training and inference.
+ *
+ * Gradients in closed form: with c = x̂·ŵ, dc = s·dy, dx̂ = dc·ŵᵀ and dŵ = x̂ᵀ·dc, each
+ * normalization u = z·r, r = 1/‖z‖ contributes du → r·du − r³·(Σ du⊙z)·z (the second term
+ * only where the norm is above its floor); ds = Σ dy⊙c.
  */
 export class CosineDense implements Layer {
   readonly name: string;
@@ -61,10 +67,41 @@ export class CosineDense implements Layer {
     }
   }
 
-  apply(x: tf.Tensor2D): tf.Tensor2D {
-    const xHat = tf.mul(x, tf.rsqrt(tf.maximum(tf.sum(tf.square(x), 1, true), COSINE_EPSILON)));
-    const wHat = tf.mul(this.kernel, tf.rsqrt(tf.maximum(tf.sum(tf.square(this.kernel), 0), COSINE_EPSILON)));
-    return tf.mul(tf.matMul(xHat, wHat as tf.Tensor2D), this.scale);
+  apply(x: tf.Tensor2D, ctx: ForwardContext = { training: false }): tf.Tensor2D {
+    return applyWithCustomGradient(this, x, ctx);
+  }
+
+  forward(x: tf.Tensor2D): LayerPass {
+    const w = this.kernel as tf.Tensor2D;
+    const xSquares = rowSums(tf.square(x) as tf.Tensor2D);
+    const xInverse = tf.rsqrt(tf.maximum(xSquares, COSINE_EPSILON));
+    const wSquares = columnSums(tf.square(w) as tf.Tensor2D);
+    const wInverse = tf.rsqrt(tf.maximum(wSquares, COSINE_EPSILON));
+    const xHat = tf.mul(x, xInverse) as tf.Tensor2D;
+    const wHat = tf.mul(w, wInverse) as tf.Tensor2D;
+    const cosine = tf.matMul(xHat, wHat);
+    // 1 where a norm is above its floor, as tf.maximum's gradient passes it (a ≥ b).
+    const xActive = tf.cast(tf.greaterEqual(xSquares, COSINE_EPSILON), 'float32');
+    const wActive = tf.cast(tf.greaterEqual(wSquares, COSINE_EPSILON), 'float32');
+    const scale = typeof this.scale === 'number' ? tf.scalar(this.scale) : this.scale;
+    return {
+      output: tf.mul(cosine, scale) as tf.Tensor2D,
+      saved: [x, w, xHat, wHat, xInverse, wInverse, xActive, wActive, cosine, scale],
+      backward: (dy, saved, inputGradient) => {
+        const [xs, ws, xh, wh, rx, rw, onX, onW, c, s] = saved as tf.Tensor2D[];
+        const dc = tf.mul(dy, s) as tf.Tensor2D;
+        const dwHat = matMulTransposeA(xh, dc);
+        const dw = normalizationGradient(dwHat, ws, rw, tf.mul(columnSums(tf.mul(dwHat, ws) as tf.Tensor2D), onW));
+        const params: tf.Tensor[] = [dw];
+        if (typeof this.scale !== 'number') params.push(tf.reshape(tf.sum(tf.mul(dy, c)), [1]));
+        let dx: tf.Tensor2D | null = null;
+        if (inputGradient) {
+          const dxHat = matMulTransposeB(dc, wh);
+          dx = normalizationGradient(dxHat, xs, rx, tf.mul(rowSums(tf.mul(dxHat, xs) as tf.Tensor2D), onX));
+        }
+        return { dx, params };
+      },
+    };
   }
 
   /** The kernel becomes s·w_j/‖w_j‖ (float64, stored as float32); x is normalized at run time. */
@@ -81,4 +118,9 @@ export class CosineDense implements Layer {
     }
     return [{ op: 'cosine', inputSize, units, kernel, epsilon: COSINE_EPSILON }];
   }
+}
+
+/** Through u = z·r with r = 1/‖z‖: du ↦ r·du − r³·p·z, p = Σ du⊙z over the norm's axis. */
+function normalizationGradient(du: tf.Tensor2D, z: tf.Tensor2D, r: tf.Tensor, p: tf.Tensor): tf.Tensor2D {
+  return tf.sub(tf.mul(du, r), tf.mul(z, tf.mul(tf.mul(tf.square(r), r), p))) as tf.Tensor2D;
 }

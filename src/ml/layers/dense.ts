@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
+import { applyWithCustomGradient } from './custom-gradient';
 import { uniformKernel } from './init';
-import type { Buffer, ForwardContext, Layer, Param } from './layer';
+import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
+import { columnSums, matMulTransposeA, matMulTransposeB } from './matrix';
 
 export interface DenseArgs {
   name: string;
@@ -46,9 +48,24 @@ export class Dense implements Layer {
     }
   }
 
-  apply(x: tf.Tensor2D): tf.Tensor2D {
-    const y: tf.Tensor2D = tf.matMul(x, this.kernel as tf.Tensor2D);
-    return this.bias ? (tf.add(y, this.bias) as tf.Tensor2D) : y;
+  apply(x: tf.Tensor2D, ctx: ForwardContext = { training: false }): tf.Tensor2D {
+    return applyWithCustomGradient(this, x, ctx);
+  }
+
+  /** Backward: dW = xᵀ·dy, db = Σ_rows dy, dx = dy·Wᵀ, each one untransposed product. */
+  forward(x: tf.Tensor2D): LayerPass {
+    const kernel = this.kernel as tf.Tensor2D;
+    const product: tf.Tensor2D = tf.matMul(x, kernel);
+    const output = this.bias ? (tf.add(product, this.bias) as tf.Tensor2D) : product;
+    return {
+      output,
+      saved: [x, kernel],
+      backward: (dy, [input, w], inputGradient) => {
+        const params: tf.Tensor[] = [matMulTransposeA(input as tf.Tensor2D, dy)];
+        if (this.bias) params.push(columnSums(dy));
+        return { dx: inputGradient ? matMulTransposeB(dy, w as tf.Tensor2D) : null, params };
+      },
+    };
   }
 
   freeze(): FrozenOp[] {

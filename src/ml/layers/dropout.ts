@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
+import { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
-import type { Buffer, ForwardContext, Layer, Param } from './layer';
+import { applyWithCustomGradient } from './custom-gradient';
+import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 
 export interface DropoutArgs {
   name: string;
@@ -29,14 +31,50 @@ export class Dropout implements Layer {
 
   apply(x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
     if (!ctx.training || this.rate === 0) return x;
+    return applyWithCustomGradient(this, x, ctx);
+  }
+
+  /** Training: y = x ⊙ mask, mask ∈ {0, 1/keep}; backward dx = dy ⊙ mask. */
+  forward(x: tf.Tensor2D, ctx: ForwardContext): LayerPass {
+    if (!ctx.training || this.rate === 0) {
+      return { output: x, saved: [], backward: (dy, _, wanted) => ({ dx: wanted ? dy : null, params: [] }) };
+    }
     if (!ctx.rng) throw new Error('Dropout in training mode needs ctx.rng');
-    const keep = 1 - this.rate;
-    const uniform = tf.randomUniform(x.shape, 0, 1, 'float32', ctx.rng.seed());
-    const mask = tf.div(tf.cast(tf.greaterEqual(uniform, this.rate), 'float32'), keep);
-    return tf.mul(x, mask);
+    const [rows, cols] = x.shape;
+    const mask = tf.tensor2d(dropoutMask(rows * cols, this.rate, ctx.rng.seed()), [rows, cols]);
+    return {
+      output: tf.mul(x, mask),
+      saved: [mask],
+      backward: (dy, [m], inputGradient) => ({ dx: inputGradient ? tf.mul<tf.Tensor2D>(dy, m) : null, params: [] }),
+    };
   }
 
   freeze(): FrozenOp[] {
     return [];
   }
+}
+
+/**
+ * `size` independent multipliers, each 0 with probability `rate` and 1/(1 − rate) otherwise,
+ * drawn from the service's sfc32 generator seeded with `seed` (the stream of `new Rng(seed)`).
+ * Made in JavaScript, as tf.randomUniform's values are, but without its per-value overhead and
+ * the three ops that turned uniforms into a mask: a unit is kept when its 32-bit draw u has
+ * u / 2³² ≥ rate.
+ */
+export function dropoutMask(size: number, rate: number, seed: number): Float32Array {
+  const mask = new Float32Array(size);
+  const scale = Math.fround(1 / Math.fround(1 - rate));
+  const threshold = rate * 4294967296;
+  let [a, b, c, d] = new Rng(seed).state();
+  for (let i = 0; i < size; i++) {
+    // Rng.nextUint32 on local words, in int32 arithmetic (the same bits, modulo 2³²).
+    const t = (((a + b) | 0) + d) | 0;
+    d = (d + 1) | 0;
+    a = b ^ (b >>> 9);
+    b = (c + (c << 3)) | 0;
+    c = (c << 21) | (c >>> 11);
+    c = (c + t) | 0;
+    mask[i] = t >>> 0 >= threshold ? scale : 0;
+  }
+  return mask;
 }

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { FrozenOp } from '../frozen-model';
-import type { Buffer, ForwardContext, Layer, Param } from './layer';
+import { applyWithCustomGradient } from './custom-gradient';
+import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 
 export interface GaussianDropoutArgs {
   name: string;
@@ -34,8 +35,21 @@ export class GaussianDropout implements Layer {
 
   apply(x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
     if (!ctx.training || this.rate === 0) return x;
+    return applyWithCustomGradient(this, x, ctx);
+  }
+
+  /** Training: y = x ⊙ noise; backward dx = dy ⊙ noise. */
+  forward(x: tf.Tensor2D, ctx: ForwardContext): LayerPass {
+    if (!ctx.training || this.rate === 0) {
+      return { output: x, saved: [], backward: (dy, _, wanted) => ({ dx: wanted ? dy : null, params: [] }) };
+    }
     if (!ctx.rng) throw new Error('Gaussian dropout in training mode needs ctx.rng');
-    return tf.mul(x, tf.randomNormal(x.shape, 1, this.stddev, 'float32', ctx.rng.seed()));
+    const noise = tf.randomNormal(x.shape, 1, this.stddev, 'float32', ctx.rng.seed());
+    return {
+      output: tf.mul(x, noise),
+      saved: [noise],
+      backward: (dy, [n], inputGradient) => ({ dx: inputGradient ? tf.mul<tf.Tensor2D>(dy, n) : null, params: [] }),
+    };
   }
 
   freeze(): FrozenOp[] {

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { splitIntoShards } from '../collective/shards';
-import { BatchNormalization, type BatchNormalizationArgs, type BatchNormalized } from './batch-normalization';
+import { BatchNormalization, type BatchNormalizationArgs, type BatchNormPass } from './batch-normalization';
+import type { LayerPass } from './layer';
+import { columnSums } from './matrix';
 
 export interface GhostBatchNormalizationArgs extends BatchNormalizationArgs {
   /** Shards ("ghost batches") the mini-batch is split into. Default 4. */
@@ -30,21 +32,41 @@ export class GhostBatchNormalization extends BatchNormalization {
     }
   }
 
-  protected override normalizeBatch(x: tf.Tensor2D): BatchNormalized {
+  protected override trainingPass(x: tf.Tensor2D): BatchNormPass {
     const rows = x.shape[0];
     const shards = splitIntoShards(x, this.replicas).filter((s) => s.shape[0] > 0);
-    const outputs: tf.Tensor2D[] = [];
+    const sizes = shards.map((s) => s.shape[0]);
+    const passes: LayerPass[] = [];
     const means: tf.Tensor[] = [];
     const variances: tf.Tensor[] = [];
     for (const shard of shards) {
-      const { mean, variance } = tf.moments(shard, 0);
-      outputs.push(this.normalize(shard, mean, variance));
-      const weight = shard.shape[0] / rows;
-      means.push(tf.mul(mean, weight));
-      variances.push(tf.mul(variance, weight));
+      const n = shard.shape[0];
+      const mean = tf.div(columnSums(shard), n);
+      const centred = tf.sub(shard, mean) as tf.Tensor2D;
+      const variance = tf.div(columnSums(tf.square(centred)), n);
+      passes.push(this.batchPass(centred, variance, columnSums));
+      means.push(tf.mul(mean, n / rows));
+      variances.push(tf.mul(variance, n / rows));
     }
+    const concat = (parts: tf.Tensor2D[]) => (parts.length === 1 ? parts[0] : tf.concat(parts, 0));
+    const perShard = passes.map((p) => p.saved.length);
     return {
-      output: outputs.length === 1 ? outputs[0] : tf.concat(outputs, 0),
+      output: concat(passes.map((p) => p.output)),
+      saved: passes.flatMap((p) => p.saved),
+      backward: (dy, saved, inputGradient) => {
+        // Each shard's backward step on its rows of dy, with its own saved tensors.
+        const dys = sizes.length === 1 ? [dy] : tf.split<tf.Tensor2D>(dy, sizes, 0);
+        let offset = 0;
+        const grads = passes.map((p, i) => {
+          const own = saved.slice(offset, offset + perShard[i]);
+          offset += perShard[i];
+          return p.backward(dys[i], own, inputGradient);
+        });
+        return {
+          dx: inputGradient ? concat(grads.map((g) => g.dx!)) : null,
+          params: [0, 1].map((k) => tf.addN(grads.map((g) => g.params[k]))),
+        };
+      },
       mean: tf.addN(means),
       variance: tf.addN(variances),
     };

@@ -39,11 +39,43 @@ export interface ForwardContext {
   bufferUpdates?: BufferUpdate[];
 }
 
+/** What a layer's backward step returns. */
+export interface LayerGradients {
+  /** dL/d(input); null when it was not asked for. */
+  dx: tf.Tensor2D | null;
+  /** dL/d(param) for each of the layer's `params`, in the same order. */
+  params: tf.Tensor[];
+}
+
+/**
+ * One forward pass of a layer with its backward step, in closed form on fast kernels (see
+ * matrix.ts) rather than through tf's per-op gradients.
+ */
+export interface LayerPass {
+  output: tf.Tensor2D;
+  /**
+   * The tensors `backward` reads, handed back to it as `saved`. The backward step must read
+   * tensors only from there: under tf.grads the forward pass's other tensors are disposed before
+   * the backward step runs (tf keeps copies of the saved ones).
+   */
+  saved: tf.Tensor[];
+  backward(dy: tf.Tensor2D, saved: tf.Tensor[], inputGradient: boolean): LayerGradients;
+}
+
 export interface Layer {
   readonly name: string;
   readonly params: Param[];
   readonly buffers: Buffer[];
+  /**
+   * The layer's output, differentiable with tf's autodiff (tf.grads, tf.variableGrads): its
+   * gradient is `forward(...).backward`, through tf.customGrad.
+   */
   apply(x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D;
+  /**
+   * The same output with its backward step, for a training loop that chains the steps itself
+   * (Network.forwardWithBackward) instead of recording every op on tf's tape.
+   */
+  forward(x: tf.Tensor2D, ctx: ForwardContext): LayerPass;
   /** The layer's inference-mode computation as plain arrays (dropout returns nothing). */
   freeze(): FrozenOp[];
 }

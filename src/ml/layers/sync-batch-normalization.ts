@@ -3,7 +3,8 @@ import type { AllReduce } from '../collective/all-reduce';
 import { InProcessAllReduce } from '../collective/in-process-all-reduce';
 import { replicaMoments, type SyncPasses } from '../collective/replica-moments';
 import { splitIntoShards } from '../collective/shards';
-import { BatchNormalization, type BatchNormalizationArgs, type BatchNormalized } from './batch-normalization';
+import { BatchNormalization, type BatchNormalizationArgs, type BatchNormPass } from './batch-normalization';
+import { columnSums } from './matrix';
 
 export interface SyncBatchNormalizationArgs extends BatchNormalizationArgs {
   /** Data-parallel replicas the mini-batch is split over. Default 4. */
@@ -25,6 +26,10 @@ export interface SyncBatchNormalizationArgs extends BatchNormalizationArgs {
  * each shard is normalized with those. Training output (and so every gradient) equals full-batch
  * batch normalization up to float rounding; running statistics, inference and freezing are
  * batch normalization's.
+ *
+ * The backward step is the data-parallel one too: the two sums it needs over the whole batch
+ * (Σ dy and Σ dy⊙(x − μ)) are each replica's partial sums combined by an all-reduce, as
+ * PyTorch's SyncBatchNorm does; every replica then computes its rows' dx locally.
  */
 export class SyncBatchNormalization extends BatchNormalization {
   readonly replicas: number;
@@ -47,11 +52,16 @@ export class SyncBatchNormalization extends BatchNormalization {
     }
   }
 
-  protected override normalizeBatch(x: tf.Tensor2D): BatchNormalized {
-    const shards = splitIntoShards(x, this.replicas);
-    const { mean, variance } = replicaMoments(shards, this.allReduce, this.passes);
-    // Each replica normalizes its own rows with the shared statistics.
-    const outputs = shards.filter((s) => s.shape[0] > 0).map((s) => this.normalize(s, mean, variance));
-    return { output: outputs.length === 1 ? outputs[0] : tf.concat(outputs, 0), mean, variance };
+  protected override trainingPass(x: tf.Tensor2D): BatchNormPass {
+    const { mean, variance } = replicaMoments(splitIntoShards(x, this.replicas), this.allReduce, this.passes);
+    // Each replica normalizes its own rows with the shared statistics: row by row the same
+    // arithmetic as normalizing the whole batch at once, which is what runs here.
+    const centred = tf.sub(x, mean) as tf.Tensor2D;
+    return { ...this.batchPass(centred, variance, (t) => this.allReduceSum(t)), mean, variance };
+  }
+
+  /** Σ over the whole batch's rows: each replica sums its shard, the all-reduce adds them up. */
+  private allReduceSum(t: tf.Tensor2D): tf.Tensor1D {
+    return this.allReduce.sum(splitIntoShards(t, this.replicas).map(columnSums)) as tf.Tensor1D;
   }
 }

@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
+import { applyWithCustomGradient } from './custom-gradient';
 import { uniformKernel } from './init';
-import type { Buffer, Layer, Param } from './layer';
+import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
+import { columnSums, matMulTransposeA, matMulTransposeB } from './matrix';
 
 export interface WeightNormalizedDenseArgs {
   name: string;
@@ -24,6 +26,10 @@ export const WEIGHT_NORM_EPSILON = 1e-12;
  * vector reparametrized as w_j = g_j · v_j / ‖v_j‖ (v_j is column j of the [inputSize, units]
  * direction matrix). Direction v and length g are trained separately; at inference W is a
  * constant dense kernel. v is the parameter regularization treats as the kernel.
+ *
+ * Gradients in closed form: with W's gradient G = xᵀ·dy, s_j = ‖v_j‖² and r_j = 1/sqrt(s_j)
+ * (floored as below), dg_j = r_j·Σ_i G_ij·v_ij and dv = g·r·G − g·r³·(Σ_i G_ij·v_ij)·v, the
+ * second term only where s_j is above the floor (below it the norm is a constant).
  */
 export class WeightNormalizedDense implements Layer {
   readonly name: string;
@@ -53,14 +59,40 @@ export class WeightNormalizedDense implements Layer {
     ];
   }
 
-  /** w_j = g_j · v_j / ‖v_j‖, as a differentiable tensor. */
+  /** w_j = g_j · v_j / ‖v_j‖ (the forward pass's kernel; not differentiable on its own). */
   kernel(): tf.Tensor2D {
-    const inverseNorm = tf.rsqrt(tf.maximum(tf.sum(tf.square(this.v), 0), WEIGHT_NORM_EPSILON));
-    return tf.mul(this.v, tf.mul(this.g, inverseNorm));
+    return tf.tidy(() => {
+      const inverseNorm = tf.rsqrt(tf.maximum(columnSums(tf.square(this.v) as tf.Tensor2D), WEIGHT_NORM_EPSILON));
+      return tf.mul(this.v, tf.mul(this.g, inverseNorm)) as tf.Tensor2D;
+    });
   }
 
-  apply(x: tf.Tensor2D): tf.Tensor2D {
-    return tf.add(tf.matMul(x, this.kernel()), this.bias);
+  apply(x: tf.Tensor2D, ctx: ForwardContext = { training: false }): tf.Tensor2D {
+    return applyWithCustomGradient(this, x, ctx);
+  }
+
+  forward(x: tf.Tensor2D): LayerPass {
+    const v = this.v as tf.Tensor2D;
+    const squares = columnSums(tf.square(v) as tf.Tensor2D);
+    const inverseNorm = tf.rsqrt(tf.maximum(squares, WEIGHT_NORM_EPSILON));
+    // 1 where the norm is above its floor, as tf.maximum's gradient passes it (a ≥ b).
+    const active = tf.cast(tf.greaterEqual(squares, WEIGHT_NORM_EPSILON), 'float32');
+    const factor = tf.mul(this.g, inverseNorm);
+    const w = tf.mul(v, factor) as tf.Tensor2D;
+    return {
+      output: tf.add(tf.matMul(x, w), this.bias) as tf.Tensor2D,
+      saved: [x, v, w, inverseNorm, factor, active],
+      backward: (dy, [input, vs, ws, r, gr, on], inputGradient) => {
+        const gradW = matMulTransposeA(input as tf.Tensor2D, dy);
+        const projection = columnSums(tf.mul(gradW, vs) as tf.Tensor2D); // Σ_i G_ij·v_ij
+        const dg = tf.mul(projection, r);
+        const dv = tf.sub(tf.mul(gradW, gr), tf.mul(vs, tf.mul(tf.mul(gr, tf.square(r)), tf.mul(projection, on))));
+        return {
+          dx: inputGradient ? matMulTransposeB(dy, ws as tf.Tensor2D) : null,
+          params: [dv, dg, columnSums(dy)],
+        };
+      },
+    };
   }
 
   /** The constant kernel w = g·v/‖v‖, computed in float64 and stored as float32. */
