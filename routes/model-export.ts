@@ -35,7 +35,7 @@ const modelExportRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const { modelId } = request.params;
       const archive = await exportArchive(await modelCache.get(modelId));
-      request.log.info({ modelId, bytes: archive.byteLength }, 'model exported');
+      request.log.info({ bytes: archive.byteLength }, 'model exported'); // modelId is bound already
       return reply
         .type('application/zip')
         .header('content-disposition', `attachment; filename="${modelId}.tfjs.zip"`)

@@ -1,6 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Worker } from 'bullmq';
 import type { FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { REDACT_PATHS } from './observability/logger';
 import { buildApp } from './app';
 import { assertApiKeysConfigured, ConfigError, loadConfig } from './config';
 import { createRedis } from './store/redis';
@@ -19,9 +21,10 @@ async function main(): Promise<void> {
     throw new ConfigError(`unknown mode "${mode}": use api, worker or all`);
   }
   const config = loadConfig();
-  // One JSON object per line, like the API's pino logs; job lines carry the job id as a field.
-  const log = (msg: string, fields: Record<string, unknown> = {}) =>
-    console.log(JSON.stringify({ level: 'info', time: Date.now(), ...fields, msg }));
+  // The same pino JSON lines as the API's (level, time, pid, hostname), at LOG_LEVEL; job lines
+  // carry the job id as a field.
+  const logger = pino({ level: config.logLevel, redact: { paths: REDACT_PATHS, censor: '[redacted]' } });
+  const log = (msg: string, fields: Record<string, unknown> = {}) => logger.info(fields, msg);
 
   // Refuse a keyless production API before anything starts (a private Redis included).
   if (mode !== 'worker') assertApiKeysConfigured(config);
@@ -38,19 +41,19 @@ async function main(): Promise<void> {
   }
   if (mode === 'worker' || mode === 'all') {
     worker = createTrainingWorker(config);
-    worker.on('error', (error) => log(`worker error: ${error.message}`));
+    worker.on('error', (error) => logger.error({ err: error.message }, 'worker error'));
     worker.on('failed', (job, error) =>
-      log(`job ${job?.id} failed: ${error.message}`, { jobId: job?.id, attempts: job?.attemptsMade }),
+      logger.warn({ jobId: job?.id, attempts: job?.attemptsMade }, `job ${job?.id} failed: ${error.message}`),
     );
     worker.on('completed', (job) =>
       log(`job ${job.id} completed: model ${job.returnvalue.modelId}`, { jobId: job.id, modelId: job.returnvalue.modelId }),
     );
     worker.on('active', (job) => log(`job ${job.id} started`, { jobId: job.id, attempt: job.attemptsMade + 1 }));
     log(`training worker consuming queue "${config.redisPrefix}:training" (concurrency ${config.workerConcurrency})`);
-    if (mode === 'worker') await warnAboutRedisSettings(config.redisUrl, log);
+    if (mode === 'worker') await warnAboutRedisSettings(config.redisUrl, logger);
     // Completes sweeps (BullMQ flow parents) once their training jobs are done; cheap, in-process.
     sweepWorker = createSweepWorker(config);
-    sweepWorker.on('error', (error) => log(`sweep worker error: ${error.message}`));
+    sweepWorker.on('error', (error) => logger.error({ err: error.message }, 'sweep worker error'));
   }
 
   let stopping = false;
@@ -73,14 +76,11 @@ async function main(): Promise<void> {
 }
 
 /** The API checks Redis' settings at start; a worker-only process does it here. */
-async function warnAboutRedisSettings(url: string, log: (msg: string, fields?: Record<string, unknown>) => void) {
+async function warnAboutRedisSettings(url: string, logger: Logger): Promise<void> {
   const redis = createRedis(url, { enableOfflineQueue: true });
   redis.on('error', () => undefined);
   try {
-    await checkRedisSettings(redis, {
-      warn: (msg) => console.log(JSON.stringify({ level: 'warn', time: Date.now(), msg })),
-      info: (msg) => log(msg),
-    });
+    await checkRedisSettings(redis, { warn: (msg) => logger.warn(msg), info: (msg) => logger.info(msg) });
   } finally {
     redis.disconnect();
   }

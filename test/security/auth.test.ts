@@ -186,10 +186,13 @@ describe('the API process', () => {
   const baseEnv = () => ({
     ...process.env,
     REDIS_URL: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
-    REDIS_PREFIX: `fwtest-auth-${process.pid}`,
+    REDIS_PREFIX: prefix,
     TF_BACKEND: 'wasm',
     HOST: '127.0.0.1',
   });
+  const prefix = `fwtest-auth-${process.pid}`;
+  // The process writes queue metadata under its prefix: delete it, and only it.
+  after(() => deletePrefix(loadConfig({ REDIS_URL: process.env.REDIS_URL, REDIS_PREFIX: prefix })));
 
   test('never logs a key, even at trace level and for rejected keys', async () => {
     const port = await freePort();
