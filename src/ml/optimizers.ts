@@ -9,6 +9,7 @@ import type { Param } from './layers/layer';
  */
 export interface OptimizerState {
   step: number;
+  /** Keyed `${param name}#${slot kind}`, e.g. "output/dense/bias#m". */
   slots: Record<string, Float32Array>;
 }
 
@@ -21,34 +22,159 @@ export interface Optimizer {
   dispose(): void;
 }
 
+/** Parameters of at most this many values are updated together (see SlotOptimizer). */
+const SMALL_PARAM = 4096;
+/** The most values one such group holds. */
+const GROUP_LIMIT = 16384;
+
+/**
+ * An optimizer whose update is element-wise: new parameter and slot values from the old ones and
+ * the gradient, value by value. Each tf op has a fixed cost on top of its work (a few µs on
+ * wasm), which dominates for small tensors: a network's biases, gains and shifts would cost as
+ * much as its kernels. So parameters of up to SMALL_PARAM values are updated in groups, as one
+ * concatenated vector with their slots kept concatenated too; being element-wise, the update
+ * gives every value exactly what it gives it alone. Larger parameters are updated one by one
+ * (splitting a large vector back into parameters copies it, which costs more than the ops saved).
+ * The state is per parameter whatever the grouping.
+ */
 abstract class SlotOptimizer implements Optimizer {
   protected step = 0;
+  /** Slot variables by `${param name}#${kind}`, or `${group key}#${kind}` for a group. */
   private readonly slots = new Map<string, tf.Variable>();
-  /** Restored slot values, turned into variables of the parameter's shape on first use. */
+  /** Restored slot values by `${param name}#${kind}`, made into variables on first use. */
   private readonly restored = new Map<string, Float32Array>();
+  /** The grouping for the parameter list last seen (rebuilt when the list changes). */
+  private layout?: { signature: string; groups: { key: string; names: string[]; sizes: number[] }[] };
 
   constructor(readonly learningRate: number) {}
 
-  abstract apply(params: Param[], grads: Record<string, tf.Tensor>): void;
+  /** Slot kinds, e.g. ['m', 'v']; each starts at zero. */
+  protected abstract readonly slotKinds: readonly string[];
 
-  protected slot(param: Param, kind: string): tf.Variable {
-    const key = `${param.name}#${kind}`;
-    let slot = this.slots.get(key);
+  /** One element-wise update at this.step: new parameter values and new slot values. */
+  protected abstract update(w: tf.Tensor, g: tf.Tensor, slots: tf.Tensor[]): { w: tf.Tensor; slots: tf.Tensor[] };
+
+  apply(params: Param[], grads: Record<string, tf.Tensor>): void {
+    this.step++;
+    tf.tidy(() => {
+      const present = params.filter((p) => grads[p.name]);
+      const byName = new Map(present.map((p) => [p.name, p]));
+      for (const group of this.groupsFor(present)) {
+        const members = group.names.map((name) => byName.get(name)!);
+        if (members.length === 1) {
+          const [param] = members;
+          const slots = this.slotKinds.map((kind) => this.slot(param.name, kind, [param]));
+          const next = this.update(param.variable, grads[param.name], slots);
+          next.slots.forEach((value, i) => slots[i].assign(value));
+          param.variable.assign(next.w);
+          continue;
+        }
+        const slots = this.slotKinds.map((kind) => this.slot(group.key, kind, members));
+        const flat = (tensors: tf.Tensor[]) => tf.concat(tensors.map((t) => tf.reshape(t, [-1])));
+        const next = this.update(
+          flat(members.map((p) => p.variable)),
+          flat(members.map((p) => grads[p.name])),
+          slots,
+        );
+        next.slots.forEach((value, i) => slots[i].assign(value));
+        tf.split(next.w, group.sizes).forEach((values, i) => {
+          members[i].variable.assign(tf.reshape(values, members[i].variable.shape));
+        });
+      }
+    });
+  }
+
+  /**
+   * Consecutive small parameters form groups of up to GROUP_LIMIT values; every other parameter
+   * is a group of its own. Kept while the parameter list stays the same.
+   */
+  private groupsFor(params: Param[]): { key: string; names: string[]; sizes: number[] }[] {
+    const signature = params.map((p) => `${p.name}:${p.variable.size}`).join('\n');
+    if (this.layout?.signature === signature) return this.layout.groups;
+    this.ungroupSlots();
+    const groups: { key: string; names: string[]; sizes: number[] }[] = [];
+    let open: { names: string[]; sizes: number[]; total: number } | null = null;
+    const close = () => {
+      if (!open) return;
+      const key = open.names.length === 1 ? open.names[0] : `group(${open.names.join(',')})`;
+      groups.push({ key, names: open.names, sizes: open.sizes });
+      open = null;
+    };
+    for (const { name, variable } of params) {
+      if (variable.size > SMALL_PARAM || !this.groupsSmallParams) {
+        close();
+        groups.push({ key: name, names: [name], sizes: [variable.size] });
+        continue;
+      }
+      if (open && open.total + variable.size > GROUP_LIMIT) close();
+      open ??= { names: [], sizes: [], total: 0 };
+      open.names.push(name);
+      open.sizes.push(variable.size);
+      open.total += variable.size;
+    }
+    close();
+    this.layout = { signature, groups };
+    return groups;
+  }
+
+  /** Whether grouping pays: it adds a concatenation and a split, worth it for longer updates. */
+  protected get groupsSmallParams(): boolean {
+    return this.slotKinds.length > 0;
+  }
+
+  /** The slot of one parameter, or of a group (`members` in order), created on first use. */
+  private slot(key: string, kind: string, members: Param[]): tf.Variable {
+    const slotKey = `${key}#${kind}`;
+    let slot = this.slots.get(slotKey);
     if (!slot) {
-      const saved = this.restored.get(key);
-      slot = tf.variable(
-        saved ? tf.tensor(saved, param.variable.shape) : tf.zerosLike(param.variable),
-        false,
-      );
-      this.restored.delete(key);
-      this.slots.set(key, slot);
+      const total = members.reduce((n, p) => n + p.variable.size, 0);
+      const values = new Float32Array(total);
+      let offset = 0;
+      for (const p of members) {
+        const saved = this.restored.get(`${p.name}#${kind}`);
+        if (saved) values.set(saved, offset);
+        this.restored.delete(`${p.name}#${kind}`);
+        offset += p.variable.size;
+      }
+      const shape = members.length === 1 ? members[0].variable.shape : [total];
+      slot = tf.variable(tf.tensor(values, shape), false);
+      this.slots.set(slotKey, slot);
     }
     return slot;
   }
 
+  /** Each slot variable's values by `${param name}#${kind}`. */
+  private slotValues(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    const groups = new Map((this.layout?.groups ?? []).map((g) => [g.key, g]));
+    for (const [slotKey, variable] of this.slots) {
+      const hash = slotKey.lastIndexOf('#');
+      const key = slotKey.slice(0, hash);
+      const kind = slotKey.slice(hash + 1);
+      const values = variable.dataSync() as Float32Array;
+      const group = groups.get(key);
+      if (!group || group.names.length === 1) {
+        out.set(slotKey, values);
+        continue;
+      }
+      let offset = 0;
+      group.names.forEach((name, i) => {
+        out.set(`${name}#${kind}`, values.slice(offset, offset + group.sizes[i]));
+        offset += group.sizes[i];
+      });
+    }
+    return out;
+  }
+
+  /** Moves every slot back to per-parameter values, to be regrouped on the next step. */
+  private ungroupSlots(): void {
+    for (const [key, values] of this.slotValues()) this.restored.set(key, values);
+    this.disposeSlots();
+  }
+
   getState(): OptimizerState {
     const slots: Record<string, Float32Array> = Object.fromEntries(this.restored);
-    for (const [key, variable] of this.slots) slots[key] = variable.dataSync() as Float32Array;
+    for (const [key, values] of this.slotValues()) slots[key] = values;
     return { step: this.step, slots };
   }
 
@@ -58,26 +184,29 @@ abstract class SlotOptimizer implements Optimizer {
     for (const [key, values] of Object.entries(state.slots)) this.restored.set(key, values);
   }
 
-  dispose(): void {
+  private disposeSlots(): void {
     for (const variable of this.slots.values()) variable.dispose();
     this.slots.clear();
+    this.layout = undefined;
+  }
+
+  dispose(): void {
+    this.disposeSlots();
     this.restored.clear();
   }
 }
 
 export class Sgd extends SlotOptimizer {
-  apply(params: Param[], grads: Record<string, tf.Tensor>): void {
-    this.step++;
-    tf.tidy(() => {
-      for (const param of params) {
-        const g = grads[param.name];
-        if (g) param.variable.assign(tf.sub(param.variable, tf.mul(g, this.learningRate)));
-      }
-    });
+  protected readonly slotKinds = [] as const;
+
+  protected update(w: tf.Tensor, g: tf.Tensor): { w: tf.Tensor; slots: tf.Tensor[] } {
+    return { w: tf.sub(w, tf.mul(g, this.learningRate)), slots: [] };
   }
 }
 
 export class Adam extends SlotOptimizer {
+  protected readonly slotKinds = ['m', 'v'] as const;
+
   constructor(
     learningRate: number,
     readonly beta1 = 0.9,
@@ -87,27 +216,18 @@ export class Adam extends SlotOptimizer {
     super(learningRate);
   }
 
-  apply(params: Param[], grads: Record<string, tf.Tensor>): void {
-    this.step++;
+  protected update(w: tf.Tensor, g: tf.Tensor, [mSlot, vSlot]: tf.Tensor[]): { w: tf.Tensor; slots: tf.Tensor[] } {
     const t = this.step;
     const lr = (this.learningRate * Math.sqrt(1 - this.beta2 ** t)) / (1 - this.beta1 ** t);
-    tf.tidy(() => {
-      for (const param of params) {
-        const g = grads[param.name];
-        if (!g) continue;
-        const mSlot = this.slot(param, 'm');
-        const vSlot = this.slot(param, 'v');
-        const m = tf.add(tf.mul(mSlot, this.beta1), tf.mul(g, 1 - this.beta1));
-        const v = tf.add(tf.mul(vSlot, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
-        mSlot.assign(m);
-        vSlot.assign(v);
-        param.variable.assign(tf.sub(param.variable, tf.div(tf.mul(m, lr), tf.add(tf.sqrt(v), this.epsilon))));
-      }
-    });
+    const m = tf.add(tf.mul(mSlot, this.beta1), tf.mul(g, 1 - this.beta1));
+    const v = tf.add(tf.mul(vSlot, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
+    return { w: tf.sub(w, tf.div(tf.mul(m, lr), tf.add(tf.sqrt(v), this.epsilon))), slots: [m, v] };
   }
 }
 
 export class RmsProp extends SlotOptimizer {
+  protected readonly slotKinds = ['ms'] as const;
+
   constructor(
     learningRate: number,
     readonly rho = 0.9,
@@ -116,20 +236,12 @@ export class RmsProp extends SlotOptimizer {
     super(learningRate);
   }
 
-  apply(params: Param[], grads: Record<string, tf.Tensor>): void {
-    this.step++;
-    tf.tidy(() => {
-      for (const param of params) {
-        const g = grads[param.name];
-        if (!g) continue;
-        const slot = this.slot(param, 'ms');
-        const ms = tf.add(tf.mul(slot, this.rho), tf.mul(tf.square(g), 1 - this.rho));
-        slot.assign(ms);
-        param.variable.assign(
-          tf.sub(param.variable, tf.div(tf.mul(g, this.learningRate), tf.add(tf.sqrt(ms), this.epsilon))),
-        );
-      }
-    });
+  protected update(w: tf.Tensor, g: tf.Tensor, [slot]: tf.Tensor[]): { w: tf.Tensor; slots: tf.Tensor[] } {
+    const ms = tf.add(tf.mul(slot, this.rho), tf.mul(tf.square(g), 1 - this.rho));
+    return {
+      w: tf.sub(w, tf.div(tf.mul(g, this.learningRate), tf.add(tf.sqrt(ms), this.epsilon))),
+      slots: [ms],
+    };
   }
 }
 

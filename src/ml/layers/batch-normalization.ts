@@ -38,8 +38,9 @@ export type BatchSum = (t: tf.Tensor2D) => tf.Tensor1D;
  *
  * Gradients are in closed form. With x_c = x − μ, r = 1/sqrt(σ² + ε) and n rows sharing μ, σ²:
  * dβ = Σ dy, dγ = r·Σ dy⊙x_c, dx = γ·r·(dy − x_c·r·dγ/n − dβ/n); at inference (μ, σ² fixed)
- * dx = γ·r·dy. Sums over rows are products with a row of ones (matrix.ts), not tf's
- * broadcasting gradients, which reduce over the batch axis through slow kernels on wasm.
+ * dx = γ·r·dy. Sums over rows are matrix.ts's `columnSums`, not the gradients tf derives for
+ * tf.moments and tf.batchNorm, which broadcast through `tile` and reduce over the batch axis
+ * with kernels that are slow on wasm.
  */
 export class BatchNormalization implements Layer {
   readonly name: string;

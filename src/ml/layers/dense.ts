@@ -4,7 +4,7 @@ import type { FrozenOp } from '../frozen-model';
 import { applyWithCustomGradient } from './custom-gradient';
 import { uniformKernel } from './init';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
-import { columnSums, matMulTransposeA, matMulTransposeB } from './matrix';
+import { columnSumsOfRightOperand, matMulTransposeA, matMulTransposeB } from './matrix';
 
 export interface DenseArgs {
   name: string;
@@ -55,14 +55,14 @@ export class Dense implements Layer {
   /** Backward: dW = xᵀ·dy, db = Σ_rows dy, dx = dy·Wᵀ, each one untransposed product. */
   forward(x: tf.Tensor2D): LayerPass {
     const kernel = this.kernel as tf.Tensor2D;
-    const product: tf.Tensor2D = tf.matMul(x, kernel);
-    const output = this.bias ? (tf.add(product, this.bias) as tf.Tensor2D) : product;
+    // The bias joins the product in one kernel (XNNPACK adds it in the matrix multiply).
+    const output = tf.fused.matMul({ a: x, b: kernel, bias: this.bias }) as tf.Tensor2D;
     return {
       output,
       saved: [x, kernel],
       backward: (dy, [input, w], inputGradient) => {
         const params: tf.Tensor[] = [matMulTransposeA(input as tf.Tensor2D, dy)];
-        if (this.bias) params.push(columnSums(dy));
+        if (this.bias) params.push(columnSumsOfRightOperand(dy));
         return { dx: inputGradient ? matMulTransposeB(dy, w as tf.Tensor2D) : null, params };
       },
     };

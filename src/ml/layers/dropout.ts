@@ -59,13 +59,18 @@ export class Dropout implements Layer {
  * drawn from the service's sfc32 generator seeded with `seed` (the stream of `new Rng(seed)`).
  * Made in JavaScript, as tf.randomUniform's values are, but without its per-value overhead and
  * the three ops that turned uniforms into a mask: a unit is kept when its 32-bit draw u has
- * u / 2³² ≥ rate.
+ * u / 2³² ≥ rate, i.e. u ≥ ⌈rate·2³²⌉.
  */
 export function dropoutMask(size: number, rate: number, seed: number): Float32Array {
   const mask = new Float32Array(size);
   const scale = Math.fround(1 / Math.fround(1 - rate));
-  const threshold = rate * 4294967296;
-  let [a, b, c, d] = new Rng(seed).state();
+  // The threshold and the draw, both shifted by −2³¹ into int32 range.
+  const threshold = Math.ceil(rate * 4294967296) - 2147483648;
+  const state = new Rng(seed).state();
+  let a = state[0] | 0;
+  let b = state[1] | 0;
+  let c = state[2] | 0;
+  let d = state[3] | 0;
   for (let i = 0; i < size; i++) {
     // Rng.nextUint32 on local words, in int32 arithmetic (the same bits, modulo 2³²).
     const t = (((a + b) | 0) + d) | 0;
@@ -74,7 +79,11 @@ export function dropoutMask(size: number, rate: number, seed: number): Float32Ar
     b = (c + (c << 3)) | 0;
     c = (c << 21) | (c >>> 11);
     c = (c + t) | 0;
-    mask[i] = t >>> 0 >= threshold ? scale : 0;
+    // keep = 1 when u ≥ threshold, else 0, without a branch: (u − threshold)/2³² lies in
+    // [−1, 1), so adding 1 and truncating gives the comparison. A random branch here
+    // mispredicts a third of the time and costs three times the whole loop.
+    const keep = (((t ^ -2147483648) - threshold) * 2.3283064365386963e-10 + 1) | 0;
+    mask[i] = keep * scale;
   }
   return mask;
 }

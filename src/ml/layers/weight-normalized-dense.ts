@@ -4,7 +4,7 @@ import type { FrozenOp } from '../frozen-model';
 import { applyWithCustomGradient } from './custom-gradient';
 import { uniformKernel } from './init';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
-import { columnSums, matMulTransposeA, matMulTransposeB } from './matrix';
+import { columnSums, columnSumsOfRightOperand, matMulTransposeA, matMulTransposeB } from './matrix';
 
 export interface WeightNormalizedDenseArgs {
   name: string;
@@ -89,7 +89,7 @@ export class WeightNormalizedDense implements Layer {
         const dv = tf.sub(tf.mul(gradW, gr), tf.mul(vs, tf.mul(tf.mul(gr, tf.square(r)), tf.mul(projection, on))));
         return {
           dx: inputGradient ? matMulTransposeB(dy, ws as tf.Tensor2D) : null,
-          params: [dv, dg, columnSums(dy)],
+          params: [dv, dg, columnSumsOfRightOperand(dy)],
         };
       },
     };
