@@ -25,7 +25,7 @@ describe('job lock during a long training run', () => {
       target: 'label',
       task: 'classification',
       model: { hidden: [{ units: 128, normalization: 'batch' }, { units: 128, normalization: 'layer' }] },
-      training: { epochs: 40, batchSize: 16, seed: 5 },
+      training: { epochs: 80, batchSize: 16, seed: 5 },
     });
     const started = Date.now();
     await svc.waitForJob(queued.body.jobId, 300_000);
@@ -35,6 +35,6 @@ describe('job lock during a long training run', () => {
     assert.equal(job.body.state, 'completed');
     assert.deepEqual(stalled, []);
     assert.equal(job.body.attempts, 1);
-    assert.equal(job.body.metrics.length, 40);
+    assert.equal(job.body.metrics.length, 80);
   });
 });

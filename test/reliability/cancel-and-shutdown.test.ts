@@ -12,7 +12,7 @@ describe('cancellation and graceful shutdown', () => {
 
   before(async () => {
     svc = await startService({ worker: false });
-    const upload = await svc.http.post('/v1/datasets').set('content-type', 'text/csv').send(xorCsv(1_500));
+    const upload = await svc.http.post('/v1/datasets').set('content-type', 'text/csv').send(xorCsv(3_000));
     datasetId = upload.body.id;
   });
   after(async () => {
