@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -164,11 +165,20 @@ async function stopServer(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-function loadOnce(url: string, body: string, connections: number, seconds: number) {
+/**
+ * The predict requests' headers, the same for the app and the bare route. The app runs as in
+ * production, with an API key required (NODE_ENV=production refuses to start without keys), so
+ * every request carries one: the app checks it, the bare route has no use for it.
+ */
+function requestHeaders(apiKey: string): Record<string, string> {
+  return { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` };
+}
+
+function loadOnce(url: string, headers: Record<string, string>, body: string, connections: number, seconds: number) {
   return autocannon({
     url,
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers,
     body,
     connections,
     duration: seconds,
@@ -222,7 +232,11 @@ export async function benchPredict(
     runs: [],
   };
   const dir = mkdtempSync(join(tmpdir(), 'fitwell-bench-'));
-  const baseEnv = { ...process.env, ...configToEnv(config) };
+  // configToEnv leaves API_KEYS out (the training processes need none); set here, it also keeps
+  // keys from the caller's environment from turning the runs into 401s.
+  const apiKey = randomBytes(24).toString('hex');
+  const headers = requestHeaders(apiKey);
+  const baseEnv = { ...process.env, ...configToEnv(config), API_KEYS: apiKey };
   const roundSeconds = Math.max(1, options.seconds / options.rounds);
   try {
     for (const { model, rows, waits } of scenarios) {
@@ -238,7 +252,7 @@ export async function benchPredict(
           const { child, port } = await startServer('app', { ...baseEnv, PREDICT_BATCH_WAIT_MS: wait === null ? 'off' : String(wait) });
           const url = `http://127.0.0.1:${port}${path}`;
           targets.push({ label: `${name}: app, batching ${batching}`, server: 'app', wait, child, url, rounds: [] });
-          const first = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+          const first = await fetch(url, { method: 'POST', headers, body });
           response = await first.text();
           if (first.status !== 200) throw new Error(`predict answered ${first.status}: ${response}`);
         }
@@ -254,12 +268,12 @@ export async function benchPredict(
           rounds: [],
         });
         if (options.warmupSeconds > 0) {
-          for (const t of targets) await loadOnce(t.url, body, options.connections, options.warmupSeconds);
+          for (const t of targets) await loadOnce(t.url, headers, body, options.connections, options.warmupSeconds);
         }
         for (let round = 0; round < options.rounds; round++) {
           for (let i = 0; i < targets.length; i++) {
             const t = targets[(i + round) % targets.length];
-            t.rounds.push(await loadOnce(t.url, body, options.connections, roundSeconds));
+            t.rounds.push(await loadOnce(t.url, headers, body, options.connections, roundSeconds));
           }
         }
       } finally {

@@ -1,6 +1,6 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { REQUEST_ID_HEADER } from './logger';
+import { REQUEST_ID_HEADER, requestStartedAt } from './logger';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -19,36 +19,59 @@ const ID_PARAMS = ['jobId', 'modelId', 'datasetId', 'sweepId'] as const;
 async function httpObservability(app: FastifyInstance): Promise<void> {
   const { metrics } = app.services;
 
-  app.addHook('preHandler', async (request, reply) => {
-    const params = request.params as Record<string, unknown> | undefined;
-    if (!params) return;
-    const bindings: Record<string, unknown> = {};
-    for (const name of ID_PARAMS) if (typeof params[name] === 'string') bindings[name] = params[name];
-    if (Object.keys(bindings).length === 0) return;
-    // Both: fastify writes "request completed" with the reply's logger.
-    request.log = request.log.child(bindings);
-    reply.log = request.log;
-  });
+  /** Latency from fastify taking the request up (see requestId) to now, into the histogram. */
+  const observe = (request: FastifyRequest, reply: FastifyReply, routeUrl: string | undefined) => {
+    const started = requestStartedAt(request.raw);
+    const seconds = started === undefined ? reply.elapsedTime / 1000 : (performance.now() - started) / 1000;
+    // The pattern, never the raw URL: ids in paths would make a series per request.
+    metrics.observeHttp(request.method, request.is404 ? '(unmatched)' : (routeUrl ?? '(unmatched)'), reply.statusCode, seconds);
+  };
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Hooks in callback style rather than async: they run on every request and do nothing that
+  // waits, so they need no promise (and the request no extra turn of the microtask queue).
+
+  // Without a logger (LOG_LEVEL=silent) a child logger is the logger itself: nothing to bind.
+  if (app.log.child({}) !== app.log) {
+    app.addHook('preHandler', (request, reply, done) => {
+      const params = request.params as Record<string, unknown> | undefined;
+      if (params) {
+        let bindings: Record<string, unknown> | undefined;
+        for (const name of ID_PARAMS) {
+          const value = params[name];
+          if (typeof value === 'string') (bindings ??= {})[name] = value;
+        }
+        if (bindings) {
+          // Both: fastify writes "request completed" with the reply's logger.
+          request.log = request.log.child(bindings);
+          reply.log = request.log;
+        }
+      }
+      done();
+    });
+  }
+
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header(REQUEST_ID_HEADER, request.id);
     // A queued job's id is only known once the handler has run: log it with the request's id.
     if (reply.statusCode === 202 && typeof payload === 'string' && payload.startsWith('{"jobId"')) {
       const { jobId, state } = JSON.parse(payload) as { jobId?: string; state?: string };
       if (jobId && state === 'waiting') request.log.info({ jobId }, 'training job queued');
     }
-    return payload;
+    // The latency, here rather than in an onResponse hook: a route with onResponse hooks makes
+    // fastify add and remove 'finish' and 'error' listeners on every response, which costs more
+    // than the rest of the metrics. A text or buffer body is written right after this hook, so
+    // its latency ends here; a stream's ends when the response closes (sent or abandoned).
+    const route = request.routeOptions; // builds an object on every read: once
+    if (route.config?.httpMetrics !== false) {
+      if (isStream(payload)) reply.raw.once('close', () => observe(request, reply, route.url));
+      else observe(request, reply, route.url);
+    }
+    done(null, payload);
   });
+}
 
-  app.addHook('onResponse', async (request, reply) => {
-    if (request.routeOptions.config?.httpMetrics === false) return;
-    // The pattern, never the raw URL: ids in paths would make a series per request.
-    const route = request.is404 ? '(unmatched)' : (request.routeOptions.url ?? '(unmatched)');
-    metrics.httpDuration.observe(
-      { method: request.method, route, status_code: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
-  });
+function isStream(payload: unknown): boolean {
+  return payload !== null && typeof payload === 'object' && typeof (payload as { pipe?: unknown }).pipe === 'function';
 }
 
 export default fp(httpObservability, { name: 'fitwell-http-observability', dependencies: ['fitwell-services'] });

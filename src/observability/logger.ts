@@ -14,9 +14,23 @@ import type { Config } from '../config';
 export const REQUEST_ID_HEADER = 'x-request-id';
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** Where `requestId` notes when fastify took the request up (see `requestStartedAt`). */
+const STARTED_AT = Symbol('fitwell.requestStartedAt');
+
+/**
+ * fastify's genReqId: the request's id. fastify calls it first thing for every request (before
+ * any hook, and for the requests refused by the first hooks too), so it also notes the time: the
+ * start of the request's latency in the HTTP metrics (`requestStartedAt`).
+ */
 export function requestId(req: IncomingMessage): string {
+  (req as IncomingMessage & { [STARTED_AT]?: number })[STARTED_AT] = performance.now();
   const given = req.headers[REQUEST_ID_HEADER];
   return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+/** performance.now() when fastify took the request up (undefined if requestId did not run). */
+export function requestStartedAt(req: IncomingMessage): number | undefined {
+  return (req as IncomingMessage & { [STARTED_AT]?: number })[STARTED_AT];
 }
 
 const SECRET_FIELDS = ['apiKey', 'apiKeys', 'api_key', 'password', 'token', 'secret', 'authorization'];

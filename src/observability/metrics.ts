@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { TrainingJobData, TrainingJobResult } from '../../jobs/training-queue';
 import type { BackendInfo } from '../ml/backend';
 import type { ModelCache } from '../store/model-cache';
+import { FastHistogram } from './fast-histogram';
 
 /** Queue states reported by `fitwell_queue_jobs`, as BullMQ names them. */
 export const QUEUE_STATES: JobState[] = [
@@ -30,7 +31,9 @@ export interface MetricSources {
 export class ServiceMetrics {
   readonly registry = new Registry();
 
-  readonly httpDuration = new Histogram({
+  // The three metrics written on every request are fed through a fast path (observeHttp,
+  // observePredict): see FastHistogram. They read the same at /metrics as prom-client's own.
+  readonly httpDuration = new FastHistogram({
     name: 'fitwell_http_request_duration_seconds',
     help: 'HTTP request latency by route pattern (not raw URL), method and status code.',
     labelNames: ['method', 'route', 'status_code'] as const,
@@ -38,7 +41,7 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
-  readonly predictDuration = new Histogram({
+  readonly predictDuration = new FastHistogram({
     name: 'fitwell_predict_duration_seconds',
     help: 'Time to run one predict request through the frozen model (preprocessing included, HTTP excluded).',
     labelNames: ['task'] as const,
@@ -46,11 +49,16 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  /** Rows predicted since the last scrape, by task: added to predictRows when it is read. */
+  private readonly pendingRows = new Map<string, number>();
+
   readonly predictRows = new Counter({
     name: 'fitwell_predict_rows_total',
     help: 'Rows predicted.',
     labelNames: ['task'] as const,
     registers: [this.registry],
+    // prom-client calls this before reading the counter (every scrape).
+    collect: () => this.flushPredictRows(),
   });
 
   readonly jobDuration = new Histogram({
@@ -87,6 +95,22 @@ export class ServiceMetrics {
     help: 'Open Server-Sent Events streams (GET /v1/training-jobs/:jobId/events).',
     registers: [this.registry],
   });
+
+  /** Observes one HTTP request's latency (the hooks' one call per request). */
+  observeHttp(method: string, route: string, statusCode: number, seconds: number): void {
+    this.httpDuration.observeValues([method, route, String(statusCode)], seconds);
+  }
+
+  /** Observes one predict request: its duration and the rows it predicted. */
+  observePredict(task: string, seconds: number, rows: number): void {
+    this.predictDuration.observeValues([task], seconds);
+    this.pendingRows.set(task, (this.pendingRows.get(task) ?? 0) + rows);
+  }
+
+  private flushPredictRows(): void {
+    for (const [task, rows] of this.pendingRows) this.predictRows.inc({ task }, rows);
+    this.pendingRows.clear();
+  }
 
   constructor(sources: MetricSources) {
     const { queue, modelCache, backend, onCollectError } = sources;
