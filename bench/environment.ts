@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../src/config';
 import { Rng } from '../src/random';
+import { deleteKeysUnder } from '../src/store/redis';
 
 /**
  * The bench's config: the Redis at REDIS_URL with a key prefix of its own (every key is deleted
@@ -22,18 +22,8 @@ export function benchConfig(extra: Record<string, string> = {}): Config {
 }
 
 /** Deletes every key under the bench's prefix, and nothing else. */
-export async function deletePrefix(config: Config): Promise<void> {
-  const redis = new Redis(config.redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.redisPrefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+export function deletePrefix(config: Config): Promise<void> {
+  return deleteKeysUnder(config.redisUrl, config.redisPrefix);
 }
 
 export interface Machine {

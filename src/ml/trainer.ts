@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, type RngState } from '../random';
-import type {
-  AugmentationSpec,
-  EarlyStoppingSpec,
-  RegularizationSpec,
+import {
+  usesBatchStatistics,
+  type AugmentationSpec,
+  type EarlyStoppingSpec,
+  type RegularizationSpec,
 } from '../schemas/training-request.schema';
 import { createAugmenter, type Augmenter } from './augmentation';
 import { EarlyStopping, type EarlyStoppingState } from './early-stopping';
@@ -85,8 +86,6 @@ export interface TrainerCheckpoint {
 }
 
 const EVAL_CHUNK = 4096;
-/** Normalizations that estimate statistics from the mini-batch. */
-const BATCH_STATISTICS = ['batch', 'sync-batch', 'ghost-batch'];
 
 /**
  * The service's own training loop (not model.fit): one call to `runEpoch` per epoch, yielding to
@@ -158,9 +157,7 @@ export class Trainer {
     this.rng.shuffle(order);
     const { batchSize } = this.options;
     // Batch norm cannot estimate a variance from one row; a trailing batch of one is skipped.
-    const hasBatchStats = this.options.hidden.some((h) =>
-      BATCH_STATISTICS.includes(h.normalization.type as string),
-    );
+    const hasBatchStats = this.options.hidden.some((h) => usesBatchStatistics(h.normalization));
     let lossSum = 0;
     let correct = 0;
     let absErrorSum = 0;

@@ -38,3 +38,21 @@ export async function waitForRedis(redis: Redis, timeoutMs = 5_000): Promise<voi
   });
 }
 
+
+/**
+ * Deletes every key under `prefix:` and nothing else (tests and benchmarks clean up their own
+ * data this way; never a FLUSHDB).
+ */
+export async function deleteKeysUnder(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url);
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
 import { loadConfig, type Config } from '../../src/config';
+import { deleteKeysUnder } from '../../src/store/redis';
 
 /**
  * A config for one test file: the Redis given by REDIS_URL (scripts/run-tests.js makes sure one
@@ -18,16 +18,6 @@ export function testConfig(env: Record<string, string> = {}): Config {
 }
 
 /** Deletes every key under this test's prefix, and nothing else. */
-export async function deletePrefix(config: Config): Promise<void> {
-  const redis = new Redis(config.redisUrl);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${config.redisPrefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
+export function deletePrefix(config: Config): Promise<void> {
+  return deleteKeysUnder(config.redisUrl, config.redisPrefix);
 }
