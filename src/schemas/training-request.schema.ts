@@ -196,6 +196,47 @@ export function usesBatchStatistics(normalization: { type: string }): boolean {
   return (BATCH_STATISTICS_NORMALIZATIONS as readonly string[]).includes(normalization.type);
 }
 
+/** `model.hidden[i]'s "batch" normalization` for the first hidden layer with batch statistics, or null. */
+export function batchStatisticsLayer(hidden: { normalization: { type: string } }[]): string | null {
+  const index = hidden.findIndex((h) => usesBatchStatistics(h.normalization));
+  return index < 0 ? null : `model.hidden[${index}]'s "${hidden[index].normalization.type}" normalization`;
+}
+
+/**
+ * Batch statistics need two rows: the variance of one row is 0, so its output is β whatever the
+ * input and no gradient reaches the kernel. batchSize 1 is refused for every batch-statistics
+ * normalization, and ghost-batch needs batchSize ≥ 2·replicas so that each shard of a full batch
+ * holds two rows (sync-batch shards may hold one: their statistics are the whole batch's). An
+ * epoch's last, shorter batch is the trainer's to handle: one row is skipped, and ghost-batch
+ * splits a short batch into fewer shards (ghost-batch-normalization.ts).
+ */
+function checkBatchStatistics(hidden: HiddenLayerSpec[], batchSize: number, ctx: z.RefinementCtx): void {
+  const path = ['training', 'batchSize'];
+  const layer = batchStatisticsLayer(hidden);
+  if (layer && batchSize < 2) {
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message:
+        `batchSize 1 cannot train ${layer}: the variance of a batch of one row is 0, so its output would be ` +
+        `β whatever the input and no gradient would reach the kernel; use batchSize ≥ 2, or "layer" ` +
+        `normalization, which works on one row; ${received(batchSize)}`,
+    });
+    return;
+  }
+  hidden.forEach(({ normalization }, i) => {
+    if (normalization.type !== 'ghost-batch' || batchSize >= 2 * normalization.replicas) return;
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message:
+        `batchSize ${batchSize} splits into shards of one row for model.hidden[${i}]'s "ghost-batch" ` +
+        `normalization with ${normalization.replicas} replicas: a one-row shard has variance 0; use batchSize ≥ ` +
+        `${2 * normalization.replicas} (2 × replicas) or fewer replicas; ${received(batchSize)}`,
+    });
+  });
+}
+
 /**
  * A drop probability (inverted dropout) or `{"rate", "kind"}`. Default 0 (off).
  * kind "inverted" (default): kept units divided by 1 − rate; "gaussian": multiplied by
@@ -331,7 +372,8 @@ export const trainingRequestSchema = z
   .refine((r) => !r.features.drop.includes(r.target), {
     error: 'features.drop must not contain the target column',
     path: ['features', 'drop'],
-  });
+  })
+  .superRefine((r, ctx) => checkBatchStatistics(r.model.hidden, r.training.batchSize, ctx));
 
 export type TrainingRequestInput = z.input<typeof trainingRequestSchema>;
 export type TrainingRequest = z.infer<typeof trainingRequestSchema>;

@@ -118,7 +118,8 @@ function plainApply(layer: Layer, x: tf.Tensor2D, ctx: ForwardContext): tf.Tenso
     }
     if (layer instanceof GhostBatchNormalization) {
       const rows = x.shape[0];
-      const shards = splitIntoShards(x, layer.replicas).filter((s) => s.shape[0] > 0);
+      // Never a one-row shard: a short batch gets fewer shards (min(replicas, ⌊rows/2⌋), at least 1).
+      const shards = splitIntoShards(x, Math.max(1, Math.min(layer.replicas, Math.floor(rows / 2))));
       const moments = shards.map((s) => tf.moments(s, 0));
       const weighted = (key: 'mean' | 'variance') =>
         tf.addN(moments.map((m, i) => tf.mul(m[key], shards[i].shape[0] / rows)));
