@@ -338,6 +338,42 @@ export const trainingOptionsSchema = z
   })
   .strict();
 
+/**
+ * The largest learning rate the run steps with, for the limits that must hold at every step.
+ * Today the constant training.learningRate; a schedule that can rise above it (one-cycle's
+ * maximum) must return its peak here.
+ */
+export function peakLearningRate(training: TrainingOptions): number {
+  return training.learningRate;
+}
+
+/**
+ * Decoupled weight decay multiplies every kernel by 1 − lr·λ each step: lr·λ = 1 zeroes the
+ * kernels, above 1 flips their sign every step (lr 0.5, λ 4: ×(−1)). Checked for the global
+ * weightDecay (which also covers the output layer) and each hidden layer's own.
+ */
+function checkWeightDecay(
+  request: { model: { hidden: HiddenLayerSpec[] }; regularization: RegularizationSpec; training: TrainingOptions },
+  ctx: z.RefinementCtx,
+): void {
+  const lr = peakLearningRate(request.training);
+  const check = (weightDecay: number | undefined, path: (string | number)[]) => {
+    if (weightDecay === undefined || lr * weightDecay < 1) return;
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message:
+        'learningRate × weightDecay must be below 1: decoupled weight decay multiplies every kernel by ' +
+        '1 − lr·λ each step, which zeroes the kernels at 1 and flips their sign above; received weightDecay ' +
+        `${weightDecay} with learningRate ${lr} (product ${Number((lr * weightDecay).toPrecision(6))})`,
+    });
+  };
+  check(request.regularization.weightDecay, ['regularization', 'weightDecay']);
+  request.model.hidden.forEach((h, i) =>
+    check(h.regularization?.weightDecay, ['model', 'hidden', i, 'regularization', 'weightDecay']),
+  );
+}
+
 export const trainingRequestSchema = z
   .object({
     datasetId: z.string().min(1).max(128),
@@ -373,7 +409,8 @@ export const trainingRequestSchema = z
     error: 'features.drop must not contain the target column',
     path: ['features', 'drop'],
   })
-  .superRefine((r, ctx) => checkBatchStatistics(r.model.hidden, r.training.batchSize, ctx));
+  .superRefine((r, ctx) => checkBatchStatistics(r.model.hidden, r.training.batchSize, ctx))
+  .superRefine(checkWeightDecay);
 
 export type TrainingRequestInput = z.input<typeof trainingRequestSchema>;
 export type TrainingRequest = z.infer<typeof trainingRequestSchema>;

@@ -5,7 +5,8 @@ import { startService, xorCsv, type TestService } from '../helpers/app';
 /**
  * Requests that would train into nonsense are refused at submission with a 400 that names the
  * field and the reason (issue 10's numerical audit): batch statistics from one row, ghost-batch
- * shards of one row, and a training set of one row under batch statistics. Before these checks each was accepted and the job
+ * shards of one row, weight decay that zeroes or flips every kernel in one step, and a training
+ * set of one row under batch statistics. Before these checks each was accepted and the job
  * "completed" (batchSize 1 with batch norm: NaN loss, weights never updated).
  */
 describe('training requests the numerics cannot train', () => {
@@ -62,6 +63,24 @@ describe('training requests the numerics cannot train', () => {
       /^training\.batchSize: batchSize 7 splits into shards of one row for model\.hidden\[0\]'s "ghost-batch" normalization with 4 replicas.*use batchSize ≥ 8 .*received 7$/,
     );
     const ok = await submit({ model: { hidden }, training: { batchSize: 8, epochs: 1 } });
+    assert.equal(ok.status, 202, JSON.stringify(ok.body));
+  });
+
+  test('learningRate × weightDecay ≥ 1: 400 at the weight decay (global or per layer), saying why', async () => {
+    expect400(
+      await submit({ regularization: { weightDecay: 2 }, training: { learningRate: 0.5 } }),
+      'VALIDATION',
+      /^regularization\.weightDecay: learningRate × weightDecay must be below 1: .*1 − lr·λ.*received weightDecay 2 with learningRate 0\.5 \(product 1\)$/,
+    );
+    expect400(
+      await submit({
+        model: { hidden: [{ units: 4 }, { units: 4, regularization: { weightDecay: 4 } }] },
+        training: { optimizer: 'sgd', learningRate: 0.5 },
+      }),
+      'VALIDATION',
+      /^model\.hidden\[1\]\.regularization\.weightDecay: learningRate × weightDecay must be below 1: .*received weightDecay 4 with learningRate 0\.5 \(product 2\)$/,
+    );
+    const ok = await submit({ regularization: { weightDecay: 5 }, training: { learningRate: 0.1, epochs: 1 } });
     assert.equal(ok.status, 202, JSON.stringify(ok.body));
   });
 
