@@ -368,7 +368,10 @@ export const learningRateScheduleSchema = z.discriminatedUnion(
   [stepScheduleSchema, cosineScheduleSchema, oneCycleScheduleSchema, plateauScheduleSchema],
   {
     error: (issue) => {
-      const type = (issue.input as { type?: unknown } | undefined)?.type;
+      if (typeof issue.input !== 'object' || issue.input === null) {
+        return `learningRateSchedule must be an object {"type": one of ${LEARNING_RATE_SCHEDULES.join(', ')}, …options}, ${received(issue.input)}`;
+      }
+      const type = (issue.input as { type?: unknown }).type;
       return `learningRateSchedule.type: Expected one of ${LEARNING_RATE_SCHEDULES.join(', ')}, ${received(type)}`;
     },
   },
@@ -396,16 +399,12 @@ const classWeight = numberIn('classWeights values', 'numbers in (0, 1000000]', {
  * "balanced": n_rows / (n_classes · rows of the class), from the training rows (scikit-learn's
  * formula); or a weight per class label (labels not listed weigh 1).
  */
-export const classWeightsSchema = z.union([
-  z.literal('balanced', {
-    error: (issue) =>
-      `classWeights must be "balanced" or an object of weights by class label, ${received(issue.input)}`,
-  }),
-  z.record(z.string(), classWeight, {
-    error: (issue) =>
-      `classWeights must be "balanced" or an object of weights by class label, ${received(issue.input)}`,
-  }),
-]);
+const classWeightsError = (issue: { input?: unknown }) =>
+  `classWeights must be "balanced" or an object of weights by class label, ${received(issue.input)}`;
+export const classWeightsSchema = z.union(
+  [z.literal('balanced', { error: classWeightsError }), z.record(z.string(), classWeight, { error: classWeightsError })],
+  { error: classWeightsError },
+);
 
 export const trainingOptionsSchema = z
   .object({

@@ -101,6 +101,7 @@ describe('training controls: the request schema', () => {
   test('bad values are refused with the field and the value in the message', () => {
     const cases: [Record<string, unknown>, RegExp, ('classification' | 'regression')?][] = [
       [{ learningRateSchedule: { type: 'exponential' } }, /learningRateSchedule\.type: Expected one of step, cosine, one-cycle, reduce-on-plateau, received "exponential"/],
+      [{ learningRateSchedule: 'cosine' }, /learningRateSchedule must be an object \{"type": one of step, cosine, one-cycle, reduce-on-plateau, …options\}, received "cosine"/],
       [{ learningRateSchedule: { type: 'step' } }, /learningRateSchedule\.stepSize must be an integer from 1 to 10000 \(epochs\), received undefined/],
       [{ learningRateSchedule: { type: 'step', stepSize: 2.5 } }, /stepSize must be an integer .* received 2\.5/],
       [{ learningRateSchedule: { type: 'step', stepSize: 2, gamma: 0 } }, /learningRateSchedule\.gamma must be in \(0, 1\], received 0/],
@@ -124,6 +125,7 @@ describe('training controls: the request schema', () => {
       [{ gradientClipping: { value: -1 } }, /gradientClipping\.value must be a number in \(0, 1000000\], received -1/],
       [{ gradientClipping: { norm: 1 } }, /norm/],
       [{ classWeights: 'auto' }, /classWeights must be "balanced" or an object of weights by class label, received "auto"/],
+      [{ classWeights: 5 }, /classWeights must be "balanced" or an object of weights by class label, received 5/],
       [{ classWeights: { yes: 0 } }, /classWeights values must be numbers in \(0, 1000000\], received 0/],
       [{ classWeights: { yes: 'high' } }, /classWeights values must be numbers .* received "high"/],
       [{ classWeights: 'balanced' }, /training\.classWeights weigh the classes of a classification target: not available for regression/, 'regression'],
