@@ -11,7 +11,7 @@ import {
 } from '../src/schemas/api.schema';
 import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { resolveSeed } from '../src/training/train-from-request';
-import { untrainableReason } from '../src/training/trainable';
+import { classWeightsReason, needsTargetValues, untrainableReason } from '../src/training/trainable';
 import { apiState, cancelledWaitingView, describeJob } from '../src/training/job-view';
 
 const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -38,7 +38,9 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
       const body = request.body;
       const { jobId, replayed } = await idempotency.submit(request, body, async (newJobId) => {
         // Checked now, so that a request that cannot train is a 400 here, not a failed job later.
-        const reason = untrainableReason(await datasets.meta(body.datasetId), body);
+        const reason =
+          untrainableReason(await datasets.meta(body.datasetId), body) ??
+          (needsTargetValues(body) ? classWeightsReason(await datasets.table(body.datasetId), body) : null);
         if (reason) throw invalid('INVALID_TRAINING_REQUEST', reason);
         return enqueueTraining(queue, body, resolveSeed(body), newJobId);
       });

@@ -41,6 +41,10 @@ export const epochMetricsSchema = z.object({
   kernelL2: z.number().meta({ description: 'L2 norm of all kernels' }),
   zeroShare: z.number().meta({ description: 'Share of kernel weights that are exactly zero' }),
   durationMs: z.number(),
+  learningRate: z
+    .number()
+    .optional()
+    .meta({ description: "The learning rate of the epoch's last step (absent in metrics stored before it existed)" }),
 });
 
 export const trainingJobSchema = z.object({

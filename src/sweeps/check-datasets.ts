@@ -1,6 +1,7 @@
+import type { Table } from '../data/table';
 import { AppError } from '../errors';
 import type { DatasetStore } from '../store/dataset-store';
-import { untrainableReason } from '../training/trainable';
+import { classWeightsReason, needsTargetValues, untrainableReason } from '../training/trainable';
 import type { Combination } from './grid';
 
 /**
@@ -10,6 +11,11 @@ import type { Combination } from './grid';
  */
 export async function assertTrainable(datasets: DatasetStore, combinations: Combination[]): Promise<void> {
   const metas = new Map<string, Awaited<ReturnType<DatasetStore['meta']>>>();
+  const tables = new Map<string, Promise<Table>>();
+  const table = (id: string) => {
+    if (!tables.has(id)) tables.set(id, datasets.table(id));
+    return tables.get(id)!;
+  };
   for (const { index, settings, request } of combinations) {
     let meta = metas.get(request.datasetId);
     if (!meta) {
@@ -17,7 +23,9 @@ export async function assertTrainable(datasets: DatasetStore, combinations: Comb
       metas.set(request.datasetId, meta);
     }
     const where = combinations.length > 1 ? `grid combination ${index + 1} ${JSON.stringify(settings)}: ` : '';
-    const reason = untrainableReason(meta, request);
+    const reason =
+      untrainableReason(meta, request) ??
+      (needsTargetValues(request) ? classWeightsReason(await table(request.datasetId), request) : null);
     if (reason) throw invalid(`${where}${reason}`);
   }
 }

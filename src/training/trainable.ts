@@ -1,3 +1,4 @@
+import { columnValues, hasColumn, type Table } from '../data/table';
 import type { DatasetMeta } from '../store/dataset-store';
 import { batchStatisticsLayer, type TrainingRequest } from '../schemas/training-request.schema';
 
@@ -42,4 +43,31 @@ export function untrainableReason(dataset: DatasetMeta, request: TrainingRequest
     );
   }
   return null;
+}
+
+/**
+ * Why explicit training.classWeights cannot apply to the dataset (labels its target does not
+ * have), or null. Needs the rows, so callers read the table only when the weights are explicit
+ * (`needsTargetValues`).
+ */
+export function classWeightsReason(table: Table, request: TrainingRequest): string | null {
+  const spec = request.training.classWeights;
+  if (typeof spec !== 'object' || !hasColumn(table, request.target)) return null;
+  const numeric = table.columns.find((c) => c.name === request.target)?.type === 'numeric';
+  const values = [...new Set(columnValues(table, request.target).filter((v) => v !== null))];
+  values.sort((a, b) => (numeric ? Number(a) - Number(b) : String(a) < String(b) ? -1 : 1));
+  const labels = values.map(String);
+  const unknown = Object.keys(spec).filter((label) => !labels.includes(label));
+  return unknown.length > 0 ? unknownClassesMessage(unknown, labels) : null;
+}
+
+/** Whether `classWeightsReason` has anything to check for this request. */
+export function needsTargetValues(request: TrainingRequest): boolean {
+  return request.task === 'classification' && typeof request.training.classWeights === 'object';
+}
+
+/** The 400 for class weights keyed by labels the target does not have. */
+export function unknownClassesMessage(unknown: string[], labels: string[]): string {
+  const list = (names: string[]) => names.map((n) => JSON.stringify(n)).join(', ');
+  return `training.classWeights: the target has no class ${list(unknown)}; its classes are ${list(labels)}`;
 }
