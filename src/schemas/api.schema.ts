@@ -33,6 +33,10 @@ export const epochMetricsSchema = z.object({
   penalty: z.number().meta({ description: 'The L1/L2 term at the end of the epoch' }),
   trainLoss: z.number().meta({ description: 'Data loss on the training rows in inference mode' }),
   valLoss: z.number().optional(),
+  valLossStdError: z
+    .number()
+    .optional()
+    .meta({ description: 'Standard error of valLoss: standard deviation of the per-row validation losses / √(validation rows)' }),
   gap: z.number().optional().meta({ description: 'valLoss − trainLoss' }),
   accuracy: z.number().optional(),
   valAccuracy: z.number().optional(),
@@ -56,7 +60,12 @@ export const trainingJobSchema = z.object({
   stoppedEpoch: z.number().int().optional(),
   restoredBestWeights: z.boolean().optional(),
   testMetrics: z
-    .object({ loss: z.number(), accuracy: z.number().optional(), mae: z.number().optional() })
+    .object({
+      loss: z.number(),
+      lossStdError: z.number().optional().meta({ description: 'Standard error of loss: per-row loss standard deviation / √(test rows)' }),
+      accuracy: z.number().optional(),
+      mae: z.number().optional(),
+    })
     .optional(),
   diagnosis: z.looseObject({ verdict: z.enum(['overfit', 'underfit', 'good-fit']) }).optional(),
   sparsity: z.looseObject({ zeroShare: z.number() }).optional(),

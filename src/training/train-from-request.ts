@@ -27,6 +27,8 @@ export interface TrainingHooks {
 
 export interface EvaluationMetrics {
   loss: number;
+  /** Per-row loss standard deviation / √rows (with at least 2 rows). */
+  lossStdError?: number;
   accuracy?: number;
   mae?: number;
 }
