@@ -75,7 +75,14 @@ export const trainingJobSchema = z.object({
   finishedAt: z.string().optional(),
 });
 
-export const enqueuedJobSchema = z.object({ jobId: z.string(), state: z.literal('waiting') });
+export const enqueuedJobSchema = z.object({
+  jobId: z.string(),
+  state: z.literal('waiting'),
+  warnings: z
+    .array(z.string())
+    .optional()
+    .meta({ description: 'Doubtful uses of the target found at submission (README, "Warnings at submission"); the job\'s result repeats them' }),
+});
 
 export const predictRequestSchema = z
   .object({

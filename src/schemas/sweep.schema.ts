@@ -50,6 +50,10 @@ export const sweepCreatedSchema = z.object({
   sweepId: z.string(),
   state: z.literal('running'),
   runs: z.array(z.object({ jobId: z.string(), settings: z.record(z.string(), z.unknown()) })),
+  warnings: z
+    .array(z.string())
+    .optional()
+    .meta({ description: 'Doubtful uses of the target found at submission (README, "Warnings at submission")' }),
 });
 
 export const sweepViewSchema = z.object({
