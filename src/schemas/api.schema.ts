@@ -26,6 +26,9 @@ export const idParams = (name: string) => z.object({ [name]: z.string().min(1).m
 
 export const jobStateSchema = z.enum(['waiting', 'active', 'completed', 'failed', 'cancelled']);
 
+/** The diagnosis' verdicts (README, "Diagnosis"); src/training/diagnosis.ts decides between them. */
+export const VERDICTS = ['overfit', 'underfit', 'good-fit', 'still-improving', 'inconclusive', 'wrong-task'] as const;
+
 /** One epoch's numbers; the field names are stable API. */
 export const epochMetricsSchema = z.object({
   epoch: z.number().int(),
@@ -67,7 +70,7 @@ export const trainingJobSchema = z.object({
       mae: z.number().optional(),
     })
     .optional(),
-  diagnosis: z.looseObject({ verdict: z.enum(['overfit', 'underfit', 'good-fit']) }).optional(),
+  diagnosis: z.looseObject({ verdict: z.enum(VERDICTS) }).optional(),
   sparsity: z.looseObject({ zeroShare: z.number() }).optional(),
   resumedAt: z.array(z.number().int()).optional(),
   attempts: z.number().int(),

@@ -57,7 +57,7 @@ describe('warnings at submission: the target', () => {
     await svc.close();
   });
 
-  test('a continuous-looking classification target: a warning in the 202 and in the job result', async () => {
+  test('a continuous-looking classification target: a warning in the 202 and in the job result; a wrong-task diagnosis', async () => {
     const datasetId = await upload(continuousCsv(300));
     const queued = await svc.http.post('/v1/training-jobs').send(request(datasetId, 'y', 'classification'));
     assert.equal(queued.status, 202, JSON.stringify(queued.body));
@@ -68,6 +68,8 @@ describe('warnings at submission: the target', () => {
     const job = (await svc.http.get(`/v1/training-jobs/${queued.body.jobId}`)).body;
     assert.equal(job.state, 'completed');
     assert.ok(job.warnings.includes(queued.body.warnings[0]), 'the job result repeats the warning');
+    assert.equal(job.diagnosis.verdict, 'wrong-task');
+    assert.match(job.diagnosis.suggestions[0], /^Use task "regression"/);
 
     // The same column as a regression target is fine.
     const regression = await svc.http.post('/v1/training-jobs').send(request(datasetId, 'y', 'regression', { epochs: 1 }));
