@@ -76,6 +76,12 @@ export interface EpochMetrics {
   /** Data loss on the training rows in inference mode, comparable with valLoss. */
   trainLoss: number;
   valLoss?: number;
+  /**
+   * The standard error of valLoss as an estimate of the loss on unseen rows: the standard
+   * deviation of the validation rows' own losses / √(validation rows). The diagnosis weighs gaps
+   * and turns against it. Absent with fewer than 2 validation rows (and in older metrics).
+   */
+  valLossStdError?: number;
   /** The generalization gap: valLoss − trainLoss. */
   gap?: number;
   accuracy?: number;
@@ -256,6 +262,7 @@ export class Trainer {
     if (this.data.validationRows.length > 0) {
       const val = this.evaluate(this.data.validationRows);
       metrics.valLoss = val.loss;
+      if (val.lossStdError !== undefined) metrics.valLossStdError = val.lossStdError;
       metrics.gap = val.loss - train.loss;
       if (val.accuracy !== undefined) metrics.valAccuracy = val.accuracy;
       if (val.mae !== undefined) metrics.valMae = val.mae;
@@ -391,28 +398,56 @@ export class Trainer {
     return [tf.scalar(0), tf.sum<tf.Scalar>(tf.abs(tf.sub(output, y)))];
   }
 
-  /** Loss and accuracy/MAE in inference mode (running statistics, no dropout). */
-  evaluate(rows: Int32Array): { loss: number; accuracy?: number; mae?: number } {
+  /**
+   * Loss and accuracy/MAE in inference mode (running statistics, no dropout), and the loss's
+   * standard error: the sample standard deviation of the per-row losses / √n (n ≥ 2). Each chunk
+   * contributes its mean and sum of squared deviations, combined with Chan et al.'s parallel
+   * formula, which does not cancel as Σl² − (Σl)²/n would.
+   */
+  evaluate(rows: Int32Array): { loss: number; lossStdError?: number; accuracy?: number; mae?: number } {
     let lossSum = 0;
     let weightSum = 0;
     let correct = 0;
     let absError = 0;
+    let seen = 0;
+    let meanRowLoss = 0;
+    let squaredDeviations = 0;
     for (let start = 0; start < rows.length; start += EVAL_CHUNK) {
       const chunk = rows.subarray(start, Math.min(start + EVAL_CHUNK, rows.length));
       const batch = this.batch(chunk);
       const values = tf.tidy(() => {
         const output = this.network.forward(batch.x(), { training: false });
-        return tf.stack([...this.lossSums(output, batch.targets()), ...this.batchCounts(output, batch.labels())]).dataSync();
+        const targets = batch.targets();
+        // Each row's plain data loss, for the standard error. With class weights the loss is the
+        // weighted mean, and its standard error is approximated by the unweighted rows' one.
+        const rowLosses =
+          this.data.task === 'classification'
+            ? tf.neg(tf.sum(tf.mul(tf.logSoftmax(output), targets), 1))
+            : tf.reshape(tf.square(tf.sub(output, targets)), [-1]);
+        const { mean, variance } = tf.moments(rowLosses);
+        const deviations = tf.mul<tf.Scalar>(variance, chunk.length);
+        return tf.stack([
+          ...this.lossSums(output, targets),
+          ...this.batchCounts(output, batch.labels()),
+          mean,
+          deviations,
+        ]).dataSync();
       });
       lossSum += values[0];
       weightSum += values[1];
       correct += values[2];
       absError += values[3];
+      const delta = values[4] - meanRowLoss;
+      const total = seen + chunk.length;
+      squaredDeviations += values[5] + (delta * delta * seen * chunk.length) / total;
+      meanRowLoss += (delta * chunk.length) / total;
+      seen = total;
     }
     const n = rows.length;
     if (n === 0) return { loss: NaN };
-    if (this.data.task === 'classification') return { loss: lossSum / weightSum, accuracy: correct / n };
-    return { loss: lossSum / weightSum, mae: (absError / n) * (this.data.targetStd ?? 1) };
+    const stdError = n >= 2 ? { lossStdError: Math.sqrt(squaredDeviations / (n - 1) / n) } : {};
+    if (this.data.task === 'classification') return { loss: lossSum / weightSum, ...stdError, accuracy: correct / n };
+    return { loss: lossSum / weightSum, ...stdError, mae: (absError / n) * (this.data.targetStd ?? 1) };
   }
 
   checkpoint(): TrainerCheckpoint {

@@ -6,8 +6,9 @@ import {
   rowsWithTarget,
   type Preprocessing,
 } from '../data/preprocessing';
+import { profileColumn } from '../data/column-profile';
 import { splitTrainValidation } from '../data/split';
-import { columnValues, type Table } from '../data/table';
+import { columnInfo, columnValues, type Table } from '../data/table';
 import { invalid } from '../errors';
 import type { FrozenModel } from '../ml/frozen-model';
 import { balancedClassWeights } from '../ml/losses';
@@ -16,7 +17,7 @@ import { Trainer, type EpochMetrics, type TrainerCheckpoint } from '../ml/traine
 import { Rng } from '../random';
 import { batchStatisticsLayer, type TrainingRequest } from '../schemas/training-request.schema';
 import { specWarnings } from './spec-warnings';
-import { unknownClassesMessage } from './trainable';
+import { targetWarnings, unknownClassesMessage, type TargetFacts } from './trainable';
 
 export interface TrainingHooks {
   /** Called after every completed epoch, before the next one starts. */
@@ -29,6 +30,8 @@ export interface TrainingHooks {
 
 export interface EvaluationMetrics {
   loss: number;
+  /** Per-row loss standard deviation / √rows (with at least 2 rows). */
+  lossStdError?: number;
   accuracy?: number;
   mae?: number;
 }
@@ -52,6 +55,8 @@ export interface TrainingOutcome {
   /** The loss of a predictor that ignores the inputs, to judge how high the training loss is. */
   baselineLoss: number;
   rows: { train: number; validation: number; test: number };
+  /** The target column over the rows with a target, for the diagnosis (does it look continuous?). */
+  target: TargetFacts;
 }
 
 /** A seed for requests that leave it out, recorded with the model so the run can be repeated. */
@@ -103,6 +108,7 @@ export async function trainFromRequest(
   hooks: TrainingHooks = {},
 ): Promise<TrainingOutcome> {
   const rows = rowsWithTarget(table, request.target);
+  const targetProfile = profileColumn(columnInfo(table, request.target)!.type, columnValues(table, request.target));
   const rng = new Rng(seed);
   const split = splitRows(request, table, rows, rng);
   const batchStatistics = batchStatisticsLayer(request.model.hidden);
@@ -177,13 +183,19 @@ export async function trainFromRequest(
         trainer.network,
         encodedFeatureNames(preprocessing).map((f) => f.label),
       ),
-      warnings: specWarnings(request),
+      warnings: [...specWarnings(request), ...targetWarnings(request, targetProfile)],
       bestEpoch: trainer.bestEpoch,
       stoppedEpoch: trainer.stoppedEpoch,
       restoredBestWeights,
       testMetrics: split.test.length > 0 ? trainer.evaluate(split.test) : undefined,
       baselineLoss: baselineLoss(request.task, y, split.train, classes, classWeights),
       rows: { train: split.train.length, validation: split.validation.length, test: split.test.length },
+      target: {
+        type: targetProfile.type,
+        rows: targetProfile.rows,
+        distinct: targetProfile.distinct,
+        nonInteger: targetProfile.nonInteger,
+      },
     };
   } finally {
     trainer.dispose();
