@@ -24,7 +24,7 @@ import { loggerOptions, requestId, type LogDestination } from './observability/l
 import { ServiceMetrics } from './observability/metrics';
 import { closeBullmq } from './store/close-bullmq';
 import { DatasetStore } from './store/dataset-store';
-import { ModelCache } from './store/model-cache';
+import { ModelCache } from './serving/model-cache';
 import { ModelStore } from './store/model-store';
 import { createRedis } from './store/redis';
 import {

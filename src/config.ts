@@ -1,6 +1,9 @@
 import { getHeapStatistics } from 'node:v8';
 import { z } from 'zod';
-import { BACKEND_CHOICES } from './ml/backend';
+
+/** TF_BACKEND's values; ml/backend.ts selects among them (config never loads tfjs). */
+export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 /**
  * Environment → one typed config object, validated once at start: a bad value stops the process

@@ -2,10 +2,9 @@ import {
   decodeClass,
   decodeRegression,
   encodeFeatures,
-  rowsToTable,
-  vectorsToTable,
   type Preprocessing,
 } from './data/preprocessing';
+import { rowsToTable, vectorsToTable } from './data/prediction-input';
 import { FrozenExecutor } from './serving/frozen-executor';
 import { InputEncoder } from './serving/input-encoder';
 import type { ServedModel } from './serving/served-model';

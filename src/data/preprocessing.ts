@@ -31,7 +31,6 @@ export interface Preprocessing {
   inputSize: number;
 }
 
-export { rowsToTable, vectorsToTable, DEFAULT_MAX_PREDICT_ROWS } from './prediction-input';
 
 /** Indices of the rows whose target is present; rows without a target cannot be trained on. */
 export function rowsWithTarget(table: Table, target: string): Int32Array {

@@ -5,8 +5,9 @@ import * as tf from '@tensorflow/tfjs';
  * optional dependencies: their install downloads libtensorflow, which fails without general
  * internet access, and npm then simply leaves them out. wasm and cpu always exist.
  */
-export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKEND_CHOICES)[number];
+import { BACKEND_CHOICES, type BackendChoice } from '../config';
+
+export { BACKEND_CHOICES, type BackendChoice };
 
 export interface BackendInfo {
   /** The tfjs backend name in use: 'tensorflow' (native, CPU or GPU), 'wasm' or 'cpu'. */

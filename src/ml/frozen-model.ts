@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Activation } from '../schemas/training-request.schema';
-import { activate } from './layers/activation';
+import { activate } from './activations';
 
 /**
  * The frozen inference form of a trained network: plain arrays and a list of operations, with

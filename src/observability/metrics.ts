@@ -2,7 +2,7 @@ import type { JobState, Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { TrainingJobData, TrainingJobResult } from '../../jobs/training-queue';
 import type { BackendInfo } from '../ml/backend';
-import type { ModelCache } from '../store/model-cache';
+import type { ModelCache } from '../serving/model-cache';
 import { FastHistogram } from './fast-histogram';
 
 /** Queue states reported by `fitwell_queue_jobs`, as BullMQ names them. */

@@ -1,7 +1,9 @@
 import { z } from 'zod';
-import { GRID_PATH } from '../sweeps/grid';
 import { VERDICTS } from './api.schema';
 import { trainingRequestSchema } from './training-request.schema';
+
+/** A grid key: a dotted setting path of names, indices or `*` (every element), at most 10 deep. */
+export const GRID_PATH = /^(?:[A-Za-z][A-Za-z0-9]*|\d+|\*)(?:\.(?:[A-Za-z][A-Za-z0-9]*|\d+|\*)){0,9}$/;
 
 /** POST /v1/sweeps: a base training request and the settings to vary over a grid. */
 export const sweepRequestSchema = z

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { activate } from '../ml/layers/activation';
+import { activate } from '../ml/activations';
 import { runFrozen, type FrozenModel, type FrozenOp } from '../ml/frozen-model';
 
 export interface FrozenExecutorOptions {

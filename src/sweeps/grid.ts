@@ -19,8 +19,6 @@ export interface Combination {
   request: TrainingRequest;
 }
 
-export const GRID_PATH = /^(?:[A-Za-z][A-Za-z0-9]*|\d+|\*)(?:\.(?:[A-Za-z][A-Za-z0-9]*|\d+|\*)){0,9}$/;
-
 /** The number of combinations, computed before any is built so an oversized grid costs nothing. */
 export function combinationCount(grid: Grid): number {
   return Object.values(grid).reduce((n, values) => n * values.length, 1);

@@ -2,7 +2,8 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AppError } from '../../src/errors';
 import { parseJsonRows } from '../../src/data/parse-dataset';
-import { encodeFeatures, fitPreprocessing, rowsToTable, vectorsToTable } from '../../src/data/preprocessing';
+import { encodeFeatures, fitPreprocessing } from '../../src/data/preprocessing';
+import { rowsToTable, vectorsToTable } from '../../src/data/prediction-input';
 
 const limits = { maxRows: 100, maxColumns: 10 };
 

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeFeatures, rowsToTable, vectorsToTable, type Preprocessing } from '../../src/data/preprocessing';
+import { encodeFeatures, type Preprocessing } from '../../src/data/preprocessing';
+import { rowsToTable, vectorsToTable } from '../../src/data/prediction-input';
 import { AppError } from '../../src/errors';
 import { InputEncoder } from '../../src/serving/input-encoder';
 

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Redis } from 'ioredis';
 import type { Config } from '../../src/config';
 import { runFrozen } from '../../src/ml/frozen-model';
-import { ModelCache } from '../../src/store/model-cache';
+import { ModelCache } from '../../src/serving/model-cache';
 import { ModelStore, type StoredModel } from '../../src/store/model-store';
 import { xorCsv } from '../helpers/app';
 import { deletePrefix, testConfig } from '../helpers/config';

@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { encodeFeatures, vectorsToTable } from '../../src/data/preprocessing';
+import { encodeFeatures } from '../../src/data/preprocessing';
+import { vectorsToTable } from '../../src/data/prediction-input';
 import { runFrozen } from '../../src/ml/frozen-model';
 import type { StoredModel } from '../../src/store/model-store';
 import { startService, xorCsv, type TestService } from '../helpers/app';

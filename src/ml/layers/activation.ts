@@ -1,24 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Activation as ActivationName } from '../../schemas/training-request.schema';
+import { activate } from '../activations';
 import type { FrozenOp } from '../frozen-model';
 import type { Buffer, Layer, LayerPass, Param } from './layer';
-
-export function activate(x: tf.Tensor2D, fn: ActivationName): tf.Tensor2D {
-  switch (fn) {
-    case 'relu':
-      return tf.relu(x);
-    case 'tanh':
-      return tf.tanh(x);
-    case 'sigmoid':
-      return tf.sigmoid(x);
-    case 'elu':
-      return tf.elu(x);
-    case 'selu':
-      return tf.selu(x);
-    case 'linear':
-      return x;
-  }
-}
 
 /**
  * dL/dx = dy ⊙ f′(x), the same expressions as tf's gradients of these ops: for ReLU, tanh and

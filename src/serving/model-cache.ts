@@ -1,5 +1,5 @@
-import { serveModel, type ServedModel, type ServingOptions } from '../serving/served-model';
-import type { ModelStore } from './model-store';
+import { serveModel, type ServedModel, type ServingOptions } from './served-model';
+import type { ModelStore } from '../store/model-store';
 
 /** MODEL_CACHE_BYTES' default: 256 MiB of estimated model memory. */
 export const DEFAULT_MODEL_CACHE_BYTES = 256 * 1024 * 1024;
