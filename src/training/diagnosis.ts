@@ -128,7 +128,7 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
   }
 
   const trainLossSource = metrics.every((m) => typeof m.trainLoss === 'number') ? 'trainLoss' : 'loss';
-  const trainLossOf = (m: DiagnosedEpoch) => (trainLossSource === 'trainLoss' ? m.trainLoss! : m.loss);
+  const trainLossOf = (m: DiagnosedEpoch) => (trainLossSource === 'trainLoss' ? m.trainLoss! : m.trainingModeLoss);
   const hasValidation = metrics.every((m) => typeof m.valLoss === 'number');
   const last = metrics[metrics.length - 1];
   const restored =

@@ -30,7 +30,7 @@ function curves(train: number[], val: (number | null)[] | null, extra: Partial<E
   return train.map((trainLoss, i) => {
     const m = {
       epoch: i + 1,
-      loss: trainLoss * 1.1,
+      trainingModeLoss: trainLoss * 1.1,
       trainLoss,
       penalty: 0,
       kernelL2: 1,
