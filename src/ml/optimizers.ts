@@ -204,6 +204,14 @@ export class Sgd extends SlotOptimizer {
   }
 }
 
+/**
+ * Adam as Keras 3 writes it: m, v the moving averages of g and g² (β₁ 0.9, β₂ 0.999), and
+ * w ← w − lr_t·m/(√v + ε) with lr_t = lr·√(1 − β₂ᵗ)/(1 − β₁ᵗ), ε = 1e-7 outside the root. PyTorch
+ * (ε 1e-8) and tf.train.adam add ε to √v̂ instead (v̂ = v/(1 − β₂ᵗ)): ours is their form with
+ * ε/√(1 − β₂ᵗ) for ε, 3.2e-6 at step 1 falling towards 1e-7, so in the first steps gradients
+ * below ~1e-5 move less than in PyTorch (a first gradient of 1e-6: 0.24× PyTorch's step); above
+ * that the two agree.
+ */
 export class Adam extends SlotOptimizer {
   protected readonly slotKinds = ['m', 'v'] as const;
 
@@ -225,6 +233,15 @@ export class Adam extends SlotOptimizer {
   }
 }
 
+/**
+ * RMSprop as Keras 3, tf.train.rmsprop and TensorFlow's ApplyRMSProp kernel write it:
+ * ms ← ρ·ms + (1 − ρ)·g², w ← w − lr·g/√(ms + ε), ρ 0.9, ε 1e-7 inside the root. PyTorch's
+ * torch.optim.RMSprop adds ε outside (lr·g/(√ms + ε), ε 1e-8, α = ρ 0.99). Inside, because ε's
+ * default means something only with its placement and these are Keras' defaults, and because it
+ * keeps the step proportional to the gradient for gradients far below √ε ≈ 3.2e-4: with 1e-7
+ * outside, a gradient of 1e-5 (e.g. a weight of a pure-noise input) got a step 40–100× larger,
+ * ~3·lr, nearly the step of a gradient of 1. Above ~1e-2 the two conventions agree.
+ */
 export class RmsProp extends SlotOptimizer {
   protected readonly slotKinds = ['ms'] as const;
 
@@ -239,7 +256,7 @@ export class RmsProp extends SlotOptimizer {
   protected update(w: tf.Tensor, g: tf.Tensor, [slot]: tf.Tensor[]): { w: tf.Tensor; slots: tf.Tensor[] } {
     const ms = tf.add(tf.mul(slot, this.rho), tf.mul(tf.square(g), 1 - this.rho));
     return {
-      w: tf.sub(w, tf.div(tf.mul(g, this.learningRate), tf.add(tf.sqrt(ms), this.epsilon))),
+      w: tf.sub(w, tf.div(tf.mul(g, this.learningRate), tf.sqrt(tf.add(ms, this.epsilon)))),
       slots: [ms],
     };
   }

@@ -134,6 +134,11 @@ export class Trainer {
       ? createAugmenter(options.augmentation, data.numericMask ?? new Float32Array(data.inputSize).fill(1))
       : null;
     if (options.earlyStopping) this.earlyStopping = new EarlyStopping(options.earlyStopping);
+    const batchStatistics = options.hidden.find((h) => usesBatchStatistics(h.normalization))?.normalization.type;
+    if (batchStatistics && (options.batchSize < 2 || data.trainRows.length < 2)) {
+      const what = options.batchSize < 2 ? 'batchSize 1' : `${data.trainRows.length} training row`;
+      throw new Error(`${what} cannot train "${batchStatistics}" normalization: the variance of one row is 0`);
+    }
   }
 
   get epoch(): number {
@@ -162,13 +167,14 @@ export class Trainer {
     const order = Int32Array.from(this.data.trainRows);
     this.rng.shuffle(order);
     const { batchSize } = this.options;
-    // Batch norm cannot estimate a variance from one row; a trailing batch of one is skipped.
+    // Batch norm cannot estimate a variance from one row; an epoch's last batch of one is skipped
+    // (the order is reshuffled every epoch, so no row is always the one left out).
     const hasBatchStats = this.options.hidden.some((h) => usesBatchStatistics(h.normalization));
     let lossSum = 0;
     let seen = 0;
     for (let start = 0; start < order.length; start += batchSize) {
       const batch = order.subarray(start, Math.min(start + batchSize, order.length));
-      if (batch.length === 1 && hasBatchStats && order.length > 1) continue;
+      if (batch.length === 1 && hasBatchStats) continue;
       lossSum += this.step(batch) * batch.length;
       seen += batch.length;
       await new Promise((resolve) => setImmediate(resolve));

@@ -196,6 +196,47 @@ export function usesBatchStatistics(normalization: { type: string }): boolean {
   return (BATCH_STATISTICS_NORMALIZATIONS as readonly string[]).includes(normalization.type);
 }
 
+/** `model.hidden[i]'s "batch" normalization` for the first hidden layer with batch statistics, or null. */
+export function batchStatisticsLayer(hidden: { normalization: { type: string } }[]): string | null {
+  const index = hidden.findIndex((h) => usesBatchStatistics(h.normalization));
+  return index < 0 ? null : `model.hidden[${index}]'s "${hidden[index].normalization.type}" normalization`;
+}
+
+/**
+ * Batch statistics need two rows: the variance of one row is 0, so its output is β whatever the
+ * input and no gradient reaches the kernel. batchSize 1 is refused for every batch-statistics
+ * normalization, and ghost-batch needs batchSize ≥ 2·replicas so that each shard of a full batch
+ * holds two rows (sync-batch shards may hold one: their statistics are the whole batch's). An
+ * epoch's last, shorter batch is the trainer's to handle: one row is skipped, and ghost-batch
+ * splits a short batch into fewer shards (ghost-batch-normalization.ts).
+ */
+function checkBatchStatistics(hidden: HiddenLayerSpec[], batchSize: number, ctx: z.RefinementCtx): void {
+  const path = ['training', 'batchSize'];
+  const layer = batchStatisticsLayer(hidden);
+  if (layer && batchSize < 2) {
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message:
+        `batchSize 1 cannot train ${layer}: the variance of a batch of one row is 0, so its output would be ` +
+        `β whatever the input and no gradient would reach the kernel; use batchSize ≥ 2, or "layer" ` +
+        `normalization, which works on one row; ${received(batchSize)}`,
+    });
+    return;
+  }
+  hidden.forEach(({ normalization }, i) => {
+    if (normalization.type !== 'ghost-batch' || batchSize >= 2 * normalization.replicas) return;
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message:
+        `batchSize ${batchSize} splits into shards of one row for model.hidden[${i}]'s "ghost-batch" ` +
+        `normalization with ${normalization.replicas} replicas: a one-row shard has variance 0; use batchSize ≥ ` +
+        `${2 * normalization.replicas} (2 × replicas) or fewer replicas; ${received(batchSize)}`,
+    });
+  });
+}
+
 /**
  * A drop probability (inverted dropout) or `{"rate", "kind"}`. Default 0 (off).
  * kind "inverted" (default): kept units divided by 1 − rate; "gaussian": multiplied by
@@ -297,6 +338,42 @@ export const trainingOptionsSchema = z
   })
   .strict();
 
+/**
+ * The largest learning rate the run steps with, for the limits that must hold at every step.
+ * Today the constant training.learningRate; a schedule that can rise above it (one-cycle's
+ * maximum) must return its peak here.
+ */
+export function peakLearningRate(training: TrainingOptions): number {
+  return training.learningRate;
+}
+
+/**
+ * Decoupled weight decay multiplies every kernel by 1 − lr·λ each step: lr·λ = 1 zeroes the
+ * kernels, above 1 flips their sign every step (lr 0.5, λ 4: ×(−1)). Checked for the global
+ * weightDecay (which also covers the output layer) and each hidden layer's own.
+ */
+function checkWeightDecay(
+  request: { model: { hidden: HiddenLayerSpec[] }; regularization: RegularizationSpec; training: TrainingOptions },
+  ctx: z.RefinementCtx,
+): void {
+  const lr = peakLearningRate(request.training);
+  const check = (weightDecay: number | undefined, path: (string | number)[]) => {
+    if (weightDecay === undefined || lr * weightDecay < 1) return;
+    ctx.addIssue({
+      code: 'custom',
+      path,
+      message:
+        'learningRate × weightDecay must be below 1: decoupled weight decay multiplies every kernel by ' +
+        '1 − lr·λ each step, which zeroes the kernels at 1 and flips their sign above; received weightDecay ' +
+        `${weightDecay} with learningRate ${lr} (product ${Number((lr * weightDecay).toPrecision(6))})`,
+    });
+  };
+  check(request.regularization.weightDecay, ['regularization', 'weightDecay']);
+  request.model.hidden.forEach((h, i) =>
+    check(h.regularization?.weightDecay, ['model', 'hidden', i, 'regularization', 'weightDecay']),
+  );
+}
+
 export const trainingRequestSchema = z
   .object({
     datasetId: z.string().min(1).max(128),
@@ -331,7 +408,9 @@ export const trainingRequestSchema = z
   .refine((r) => !r.features.drop.includes(r.target), {
     error: 'features.drop must not contain the target column',
     path: ['features', 'drop'],
-  });
+  })
+  .superRefine((r, ctx) => checkBatchStatistics(r.model.hidden, r.training.batchSize, ctx))
+  .superRefine(checkWeightDecay);
 
 export type TrainingRequestInput = z.input<typeof trainingRequestSchema>;
 export type TrainingRequest = z.infer<typeof trainingRequestSchema>;

@@ -13,7 +13,7 @@ import type { FrozenModel } from '../ml/frozen-model';
 import { sparsityReport, type SparsityReport } from '../ml/sparsity';
 import { Trainer, type EpochMetrics, type TrainerCheckpoint } from '../ml/trainer';
 import { Rng } from '../random';
-import type { TrainingRequest } from '../schemas/training-request.schema';
+import { batchStatisticsLayer, type TrainingRequest } from '../schemas/training-request.schema';
 import { specWarnings } from './spec-warnings';
 
 export interface TrainingHooks {
@@ -103,6 +103,14 @@ export async function trainFromRequest(
   const rows = rowsWithTarget(table, request.target);
   const rng = new Rng(seed);
   const split = splitRows(request, table, rows, rng);
+  const batchStatistics = batchStatisticsLayer(request.model.hidden);
+  if (batchStatistics && split.train.length < 2) {
+    throw invalid(
+      'INVALID_TRAINING_REQUEST',
+      `${batchStatistics} needs at least 2 training rows, and the split left ${split.train.length} ` +
+        `(the variance of one row is 0); use more rows, a split of 0, or "layer" normalization`,
+    );
+  }
   const preprocessing = fitPreprocessing(
     table,
     request.target,

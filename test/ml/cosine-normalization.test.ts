@@ -55,8 +55,11 @@ describe('CosineDense', () => {
     const big = X.map((row) => row.map((v) => v * 1e3));
     const y = run(layer, X);
     assertClose(run(layer, big), y, 1e-5, 'x scaled by 1000');
-    setVariable(layer.kernel, W.flat().map((v) => v * 0.01));
-    assertClose(run(layer, X), y, 1e-5, 'w scaled by 0.01');
+    // Down to the norm floor, a tenth of a column's initial length (≤ 0.19 here; see the test below).
+    setVariable(layer.kernel, W.flat().map((v) => v * 0.3));
+    assertClose(run(layer, X), y, 1e-5, 'w scaled by 0.3');
+    setVariable(layer.kernel, W.flat().map((v) => v * 1e3));
+    assertClose(run(layer, X), y, 1e-5, 'w scaled by 1000');
     assert.ok(y.every((v) => Math.abs(v) <= 3 + 1e-6), `|y| > scale: ${y}`);
   });
 
@@ -93,6 +96,44 @@ describe('CosineDense', () => {
     assertClose([op.kernel[2], op.kernel[5]], [-0.9, 1.2], 1e-6, 'normalized column');
     const model = { inputSize: 2, outputSize: 3, output: 'identity' as const, ops: [op] };
     assertClose(runFrozen(model, Float32Array.from(X.flat()), X.length), handCosine(X, W, 1.5), 1e-6, 'frozen run');
+  });
+
+  test('a kernel column shrunk to zero fades its unit out with a bounded gradient (≤ 10·s/‖w₀‖ × x̂ᵀ·dy)', () => {
+    // As proximal L1 does: scale one column down to (exactly) zero. The gradient of s·ŵ·x̂ with
+    // respect to w is (s/‖w‖)(I − ŵŵᵀ)·x̂ᵀ·dy, unbounded as ‖w‖ → 0; below a tenth of the
+    // column's initial length the norm is floored, so the unit fades to 0 with w and
+    // ‖dw‖ ≤ s/(0.1·‖w₀‖)·‖x̂ᵀ·dy‖.
+    const layer = new CosineDense({ name: 'cos', inputSize: 2, units: 3, scale: 2, learnScale: false, rng: new Rng(1) });
+    const w0 = Float32Array.from(layer.kernel.dataSync());
+    const initialNorm = Math.hypot(w0[1], w0[4]);
+    const rows = [X[0], X[1], X[3]];
+    const x = tf.tensor2d(rows);
+    const r = tf.tensor2d([
+      [1, -2, 0.5],
+      [0.5, 3, -1],
+      [2, 1, 1],
+    ]);
+    const column = (values: ArrayLike<number>) => [values[1], values[4]];
+    const xHat = rows.map((row) => row.map((v) => v / Math.hypot(...row)));
+    const plainGradient = column(take(tf.tidy(() => tf.matMul(tf.tensor2d(xHat), r, true, false))));
+    const bound = (2 / (0.1 * initialNorm)) * Math.hypot(...plainGradient);
+    for (const factor of [0.05, 1e-4, 1e-8, 0]) {
+      setVariable(layer.kernel, w0.map((value, k) => (k % 3 === 1 ? value * factor : value)));
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x), r)), [layer.kernel]);
+      value.dispose();
+      const dw = take(grads[layer.kernel.name]);
+      assert.ok(dw.every(Number.isFinite), `factor ${factor}: non-finite gradient ${dw}`);
+      const size = Math.hypot(...column(dw));
+      assert.ok(size <= bound * (1 + 1e-5), `factor ${factor}: ‖dw‖ = ${size.toPrecision(3)} > ${bound.toPrecision(3)}`);
+      // Unit 1 is s·(w₁·x̂)/(0.1·‖w₀‖) below the floor: it fades with factor.
+      const y = run(layer, rows);
+      const expected = xHat.map((row) => (2 * factor * (row[0] * w0[1] + row[1] * w0[4])) / (0.1 * initialNorm));
+      assertClose([y[1], y[4], y[7]], expected, 1e-5, `factor ${factor}: the fading unit`);
+      const [op] = layer.freeze();
+      const model = { inputSize: 2, outputSize: 3, output: 'identity' as const, ops: [op] };
+      assertClose(runFrozen(model, Float32Array.from(rows.flat()), rows.length), y, 1e-6, `factor ${factor}: frozen run`);
+    }
+    tf.dispose([x, r]);
   });
 
   test('rejects a non-positive scale, naming it', () => {

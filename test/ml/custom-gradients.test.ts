@@ -14,7 +14,7 @@ import { GhostBatchNormalization } from '../../src/ml/layers/ghost-batch-normali
 import type { BufferUpdate, ForwardContext, Layer } from '../../src/ml/layers/layer';
 import { LayerNormalization } from '../../src/ml/layers/layer-normalization';
 import { SyncBatchNormalization } from '../../src/ml/layers/sync-batch-normalization';
-import { WEIGHT_NORM_EPSILON, WeightNormalizedDense } from '../../src/ml/layers/weight-normalized-dense';
+import { WeightNormalizedDense } from '../../src/ml/layers/weight-normalized-dense';
 import { Network, type NetworkSpec } from '../../src/ml/network';
 import { Trainer, type TrainerOptions, type TrainingData } from '../../src/ml/trainer';
 import { Rng } from '../../src/random';
@@ -100,13 +100,14 @@ function plainApply(layer: Layer, x: tf.Tensor2D, ctx: ForwardContext): tf.Tenso
     return (layer.bias ? tf.add(y, layer.bias) : y) as tf.Tensor2D;
   }
   if (layer instanceof WeightNormalizedDense) {
-    const inverseNorm = tf.rsqrt(tf.maximum(tf.sum(tf.square(layer.v), 0), WEIGHT_NORM_EPSILON));
+    const inverseNorm = tf.rsqrt(tf.maximum(tf.sum(tf.square(layer.v), 0), layer.squaredNormFloor));
     const w = tf.mul(layer.v, tf.mul(layer.g, inverseNorm)) as tf.Tensor2D;
     return tf.add(tf.matMul(x, w), layer.bias);
   }
   if (layer instanceof CosineDense) {
     const xHat = tf.mul(x, tf.rsqrt(tf.maximum(tf.sum(tf.square(x), 1, true), COSINE_EPSILON)));
-    const wHat = tf.mul(layer.kernel, tf.rsqrt(tf.maximum(tf.sum(tf.square(layer.kernel), 0), COSINE_EPSILON)));
+    const wNorm = tf.maximum(tf.sum(tf.square(layer.kernel), 0), layer.squaredNormFloor);
+    const wHat = tf.mul(layer.kernel, tf.rsqrt(wNorm));
     return tf.mul(tf.matMul(xHat as tf.Tensor2D, wHat as tf.Tensor2D), layer.scale);
   }
   if (layer instanceof LayerNormalization) {
@@ -124,7 +125,8 @@ function plainApply(layer: Layer, x: tf.Tensor2D, ctx: ForwardContext): tf.Tenso
     }
     if (layer instanceof GhostBatchNormalization) {
       const rows = x.shape[0];
-      const shards = splitIntoShards(x, layer.replicas).filter((s) => s.shape[0] > 0);
+      // Never a one-row shard: a short batch gets fewer shards (min(replicas, ⌊rows/2⌋), at least 1).
+      const shards = splitIntoShards(x, Math.max(1, Math.min(layer.replicas, Math.floor(rows / 2))));
       const moments = shards.map((s) => tf.moments(s, 0));
       const weighted = (key: 'mean' | 'variance') =>
         tf.addN(moments.map((m, i) => tf.mul(m[key], shards[i].shape[0] / rows)));
@@ -220,11 +222,12 @@ interface Case {
 /**
  * Vectors (γ, β, running statistics, gains, biases) away from their initial 0 and 1; batch
  * norm's start weight half way through its warm-up (mᵗ = 0.5), where its correction matters.
+ * Norm floors stay: they are constants of the initial kernel, never moved by training.
  */
 function perturb<L extends Layer>(layer: L, seed: number): L {
   [...layer.params, ...layer.buffers].forEach(({ name, variable }, i) => {
     if (name.endsWith('start_weight')) setVariable(variable, [0.5]);
-    if (variable.rank !== 1) return;
+    if (variable.rank !== 1 || name.endsWith('squared_norm_floor')) return;
     const z = normals(variable.size, seed + i, 0, 0.5);
     const value = (v: number) =>
       name.endsWith('moving_variance') ? 0.5 + v * v : name.endsWith('moving_mean') ? v : 1 + v;

@@ -163,6 +163,101 @@ describe('optimizers against tf.train', () => {
   });
 });
 
+/**
+ * Where ε goes matters once gradients are small next to √ε ≈ 3.2e-4 (ε = 1e-7): the O(1)
+ * gradients above cannot tell. One weight per gradient scale, driven by a fixed sequence of
+ * gradients of that scale (signs and sizes varying), is stepped by the service's optimizer and by
+ * the float64 update written out below; RMSprop also by tf.train.rmsprop.
+ */
+describe('epsilon conventions at small gradients', () => {
+  before(useWasmBackend);
+
+  const SCALES = [1e-6, 1e-5, 1e-4, 1e-2, 1];
+  const PATTERN = [1, -0.5, 2, 0.25, -1.5, 1, 0.75];
+  const gradients = (step: number) => SCALES.map((scale) => scale * PATTERN[step % PATTERN.length]);
+
+  /** w after each step from w₀ = 0 (so float32 keeps small steps exact), through one of ours. */
+  function own(optimizer: Optimizer, steps: number): number[][] {
+    const variable = tf.variable(tf.zeros([SCALES.length]), true);
+    const param: Param = { name: 'w', role: 'kernel', variable };
+    const out: number[][] = [];
+    for (let t = 0; t < steps; t++) {
+      const g = tf.tensor1d(gradients(t));
+      optimizer.apply([param], { w: g });
+      g.dispose();
+      out.push(Array.from(variable.dataSync()));
+    }
+    optimizer.dispose();
+    variable.dispose();
+    return out;
+  }
+
+  /** |a − e| ≤ 1e-4·|e| per value: relative, since the steps span many orders of magnitude. */
+  function assertRelative(actual: number[], expected: number[], label: string): void {
+    actual.forEach((a, i) => {
+      const bound = 1e-4 * Math.abs(expected[i]);
+      assert.ok(Math.abs(a - expected[i]) <= bound, `${label}, gradient scale ${SCALES[i]}: ${a} vs ${expected[i]}`);
+    });
+  }
+
+  test('RMSprop: w ← w − lr·g/√(ms + ε), ε inside the root (Keras 3, tf.train.rmsprop), ρ 0.9, ε 1e-7', () => {
+    const lr = 0.01;
+    const rho = 0.9;
+    const eps = 1e-7;
+    const steps = 7;
+    const mine = own(new RmsProp(lr), steps);
+    // Float64 reference, the update as Keras 3 writes it.
+    const ms = SCALES.map(() => 0);
+    const w = SCALES.map(() => 0);
+    for (let t = 0; t < steps; t++) {
+      gradients(t).forEach((g, i) => {
+        ms[i] = rho * ms[i] + (1 - rho) * g * g;
+        w[i] -= (lr * g) / Math.sqrt(ms[i] + eps);
+      });
+      assertRelative(mine[t], w, `step ${t + 1} against the float64 update`);
+    }
+    // And against tf.train.rmsprop (momentum 0) on the same gradients.
+    const variable = tf.variable(tf.zeros([SCALES.length]), true);
+    const reference = tf.train.rmsprop(lr, rho, 0, eps);
+    for (let t = 0; t < steps; t++) {
+      const g = tf.tensor1d(gradients(t));
+      reference.applyGradients({ [variable.name]: g });
+      g.dispose();
+      assertRelative(mine[t], Array.from(variable.dataSync()), `step ${t + 1} against tf.train.rmsprop`);
+    }
+    reference.dispose();
+    variable.dispose();
+    // Not vacuous: at gradients of 1e-5 the step is ~g/√ε, 30× smaller than ε outside would give.
+    const outside = (lr * 1e-5) / (Math.sqrt((1 - rho) * 1e-10) + eps);
+    assert.ok(Math.abs(mine[0][1]) < outside / 30, `first step at 1e-5: ${mine[0][1]} vs ε outside ${outside}`);
+  });
+
+  test('Adam: ε added to √v with the bias correction in the step size (Keras ε-hat form), ε 1e-7', () => {
+    const lr = 0.01;
+    const [beta1, beta2, eps] = [0.9, 0.999, 1e-7];
+    const steps = 7;
+    const mine = own(new Adam(lr), steps);
+    const m = SCALES.map(() => 0);
+    const v = SCALES.map(() => 0);
+    const w = SCALES.map(() => 0);
+    for (let t = 1; t <= steps; t++) {
+      const lrT = (lr * Math.sqrt(1 - beta2 ** t)) / (1 - beta1 ** t);
+      gradients(t - 1).forEach((g, i) => {
+        m[i] = beta1 * m[i] + (1 - beta1) * g;
+        v[i] = beta2 * v[i] + (1 - beta2) * g * g;
+        w[i] -= (lrT * m[i]) / (Math.sqrt(v[i]) + eps);
+      });
+      assertRelative(mine[t - 1], w, `step ${t}`);
+    }
+    // PyTorch's form, lr·m̂/(√v̂ + ε) with ε 1e-8 (tf.train.adam's too, with its ε): ours is that
+    // form with ε/√(1 − β₂ᵗ) in place of ε, 3.2e-6 at step 1. So a first gradient of 1e-6 moves
+    // lr·g/(g + 3.2e-6) = 0.240·lr here against lr·g/(g + 1e-8) = 0.990·lr in PyTorch: 0.243×.
+    const torchFirst = (lr * 1e-6) / (1e-6 + 1e-8);
+    const ratio = Math.abs(mine[0][0]) / torchFirst;
+    assert.ok(Math.abs(ratio - 0.2427) < 1e-3, `first step at 1e-6 is ${ratio} of PyTorch's`);
+  });
+});
+
 describe('optimizer getState/setState', () => {
   before(useWasmBackend);
 

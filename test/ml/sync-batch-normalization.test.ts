@@ -261,12 +261,36 @@ describe('ghost batch normalization', () => {
     assert.equal(perRow.length, 10);
   });
 
-  test('a batch smaller than the replica count: empty shards take no part', () => {
-    const rows = normalRows(3, 3, 0, 1, 22);
-    const ghost = withAffine(new GhostBatchNormalization({ name: 'gbn', units: 3, replicas: 4 }));
-    const { y, updates } = trainForward(ghost, rows);
-    // Three one-row shards: variance 0, so every output is β exactly up to (x − x)·… = 0.
-    assertClose(y, [...BETA, ...BETA, ...BETA], 1e-6, 'one-row shards give β');
-    assertClose(updates[1], [0, 0, 0], 1e-6, 'moving variance: 0, taken at the first step');
+  test('a batch that would leave one-row shards (an epoch\'s last) is split into fewer shards of ≥ 2 rows', () => {
+    // min(replicas, ⌊rows/2⌋) shards, sizes as shardSizes gives them: a one-row shard would have
+    // variance 0 (output β, no gradient to the kernel) and pull the running variance towards 0.
+    const cases: [number, number[]][] = [
+      [5, [3, 2]],
+      [3, [3]], // one shard: plain batch norm
+      [7, [3, 2, 2]],
+      [8, [2, 2, 2, 2]],
+      [2, [2]],
+    ];
+    for (const [n, sizes] of cases) {
+      const rows = normalRows(n, 3, 0, 1, 22 + n);
+      const ghost = withAffine(new GhostBatchNormalization({ name: 'gbn', units: 3, replicas: 4 }));
+      const { y, updates } = trainForward(ghost, rows);
+      const hand: number[] = [];
+      const weightedVariance = [0, 0, 0];
+      let start = 0;
+      for (const size of sizes) {
+        const shard = rows.slice(start, start + size);
+        const s = exactMoments(shard);
+        s.variance.forEach((v, j) => (weightedVariance[j] += (size * v) / n));
+        for (const row of shard) {
+          row.forEach((x, j) => hand.push(((x - s.mean[j]) / Math.sqrt(s.variance[j] + 1e-3)) * GAMMA[j] + BETA[j]));
+        }
+        start += size;
+      }
+      assertClose(y, hand, 1e-5, `${n} rows: shards ${sizes}`);
+      // A fresh layer's first step takes the count-weighted shard variance (runningUpdateWeights).
+      assertClose(updates[1], weightedVariance, 1e-5, `${n} rows: moving variance`);
+      tf.dispose([ghost.gamma, ghost.beta, ghost.movingMean, ghost.movingVariance, ghost.startWeight]);
+    }
   });
 });

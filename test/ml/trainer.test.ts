@@ -231,6 +231,20 @@ describe('Trainer', () => {
     }
   });
 
+  test('batch statistics refuse batchSize 1 and a training set of one row, saying why', () => {
+    // A batch of one row has variance 0: every output would be β and the kernel get no gradient
+    // (before this check, batchSize 1 skipped every batch and "trained" to NaN loss).
+    const data = separable(40, 8);
+    for (const normalization of ['batch', 'sync-batch', 'ghost-batch']) {
+      const hidden = [hiddenLayerSchema.parse({ units: 4, normalization })];
+      assert.throws(() => new Trainer(data, fullOptions({ hidden, batchSize: 1 })), /batchSize 1 .*variance of one row is 0/);
+      const oneRow = { ...data, trainRows: Int32Array.of(0) };
+      assert.throws(() => new Trainer(oneRow, fullOptions({ hidden })), /1 training row .*variance of one row is 0/);
+    }
+    // Layer norm has no such limit.
+    new Trainer(data, fullOptions({ hidden: [hiddenLayerSchema.parse({ units: 4, normalization: 'layer' })], batchSize: 1 })).dispose();
+  });
+
   test('an epoch does not leak tensors', async () => {
     const data = separable(64, 16);
     const trainer = new Trainer(data, fullOptions({ epochs: 3 }));

@@ -91,6 +91,43 @@ describe('WeightNormalizedDense', () => {
     assert.ok(op.op === 'dense' && op.kernel.every(Number.isFinite));
   });
 
+  test('a column of v shrunk to zero fades its unit out with a bounded gradient (≤ 10× a dense unit\'s)', () => {
+    // What proximal L1 does to a column: scale it down to (exactly) zero. The gradient of
+    // g·v/‖v‖ with respect to v is (g/‖v‖)(I − v̂v̂ᵀ)·G (G = xᵀ·dy, a plain dense unit's gradient),
+    // unbounded as ‖v‖ → 0; below a tenth of the column's initial length the norm is floored, so
+    // w fades to 0 with v and ‖dv‖ ≤ (g/(0.1·‖v₀‖))·‖G‖ = 10·‖G‖ here (g kept at ‖v₀‖).
+    const layer = new WeightNormalizedDense({ name: 'wn', inputSize: 3, units: 2, rng: new Rng(4) });
+    const v0 = Float32Array.from(layer.v.dataSync());
+    const x = tf.tensor2d(X);
+    const r = tf.tensor2d([
+      [1, -2],
+      [0.5, 3],
+    ]);
+    const column = (values: ArrayLike<number>) => [0, 1, 2].map((i) => values[i * 2 + 1]);
+    const plainGradient = column(take(tf.tidy(() => tf.matMul(x, r, true, false))));
+    const gradientOfV = () => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x, { training: true }), r)), [layer.v]);
+      value.dispose();
+      return take(grads[layer.v.name]);
+    };
+    for (const factor of [0.05, 1e-4, 1e-8, 0]) {
+      setVariable(layer.v, v0.map((value, k) => (k % 2 === 1 ? value * factor : value)));
+      const dv = gradientOfV();
+      assert.ok(dv.every(Number.isFinite), `factor ${factor}: non-finite gradient ${dv}`);
+      const ratio = Math.hypot(...column(dv)) / Math.hypot(...plainGradient);
+      assert.ok(ratio <= 10 * (1 + 1e-5), `factor ${factor}: ‖dv‖ is ${ratio.toPrecision(3)}× a dense unit's`);
+      // The unit's output is x·w₁ (no bias): w₁ = g·v₁/(0.1·‖v₀‖) = 10·factor·v₀ below the floor.
+      const y = run(layer, X, true);
+      const expected = X.map((row) => row.reduce((s, xi, i) => s + xi * 10 * factor * v0[i * 2 + 1], 0));
+      assertClose([y[1], y[3]], expected, 1e-5, `factor ${factor}: the fading unit`);
+      const [op] = layer.freeze();
+      assert.ok(op.op === 'dense');
+      assertClose(op.kernel, take(tf.tidy(() => layer.kernel())), 1e-6, `factor ${factor}: frozen kernel`);
+      assertClose(run(layer, X, false), y, 1e-6, `factor ${factor}: inference equals training`);
+    }
+    tf.dispose([x, r]);
+  });
+
   test('v is the kernel (regularized), g a gain and the bias a bias (never regularized)', () => {
     const layer = new WeightNormalizedDense({ name: 'hidden0/wn', inputSize: 3, units: 2, rng: new Rng(4) });
     assert.deepEqual(

@@ -20,5 +20,8 @@ export function shardSizes(rows: number, replicas: number): number[] {
  * not defined on every backend).
  */
 export function splitIntoShards(x: tf.Tensor2D, replicas: number): tf.Tensor2D[] {
-  return tf.split(x, shardSizes(x.shape[0], replicas), 0);
+  const sizes = shardSizes(x.shape[0], replicas);
+  // One piece is x itself: tfjs 4 cannot differentiate a one-piece tf.split ("Pass at least one
+  // tensor to concat").
+  return sizes.length === 1 ? [x] : tf.split(x, sizes, 0);
 }

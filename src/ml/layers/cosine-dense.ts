@@ -3,6 +3,7 @@ import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
 import { applyWithCustomGradient } from './custom-gradient';
 import { uniformKernel } from './init';
+import { NORM_FLOOR } from './weight-normalized-dense';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 import { columnSums, matMulTransposeA, matMulTransposeB, rowSums } from './matrix';
 
@@ -20,8 +21,9 @@ export interface CosineDenseArgs {
 }
 
 /**
- * Squared norms below this count as this, as tf.math.l2_normalize does: ‖x‖ and ‖w‖ are floored
- * at 1e-6, so an all-zero row (e.g. every ReLU of the previous layer off) gives 0, not NaN.
+ * Squared norms below this count as this, as tf.math.l2_normalize does: ‖x‖ is floored at 1e-6,
+ * so an all-zero row (e.g. every ReLU of the previous layer off) gives 0, not NaN. ‖w_j‖'s floor
+ * is relative to its initial length instead (see CosineDense); this is its lower bound.
  */
 export const COSINE_EPSILON = 1e-12;
 
@@ -31,6 +33,16 @@ export const COSINE_EPSILON = 1e-12;
  * the output is bounded by |s|. There is no bias (it would unbound the output). The same in
  * training and inference.
  *
+ * The kernel's norm floor. The gradient with respect to w_j is (s/‖w_j‖)(I − ŵ_j ŵ_jᵀ)·x̂ᵀ·dy_j,
+ * unbounded as ‖w_j‖ → 0, and a column at zero has no direction. L1 shrinks ‖w‖ without
+ * changing the output, and proximal L1 zeroes whole columns: with an absolute floor of 1e-6 such
+ * a column got 10⁶·s·x̂ᵀ·dy and one SGD step threw it far out. As for weight normalization
+ * (weight-normalized-dense.ts, which argues the choice), ‖w_j‖ is floored at a tenth of its
+ * initial length, τ_j = NORM_FLOOR·‖w_j(0)‖ (a buffer): above it the layer is exactly cosine
+ * normalization; below it unit j is s·(w_j·x̂)/τ_j, which fades continuously to 0 with w_j, and
+ * the gradient with respect to w_j is at most (s/τ_j)·‖x̂ᵀ·dy_j‖ everywhere. x's floor stays
+ * absolute: x is data, not a parameter a penalty shrinks.
+ *
  * Gradients in closed form: with c = x̂·ŵ, dc = s·dy, dx̂ = dc·ŵᵀ and dŵ = x̂ᵀ·dc, each
  * normalization u = z·r, r = 1/‖z‖ contributes du → r·du − r³·(Σ du⊙z)·z (the second term
  * only where the norm is above its floor); ds = Σ dy⊙c.
@@ -38,8 +50,10 @@ export const COSINE_EPSILON = 1e-12;
 export class CosineDense implements Layer {
   readonly name: string;
   readonly params: Param[];
-  readonly buffers: Buffer[] = [];
+  readonly buffers: Buffer[];
   readonly kernel: tf.Variable;
+  /** τ_j² = (NORM_FLOOR·‖w_j(0)‖)², at least COSINE_EPSILON: a constant, not trained. */
+  readonly squaredNormFloor: tf.Variable;
   /** A trained parameter when learnScale, otherwise a constant. */
   readonly scale: tf.Variable | number;
   readonly inputSize: number;
@@ -57,8 +71,14 @@ export class CosineDense implements Layer {
     this.name = args.name;
     this.inputSize = args.inputSize;
     this.units = args.units;
-    this.kernel = tf.variable(uniformKernel(args.rng, args.inputSize, args.units, args.init ?? 'he'), true);
+    const kernel = uniformKernel(args.rng, args.inputSize, args.units, args.init ?? 'he');
+    this.kernel = tf.variable(kernel, true);
+    this.squaredNormFloor = tf.variable(
+      tf.maximum(tf.mul(tf.sum(tf.square(kernel), 0), NORM_FLOOR ** 2), COSINE_EPSILON),
+      false,
+    );
     this.params = [{ name: `${args.name}/kernel`, role: 'kernel', variable: this.kernel }];
+    this.buffers = [{ name: `${args.name}/squared_norm_floor`, variable: this.squaredNormFloor }];
     if (learnScale) {
       this.scale = tf.variable(tf.tensor1d([scale]), true);
       this.params.push({ name: `${args.name}/scale`, role: 'scale', variable: this.scale });
@@ -76,13 +96,13 @@ export class CosineDense implements Layer {
     const xSquares = rowSums(tf.square(x) as tf.Tensor2D);
     const xInverse = tf.rsqrt(tf.maximum(xSquares, COSINE_EPSILON));
     const wSquares = columnSums(tf.square(w) as tf.Tensor2D);
-    const wInverse = tf.rsqrt(tf.maximum(wSquares, COSINE_EPSILON));
+    const wInverse = tf.rsqrt(tf.maximum(wSquares, this.squaredNormFloor));
     const xHat = tf.mul(x, xInverse) as tf.Tensor2D;
     const wHat = tf.mul(w, wInverse) as tf.Tensor2D;
     const cosine = tf.matMul(xHat, wHat);
     // 1 where a norm is above its floor, as tf.maximum's gradient passes it (a ≥ b).
     const xActive = tf.cast(tf.greaterEqual(xSquares, COSINE_EPSILON), 'float32');
-    const wActive = tf.cast(tf.greaterEqual(wSquares, COSINE_EPSILON), 'float32');
+    const wActive = tf.cast(tf.greaterEqual(wSquares, this.squaredNormFloor), 'float32');
     const scale = typeof this.scale === 'number' ? tf.scalar(this.scale) : this.scale;
     return {
       output: tf.mul(cosine, scale) as tf.Tensor2D,
@@ -104,16 +124,17 @@ export class CosineDense implements Layer {
     };
   }
 
-  /** The kernel becomes s·w_j/‖w_j‖ (float64, stored as float32); x is normalized at run time. */
+  /** The kernel becomes s·w_j/max(‖w_j‖, τ_j) (float64, stored as float32); x is normalized at run time. */
   freeze(): FrozenOp[] {
     const w = this.kernel.dataSync();
+    const floor = this.squaredNormFloor.dataSync();
     const s = typeof this.scale === 'number' ? this.scale : this.scale.dataSync()[0];
     const { inputSize, units } = this;
     const kernel = new Float32Array(w.length);
     for (let j = 0; j < units; j++) {
       let squares = 0;
       for (let i = 0; i < inputSize; i++) squares += w[i * units + j] ** 2;
-      const factor = s / Math.sqrt(Math.max(squares, COSINE_EPSILON));
+      const factor = s / Math.sqrt(Math.max(squares, floor[j]));
       for (let i = 0; i < inputSize; i++) kernel[i * units + j] = w[i * units + j] * factor;
     }
     return [{ op: 'cosine', inputSize, units, kernel, epsilon: COSINE_EPSILON }];

@@ -19,7 +19,13 @@ export interface GhostBatchNormalizationArgs extends BatchNormalizationArgs {
  * mean) and the count-weighted mean of the shards' biased variances — the average of what
  * training normalized with, as Keras's `virtual_batch_size` does for equal shards. This is the
  * within-shard variance, smaller than the full batch's by the spread of the shard means.
- * Empty shards (a batch smaller than `replicas`) take no part; a one-row shard has variance 0.
+ *
+ * Every shard holds at least two rows: a one-row shard has variance 0, so its output would be β
+ * whatever the input, no gradient would reach the kernel, and it would pull the running variance
+ * towards 0. The request schema refuses batch sizes below 2·replicas, so full batches always get
+ * `replicas` shards; a shorter batch (an epoch's last) is split into min(replicas, ⌊rows/2⌋)
+ * shards instead, i.e. its one-row shards are merged into the others as evenly as shardSizes
+ * spreads rows. A batch of one row (which the trainer skips) is one shard.
  */
 export class GhostBatchNormalization extends BatchNormalization {
   readonly replicas: number;
@@ -34,7 +40,7 @@ export class GhostBatchNormalization extends BatchNormalization {
 
   protected override trainingPass(x: tf.Tensor2D): BatchNormPass {
     const rows = x.shape[0];
-    const shards = splitIntoShards(x, this.replicas).filter((s) => s.shape[0] > 0);
+    const shards = splitIntoShards(x, Math.max(1, Math.min(this.replicas, Math.floor(rows / 2))));
     const sizes = shards.map((s) => s.shape[0]);
     const passes: LayerPass[] = [];
     const means: tf.Tensor[] = [];

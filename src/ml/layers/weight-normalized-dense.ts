@@ -16,9 +16,12 @@ export interface WeightNormalizedDenseArgs {
 }
 
 /**
- * Squared norms below this count as this (‖v‖ floored at 1e-6), as tf.math.l2_normalize does:
- * a column of v that L1 drove to all zeros gives w = 0 instead of NaN.
+ * The norm floor as a share of each column's initial length: ‖v_j‖ counts as at least
+ * NORM_FLOOR·‖v_j(0)‖ (see WeightNormalizedDense for why). Shared with cosine normalization.
  */
+export const NORM_FLOOR = 0.1;
+
+/** Squared floors never go below this (‖v‖ floored at 1e-6, as tf.math.l2_normalize does). */
 export const WEIGHT_NORM_EPSILON = 1e-12;
 
 /**
@@ -27,17 +30,34 @@ export const WEIGHT_NORM_EPSILON = 1e-12;
  * direction matrix). Direction v and length g are trained separately; at inference W is a
  * constant dense kernel. v is the parameter regularization treats as the kernel.
  *
+ * The norm floor. The gradient with respect to v_j is (g_j/‖v_j‖)(I − v̂_j v̂_jᵀ)·G_j, G_j being
+ * what a plain dense unit would get: it grows without bound as ‖v_j‖ → 0, and at v_j = 0 the
+ * direction, hence w_j, has no limit at all. Training alone never gets there (the gradient is
+ * orthogonal to v, so SGD only lengthens v), but penalties on v do: L1, L2 and weight decay
+ * shrink ‖v‖ without changing w, and proximal L1 zeroes whole columns. With an absolute floor of
+ * 1e-6 such a column got 10⁶·g·G and one SGD step threw ‖v‖ to 10²–10³. So ‖v_j‖ is floored at
+ * τ_j = NORM_FLOOR·‖v_j(0)‖, a tenth of its initial length (kept as a buffer, so a checkpoint
+ * carries it): above τ_j the layer is exactly weight normalization; below it w_j = g_j·v_j/τ_j,
+ * a dense unit with gain g_j/τ_j, so w_j fades continuously to 0 as v_j does (a zeroed column is
+ * a pruned unit, as in a plain dense layer, and can come back like one), and the gradient with
+ * respect to v_j is at most g_j/τ_j·‖G_j‖ = 10·(g_j/g_j(0))·‖G_j‖ everywhere. Ruled out: a zero
+ * gradient at v_j = 0 only ("a dead unit") leaves the 1/‖v‖ growth just above zero (‖kernels‖
+ * still jumped 2.7 → 8.2 on the data of test/ml/zero-columns.test.ts); excluding v from L1
+ * loses the sparsity L1 is asked for.
+ *
  * Gradients in closed form: with W's gradient G = xᵀ·dy, s_j = ‖v_j‖² and r_j = 1/sqrt(s_j)
- * (floored as below), dg_j = r_j·Σ_i G_ij·v_ij and dv = g·r·G − g·r³·(Σ_i G_ij·v_ij)·v, the
+ * (floored as above), dg_j = r_j·Σ_i G_ij·v_ij and dv = g·r·G − g·r³·(Σ_i G_ij·v_ij)·v, the
  * second term only where s_j is above the floor (below it the norm is a constant).
  */
 export class WeightNormalizedDense implements Layer {
   readonly name: string;
   readonly params: Param[];
-  readonly buffers: Buffer[] = [];
+  readonly buffers: Buffer[];
   readonly v: tf.Variable;
   readonly g: tf.Variable;
   readonly bias: tf.Variable;
+  /** τ_j² = (NORM_FLOOR·‖v_j(0)‖)², at least WEIGHT_NORM_EPSILON: a constant, not trained. */
+  readonly squaredNormFloor: tf.Variable;
   readonly inputSize: number;
   readonly units: number;
 
@@ -50,19 +70,25 @@ export class WeightNormalizedDense implements Layer {
     this.units = args.units;
     const v = uniformKernel(args.rng, args.inputSize, args.units, args.init ?? 'he');
     this.v = tf.variable(v, true);
-    this.g = tf.variable(tf.sqrt(tf.sum(tf.square(v), 0)), true);
+    const initialSquares = tf.sum(tf.square(v), 0);
+    this.g = tf.variable(tf.sqrt(initialSquares), true);
     this.bias = tf.variable(tf.zeros([args.units]), true);
+    this.squaredNormFloor = tf.variable(
+      tf.maximum(tf.mul(initialSquares, NORM_FLOOR ** 2), WEIGHT_NORM_EPSILON),
+      false,
+    );
     this.params = [
       { name: `${args.name}/v`, role: 'kernel', variable: this.v },
       { name: `${args.name}/g`, role: 'gain', variable: this.g },
       { name: `${args.name}/bias`, role: 'bias', variable: this.bias },
     ];
+    this.buffers = [{ name: `${args.name}/squared_norm_floor`, variable: this.squaredNormFloor }];
   }
 
   /** w_j = g_j · v_j / ‖v_j‖ (the forward pass's kernel; not differentiable on its own). */
   kernel(): tf.Tensor2D {
     return tf.tidy(() => {
-      const inverseNorm = tf.rsqrt(tf.maximum(columnSums(tf.square(this.v) as tf.Tensor2D), WEIGHT_NORM_EPSILON));
+      const inverseNorm = tf.rsqrt(tf.maximum(columnSums(tf.square(this.v) as tf.Tensor2D), this.squaredNormFloor));
       return tf.mul(this.v, tf.mul(this.g, inverseNorm)) as tf.Tensor2D;
     });
   }
@@ -74,9 +100,9 @@ export class WeightNormalizedDense implements Layer {
   forward(x: tf.Tensor2D): LayerPass {
     const v = this.v as tf.Tensor2D;
     const squares = columnSums(tf.square(v) as tf.Tensor2D);
-    const inverseNorm = tf.rsqrt(tf.maximum(squares, WEIGHT_NORM_EPSILON));
+    const inverseNorm = tf.rsqrt(tf.maximum(squares, this.squaredNormFloor));
     // 1 where the norm is above its floor, as tf.maximum's gradient passes it (a ≥ b).
-    const active = tf.cast(tf.greaterEqual(squares, WEIGHT_NORM_EPSILON), 'float32');
+    const active = tf.cast(tf.greaterEqual(squares, this.squaredNormFloor), 'float32');
     const factor = tf.mul(this.g, inverseNorm);
     const w = tf.mul(v, factor) as tf.Tensor2D;
     return {
@@ -95,16 +121,17 @@ export class WeightNormalizedDense implements Layer {
     };
   }
 
-  /** The constant kernel w = g·v/‖v‖, computed in float64 and stored as float32. */
+  /** The constant kernel w = g·v/max(‖v‖, τ), computed in float64 and stored as float32. */
   freeze(): FrozenOp[] {
     const v = this.v.dataSync();
     const g = this.g.dataSync();
+    const floor = this.squaredNormFloor.dataSync();
     const { inputSize, units } = this;
     const kernel = new Float32Array(v.length);
     for (let j = 0; j < units; j++) {
       let squares = 0;
       for (let i = 0; i < inputSize; i++) squares += v[i * units + j] ** 2;
-      const factor = g[j] / Math.sqrt(Math.max(squares, WEIGHT_NORM_EPSILON));
+      const factor = g[j] / Math.sqrt(Math.max(squares, floor[j]));
       for (let i = 0; i < inputSize; i++) kernel[i * units + j] = v[i * units + j] * factor;
     }
     return [{ op: 'dense', inputSize, units, kernel, bias: Float32Array.from(this.bias.dataSync()) }];

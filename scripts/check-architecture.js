@@ -1,0 +1,113 @@
+#!/usr/bin/env node
+// The layer rule of docs/architecture.md, checked on the import graph of src/, routes/ and jobs/:
+// a file may import from its own layer or the layers below it, never above, and no import may
+// close a circle. Prints every violation and exits 1 when there is one. No dependencies: imports
+// are read with a regular expression (static `import … from`, `export … from`, `import('…')`
+// and `require('…')` of relative paths); type-only imports count too, since they tie the
+// shapes of two layers together just the same.
+'use strict';
+const { readdirSync, readFileSync, statSync, existsSync } = require('node:fs');
+const { join, relative, dirname, resolve } = require('node:path');
+
+const root = resolve(__dirname, '..');
+
+/**
+ * From the bottom. A file's layer is the first entry whose prefix matches its path (relative to
+ * the repository, without extension). Keep in step with docs/architecture.md.
+ */
+const LAYERS = [
+  { name: 'foundation', paths: ['src/config', 'src/errors', 'src/schemas/', 'src/random'] },
+  { name: 'data-ml', paths: ['src/data/', 'src/ml/'] },
+  { name: 'domain', paths: ['src/training/', 'src/store/', 'src/training-jobs/', 'src/local-redis'] },
+  { name: 'services', paths: ['src/serving/', 'src/search/', 'src/sweeps/', 'src/report/', 'src/export/', 'src/predict'] },
+  { name: 'http', paths: ['src/http/', 'src/observability/'] },
+  { name: 'entry-points', paths: ['routes/', 'jobs/'] },
+  { name: 'app', paths: ['src/app'] },
+  { name: 'main', paths: ['src/main'] },
+];
+
+/** Files in src/ that may import from routes/ or jobs/: none but the composition roots above them. */
+const COMPOSITION_ROOTS = new Set(['src/app', 'src/main']);
+
+function walk(dir) {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) return walk(path);
+    return /\.ts$/.test(name) && !name.endsWith('.d.ts') ? [path] : [];
+  });
+}
+
+function moduleId(file) {
+  return relative(root, file).replace(/\.ts$/, '').split('\\').join('/');
+}
+
+function layerOf(id) {
+  const index = LAYERS.findIndex((layer) => layer.paths.some((p) => id === p || id.startsWith(p)));
+  return index;
+}
+
+const IMPORT = /(?:import|export)\s[^'";]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|require\(\s*['"]([^'"]+)['"]\s*\)/g;
+
+function importsOf(file) {
+  const source = readFileSync(file, 'utf8');
+  const out = [];
+  for (const match of source.matchAll(IMPORT)) {
+    const spec = match[1] ?? match[2] ?? match[3];
+    if (!spec.startsWith('.')) continue;
+    const base = resolve(dirname(file), spec);
+    const target = [`${base}.ts`, join(base, 'index.ts')].find((p) => existsSync(p));
+    if (target) out.push(target);
+  }
+  return out;
+}
+
+const files = ['src', 'routes', 'jobs'].flatMap((dir) => walk(join(root, dir)));
+const graph = new Map(files.map((file) => [moduleId(file), importsOf(file).map(moduleId)]));
+const problems = [];
+
+for (const [from, targets] of graph) {
+  const fromLayer = layerOf(from);
+  if (fromLayer < 0) problems.push(`${from}: in no layer of docs/architecture.md`);
+  for (const to of targets) {
+    const toLayer = layerOf(to);
+    if (fromLayer < 0 || toLayer < 0) continue;
+    if (toLayer > fromLayer) {
+      problems.push(`${from} (${LAYERS[fromLayer].name}) imports ${to} (${LAYERS[toLayer].name}), a higher layer`);
+    }
+    if (from.startsWith('src/') && /^(routes|jobs)\//.test(to) && !COMPOSITION_ROOTS.has(from)) {
+      problems.push(`${from} imports ${to}: nothing in src/ below the composition roots imports routes/ or jobs/`);
+    }
+  }
+}
+
+// Circles: depth-first search, reporting each back edge's cycle once.
+const state = new Map();
+const stack = [];
+const seen = new Set();
+function visit(id) {
+  state.set(id, 'open');
+  stack.push(id);
+  for (const next of graph.get(id) ?? []) {
+    if (!graph.has(next)) continue;
+    if (state.get(next) === 'open') {
+      const cycle = stack.slice(stack.indexOf(next)).concat(next);
+      const key = [...cycle.slice(0, -1)].sort().join(' ');
+      if (!seen.has(key)) {
+        seen.add(key);
+        problems.push(`import circle: ${cycle.join(' → ')}`);
+      }
+    } else if (!state.has(next)) visit(next);
+  }
+  stack.pop();
+  state.set(id, 'done');
+}
+for (const id of graph.keys()) if (!state.has(id)) visit(id);
+
+const edges = [...graph.values()].reduce((n, t) => n + t.length, 0);
+if (problems.length > 0) {
+  for (const p of problems) console.error(`architecture: ${p}`);
+  console.error(`architecture: ${problems.length} problem(s) in ${graph.size} files, ${edges} imports`);
+  process.exit(1);
+}
+console.log(`architecture: ${graph.size} files, ${edges} imports, layer rule holds, no circles`);
