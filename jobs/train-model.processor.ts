@@ -104,6 +104,8 @@ export default async function trainModel(
     restoredBestWeights: outcome.restoredBestWeights,
     warnings: outcome.warnings,
     baselineLoss: outcome.baselineLoss,
+    rows: outcome.rows,
+    target: outcome.target,
   });
   const modelId = newModelId();
   await models.save(

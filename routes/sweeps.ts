@@ -39,11 +39,11 @@ const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const { base, grid } = request.body;
       const combinations = expandGrid(base, grid, config.sweepMaxCombinations);
-      await assertTrainable(datasets, combinations);
+      const warnings = await assertTrainable(datasets, combinations);
       const seed = resolveSeed(base);
       const sweepId = await enqueueSweep(flow, config, base, grid, combinations, seed);
       const { runs } = (await sweepJob(sweeps, sweepId)).data;
-      return reply.status(202).send({ sweepId, state: 'running' as const, runs });
+      return reply.status(202).send({ sweepId, state: 'running' as const, runs, ...(warnings.length ? { warnings } : {}) });
     },
   );
 

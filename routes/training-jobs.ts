@@ -11,7 +11,7 @@ import {
 } from '../src/schemas/api.schema';
 import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { resolveSeed } from '../src/training/train-from-request';
-import { untrainableReason } from '../src/training/trainable';
+import { checkSubmission } from '../src/training/trainable';
 import { apiState, cancelledWaitingView, describeJob } from '../src/training/job-view';
 
 const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -36,14 +36,18 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const body = request.body;
+      let warnings: string[] | undefined;
       const { jobId, replayed } = await idempotency.submit(request, body, async (newJobId) => {
         // Checked now, so that a request that cannot train is a 400 here, not a failed job later.
-        const reason = untrainableReason(await datasets.meta(body.datasetId), body);
-        if (reason) throw invalid('INVALID_TRAINING_REQUEST', reason);
+        const check = await checkSubmission(datasets, body);
+        if (check.reason) throw invalid('INVALID_TRAINING_REQUEST', check.reason);
+        warnings = check.warnings;
         return enqueueTraining(queue, body, resolveSeed(body), newJobId);
       });
       if (replayed) reply.header(REPLAYED_HEADER, 'true');
-      return reply.status(202).send({ jobId, state: 'waiting' as const });
+      // A replay answers with the same warnings as the first response (the dataset is unchanged).
+      warnings ??= await checkSubmission(datasets, body).then((c) => c.warnings, () => []);
+      return reply.status(202).send({ jobId, state: 'waiting' as const, ...(warnings.length ? { warnings } : {}) });
     },
   );
 

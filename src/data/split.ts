@@ -59,7 +59,7 @@ function pickStratified(labels: ArrayLike<number | string>, validationSplit: num
   // below takes the next row of the same shuffled order.
   const taken = groups.map((rows) => {
     rng.shuffle(rows);
-    const count = rows.length >= 2 ? Math.min(Math.round(rows.length * validationSplit), rows.length - 1) : 0;
+    const count = heldOutOfClass(rows.length, validationSplit);
     for (let i = 0; i < count; i++) picked.add(rows[i]);
     return count;
   });
@@ -68,6 +68,15 @@ function pickStratified(labels: ArrayLike<number | string>, validationSplit: num
     picked.add(groups[g][taken[g]]);
   }
   return picked;
+}
+
+/**
+ * How many of a class's `rows` the stratified split holds out: round(rows · share), but always
+ * at least one left in training (so none of a single-row class). Before the fallback that holds
+ * one row out when no class gave any.
+ */
+export function heldOutOfClass(rows: number, share: number): number {
+  return rows >= 2 ? Math.min(Math.round(rows * share), rows - 1) : 0;
 }
 
 /** The largest class that can spare a row; if every class has one row, a random one. */

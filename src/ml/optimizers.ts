@@ -14,7 +14,8 @@ export interface OptimizerState {
 }
 
 export interface Optimizer {
-  readonly learningRate: number;
+  /** Read at every step, so a schedule may change it between steps. */
+  learningRate: number;
   /** Applies one update; `grads` is keyed by Param.name. */
   apply(params: Param[], grads: Record<string, tf.Tensor>): void;
   getState(): OptimizerState;
@@ -46,7 +47,7 @@ abstract class SlotOptimizer implements Optimizer {
   /** The grouping for the parameter list last seen (rebuilt when the list changes). */
   private layout?: { signature: string; groups: { key: string; names: string[]; sizes: number[] }[] };
 
-  constructor(readonly learningRate: number) {}
+  constructor(public learningRate: number) {}
 
   /** Slot kinds, e.g. ['m', 'v']; each starts at zero. */
   protected abstract readonly slotKinds: readonly string[];

@@ -4,11 +4,16 @@ import {
   usesBatchStatistics,
   type AugmentationSpec,
   type EarlyStoppingSpec,
+  type GradientClippingSpec,
+  type LearningRateScheduleSpec,
   type RegularizationSpec,
 } from '../schemas/training-request.schema';
 import { createAugmenter, type Augmenter } from './augmentation';
 import { EarlyStopping, type EarlyStoppingState } from './early-stopping';
+import { clipGradients } from './gradient-clipping';
 import type { BufferUpdate } from './layers/layer';
+import { LearningRateSchedule, type LearningRateScheduleState } from './learning-rate-schedule';
+import { softmaxCrossEntropyWithGradient, weightedCrossEntropySums } from './losses';
 import { Network, type NetworkSpec } from './network';
 import { createOptimizer, type Optimizer, type OptimizerState } from './optimizers';
 import {
@@ -48,6 +53,17 @@ export interface TrainerOptions {
   seed: number;
   earlyStopping?: EarlyStoppingSpec;
   augmentation?: AugmentationSpec;
+  /** Off (a constant learningRate) when absent; see learning-rate-schedule.ts. */
+  learningRateSchedule?: LearningRateScheduleSpec;
+  /** Off when absent; see gradient-clipping.ts. */
+  gradientClipping?: GradientClippingSpec;
+  /**
+   * Classification: a weight per class index, in the training loss and in the reported
+   * inference-mode losses (trainLoss, valLoss, evaluate); see losses.ts. Absent: all 1.
+   */
+  classWeights?: ArrayLike<number>;
+  /** Classification: ε of label smoothing, in the training loss only. Default 0. */
+  labelSmoothing?: number;
 }
 
 export interface EpochMetrics {
@@ -64,6 +80,12 @@ export interface EpochMetrics {
   /** Data loss on the training rows in inference mode, comparable with valLoss. */
   trainLoss: number;
   valLoss?: number;
+  /**
+   * The standard error of valLoss as an estimate of the loss on unseen rows: the standard
+   * deviation of the validation rows' own losses / √(validation rows). The diagnosis weighs gaps
+   * and turns against it. Absent with fewer than 2 validation rows (and in older metrics).
+   */
+  valLossStdError?: number;
   /** The generalization gap: valLoss − trainLoss. */
   gap?: number;
   /** Accuracy on the training rows in inference mode, at the end of the epoch: comparable with valAccuracy. */
@@ -77,6 +99,8 @@ export interface EpochMetrics {
   /** Share of kernel weights that are exactly zero. */
   zeroShare: number;
   durationMs: number;
+  /** The learning rate of the epoch's last step (absent in metrics stored before it existed). */
+  learningRate?: number;
 }
 
 /** Everything needed to continue training exactly where it stopped. */
@@ -89,6 +113,8 @@ export interface TrainerCheckpoint {
   earlyStopping?: EarlyStoppingState;
   /** The best epoch's weights, kept for restoreBestWeights. */
   bestWeights?: Record<string, Float32Array>;
+  /** reduce-on-plateau's state (the other schedules follow from the step count alone). */
+  learningRateSchedule?: LearningRateScheduleState;
 }
 
 const EVAL_CHUNK = 4096;
@@ -105,10 +131,17 @@ export class Trainer {
   private readonly plan: RegularizationPlan;
   private readonly augmenter: Augmenter | null;
   private readonly earlyStopping?: EarlyStopping;
+  private readonly schedule?: LearningRateSchedule;
+  /** [1, K], when classWeights are set. */
+  private readonly classWeights?: tf.Tensor2D;
   private bestWeights?: Record<string, Float32Array>;
   private rng: Rng;
   private completedEpochs = 0;
   private stopped = false;
+  /** Optimizer steps taken in the whole run: the schedules' clock (restored from the optimizer's). */
+  private stepsTaken = 0;
+  /** The rate of the last step, reported per epoch. */
+  private learningRate: number;
 
   constructor(
     readonly data: TrainingData,
@@ -139,6 +172,28 @@ export class Trainer {
       const what = options.batchSize < 2 ? 'batchSize 1' : `${data.trainRows.length} training row`;
       throw new Error(`${what} cannot train "${batchStatistics}" normalization: the variance of one row is 0`);
     }
+    this.learningRate = options.learningRate;
+    if (options.learningRateSchedule) {
+      this.schedule = new LearningRateSchedule(options.learningRateSchedule, options.learningRate, {
+        epochs: options.epochs,
+        stepsPerEpoch: this.stepsPerEpoch(),
+      });
+    }
+    if (options.classWeights) {
+      if (data.task !== 'classification' || options.classWeights.length !== data.outputSize) {
+        throw new Error(`classWeights needs one weight per class (${data.outputSize}), received ${options.classWeights.length}`);
+      }
+      this.classWeights = tf.tensor2d(Float32Array.from(options.classWeights), [1, data.outputSize]);
+    }
+  }
+
+  /** Optimizer steps per epoch: one per batch, less the trailing batch of one runEpoch skips. */
+  private stepsPerEpoch(): number {
+    const rows = this.data.trainRows.length;
+    const { batchSize } = this.options;
+    const hasBatchStats = this.options.hidden.some((h) => usesBatchStatistics(h.normalization));
+    const skipsLast = hasBatchStats && rows > 1 && rows % batchSize === 1;
+    return Math.ceil(rows / batchSize) - (skipsLast ? 1 : 0);
   }
 
   get epoch(): number {
@@ -183,8 +238,10 @@ export class Trainer {
     this.completedEpochs++;
     const metrics = this.epochMetrics(lossSum / seen);
     metrics.durationMs = Math.round(performance.now() - started);
+    metrics.learningRate = this.learningRate;
     this.metrics.push(metrics);
     this.watchEarlyStopping(metrics);
+    this.schedule?.endEpoch(metrics);
     return metrics;
   }
 
@@ -211,6 +268,7 @@ export class Trainer {
     if (this.data.validationRows.length > 0) {
       const val = this.evaluate(this.data.validationRows);
       metrics.valLoss = val.loss;
+      if (val.lossStdError !== undefined) metrics.valLossStdError = val.lossStdError;
       metrics.gap = val.loss - train.loss;
       if (val.accuracy !== undefined) metrics.valAccuracy = val.accuracy;
       if (val.mae !== undefined) metrics.valMae = val.mae;
@@ -241,9 +299,12 @@ export class Trainer {
    * One optimizer step on the given rows; returns the batch's data loss. The network's
    * forward and backward passes are chained by hand (Network.forwardWithBackward), with the
    * loss's gradient in closed form, rather than recorded on tf's tape: the gradients are the
-   * same, with far fewer ops.
+   * same, with far fewer ops. The step's learning rate (the schedule's, or the constant one)
+   * drives the optimizer and the post-step proximal L1 and weight decay alike.
    */
   private step(rows: Int32Array): number {
+    const rate = this.schedule ? this.schedule.rateAt(this.stepsTaken, this.completedEpochs) : this.options.learningRate;
+    this.optimizer.learningRate = rate;
     const updates: BufferUpdate[] = [];
     const params = this.network.params;
     const includeL1 = this.plan.l1Mode === 'subgradient';
@@ -258,12 +319,15 @@ export class Trainer {
       const byName: Record<string, tf.Tensor> = {};
       params.forEach((p, i) => (byName[p.name] = grads[i]));
       addPenaltyGradients(this.plan, byName, { includeL1 });
+      if (this.options.gradientClipping) clipGradients(byName, this.options.gradientClipping);
       this.optimizer.apply(params, byName);
-      applyPostStep(this.plan, this.options.learningRate);
+      applyPostStep(this.plan, rate);
       for (const update of updates) update.variable.assign(update.value);
       return loss.dataSync()[0];
     });
     for (const update of updates) update.value.dispose();
+    this.stepsTaken++;
+    this.learningRate = rate;
     return value;
   }
 
@@ -300,25 +364,34 @@ export class Trainer {
   }
 
   /**
-   * The mean data loss of `dataLoss` and its gradient with respect to the output, in closed
-   * form: (softmax(z) − t)/n for softmax cross-entropy (tf's gradient, which takes each row of
-   * t to sum to 1), 2·(ŷ − y)/size for the mean squared error.
+   * The training loss and its gradient with respect to the output, in closed form: softmax
+   * cross-entropy with the class weights and label smoothing (losses.ts; plain, (softmax(z) − t)/n,
+   * when both are off), 2·(ŷ − y)/size for the mean squared error.
    */
   private dataLossWithGradient(output: tf.Tensor2D, targets: tf.Tensor2D): { loss: tf.Scalar; gradient: tf.Tensor2D } {
     if (this.data.task === 'classification') {
-      const logProbabilities = tf.sub(output, tf.logSumExp(output, 1, true));
-      const loss = tf.neg(tf.mean<tf.Scalar>(tf.sum(tf.mul(logProbabilities, targets), 1)));
-      const gradient = tf.mul<tf.Tensor2D>(tf.sub(tf.exp(logProbabilities), targets), 1 / output.shape[0]);
-      return { loss, gradient };
+      return softmaxCrossEntropyWithGradient(output, targets, {
+        classWeights: this.classWeights,
+        labelSmoothing: this.options.labelSmoothing ?? 0,
+      });
     }
     const difference = tf.sub<tf.Tensor2D>(output, targets);
     return { loss: tf.mean<tf.Scalar>(tf.square(difference)), gradient: tf.mul(difference, 2 / difference.size) };
   }
 
-  /** Mean softmax cross-entropy against (soft) labels, or mean squared error. */
-  private dataLoss(output: tf.Tensor2D, targets: tf.Tensor2D): tf.Scalar {
-    if (this.data.task === 'classification') return tf.losses.softmaxCrossEntropy(targets, output);
-    return tf.losses.meanSquaredError(targets, output);
+  /**
+   * [Σ loss, Σ weight] over a chunk of rows, for a mean over several chunks: the class-weighted
+   * cross-entropy and its weights with classWeights; otherwise the mean softmax cross-entropy
+   * (or squared error) times the row count, and the row count. Never smoothed.
+   */
+  private lossSums(output: tf.Tensor2D, targets: tf.Tensor2D): [tf.Scalar, tf.Scalar] {
+    if (this.classWeights) return weightedCrossEntropySums(output, targets, this.classWeights);
+    const rows = output.shape[0];
+    const mean =
+      this.data.task === 'classification'
+        ? tf.losses.softmaxCrossEntropy(targets, output)
+        : tf.losses.meanSquaredError(targets, output);
+    return [tf.mul<tf.Scalar>(mean, rows), tf.scalar(rows)];
   }
 
   /** [correct predictions, sum of absolute errors] of a batch; the irrelevant one is 0. */
@@ -330,27 +403,56 @@ export class Trainer {
     return [tf.scalar(0), tf.sum<tf.Scalar>(tf.abs(tf.sub(output, y)))];
   }
 
-  /** Loss and accuracy/MAE in inference mode (running statistics, no dropout). */
-  evaluate(rows: Int32Array): { loss: number; accuracy?: number; mae?: number } {
+  /**
+   * Loss and accuracy/MAE in inference mode (running statistics, no dropout), and the loss's
+   * standard error: the sample standard deviation of the per-row losses / √n (n ≥ 2). Each chunk
+   * contributes its mean and sum of squared deviations, combined with Chan et al.'s parallel
+   * formula, which does not cancel as Σl² − (Σl)²/n would.
+   */
+  evaluate(rows: Int32Array): { loss: number; lossStdError?: number; accuracy?: number; mae?: number } {
     let lossSum = 0;
+    let weightSum = 0;
     let correct = 0;
     let absError = 0;
+    let seen = 0;
+    let meanRowLoss = 0;
+    let squaredDeviations = 0;
     for (let start = 0; start < rows.length; start += EVAL_CHUNK) {
       const chunk = rows.subarray(start, Math.min(start + EVAL_CHUNK, rows.length));
       const batch = this.batch(chunk);
       const values = tf.tidy(() => {
         const output = this.network.forward(batch.x(), { training: false });
-        const loss = tf.mul<tf.Scalar>(this.dataLoss(output, batch.targets()), chunk.length);
-        return tf.stack([loss, ...this.batchCounts(output, batch.labels())]).dataSync();
+        const targets = batch.targets();
+        // Each row's plain data loss, for the standard error. With class weights the loss is the
+        // weighted mean, and its standard error is approximated by the unweighted rows' one.
+        const rowLosses =
+          this.data.task === 'classification'
+            ? tf.neg(tf.sum(tf.mul(tf.logSoftmax(output), targets), 1))
+            : tf.reshape(tf.square(tf.sub(output, targets)), [-1]);
+        const { mean, variance } = tf.moments(rowLosses);
+        const deviations = tf.mul<tf.Scalar>(variance, chunk.length);
+        return tf.stack([
+          ...this.lossSums(output, targets),
+          ...this.batchCounts(output, batch.labels()),
+          mean,
+          deviations,
+        ]).dataSync();
       });
       lossSum += values[0];
-      correct += values[1];
-      absError += values[2];
+      weightSum += values[1];
+      correct += values[2];
+      absError += values[3];
+      const delta = values[4] - meanRowLoss;
+      const total = seen + chunk.length;
+      squaredDeviations += values[5] + (delta * delta * seen * chunk.length) / total;
+      meanRowLoss += (delta * chunk.length) / total;
+      seen = total;
     }
     const n = rows.length;
     if (n === 0) return { loss: NaN };
-    if (this.data.task === 'classification') return { loss: lossSum / n, accuracy: correct / n };
-    return { loss: lossSum / n, mae: (absError / n) * (this.data.targetStd ?? 1) };
+    const stdError = n >= 2 ? { lossStdError: Math.sqrt(squaredDeviations / (n - 1) / n) } : {};
+    if (this.data.task === 'classification') return { loss: lossSum / weightSum, ...stdError, accuracy: correct / n };
+    return { loss: lossSum / weightSum, ...stdError, mae: (absError / n) * (this.data.targetStd ?? 1) };
   }
 
   checkpoint(): TrainerCheckpoint {
@@ -362,6 +464,7 @@ export class Trainer {
       metrics: this.metrics.map((m) => ({ ...m })),
       ...(this.earlyStopping ? { earlyStopping: { ...this.earlyStopping.state } } : {}),
       ...(this.bestWeights ? { bestWeights: this.bestWeights } : {}),
+      ...(this.schedule?.state.plateau ? { learningRateSchedule: this.schedule.state } : {}),
     };
   }
 
@@ -376,11 +479,14 @@ export class Trainer {
       this.stopped = checkpoint.earlyStopping.stoppedEpoch !== undefined;
     }
     this.bestWeights = checkpoint.bestWeights;
+    this.stepsTaken = checkpoint.optimizer.step;
+    if (this.schedule && checkpoint.learningRateSchedule) this.schedule.state = checkpoint.learningRateSchedule;
   }
 
   dispose(): void {
     this.network.dispose();
     this.optimizer.dispose();
+    this.classWeights?.dispose();
   }
 }
 

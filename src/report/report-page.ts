@@ -68,6 +68,7 @@ code { font: 13px ui-monospace, SFMono-Regular, Menlo, monospace; background: #f
 .error { color: #a61b1b; font-weight: 600; }
 .verdict { display: inline-block; padding: 2px 10px; border-radius: 12px; font-weight: 700; color: #fff; }
 .verdict.overfit { background: #c62828; } .verdict.underfit { background: #d97706; } .verdict.good-fit { background: #2e7d32; }
+.verdict.still-improving { background: #1565c0; } .verdict.inconclusive { background: #6b7280; } .verdict.wrong-task { background: #7b1fa2; }
 .provisional { color: var(--muted); font-style: italic; }
 table { border-collapse: collapse; margin: 6px 0; }
 th, td { text-align: left; padding: 3px 12px 3px 0; border-bottom: 1px solid var(--line); vertical-align: top; }
@@ -85,10 +86,14 @@ function diagnosisSection(diagnosis: Diagnosis | undefined, provisional: boolean
   const evidence: Record<string, unknown> = {
     'training loss': e.trainLoss,
     'validation loss': e.valLoss,
+    'standard error of the validation loss': e.valLossStdError,
+    'validation rows': e.validationRows,
     'gap (validation − training)': e.gap,
+    'gap in standard errors': e.gapStdErrors,
     'relative gap (gap / validation loss)': e.relativeGap,
     'validation loss lowest at epoch': e.valLossBestEpoch,
     'validation loss rise since then': e.valLossRise,
+    'validation curve turned': e.valLossTurned,
     'baseline loss (trivial predictor)': e.baselineLoss,
     'training loss / baseline': e.trainLossVsBaseline,
     'epoch of the kept weights': e.modelEpoch,

@@ -26,6 +26,9 @@ export const idParams = (name: string) => z.object({ [name]: z.string().min(1).m
 
 export const jobStateSchema = z.enum(['waiting', 'active', 'completed', 'failed', 'cancelled']);
 
+/** The diagnosis' verdicts (README, "Diagnosis"); src/training/diagnosis.ts decides between them. */
+export const VERDICTS = ['overfit', 'underfit', 'good-fit', 'still-improving', 'inconclusive', 'wrong-task'] as const;
+
 /**
  * One epoch's numbers; the field names are stable API. Every training figure that has a
  * validation twin (trainLoss, accuracy, mae) is measured like it: inference mode (dropout off,
@@ -40,6 +43,10 @@ export const epochMetricsSchema = z.object({
   penalty: z.number().meta({ description: 'The L1/L2 term at the end of the epoch' }),
   trainLoss: z.number().meta({ description: 'Data loss on the training rows in inference mode, comparable with valLoss' }),
   valLoss: z.number().optional().meta({ description: 'Data loss on the validation rows in inference mode' }),
+  valLossStdError: z
+    .number()
+    .optional()
+    .meta({ description: 'Standard error of valLoss: standard deviation of the per-row validation losses / √(validation rows)' }),
   gap: z.number().optional().meta({ description: 'valLoss − trainLoss' }),
   accuracy: z.number().optional().meta({ description: 'Classification: accuracy on the training rows in inference mode' }),
   valAccuracy: z.number().optional().meta({ description: 'Classification: accuracy on the validation rows in inference mode' }),
@@ -48,6 +55,10 @@ export const epochMetricsSchema = z.object({
   kernelL2: z.number().meta({ description: 'L2 norm of all kernels' }),
   zeroShare: z.number().meta({ description: 'Share of kernel weights that are exactly zero' }),
   durationMs: z.number(),
+  learningRate: z
+    .number()
+    .optional()
+    .meta({ description: "The learning rate of the epoch's last step (absent in metrics stored before it existed)" }),
 });
 
 export type StoredEpochMetrics = z.infer<typeof epochMetricsSchema>;
@@ -85,9 +96,14 @@ export const trainingJobSchema = z.object({
   stoppedEpoch: z.number().int().optional(),
   restoredBestWeights: z.boolean().optional(),
   testMetrics: z
-    .object({ loss: z.number(), accuracy: z.number().optional(), mae: z.number().optional() })
+    .object({
+      loss: z.number(),
+      lossStdError: z.number().optional().meta({ description: 'Standard error of loss: per-row loss standard deviation / √(test rows)' }),
+      accuracy: z.number().optional(),
+      mae: z.number().optional(),
+    })
     .optional(),
-  diagnosis: z.looseObject({ verdict: z.enum(['overfit', 'underfit', 'good-fit']) }).optional(),
+  diagnosis: z.looseObject({ verdict: z.enum(VERDICTS) }).optional(),
   sparsity: z.looseObject({ zeroShare: z.number() }).optional(),
   resumedAt: z.array(z.number().int()).optional(),
   attempts: z.number().int(),
@@ -95,7 +111,14 @@ export const trainingJobSchema = z.object({
   finishedAt: z.string().optional(),
 });
 
-export const enqueuedJobSchema = z.object({ jobId: z.string(), state: z.literal('waiting') });
+export const enqueuedJobSchema = z.object({
+  jobId: z.string(),
+  state: z.literal('waiting'),
+  warnings: z
+    .array(z.string())
+    .optional()
+    .meta({ description: 'Doubtful uses of the target found at submission (README, "Warnings at submission"); the job\'s result repeats them' }),
+});
 
 export const predictRequestSchema = z
   .object({

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { GRID_PATH } from '../sweeps/grid';
+import { VERDICTS } from './api.schema';
 import { trainingRequestSchema } from './training-request.schema';
 
 /** POST /v1/sweeps: a base training request and the settings to vary over a grid. */
@@ -39,7 +40,7 @@ const sweepRowSchema = z.looseObject({
   settings: z.record(z.string(), z.unknown()),
   state: z.enum(['waiting', 'active', 'completed', 'failed', 'cancelled']),
   modelId: z.string().optional(),
-  verdict: z.enum(['overfit', 'underfit', 'good-fit']).optional(),
+  verdict: z.enum(VERDICTS).optional(),
   valLoss: z.number().optional(),
   trainLoss: z.number().optional(),
   gap: z.number().optional(),
@@ -50,6 +51,10 @@ export const sweepCreatedSchema = z.object({
   sweepId: z.string(),
   state: z.literal('running'),
   runs: z.array(z.object({ jobId: z.string(), settings: z.record(z.string(), z.unknown()) })),
+  warnings: z
+    .array(z.string())
+    .optional()
+    .meta({ description: 'Doubtful uses of the target found at submission (README, "Warnings at submission")' }),
 });
 
 export const sweepViewSchema = z.object({

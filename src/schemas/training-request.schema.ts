@@ -319,6 +319,134 @@ export const augmentationSchema = z
   })
   .strict();
 
+export const LEARNING_RATE_SCHEDULES = ['step', 'cosine', 'one-cycle', 'reduce-on-plateau'] as const;
+const VALIDATION_MONITORS = ['valLoss', 'valAccuracy', 'valMae'] as const;
+
+/** Per epoch, as torch.optim.lr_scheduler.StepLR: lr·gamma^⌊epoch/stepSize⌋ (epoch from 0). */
+export const stepScheduleSchema = z
+  .object({
+    type: z.literal('step'),
+    /** Epochs between two multiplications by gamma. Required. */
+    stepSize: numberIn('learningRateSchedule.stepSize', 'an integer from 1 to 10000 (epochs)', {
+      int: true,
+      min: 1,
+      max: 10_000,
+    }),
+    /** Default 0.1 (PyTorch). */
+    gamma: numberIn('learningRateSchedule.gamma', 'in (0, 1]', { gt: 0, max: 1 }).default(0.1),
+  })
+  .strict();
+
+/**
+ * Per step: a linear warm-up to the learning rate over the first W steps (lr·(t+1)/W), then a
+ * cosine from the learning rate down to minLearningRate over the remaining steps (torch's
+ * LinearLR then CosineAnnealingLR in a SequentialLR).
+ */
+export const cosineScheduleSchema = z
+  .object({
+    type: z.literal('cosine'),
+    /** Warm-up length in epochs (W = warmupEpochs × steps per epoch). Give this or warmupSteps; default 0. */
+    warmupEpochs: numberIn('learningRateSchedule.warmupEpochs', 'an integer from 0 to 10000', {
+      int: true,
+      min: 0,
+      max: 10_000,
+    }).optional(),
+    /** Warm-up length in optimizer steps. */
+    warmupSteps: numberIn('learningRateSchedule.warmupSteps', 'an integer from 0 to 100000000', {
+      int: true,
+      min: 0,
+      max: 1e8,
+    }).optional(),
+    /** Where the cosine ends (eta_min). Default 0. */
+    minLearningRate: numberIn('learningRateSchedule.minLearningRate', 'a number in [0, 10]', { min: 0, max: 10 }).default(0),
+  })
+  .strict()
+  .refine((s) => s.warmupEpochs === undefined || s.warmupSteps === undefined, {
+    error: 'learningRateSchedule: give warmupEpochs or warmupSteps, not both',
+  });
+
+/** Per step, as torch.optim.lr_scheduler.OneCycleLR (cosine annealing, two phases, no momentum cycling). */
+export const oneCycleScheduleSchema = z
+  .object({
+    type: z.literal('one-cycle'),
+    /** The peak rate (max_lr). Default: training.learningRate. */
+    maxLearningRate: numberIn('learningRateSchedule.maxLearningRate', 'a number in (0, 10]', { gt: 0, max: 10 }).optional(),
+    /** Share of the steps spent rising to the peak. Default 0.3. */
+    pctStart: numberIn('learningRateSchedule.pctStart', 'in (0, 1)', { gt: 0, lt: 1 }).default(0.3),
+    /** The first rate is maxLearningRate / divFactor. Default 25. */
+    divFactor: numberIn('learningRateSchedule.divFactor', 'a number in [1, 1000000]', { min: 1, max: 1e6 }).default(25),
+    /** The last rate is the first / finalDivFactor. Default 10000. */
+    finalDivFactor: numberIn('learningRateSchedule.finalDivFactor', 'a number in [1, 1000000000]', {
+      min: 1,
+      max: 1e9,
+    }).default(1e4),
+  })
+  .strict();
+
+/** Per epoch, as torch.optim.lr_scheduler.ReduceLROnPlateau (eps 1e-8), on a validation metric. */
+export const plateauScheduleSchema = z
+  .object({
+    type: z.literal('reduce-on-plateau'),
+    /** The validation metric watched; valAccuracy should rise, the others fall. Default valLoss. */
+    monitor: oneOf('learningRateSchedule.monitor', VALIDATION_MONITORS).default('valLoss'),
+    /** new rate = rate × factor. Default 0.1. */
+    factor: numberIn('learningRateSchedule.factor', 'in (0, 1)', { gt: 0, lt: 1 }).default(0.1),
+    /** Epochs without improvement tolerated; the rate drops on the next one. Default 10. */
+    patience: numberIn('learningRateSchedule.patience', 'an integer from 0 to 10000', { int: true, min: 0, max: 10_000 }).default(10),
+    /** How much better counts as better. Default 1e-4. */
+    threshold: numberIn('learningRateSchedule.threshold', 'a number >= 0', { min: 0 }).default(1e-4),
+    /** rel: better than best·(1 ∓ threshold); abs: better than best ∓ threshold. Default rel. */
+    thresholdMode: oneOf('learningRateSchedule.thresholdMode', ['rel', 'abs'] as const).default('rel'),
+    /** Epochs after a reduction during which bad epochs are not counted. Default 0. */
+    cooldown: numberIn('learningRateSchedule.cooldown', 'an integer from 0 to 10000', { int: true, min: 0, max: 10_000 }).default(0),
+    /** The rate never drops below this. Default 0. */
+    minLearningRate: numberIn('learningRateSchedule.minLearningRate', 'a number in [0, 10]', { min: 0, max: 10 }).default(0),
+  })
+  .strict();
+
+export const learningRateScheduleSchema = z.discriminatedUnion(
+  'type',
+  [stepScheduleSchema, cosineScheduleSchema, oneCycleScheduleSchema, plateauScheduleSchema],
+  {
+    error: (issue) => {
+      if (typeof issue.input !== 'object' || issue.input === null) {
+        return `learningRateSchedule must be an object {"type": one of ${LEARNING_RATE_SCHEDULES.join(', ')}, …options}, ${received(issue.input)}`;
+      }
+      const type = (issue.input as { type?: unknown }).type;
+      return `learningRateSchedule.type: Expected one of ${LEARNING_RATE_SCHEDULES.join(', ')}, ${received(type)}`;
+    },
+  },
+);
+
+/**
+ * Applied to the gradients of the whole objective (data loss plus the L2 and subgradient-L1
+ * terms) over every parameter, before the optimizer step: first each value clipped to ±value
+ * (clip_grad_value_), then all of them scaled by min(1, globalNorm/(‖g‖₂ + 1e-6))
+ * (clip_grad_norm_). Proximal L1 and decoupled weight decay are not gradients and are not clipped.
+ */
+export const gradientClippingSchema = z
+  .object({
+    globalNorm: numberIn('gradientClipping.globalNorm', 'a number in (0, 1000000]', { gt: 0, max: 1e6 }).optional(),
+    value: numberIn('gradientClipping.value', 'a number in (0, 1000000]', { gt: 0, max: 1e6 }).optional(),
+  })
+  .strict()
+  .refine((c) => c.globalNorm !== undefined || c.value !== undefined, {
+    error: 'gradientClipping: give globalNorm, value or both',
+  });
+
+const classWeight = numberIn('classWeights values', 'numbers in (0, 1000000]', { gt: 0, max: 1e6 });
+
+/**
+ * "balanced": n_rows / (n_classes · rows of the class), from the training rows (scikit-learn's
+ * formula); or a weight per class label (labels not listed weigh 1).
+ */
+const classWeightsError = (issue: { input?: unknown }) =>
+  `classWeights must be "balanced" or an object of weights by class label, ${received(issue.input)}`;
+export const classWeightsSchema = z.union(
+  [z.literal('balanced', { error: classWeightsError }), z.record(z.string(), classWeight, { error: classWeightsError })],
+  { error: classWeightsError },
+);
+
 export const trainingOptionsSchema = z
   .object({
     epochs: z.number().int().min(1).max(10_000).default(20),
@@ -333,17 +461,29 @@ export const trainingOptionsSchema = z
     testSplit: z.number().min(0).max(0.5).default(0),
     /** Stop when the monitored validation metric stops improving. Off when absent. */
     earlyStopping: earlyStoppingSchema.optional(),
+    /** Off (a constant learning rate) when absent. */
+    learningRateSchedule: learningRateScheduleSchema.optional(),
+    /** Off when absent. */
+    gradientClipping: gradientClippingSchema.optional(),
+    /** Classification only. Off (every row weighs 1) when absent. */
+    classWeights: classWeightsSchema.optional(),
+    /** ε in [0, 1): targets (1 − ε)·onehot + ε/K, as CrossEntropyLoss(label_smoothing). Classification only. */
+    labelSmoothing: numberIn('labelSmoothing', 'in [0, 1)', { min: 0, lt: 1 }).default(0),
     /** Omit for a random seed; the seed used is recorded with the model either way. */
     seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
   })
   .strict();
 
 /**
- * The largest learning rate the run steps with, for the limits that must hold at every step.
- * Today the constant training.learningRate; a schedule that can rise above it (one-cycle's
- * maximum) must return its peak here.
+ * The largest learning rate the run steps with, for the limits that must hold at every step:
+ * one-cycle's maximum when it has one (it replaces training.learningRate); every other schedule
+ * only lowers training.learningRate (warm-up rises to it, never above).
  */
 export function peakLearningRate(training: TrainingOptions): number {
+  const schedule = training.learningRateSchedule;
+  if (schedule?.type === 'one-cycle' && schedule.maxLearningRate !== undefined) {
+    return schedule.maxLearningRate;
+  }
   return training.learningRate;
 }
 
@@ -405,12 +545,64 @@ export const trainingRequestSchema = z
     error: 'training.earlyStopping watches a validation metric: set training.validationSplit above 0',
     path: ['training', 'earlyStopping'],
   })
+  .refine((r) => r.training.learningRateSchedule?.type !== 'reduce-on-plateau' || r.training.validationSplit > 0, {
+    error:
+      'training.learningRateSchedule reduce-on-plateau watches a validation metric: set training.validationSplit above 0',
+    path: ['training', 'learningRateSchedule'],
+  })
+  .refine((r) => monitorFitsTask(r.training.learningRateSchedule, r.task), {
+    error: (issue) => {
+      const r = issue.input as { task?: string; training?: { learningRateSchedule?: { monitor?: string } } };
+      const schedule = r.training?.learningRateSchedule;
+      return (
+        `training.learningRateSchedule.monitor ${schedule?.monitor} is not measured for ${r.task}: ` +
+        `use valLoss, or ${r.task === 'classification' ? 'valAccuracy' : 'valMae'}`
+      );
+    },
+    path: ['training', 'learningRateSchedule', 'monitor'],
+  })
+  .refine((r) => cosineWarmupFits(r.training.learningRateSchedule, r.training.epochs), {
+    error: (issue) => {
+      const r = issue.input as { training?: { epochs?: number; learningRateSchedule?: { warmupEpochs?: number } } };
+      const schedule = r.training?.learningRateSchedule;
+      return (
+        `training.learningRateSchedule.warmupEpochs must be below training.epochs (${r.training?.epochs ?? 20}), ` +
+        `received ${schedule?.warmupEpochs}: the cosine would never start`
+      );
+    },
+    path: ['training', 'learningRateSchedule', 'warmupEpochs'],
+  })
+  .refine((r) => cosinePeakAboveFloor(r.training.learningRateSchedule, r.training.learningRate), {
+    error: 'training.learningRateSchedule.minLearningRate must be below training.learningRate, where the cosine starts',
+    path: ['training', 'learningRateSchedule', 'minLearningRate'],
+  })
+  .refine((r) => r.task === 'classification' || r.training.classWeights === undefined, {
+    error: 'training.classWeights weigh the classes of a classification target: not available for regression',
+    path: ['training', 'classWeights'],
+  })
+  .refine((r) => r.task === 'classification' || r.training.labelSmoothing === 0, {
+    error: 'training.labelSmoothing smooths class targets: not available for regression',
+    path: ['training', 'labelSmoothing'],
+  })
   .refine((r) => !r.features.drop.includes(r.target), {
     error: 'features.drop must not contain the target column',
     path: ['features', 'drop'],
   })
   .superRefine((r, ctx) => checkBatchStatistics(r.model.hidden, r.training.batchSize, ctx))
   .superRefine(checkWeightDecay);
+
+function monitorFitsTask(schedule: LearningRateScheduleSpec | undefined, task: 'classification' | 'regression'): boolean {
+  if (schedule?.type !== 'reduce-on-plateau') return true;
+  return schedule.monitor === 'valLoss' || schedule.monitor === (task === 'classification' ? 'valAccuracy' : 'valMae');
+}
+
+function cosineWarmupFits(schedule: LearningRateScheduleSpec | undefined, epochs: number): boolean {
+  return schedule?.type !== 'cosine' || (schedule.warmupEpochs ?? 0) < epochs;
+}
+
+function cosinePeakAboveFloor(schedule: LearningRateScheduleSpec | undefined, learningRate: number): boolean {
+  return schedule?.type !== 'cosine' || schedule.minLearningRate < learningRate;
+}
 
 export type TrainingRequestInput = z.input<typeof trainingRequestSchema>;
 export type TrainingRequest = z.infer<typeof trainingRequestSchema>;
@@ -421,5 +613,8 @@ export type RegularizationSpec = z.infer<typeof regularizationSchema>;
 export type LayerRegularizationSpec = z.infer<typeof layerRegularizationSchema>;
 export type EarlyStoppingSpec = z.infer<typeof earlyStoppingSchema>;
 export type AugmentationSpec = z.infer<typeof augmentationSchema>;
+export type LearningRateScheduleSpec = z.infer<typeof learningRateScheduleSchema>;
+export type GradientClippingSpec = z.infer<typeof gradientClippingSchema>;
+export type ClassWeightsSpec = z.infer<typeof classWeightsSchema>;
 export type TrainingOptions = z.infer<typeof trainingOptionsSchema>;
 export type Activation = (typeof ACTIVATIONS)[number];

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { ColumnInfo, Table } from '../data/table';
+import { profileColumn, type ColumnProfile } from '../data/column-profile';
+import { columnValues, type ColumnInfo, type Table } from '../data/table';
 import { AppError } from '../errors';
 
 export interface DatasetMeta {
@@ -12,7 +13,8 @@ export interface DatasetMeta {
 
 /**
  * Datasets live in Redis so API replicas and workers on different machines share nothing else.
- * One hash per dataset: `meta` (small, for listings) and `data` (the column-major table).
+ * One hash per dataset: `meta` (small, for listings), `data` (the column-major table) and one
+ * `profile:<column>` per column (distinct values and class sizes, for the submission checks).
  */
 export class DatasetStore {
   constructor(
@@ -31,8 +33,27 @@ export class DatasetStore {
       rows: table.rowCount,
       columns: table.columns,
     };
-    await this.redis.hset(this.key(meta.id), { meta: JSON.stringify(meta), data: JSON.stringify(table) });
+    const fields: Record<string, string> = { meta: JSON.stringify(meta), data: JSON.stringify(table) };
+    for (const column of table.columns) {
+      fields[profileField(column.name)] = JSON.stringify(profileColumn(column.type, columnValues(table, column.name)));
+    }
+    await this.redis.hset(this.key(meta.id), fields);
     return meta;
+  }
+
+  /**
+   * One column's profile. Datasets stored before profiles existed get theirs computed from the
+   * table on first use, and kept.
+   */
+  async columnProfile(id: string, name: string): Promise<ColumnProfile> {
+    const raw = await this.redis.hget(this.key(id), profileField(name));
+    if (raw) return JSON.parse(raw) as ColumnProfile;
+    const table = await this.table(id);
+    const column = table.columns.find((c) => c.name === name);
+    if (!column) throw new Error(`dataset ${id} has no column "${name}"`);
+    const profile = profileColumn(column.type, columnValues(table, name));
+    await this.redis.hset(this.key(id), profileField(name), JSON.stringify(profile));
+    return profile;
   }
 
   async meta(id: string): Promise<DatasetMeta> {
@@ -50,4 +71,8 @@ export class DatasetStore {
     if (!raw) throw new AppError('DATASET_NOT_FOUND', { id });
     return JSON.parse(raw) as Table;
   }
+}
+
+function profileField(column: string): string {
+  return `profile:${column}`;
 }

@@ -6,15 +6,18 @@ import {
   rowsWithTarget,
   type Preprocessing,
 } from '../data/preprocessing';
+import { profileColumn } from '../data/column-profile';
 import { splitTrainValidation } from '../data/split';
-import { columnValues, type Table } from '../data/table';
+import { columnInfo, columnValues, type Table } from '../data/table';
 import { invalid } from '../errors';
 import type { FrozenModel } from '../ml/frozen-model';
+import { balancedClassWeights } from '../ml/losses';
 import { sparsityReport, type SparsityReport } from '../ml/sparsity';
 import { Trainer, type EpochMetrics, type TrainerCheckpoint } from '../ml/trainer';
 import { Rng } from '../random';
 import { batchStatisticsLayer, type TrainingRequest } from '../schemas/training-request.schema';
 import { specWarnings } from './spec-warnings';
+import { targetWarnings, unknownClassesMessage, type TargetFacts } from './trainable';
 
 export interface TrainingHooks {
   /** Called after every completed epoch, before the next one starts. */
@@ -27,6 +30,8 @@ export interface TrainingHooks {
 
 export interface EvaluationMetrics {
   loss: number;
+  /** Per-row loss standard deviation / √rows (with at least 2 rows). */
+  lossStdError?: number;
   accuracy?: number;
   mae?: number;
 }
@@ -50,6 +55,8 @@ export interface TrainingOutcome {
   /** The loss of a predictor that ignores the inputs, to judge how high the training loss is. */
   baselineLoss: number;
   rows: { train: number; validation: number; test: number };
+  /** The target column over the rows with a target, for the diagnosis (does it look continuous?). */
+  target: TargetFacts;
 }
 
 /** A seed for requests that leave it out, recorded with the model so the run can be repeated. */
@@ -101,6 +108,7 @@ export async function trainFromRequest(
   hooks: TrainingHooks = {},
 ): Promise<TrainingOutcome> {
   const rows = rowsWithTarget(table, request.target);
+  const targetProfile = profileColumn(columnInfo(table, request.target)!.type, columnValues(table, request.target));
   const rng = new Rng(seed);
   const split = splitRows(request, table, rows, rng);
   const batchStatistics = batchStatisticsLayer(request.model.hidden);
@@ -123,6 +131,7 @@ export async function trainFromRequest(
     throw invalid('INVALID_TRAINING_REQUEST', `target "${request.target}" has more than 4096 classes`);
   }
   const y = encodeTargets(preprocessing, table, rows);
+  const classWeights = resolveClassWeights(request, preprocessing, y, split.train);
   const trainer = new Trainer(
     {
       task: request.task,
@@ -144,6 +153,10 @@ export async function trainFromRequest(
       learningRate: request.training.learningRate,
       earlyStopping: request.training.earlyStopping,
       augmentation: request.augmentation,
+      learningRateSchedule: request.training.learningRateSchedule,
+      gradientClipping: request.training.gradientClipping,
+      classWeights,
+      labelSmoothing: request.training.labelSmoothing,
       // The trainer's own stream is separate from the split's, but from the same seed.
       seed: rng.seed(),
     },
@@ -170,13 +183,19 @@ export async function trainFromRequest(
         trainer.network,
         encodedFeatureNames(preprocessing).map((f) => f.label),
       ),
-      warnings: specWarnings(request),
+      warnings: [...specWarnings(request), ...targetWarnings(request, targetProfile)],
       bestEpoch: trainer.bestEpoch,
       stoppedEpoch: trainer.stoppedEpoch,
       restoredBestWeights,
       testMetrics: split.test.length > 0 ? trainer.evaluate(split.test) : undefined,
-      baselineLoss: baselineLoss(request.task, y, split.train, classes),
+      baselineLoss: baselineLoss(request.task, y, split.train, classes, classWeights),
       rows: { train: split.train.length, validation: split.validation.length, test: split.test.length },
+      target: {
+        type: targetProfile.type,
+        rows: targetProfile.rows,
+        distinct: targetProfile.distinct,
+        nonInteger: targetProfile.nonInteger,
+      },
     };
   } finally {
     trainer.dispose();
@@ -193,16 +212,46 @@ function numericMask(preprocessing: Preprocessing): Float32Array {
 }
 
 /**
- * Classification: the cross-entropy of always predicting the training class frequencies (their
- * entropy). Regression: the mean squared error of always predicting the training mean (the
- * variance of the standardized target, about 1).
+ * The weight of each class index from training.classWeights, or undefined when it is off:
+ * "balanced" from the training rows' class counts; an object by class label (labels compared as
+ * strings, as JSON keys are), classes not listed weighing 1.
  */
-function baselineLoss(task: TrainingRequest['task'], y: Float32Array, train: Int32Array, classes: number): number {
+function resolveClassWeights(
+  request: TrainingRequest,
+  preprocessing: Preprocessing,
+  y: Float32Array,
+  train: Int32Array,
+): Float32Array | undefined {
+  const spec = request.training.classWeights;
+  if (spec === undefined || preprocessing.target.task !== 'classification') return undefined;
+  const { classes } = preprocessing.target;
+  if (spec === 'balanced') return balancedClassWeights(y, train, classes.length);
+  const labels = classes.map(String);
+  const unknown = Object.keys(spec).filter((label) => !labels.includes(label));
+  if (unknown.length > 0) throw invalid('INVALID_TRAINING_REQUEST', unknownClassesMessage(unknown, labels));
+  return Float32Array.from(labels, (label) => (Object.hasOwn(spec, label) ? spec[label] : 1));
+}
+
+/**
+ * Classification: the cross-entropy of always predicting the training class frequencies (their
+ * entropy); with class weights, the weighted cross-entropy of the best constant prediction,
+ * which is the entropy of the weighted frequencies w_c·n_c / Σ w·n (log K for "balanced"), so
+ * it compares with the weighted trainLoss. Regression: the mean squared error of always
+ * predicting the training mean (the variance of the standardized target, about 1).
+ */
+function baselineLoss(
+  task: TrainingRequest['task'],
+  y: Float32Array,
+  train: Int32Array,
+  classes: number,
+  classWeights?: Float32Array,
+): number {
   const n = train.length;
   if (task === 'classification') {
-    const counts = new Array<number>(classes).fill(0);
-    for (const p of train) counts[y[p]]++;
-    return -counts.reduce((h, c) => (c > 0 ? h + (c / n) * Math.log(c / n) : h), 0);
+    const mass = new Array<number>(classes).fill(0);
+    for (const p of train) mass[y[p]] += classWeights ? classWeights[y[p]] : 1;
+    const total = mass.reduce((a, b) => a + b, 0);
+    return -mass.reduce((h, m) => (m > 0 ? h + (m / total) * Math.log(m / total) : h), 0);
   }
   let mean = 0;
   for (const p of train) mean += y[p] / n;

@@ -53,6 +53,14 @@ function fullOptions(overrides: Partial<TrainerOptions> = {}): TrainerOptions {
   };
 }
 
+/** Sample standard deviation (n − 1) / √n, in float64. */
+function standardError(values: number[]): number {
+  const n = values.length;
+  const mean = values.reduce((a, b) => a + b, 0) / n;
+  const variance = values.reduce((a, v) => a + (v - mean) ** 2, 0) / (n - 1);
+  return Math.sqrt(variance / n);
+}
+
 async function weightsAfter(epochs: number, options: TrainerOptions, data: TrainingData) {
   const trainer = new Trainer(data, options);
   try {
@@ -93,6 +101,7 @@ describe('Trainer', () => {
       const logits = take(tf.tidy(() => trainer.network.forward(tf.tensor2d(xv, [n, 2]), { training: false })));
       let correct = 0;
       let nll = 0;
+      const rowNll: number[] = [];
       for (let i = 0; i < n; i++) {
         const [z0, z1] = [logits[i * 2], logits[i * 2 + 1]];
         const label = data.y[data.validationRows[i]];
@@ -100,10 +109,15 @@ describe('Trainer', () => {
         const max = Math.max(z0, z1);
         const logSumExp = max + Math.log(Math.exp(z0 - max) + Math.exp(z1 - max));
         nll += logSumExp - (label === 1 ? z1 : z0);
+        rowNll.push(logSumExp - (label === 1 ? z1 : z0));
       }
       assert.ok(correct / n >= 0.9, `validation accuracy ${correct / n} < 0.9 (curve: ${trainer.metrics.map((m) => m.valAccuracy)})`);
       assert.equal(last.valAccuracy, correct / n);
       assert.ok(Math.abs(last.valLoss! - nll / n) <= 1e-5 * Math.max(1, nll / n), `valLoss ${last.valLoss} vs ${nll / n}`);
+      // Standard error = sample standard deviation of the per-row losses / √n.
+      const se = standardError(rowNll);
+      assert.ok(se > 0);
+      assert.ok(Math.abs(last.valLossStdError! - se) <= 1e-4 * se, `valLossStdError ${last.valLossStdError} vs ${se}`);
       assert.ok(last.trainLoss < trainer.metrics[0].trainLoss, 'training loss did not go down');
     } finally {
       trainer.dispose();
@@ -243,6 +257,30 @@ describe('Trainer', () => {
     }
     // Layer norm has no such limit.
     new Trainer(data, fullOptions({ hidden: [hiddenLayerSchema.parse({ units: 4, normalization: 'layer' })], batchSize: 1 })).dispose();
+  });
+
+  test('evaluate: the standard error of a regression loss over more rows than one chunk (4096)', async () => {
+    // y = x0 − x1 + noise on 5000 rows, shifted by 3 after the first chunk so that the two chunks'
+    // mean losses differ (the combination of chunks is what this checks); untrained network.
+    const rows = 5000;
+    const rng = new Rng(3);
+    const x = Float32Array.from({ length: rows * 2 }, () => rng.next() * 4 - 2);
+    const y = Float32Array.from({ length: rows }, (_, i) => x[2 * i] - x[2 * i + 1] + (rng.next() - 0.5) + (i >= 4096 ? 3 : 0));
+    const all = Int32Array.from({ length: rows }, (_, i) => i);
+    const data: TrainingData = { task: 'regression', x, y, inputSize: 2, outputSize: 1, trainRows: all, validationRows: new Int32Array(0) };
+    const trainer = new Trainer(data, { ...fullOptions(), hidden: [hiddenLayerSchema.parse({ units: 4 })] });
+    try {
+      const out = take(tf.tidy(() => trainer.network.forward(tf.tensor2d(x, [rows, 2]), { training: false })));
+      const squared = Array.from(out, (o, i) => (o - y[i]) ** 2);
+      const evaluated = trainer.evaluate(all);
+      const mean = squared.reduce((a, b) => a + b, 0) / rows;
+      assert.ok(Math.abs(evaluated.loss - mean) <= 1e-5 * mean, `loss ${evaluated.loss} vs ${mean}`);
+      const se = standardError(squared);
+      assert.ok(Math.abs(evaluated.lossStdError! - se) <= 1e-4 * se, `lossStdError ${evaluated.lossStdError} vs ${se}`);
+      assert.equal(trainer.evaluate(all.subarray(0, 1)).lossStdError, undefined, 'one row has no standard error');
+    } finally {
+      trainer.dispose();
+    }
   });
 
   test('an epoch does not leak tensors', async () => {

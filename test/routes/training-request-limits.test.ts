@@ -80,6 +80,15 @@ describe('training requests the numerics cannot train', () => {
       'VALIDATION',
       /^model\.hidden\[1\]\.regularization\.weightDecay: learningRate × weightDecay must be below 1: .*received weightDecay 4 with learningRate 0\.5 \(product 2\)$/,
     );
+    // One-cycle steps up to its maxLearningRate, which replaces learningRate: the limit holds there.
+    expect400(
+      await submit({
+        regularization: { weightDecay: 2 },
+        training: { learningRate: 0.01, learningRateSchedule: { type: 'one-cycle', maxLearningRate: 0.5 } },
+      }),
+      'VALIDATION',
+      /^regularization\.weightDecay: learningRate × weightDecay must be below 1: .*received weightDecay 2 with learningRate 0\.5 \(product 1\)$/,
+    );
     const ok = await submit({ regularization: { weightDecay: 5 }, training: { learningRate: 0.1, epochs: 1 } });
     assert.equal(ok.status, 202, JSON.stringify(ok.body));
   });

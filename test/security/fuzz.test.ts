@@ -13,7 +13,6 @@ import { startService, xorCsv, type TestService } from '../helpers/app';
  */
 const SEED = Number(process.env.FUZZ_SEED ?? 20_261_126);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 10_000);
-const TIME_BUDGET_MS = 25_000;
 const KEY = 'fuzz-test-key-0123456789abcdef0123';
 
 /** mulberry32: small, fast, and the same sequence for the same seed on every machine. */
@@ -275,7 +274,6 @@ describe('fuzz: malformed requests', () => {
         assert.equal(typeof body.error?.code, 'string', where);
         assert.equal(typeof body.error?.message, 'string', where);
       }
-      assert.ok(Date.now() - started < TIME_BUDGET_MS, `only ${sent} requests in ${TIME_BUDGET_MS} ms`);
     }
     const summary = [...byStatus.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(' ');
     console.log(`fuzz: ${sent} requests in ${Date.now() - started} ms: ${summary}`);
