@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { cancelledJobKey, metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
-import { epochMetricsSchema } from '../schemas/api.schema';
+import { epochMetricsSchema, parseStoredEpochMetrics } from '../schemas/api.schema';
 import { trainingEndEventSchema } from '../schemas/training-events.schema';
 import { apiState, describeJob } from '../training/job-view';
 import type { JobEvent, JobEventHub } from './job-event-hub';
@@ -89,8 +89,9 @@ export function trainingEventStream(
       resetSeen = true;
     }
     for (const entry of raw.slice(lastEpoch)) {
-      const parsed = epochMetricsSchema.safeParse(JSON.parse(entry));
-      const metrics = parsed.success ? parsed.data : (JSON.parse(entry) as { epoch: number });
+      const stored = parseStoredEpochMetrics(entry);
+      const parsed = epochMetricsSchema.safeParse(stored);
+      const metrics = parsed.success ? parsed.data : stored;
       write(formatEvent('epoch', metrics, String(metrics.epoch)));
       lastEpoch = Math.max(lastEpoch, metrics.epoch);
     }

@@ -118,8 +118,10 @@ export class Network {
   }
 
   setWeights(weights: Record<string, Float32Array>): void {
-    for (const { name, variable } of [...this.params, ...this.buffers]) {
-      const value = weights[name];
+    const entries: { name: string; variable: tf.Variable; whenAbsent?: number }[] = [...this.params, ...this.buffers];
+    for (const { name, variable, whenAbsent } of entries) {
+      // A buffer added after these weights were saved takes its stated value.
+      const value = weights[name] ?? (whenAbsent === undefined ? undefined : new Float32Array(variable.size).fill(whenAbsent));
       if (!value || value.length !== variable.size) {
         throw new Error(`weights for ${name} are missing or have the wrong size`);
       }

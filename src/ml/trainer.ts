@@ -69,9 +69,13 @@ export interface TrainerOptions {
 export interface EpochMetrics {
   /** 1-based. */
   epoch: number;
-  /** Mean data loss over the epoch's training batches, in training mode (dropout on). */
-  loss: number;
-  /** The regularization term at the end of the epoch (not included in `loss`). */
+  /**
+   * Mean data loss over the epoch's training batches as they were trained on: training mode
+   * (dropout on, batch statistics), weights changing from batch to batch. Not comparable with
+   * valLoss; `trainLoss` is.
+   */
+  trainingModeLoss: number;
+  /** The regularization term at the end of the epoch (not included in the losses). */
   penalty: number;
   /** Data loss on the training rows in inference mode, comparable with valLoss. */
   trainLoss: number;
@@ -84,8 +88,10 @@ export interface EpochMetrics {
   valLossStdError?: number;
   /** The generalization gap: valLoss − trainLoss. */
   gap?: number;
+  /** Accuracy on the training rows in inference mode, at the end of the epoch: comparable with valAccuracy. */
   accuracy?: number;
   valAccuracy?: number;
+  /** MAE on the training rows in inference mode, in the target's units: comparable with valMae. */
   mae?: number;
   valMae?: number;
   /** ‖all kernels‖₂. */
@@ -220,22 +226,17 @@ export class Trainer {
     // (the order is reshuffled every epoch, so no row is always the one left out).
     const hasBatchStats = this.options.hidden.some((h) => usesBatchStatistics(h.normalization));
     let lossSum = 0;
-    let correct = 0;
-    let absErrorSum = 0;
     let seen = 0;
     for (let start = 0; start < order.length; start += batchSize) {
       const batch = order.subarray(start, Math.min(start + batchSize, order.length));
       if (batch.length === 1 && hasBatchStats) continue;
-      const stats = this.step(batch);
-      lossSum += stats.loss * batch.length;
-      correct += stats.correct;
-      absErrorSum += stats.absError;
+      lossSum += this.step(batch) * batch.length;
       seen += batch.length;
       await new Promise((resolve) => setImmediate(resolve));
       if (shouldStop && (await shouldStop())) return null;
     }
     this.completedEpochs++;
-    const metrics = this.epochMetrics(lossSum / seen, correct / seen, absErrorSum / seen);
+    const metrics = this.epochMetrics(lossSum / seen);
     metrics.durationMs = Math.round(performance.now() - started);
     metrics.learningRate = this.learningRate;
     this.metrics.push(metrics);
@@ -244,21 +245,26 @@ export class Trainer {
     return metrics;
   }
 
-  private epochMetrics(loss: number, accuracy: number, meanAbsError: number): EpochMetrics {
+  /**
+   * The epoch's figures. Training and validation rows are both evaluated in inference mode with
+   * the weights at the end of the epoch, so every training figure set beside a validation one
+   * (loss, accuracy, MAE) is the same quantity on other rows.
+   */
+  private epochMetrics(trainingModeLoss: number): EpochMetrics {
     const train = this.evaluate(this.data.trainRows);
     const zeros = this.network.kernels.reduce((n, p) => n + countZeros(p.variable.dataSync()), 0);
     const weights = this.network.kernels.reduce((n, p) => n + p.variable.size, 0);
     const metrics: EpochMetrics = {
       epoch: this.completedEpochs,
-      loss,
+      trainingModeLoss,
       penalty: tf.tidy(() => penaltyTerm(this.plan, { includeL1: true }).dataSync()[0]),
       trainLoss: train.loss,
       kernelL2: kernelNorm(this.network.kernels),
       zeroShare: weights ? zeros / weights : 0,
       durationMs: 0,
     };
-    if (this.data.task === 'classification') metrics.accuracy = accuracy;
-    else metrics.mae = meanAbsError * (this.data.targetStd ?? 1);
+    if (train.accuracy !== undefined) metrics.accuracy = train.accuracy;
+    if (train.mae !== undefined) metrics.mae = train.mae;
     if (this.data.validationRows.length > 0) {
       const val = this.evaluate(this.data.validationRows);
       metrics.valLoss = val.loss;
@@ -290,20 +296,20 @@ export class Trainer {
   }
 
   /**
-   * One optimizer step on the given rows; returns the batch's data loss and counts. The network's
+   * One optimizer step on the given rows; returns the batch's data loss. The network's
    * forward and backward passes are chained by hand (Network.forwardWithBackward), with the
    * loss's gradient in closed form, rather than recorded on tf's tape: the gradients are the
    * same, with far fewer ops. The step's learning rate (the schedule's, or the constant one)
    * drives the optimizer and the post-step proximal L1 and weight decay alike.
    */
-  private step(rows: Int32Array): { loss: number; correct: number; absError: number } {
+  private step(rows: Int32Array): number {
     const rate = this.schedule ? this.schedule.rateAt(this.stepsTaken, this.completedEpochs) : this.options.learningRate;
     this.optimizer.learningRate = rate;
     const updates: BufferUpdate[] = [];
     const params = this.network.params;
     const includeL1 = this.plan.l1Mode === 'subgradient';
     const batch = this.batch(rows);
-    const values = tf.tidy(() => {
+    const value = tf.tidy(() => {
       let xb = batch.x();
       let tb = batch.targets();
       if (this.augmenter) ({ x: xb, y: tb } = this.augmenter.apply(xb, tb, this.rng));
@@ -317,13 +323,12 @@ export class Trainer {
       this.optimizer.apply(params, byName);
       applyPostStep(this.plan, rate);
       for (const update of updates) update.variable.assign(update.value);
-      // One read for the three numbers.
-      return tf.stack([loss, ...this.batchCounts(pass.output, batch.labels())]).dataSync();
+      return loss.dataSync()[0];
     });
     for (const update of updates) update.value.dispose();
     this.stepsTaken++;
     this.learningRate = rate;
-    return { loss: values[0], correct: values[1], absError: values[2] };
+    return value;
   }
 
   /**

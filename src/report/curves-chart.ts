@@ -25,21 +25,22 @@ interface Point {
 
 /**
  * Training and validation loss per epoch, and below it accuracy (classification) or MAE
- * (regression), with the best and stopping epochs marked. The training loss drawn is the
- * inference-mode `trainLoss` when the job has it (comparable with the validation loss: no
- * dropout, frozen batch-norm statistics), else the training-mode mean batch loss.
+ * (regression), with the best and stopping epochs marked. Both sides of each panel are
+ * inference-mode figures (no dropout, running batch-norm statistics, the weights at the end of
+ * the epoch): `trainLoss`, `accuracy` and `mae` against their validation twins. The
+ * training-mode `trainingModeLoss` is never drawn beside them; epochs of older jobs that lack an
+ * inference-mode training figure have no training point.
  */
 export function curvesChart(
   metrics: readonly ChartedEpoch[],
   options: { title: string; subtitle?: string; marks?: EpochMarks },
 ): ChartSpec {
   const marks = options.marks ?? {};
-  const hasTrainLoss = metrics.length > 0 && metrics.every((m) => typeof m.trainLoss === 'number');
   const lossPoints: Point[] = [];
   const secondPoints: Point[] = [];
-  const classification = metrics.some((m) => m.accuracy !== undefined);
+  const classification = metrics.some((m) => m.accuracy !== undefined || m.valAccuracy !== undefined);
   for (const m of metrics) {
-    lossPoints.push({ epoch: m.epoch, set: 'training', value: hasTrainLoss ? m.trainLoss! : m.loss });
+    if (m.trainLoss !== undefined) lossPoints.push({ epoch: m.epoch, set: 'training', value: m.trainLoss });
     if (m.valLoss !== undefined) lossPoints.push({ epoch: m.epoch, set: 'validation', value: m.valLoss });
     const [train, val] = classification ? [m.accuracy, m.valAccuracy] : [m.mae, m.valMae];
     if (train !== undefined) secondPoints.push({ epoch: m.epoch, set: 'training', value: train });
@@ -47,8 +48,7 @@ export function curvesChart(
   }
   const lastEpoch = metrics.length ? metrics[metrics.length - 1].epoch : 1;
   const rules = epochRules(marks);
-  const lossTitle = hasTrainLoss ? 'loss' : 'loss (training: mean batch loss in training mode)';
-  const panels = [panel(lossPoints, lossTitle, lastEpoch, rules, false)];
+  const panels = [panel(lossPoints, 'loss', lastEpoch, rules, false)];
   if (secondPoints.length) {
     panels.push(panel(secondPoints, classification ? 'accuracy' : 'MAE (target units)', lastEpoch, rules, true));
   }

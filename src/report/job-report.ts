@@ -2,6 +2,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
 import { AppError } from '../errors';
+import { parseStoredEpochMetrics } from '../schemas/api.schema';
 import type { TrainingRequest } from '../schemas/training-request.schema';
 import { diagnose, type Diagnosis } from '../training/diagnosis';
 import { apiState, type ApiJobState } from '../training/job-view';
@@ -34,7 +35,7 @@ export async function loadJobReport(
   const job = await queue.getJob(jobId);
   if (!job) throw new AppError('JOB_NOT_FOUND', { id: jobId });
   const [state, raw] = await Promise.all([job.getState(), redis.lrange(metricsKey(prefix, jobId), 0, -1)]);
-  const metrics = raw.map((entry) => JSON.parse(entry) as ChartedEpoch);
+  const metrics: ChartedEpoch[] = raw.map(parseStoredEpochMetrics);
   const result = job.returnvalue ?? undefined;
   const request = job.data.request;
   let diagnosis = result?.diagnosis;

@@ -107,9 +107,10 @@ function diagnosisSection(diagnosis: Diagnosis | undefined, provisional: boolean
 </section>`;
 }
 
+/** Training beside validation, both in inference mode; the training-mode loss on a row of its own. */
 function metricsTable(m: ChartedEpoch): string {
   const rows: [string, number | undefined, number | undefined][] = [
-    ['loss', m.trainLoss ?? m.loss, m.valLoss],
+    ['loss', m.trainLoss, m.valLoss],
     ['accuracy', m.accuracy, m.valAccuracy],
     ['MAE', m.mae, m.valMae],
   ];
@@ -118,7 +119,9 @@ function metricsTable(m: ChartedEpoch): string {
     .map(([name, t, v]) => `<tr><th>${name}</th><td class="num">${num(t)}</td><td class="num">${num(v)}</td></tr>`)
     .join('');
   return `<table><tr><th></th><th>training</th><th>validation</th></tr>${body}
-  <tr><th>penalty</th><td class="num">${num(m.penalty)}</td><td></td></tr></table>`;
+  <tr><th>penalty</th><td class="num">${num(m.penalty)}</td><td></td></tr>
+  <tr><th>training-mode loss (mean over the epoch's batches, dropout on)</th><td class="num">${num(m.trainingModeLoss)}</td><td></td></tr></table>
+  <p class="meta">Training and validation figures are both measured in inference mode (dropout off, running batch-norm statistics) with the epoch's final weights.</p>`;
 }
 
 function earlyStoppingLine(report: JobReport): string {

@@ -21,7 +21,8 @@ export function sweepChart(curves: SweepCurve[], options: { title: string; subti
   ordered.forEach((curve, order) => {
     const run = curve.rank !== undefined ? `#${curve.rank} ${curve.label}` : curve.label;
     for (const m of curve.metrics) {
-      const value = m.valLoss ?? m.trainLoss ?? m.loss;
+      const value = m.valLoss ?? m.trainLoss;
+      if (value === undefined) continue;
       if (m.valLoss === undefined) allValidation = false;
       points.push({ run, order, width: curve.rank === 1 ? 3.5 : 1.5, epoch: m.epoch, value });
     }

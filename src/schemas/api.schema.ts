@@ -29,22 +29,29 @@ export const jobStateSchema = z.enum(['waiting', 'active', 'completed', 'failed'
 /** The diagnosis' verdicts (README, "Diagnosis"); src/training/diagnosis.ts decides between them. */
 export const VERDICTS = ['overfit', 'underfit', 'good-fit', 'still-improving', 'inconclusive', 'wrong-task'] as const;
 
-/** One epoch's numbers; the field names are stable API. */
+/**
+ * One epoch's numbers; the field names are stable API. Every training figure that has a
+ * validation twin (trainLoss, accuracy, mae) is measured like it: inference mode (dropout off,
+ * running statistics), the weights at the end of the epoch.
+ */
 export const epochMetricsSchema = z.object({
   epoch: z.number().int(),
-  loss: z.number().meta({ description: 'Mean training-mode data loss over the epoch (dropout on, no penalty)' }),
+  trainingModeLoss: z.number().meta({
+    description:
+      'Mean data loss over the epoch\'s training batches as trained on (training mode: dropout on, batch statistics; no penalty). Not comparable with valLoss: trainLoss is',
+  }),
   penalty: z.number().meta({ description: 'The L1/L2 term at the end of the epoch' }),
-  trainLoss: z.number().meta({ description: 'Data loss on the training rows in inference mode' }),
-  valLoss: z.number().optional(),
+  trainLoss: z.number().meta({ description: 'Data loss on the training rows in inference mode, comparable with valLoss' }),
+  valLoss: z.number().optional().meta({ description: 'Data loss on the validation rows in inference mode' }),
   valLossStdError: z
     .number()
     .optional()
     .meta({ description: 'Standard error of valLoss: standard deviation of the per-row validation losses / √(validation rows)' }),
   gap: z.number().optional().meta({ description: 'valLoss − trainLoss' }),
-  accuracy: z.number().optional(),
-  valAccuracy: z.number().optional(),
-  mae: z.number().optional(),
-  valMae: z.number().optional(),
+  accuracy: z.number().optional().meta({ description: 'Classification: accuracy on the training rows in inference mode' }),
+  valAccuracy: z.number().optional().meta({ description: 'Classification: accuracy on the validation rows in inference mode' }),
+  mae: z.number().optional().meta({ description: 'Regression: MAE on the training rows in inference mode, in the target\'s units' }),
+  valMae: z.number().optional().meta({ description: 'Regression: MAE on the validation rows in inference mode, in the target\'s units' }),
   kernelL2: z.number().meta({ description: 'L2 norm of all kernels' }),
   zeroShare: z.number().meta({ description: 'Share of kernel weights that are exactly zero' }),
   durationMs: z.number(),
@@ -53,6 +60,28 @@ export const epochMetricsSchema = z.object({
     .optional()
     .meta({ description: "The learning rate of the epoch's last step (absent in metrics stored before it existed)" }),
 });
+
+export type StoredEpochMetrics = z.infer<typeof epochMetricsSchema>;
+
+/**
+ * One epoch's metrics as read back from Redis (a job's metrics list, a checkpoint, a model's
+ * meta), in today's shape. Versions before `trainingModeLoss` stored the training-mode loss as
+ * `loss`, and their `accuracy`/`mae` were training-mode figures too: `loss` becomes
+ * `trainingModeLoss`, and those `accuracy`/`mae` are dropped rather than passed off as the
+ * inference-mode values the names now stand for. Anything else is left as it is.
+ */
+export function upgradeStoredEpochMetrics(stored: unknown): StoredEpochMetrics {
+  if (typeof stored !== 'object' || stored === null) return stored as StoredEpochMetrics;
+  const fields = stored as Record<string, unknown>;
+  if (!('loss' in fields) || 'trainingModeLoss' in fields) return stored as StoredEpochMetrics;
+  const { loss, accuracy: _trainingModeAccuracy, mae: _trainingModeMae, ...rest } = fields;
+  return { ...rest, trainingModeLoss: loss } as StoredEpochMetrics;
+}
+
+/** A JSON entry of a job's metrics list, upgraded as above. */
+export function parseStoredEpochMetrics(raw: string): StoredEpochMetrics {
+  return upgradeStoredEpochMetrics(JSON.parse(raw));
+}
 
 export const trainingJobSchema = z.object({
   jobId: z.string(),

@@ -21,7 +21,7 @@ import { trainingRequestSchema } from './training-request.schema';
 
 const epochExample = {
   epoch: 12,
-  loss: 0.412,
+  trainingModeLoss: 0.412,
   penalty: 0.048,
   trainLoss: 0.371,
   valLoss: 0.395,

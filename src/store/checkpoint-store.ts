@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import type { TrainerCheckpoint } from '../ml/trainer';
+import { upgradeStoredEpochMetrics } from '../schemas/api.schema';
 import { pack, unpack } from './binary-pack';
 
 /** A trainer checkpoint plus the job-level facts that must survive a crash with it. */
@@ -30,7 +31,11 @@ export class CheckpointStore {
 
   async load(jobId: string): Promise<JobCheckpoint | null> {
     const raw = await this.redis.getBuffer(this.key(jobId));
-    return raw ? unpack<JobCheckpoint>(raw) : null;
+    if (!raw) return null;
+    const checkpoint = unpack<JobCheckpoint>(raw);
+    // A checkpoint written by an older version carries its epochs' metrics in the old shape.
+    checkpoint.trainer.metrics = checkpoint.trainer.metrics.map(upgradeStoredEpochMetrics);
+    return checkpoint;
   }
 
   async delete(jobId: string): Promise<void> {

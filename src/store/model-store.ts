@@ -10,6 +10,7 @@ import {
 } from '../ml/frozen-model';
 import type { SparsityReport } from '../ml/sparsity';
 import type { EpochMetrics } from '../ml/trainer';
+import { upgradeStoredEpochMetrics } from '../schemas/api.schema';
 import type { TrainingRequest } from '../schemas/training-request.schema';
 import type { Diagnosis } from '../training/diagnosis';
 import type { EvaluationMetrics } from '../training/train-from-request';
@@ -83,7 +84,7 @@ export class ModelStore {
   async meta(id: string): Promise<ModelMeta> {
     const raw = await this.redis.hget(this.key(id), 'meta');
     if (!raw) throw new AppError('MODEL_NOT_FOUND', { id });
-    return JSON.parse(raw) as ModelMeta;
+    return readMeta(raw);
   }
 
   async load(id: string): Promise<StoredModel> {
@@ -91,7 +92,7 @@ export class ModelStore {
     const weights = await this.redis.hgetBuffer(this.key(id), 'weights');
     if (!meta || !graph || !weights) throw new AppError('MODEL_NOT_FOUND', { id });
     return {
-      meta: JSON.parse(meta) as ModelMeta,
+      meta: readMeta(meta),
       frozen: decodeFrozen(JSON.parse(graph) as StoredFrozenModel, weights),
     };
   }
@@ -103,6 +104,13 @@ export class ModelStore {
     const pipeline = this.redis.pipeline();
     for (const id of ids) pipeline.hget(this.key(id), 'meta');
     const rows = (await pipeline.exec()) ?? [];
-    return rows.flatMap(([error, raw]) => (error || !raw ? [] : [JSON.parse(raw as string) as ModelMeta]));
+    return rows.flatMap(([error, raw]) => (error || !raw ? [] : [readMeta(raw as string)]));
   }
+}
+
+/** A model's stored meta; `finalMetrics` of models trained by older versions in today's shape. */
+function readMeta(raw: string): ModelMeta {
+  const meta = JSON.parse(raw) as ModelMeta;
+  if (meta.finalMetrics) meta.finalMetrics = upgradeStoredEpochMetrics(meta.finalMetrics);
+  return meta;
 }

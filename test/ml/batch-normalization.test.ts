@@ -1,6 +1,7 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
+import { runFrozen } from '../../src/ml/frozen-model';
 import { BatchNormalization } from '../../src/ml/layers/batch-normalization';
 import type { BufferUpdate } from '../../src/ml/layers/layer';
 import { assertClose, rowsOf, setVariable, take, useWasmBackend } from '../helpers/tf';
@@ -57,12 +58,18 @@ function normalizeByHand(
   return out;
 }
 
+/**
+ * A layer with running statistics START_MEAN / START_VAR and a long run behind it (startWeight
+ * = 0): the start correction of its running average has vanished, so each step is the plain
+ * Keras rule. A fresh layer's first steps are the tests further down.
+ */
 function makeLayer(momentum = 0.9, epsilon = 1e-3): BatchNormalization {
   const layer = new BatchNormalization({ name: 'bn', units: UNITS, momentum, epsilon });
   setVariable(layer.gamma, GAMMA);
   setVariable(layer.beta, BETA);
   setVariable(layer.movingMean, START_MEAN);
   setVariable(layer.movingVariance, START_VAR);
+  setVariable(layer.startWeight, [0]);
   return layer;
 }
 
@@ -127,12 +134,78 @@ describe('BatchNormalization', () => {
 
   test('defaults are momentum 0.99 and epsilon 0.001 (Keras)', () => {
     const layer = new BatchNormalization({ name: 'bn', units: UNITS });
-    // Fresh buffers: running mean 0, running variance 1; γ = 1, β = 0.
+    // Fresh buffers: running mean 0, running variance 1, no steps; γ = 1, β = 0.
+    assert.deepEqual(Array.from(layer.movingMean.dataSync()), [0, 0, 0]);
+    assert.deepEqual(Array.from(layer.movingVariance.dataSync()), [1, 1, 1]);
+    assert.equal(layer.startWeight.dataSync()[0], 1);
     const y = trainingStep(layer, X);
     const { mean, variance } = batchStats(X);
     assertClose(y, normalizeByHand(X, mean, variance, [1, 1, 1], [0, 0, 0], 1e-3), TOL, 'output (ε = 1e-3)');
-    assertClose(layer.movingMean.dataSync(), mean.map((b) => 0.99 * 0 + 0.01 * b), TOL, 'moving mean');
-    assertClose(layer.movingVariance.dataSync(), variance.map((b) => 0.99 * 1 + 0.01 * b), TOL, 'moving var');
+    // Once warm, a step moves the running statistics 1 % of the way (m = 0.99).
+    setVariable(layer.movingMean, START_MEAN);
+    setVariable(layer.movingVariance, START_VAR);
+    setVariable(layer.startWeight, [0]);
+    trainingStep(layer, X);
+    assertClose(layer.movingMean.dataSync(), START_MEAN.map((r, j) => 0.99 * r + 0.01 * mean[j]), TOL, 'moving mean');
+    assertClose(layer.movingVariance.dataSync(), START_VAR.map((r, j) => 0.99 * r + 0.01 * variance[j]), TOL, 'moving var');
+  });
+
+  test('a fresh layer: running = Σₖ (1−m)·mᵗ⁻ᵏ·bₖ / (1 − mᵗ), the Keras average from zero, bias-corrected', () => {
+    const m = 0.9;
+    const layer = new BatchNormalization({ name: 'bn', units: UNITS, momentum: m });
+    const batches = [X, X.map((row) => row.map((v, j) => v * (j + 2) - 1)), X.map((row) => row.map((v) => 3 - v / 2))];
+    const stats = batches.map(batchStats);
+    batches.forEach((batch, i) => {
+      trainingStep(layer, batch);
+      const t = i + 1;
+      // Written out as the sum (not the recursion the layer runs), from the batches seen so far.
+      const corrected = (pick: (s: (typeof stats)[number]) => number[]) =>
+        [0, 1, 2].map((j) => stats.slice(0, t).reduce((sum, s, k) => sum + (1 - m) * m ** (t - 1 - k) * pick(s)[j], 0) / (1 - m ** t));
+      assertClose(layer.movingMean.dataSync(), corrected((s) => s.mean), TOL, `step ${t}: moving mean`);
+      assertClose(layer.movingVariance.dataSync(), corrected((s) => s.variance), 1e-4, `step ${t}: moving variance`); // values ~40
+      assertClose(layer.startWeight.dataSync(), [m ** t], 1e-6, `step ${t}: start weight mᵗ`);
+    });
+    // Step 1 took the first batch's statistics exactly: the initial (0, 1) carries no weight.
+    const fresh = new BatchNormalization({ name: 'bn', units: UNITS, momentum: 0.99 });
+    trainingStep(fresh, X);
+    assertClose(fresh.movingMean.dataSync(), stats[0].mean, TOL, 'first step, m = 0.99: mean');
+    assertClose(fresh.movingVariance.dataSync(), stats[0].variance, TOL, 'first step, m = 0.99: variance');
+  });
+
+  test('the correction vanishes: after 200 steps at m = 0.9 (0.9²⁰⁰ < 2⁻²⁵) a step is the Keras rule', () => {
+    const m = 0.9;
+    const layer = new BatchNormalization({ name: 'bn', units: UNITS, momentum: m });
+    for (let t = 0; t < 200; t++) trainingStep(layer, X);
+    // mᵗ below float32's resolution: the batch's weight is then 1 − m itself.
+    assert.ok(layer.startWeight.dataSync()[0] < 2 ** -25, `start weight ${layer.startWeight.dataSync()[0]}`);
+    setVariable(layer.movingMean, START_MEAN);
+    setVariable(layer.movingVariance, START_VAR);
+    const second = X.map((row) => row.map((v) => v * 2 - 1));
+    trainingStep(layer, second);
+    const { mean, variance } = batchStats(second);
+    assertClose(layer.movingMean.dataSync(), START_MEAN.map((r, j) => m * r + (1 - m) * mean[j]), 1e-6, 'moving mean');
+    assertClose(layer.movingVariance.dataSync(), START_VAR.map((r, j) => m * r + (1 - m) * variance[j]), 1e-6, 'moving var');
+  });
+
+  test('the frozen form uses the corrected running statistics (a fresh layer after two steps)', () => {
+    const layer = new BatchNormalization({ name: 'bn', units: UNITS, momentum: 0.99 });
+    setVariable(layer.gamma, GAMMA);
+    setVariable(layer.beta, BETA);
+    trainingStep(layer, X);
+    trainingStep(layer, X.map((row) => row.map((v) => v + 1)));
+    const runningMean = Array.from(layer.movingMean.dataSync());
+    const runningVar = Array.from(layer.movingVariance.dataSync());
+    // Both batches weigh almost alike ((1 − m)·m and (1 − m), over 1 − m²): the mean is ~0.5 above X's.
+    const xMean = batchStats(X).mean;
+    assertClose(runningMean, xMean.map((v) => v + 1 / (1 + 0.99)), TOL, 'corrected running mean');
+    const probe = [
+      [0, 1, 2],
+      [3, -1, 8],
+    ];
+    const expected = normalizeByHand(probe, runningMean, runningVar, GAMMA, BETA, 1e-3);
+    assertClose(infer(layer, probe), expected, TOL, 'inference');
+    const frozen = { inputSize: UNITS, outputSize: UNITS, output: 'identity' as const, ops: layer.freeze() };
+    assertClose(runFrozen(frozen, Float32Array.from(probe.flat()), 2), expected, TOL, 'frozen');
   });
 
   test('inference mode uses the running statistics and leaves them alone', () => {

@@ -173,11 +173,19 @@ describe('synchronized batch normalization: layer', () => {
     });
   }
 
-  test('running statistics move towards the full-batch mean and biased variance (Keras momentum)', () => {
+  test('running statistics move towards the full-batch mean and biased variance (Keras momentum once warm)', () => {
     const m = 0.9;
-    const sync = new SyncBatchNormalization({ name: 'sbn', units: 3, momentum: m, replicas: 3 });
-    const { updates } = trainForward(sync, rows);
     const { mean, variance } = exactMoments(rows);
+    // A fresh layer's first step takes the batch's statistics (the start correction of
+    // runningUpdateWeights): exactly the statistics the running ones move towards.
+    const fresh = new SyncBatchNormalization({ name: 'sbn', units: 3, momentum: m, replicas: 3 });
+    const first = trainForward(fresh, rows).updates;
+    assertClose(first[0], mean, 1e-5, 'moving mean, first step');
+    assertClose(first[1], variance, 1e-5, 'moving variance, first step');
+    // A warm layer (a long run behind it) takes the Keras step from its running statistics, here (0, 1).
+    const sync = new SyncBatchNormalization({ name: 'sbn', units: 3, momentum: m, replicas: 3 });
+    setVariable(sync.startWeight, [0]);
+    const { updates } = trainForward(sync, rows);
     assertClose(updates[0], mean.map((b) => m * 0 + (1 - m) * b), 1e-5, 'moving mean');
     assertClose(updates[1], variance.map((b) => m * 1 + (1 - m) * b), 1e-5, 'moving variance');
   });
@@ -231,12 +239,12 @@ describe('ghost batch normalization', () => {
       start += size;
     }
     assertClose(y, hand, 1e-5, 'ghost output');
-    // Running statistics move towards the count-weighted means of the shard statistics.
-    const m = 0.99;
+    // Running statistics move towards the count-weighted means of the shard statistics: a fresh
+    // layer's first step takes them exactly (the start correction of runningUpdateWeights).
     const wMean = [0, 1, 2].map((j) => shardStats.reduce((s, st) => s + st.n * st.mean[j], 0) / 10);
     const wVar = [0, 1, 2].map((j) => shardStats.reduce((s, st) => s + st.n * st.variance[j], 0) / 10);
-    assertClose(updates[0], wMean.map((b) => (1 - m) * b), 1e-6, 'moving mean');
-    assertClose(updates[1], wVar.map((b) => m + (1 - m) * b), 1e-6, 'moving variance');
+    assertClose(updates[0], wMean, 1e-5, 'moving mean');
+    assertClose(updates[1], wVar, 1e-5, 'moving variance');
 
     // Unlike sync-batch, the statistics are not the full batch's.
     const full = exactMoments(rows);
@@ -280,8 +288,9 @@ describe('ghost batch normalization', () => {
         start += size;
       }
       assertClose(y, hand, 1e-5, `${n} rows: shards ${sizes}`);
-      assertClose(updates[1], weightedVariance.map((v) => 0.99 + 0.01 * v), 1e-6, `${n} rows: moving variance`);
-      tf.dispose([ghost.gamma, ghost.beta, ghost.movingMean, ghost.movingVariance]);
+      // A fresh layer's first step takes the count-weighted shard variance (runningUpdateWeights).
+      assertClose(updates[1], weightedVariance, 1e-5, `${n} rows: moving variance`);
+      tf.dispose([ghost.gamma, ghost.beta, ghost.movingMean, ghost.movingVariance, ghost.startWeight]);
     }
   });
 });

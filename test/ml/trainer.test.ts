@@ -118,7 +118,7 @@ describe('Trainer', () => {
       const se = standardError(rowNll);
       assert.ok(se > 0);
       assert.ok(Math.abs(last.valLossStdError! - se) <= 1e-4 * se, `valLossStdError ${last.valLossStdError} vs ${se}`);
-      assert.ok(last.loss < trainer.metrics[0].loss, 'training loss did not go down');
+      assert.ok(last.trainLoss < trainer.metrics[0].trainLoss, 'training loss did not go down');
     } finally {
       trainer.dispose();
     }
@@ -162,7 +162,7 @@ describe('Trainer', () => {
       assert.ok(resumed.done);
       const actual = resumed.network.getWeights();
       for (const name of Object.keys(expected)) assert.deepEqual(actual[name], expected[name], name);
-      assert.equal(metrics.loss, expectedMetrics.loss);
+      assert.equal(metrics.trainingModeLoss, expectedMetrics.trainingModeLoss);
       assert.equal(metrics.valLoss, expectedMetrics.valLoss);
       assert.deepEqual(resumed.checkpoint().rng, expectedCheckpoint.rng);
       assert.deepEqual(resumed.checkpoint().optimizer, expectedCheckpoint.optimizer);

@@ -68,7 +68,7 @@ describe('weight-normalized and cosine layers under proximal L1 that zeroes colu
           let mostZeroColumns = 0;
           while (!trainer.done) {
             const metrics = await trainer.runEpoch();
-            assert.ok(metrics && Number.isFinite(metrics.loss) && Number.isFinite(metrics.kernelL2));
+            assert.ok(metrics && Number.isFinite(metrics.trainingModeLoss) && Number.isFinite(metrics.kernelL2));
             norms.push(metrics.kernelL2);
             mostZeroColumns = Math.max(mostZeroColumns, zeroColumns(kernel.variable.dataSync() as Float32Array, units));
           }

@@ -59,7 +59,7 @@ describe('the catalogue through the HTTP API', () => {
       const job = await svc.http.get(`/v1/training-jobs/${queued.body.jobId}`);
       assert.equal(job.body.state, 'completed');
       assert.equal(job.body.metrics.length, 3);
-      assert.ok(job.body.metrics.every((m: { loss: number }) => Number.isFinite(m.loss)));
+      assert.ok(job.body.metrics.every((m: { trainingModeLoss: number }) => Number.isFinite(m.trainingModeLoss)));
       const model = await svc.http.get(`/v1/models/${job.body.modelId}`);
       assert.equal(typeof model.body.sparsity.zeroShare, 'number');
       const rows = [{ a: 0.5, b: 0.5, color: 'red' }, { a: -0.5, b: 0.5, color: 'blue' }];

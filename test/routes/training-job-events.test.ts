@@ -105,10 +105,10 @@ describe('training job events (SSE)', () => {
     const names = events.map((e) => e.event);
     assert.deepEqual(names, ['state', ...Array(EPOCHS).fill('epoch'), 'end'], names.join(','));
     assert.equal((events[0].data as { state: string }).state, 'active');
-    const epochs = events.filter((e) => e.event === 'epoch') as (SseEvent & { data: { epoch: number; loss: number } })[];
+    const epochs = events.filter((e) => e.event === 'epoch') as (SseEvent & { data: { epoch: number; trainingModeLoss: number } })[];
     assert.deepEqual(epochs.map((e) => e.data.epoch), Array.from({ length: EPOCHS }, (_, i) => i + 1));
     assert.deepEqual(epochs.map((e) => e.id), epochs.map((e) => String(e.data.epoch)));
-    for (const e of epochs) assert.equal(typeof e.data.loss, 'number');
+    for (const e of epochs) assert.equal(typeof e.data.trainingModeLoss, 'number');
 
     const end = events[events.length - 1] as SseEvent & { data: Record<string, unknown> };
     assert.equal(end.id, 'end');

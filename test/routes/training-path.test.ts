@@ -54,12 +54,12 @@ describe('upload → train → poll → predict', () => {
       Array.from({ length: 25 }, (_, i) => i + 1),
     );
     const last = job.body.metrics[24];
-    for (const key of ['loss', 'valLoss', 'accuracy', 'valAccuracy', 'penalty']) {
+    for (const key of ['trainingModeLoss', 'trainLoss', 'valLoss', 'accuracy', 'valAccuracy', 'penalty']) {
       assert.equal(typeof last[key], 'number', key);
     }
     assert.ok(last.penalty > 0, 'L2 penalty is reported');
     assert.ok(last.valAccuracy >= 0.85, `validation accuracy ${last.valAccuracy}`);
-    assert.ok(job.body.metrics[0].loss > last.loss, 'training loss decreases');
+    assert.ok(job.body.metrics[0].trainLoss > last.trainLoss, 'training loss decreases');
     const modelId: string = job.body.modelId;
     assert.match(modelId, /^mdl_/);
 

@@ -8,8 +8,9 @@ export interface BatchNormalizationArgs {
   name: string;
   units: number;
   /**
-   * Keras convention, default 0.99: running = momentum·running + (1 − momentum)·batch.
-   * PyTorch's `momentum` is the weight of the new batch, i.e. 1 − this value.
+   * Keras convention, default 0.99: running = momentum·running + (1 − momentum)·batch, once the
+   * average has warmed up (see `runningUpdateWeights`). PyTorch's `momentum` is the weight of the new
+   * batch, i.e. 1 − this value.
    */
   momentum?: number;
   /** Added to the variance before the square root. Default 0.001. */
@@ -30,8 +31,9 @@ export type BatchSum = (t: tf.Tensor2D) => tf.Tensor1D;
  * Batch normalization over the batch axis of a [batch, units] input.
  * Training: normalize with the mini-batch mean and biased variance, and move the running
  * statistics towards them (the running variance stores the biased batch variance, as Keras does;
- * PyTorch stores the unbiased one). Inference: the frozen running statistics, so one row's output
- * never depends on the other rows.
+ * PyTorch stores the unbiased one), with the Keras rule corrected for its start (`startWeight`,
+ * `runningUpdateWeights`). Inference: the running statistics, so one row's output never depends
+ * on the other rows.
  *
  * Subclasses change only the training-mode pass (`trainingPass`): synchronized and ghost batch
  * normalization share the running statistics, inference and freezing.
@@ -50,6 +52,11 @@ export class BatchNormalization implements Layer {
   readonly beta: tf.Variable;
   readonly movingMean: tf.Variable;
   readonly movingVariance: tf.Variable;
+  /**
+   * mᵗ after t training steps: the weight the plain Keras average would still give its starting
+   * value (1 fresh, 0 once warm). A buffer, saved with the running statistics.
+   */
+  readonly startWeight: tf.Variable;
   readonly momentum: number;
   readonly epsilon: number;
 
@@ -65,6 +72,7 @@ export class BatchNormalization implements Layer {
     this.beta = tf.variable(tf.zeros([args.units]), true);
     this.movingMean = tf.variable(tf.zeros([args.units]), false);
     this.movingVariance = tf.variable(tf.ones([args.units]), false);
+    this.startWeight = tf.variable(tf.scalar(1), false);
     this.params = [
       { name: `${args.name}/gamma`, role: 'gamma', variable: this.gamma },
       { name: `${args.name}/beta`, role: 'beta', variable: this.beta },
@@ -72,6 +80,8 @@ export class BatchNormalization implements Layer {
     this.buffers = [
       { name: `${args.name}/moving_mean`, variable: this.movingMean },
       { name: `${args.name}/moving_variance`, variable: this.movingVariance },
+      // Weights saved before it existed hold plain Keras averages: they continue as such (warm).
+      { name: `${args.name}/start_weight`, variable: this.startWeight, whenAbsent: 0 },
     ];
   }
 
@@ -83,14 +93,39 @@ export class BatchNormalization implements Layer {
     if (!ctx.training) return this.inferencePass(x);
     const pass = this.trainingPass(x);
     if (ctx.bufferUpdates) {
-      const m = this.momentum;
+      const { batchWeight, startWeight } = this.runningUpdateWeights();
+      // running + w·(batch − running) = (1 − w)·running + w·batch.
+      const average = (r: tf.Variable, b: tf.Tensor) => tf.add(r, tf.mul(tf.sub(b, r), batchWeight));
       // kept: the engine disposes forward-pass intermediates before the update is applied.
       ctx.bufferUpdates.push(
-        { variable: this.movingMean, value: tf.keep(tf.add(tf.mul(this.movingMean, m), tf.mul(pass.mean, 1 - m))) },
-        { variable: this.movingVariance, value: tf.keep(tf.add(tf.mul(this.movingVariance, m), tf.mul(pass.variance, 1 - m))) },
+        { variable: this.movingMean, value: tf.keep(average(this.movingMean, pass.mean)) },
+        { variable: this.movingVariance, value: tf.keep(average(this.movingVariance, pass.variance)) },
+        { variable: this.startWeight, value: tf.keep(startWeight) },
       );
     }
     return pass;
+  }
+
+  /**
+   * The weight of the batch in this step's update, and the new `startWeight`: the Keras rule
+   * with Adam's bias correction. The Keras average started from zero and divided by 1 − mᵗ (the
+   * total weight it has given the batches after t steps) is, as a recursion on the stored,
+   * corrected value,
+   *   running ← running + ((1 − m)/(1 − mᵗ))·(batch − running).
+   * Uncorrected, the rule from the initial (0, 1) has moved only 1 − mᵗ of the way after t steps
+   * — a third after 40 steps at m = 0.99, one epoch of a small dataset — so the inference-mode
+   * metrics of the first epochs (early stopping, the diagnosis) would use statistics that are
+   * mostly the initial ones. Corrected, the first step takes the batch's statistics (its weight is
+   * exactly 1) and the first steps average the batches nearly evenly. mᵗ → 0: once it is below
+   * float32's resolution at 1 (after about 1,720 steps at m = 0.99) the batch's weight is 1 − m,
+   * the Keras rule. What is stored is what inference uses: freezing needs nothing else.
+   * bench/batch-norm-warmup.ts measures this against the alternatives (README, batch norm).
+   */
+  private runningUpdateWeights(): { batchWeight: tf.Tensor; startWeight: tf.Tensor } {
+    // m as float32 and 1 − m from it (exact): the first step's weight is exactly 1.
+    const m = Math.fround(this.momentum);
+    const startWeight = tf.mul(this.startWeight, m);
+    return { batchWeight: tf.div(1 - m, tf.sub(1, startWeight)), startWeight };
   }
 
   /** Training mode: the whole mini-batch's mean and biased variance. */
@@ -143,7 +178,10 @@ export class BatchNormalization implements Layer {
     };
   }
 
-  /** Inference-mode BN is the affine map x·s + (β − μ·s) with s = γ / sqrt(σ² + ε). */
+  /**
+   * Inference-mode BN is the affine map x·s + (β − μ·s) with s = γ / sqrt(σ² + ε), from the
+   * stored running statistics (already corrected for their start).
+   */
   freeze(): FrozenOp[] {
     const gamma = this.gamma.dataSync();
     const beta = this.beta.dataSync();

@@ -22,6 +22,8 @@ export interface Param {
 export interface Buffer {
   name: string;
   variable: tf.Variable;
+  /** Every element's value when restored weights lack the buffer (saved before it existed). */
+  whenAbsent?: number;
 }
 
 /** A new value for a buffer, computed during a training forward pass, applied after the step. */
