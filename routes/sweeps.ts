@@ -4,6 +4,7 @@ import { createSweepQueues, enqueueSweep } from '../jobs/sweep-queue';
 import { sweepChart } from '../src/report/sweep-chart';
 import { emptyChart } from '../src/report/curves-chart';
 import { renderSvg } from '../src/report/vega';
+import { requireRedis } from '../src/http/redis-errors';
 import { errorSchema, idParams } from '../src/schemas/api.schema';
 import { sweepCreatedSchema, sweepRequestSchema, sweepViewSchema } from '../src/schemas/sweep.schema';
 import { assertTrainable } from '../src/sweeps/check-datasets';
@@ -20,6 +21,7 @@ import { resolveSeed } from '../src/training/train-from-request';
 const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
   const { config, datasets, redis, queue: training } = app.services;
   const { flow, queue: sweeps } = createSweepQueues(config);
+  app.addHook('onRequest', requireRedis(redis));
   flow.on('error', (error) => app.log.warn({ err: error.message }, 'sweep flow connection error'));
   sweeps.on('error', (error) => app.log.warn({ err: error.message }, 'sweep queue connection error'));
   app.addHook('onClose', async () => {

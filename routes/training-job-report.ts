@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jobCurvesSvg, loadJobReport } from '../src/report/job-report';
 import { reportPage } from '../src/report/report-page';
+import { requireRedis } from '../src/http/redis-errors';
 import { errorSchema, idParams } from '../src/schemas/api.schema';
 
 /**
@@ -12,6 +13,7 @@ export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-sr
 
 const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
   const { queue, redis, config } = app.services;
+  app.addHook('onRequest', requireRedis(redis));
 
   app.get(
     '/training-jobs/:jobId/curves.svg',

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { cancelKey, cancelledJobKey, enqueueTraining, metricsKey } from '../jobs/training-queue';
 import { AppError, invalid } from '../src/errors';
 import { IdempotencyStore, REPLAYED_HEADER } from '../src/http/idempotency';
+import { requireRedis } from '../src/http/redis-errors';
 import {
   enqueuedJobSchema,
   errorSchema,
@@ -17,6 +18,7 @@ import { apiState, cancelledWaitingView, describeJob } from '../src/training/job
 const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
   const { queue, datasets, redis, config } = app.services;
   const idempotency = new IdempotencyStore(redis, config.redisPrefix, config.idempotencyTtlSeconds);
+  app.addHook('onRequest', requireRedis(redis));
 
   app.post(
     '/training-jobs',

@@ -73,6 +73,7 @@ export function frameworkErrors(error: FastifyError, _request: FastifyRequest, r
 export function registerErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
     if (error instanceof AppError) {
+      if (error.code === 'REDIS_UNAVAILABLE') reply.header('Retry-After', String(REDIS_RETRY_AFTER_SECONDS));
       return reply.status(error.status).send(body(error.code, error.message));
     }
     if (hasZodFastifySchemaValidationErrors(error)) {
