@@ -3,6 +3,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyError, FastifyPluginAsync } from 'fastify';
 import { AppError } from '../src/errors';
+import { clientCode } from '../src/http/error-handler';
 import { DASHBOARD_PATH, DOCS_PREFIX } from '../src/http/openapi';
 
 export { DASHBOARD_PATH };
@@ -21,7 +22,7 @@ class DashboardAdapter extends FastifyAdapter {
     return super.setErrorHandler((error) => {
       const status = error instanceof AppError ? error.status : (error as FastifyError).statusCode;
       if (status === undefined || (status >= 500 && !(error instanceof AppError))) return handler(error);
-      const code = error instanceof AppError ? error.code : ((error as FastifyError).code ?? 'CLIENT_ERROR');
+      const code = error instanceof AppError ? error.code : clientCode(status);
       // bull-board's status type lists only the codes it uses itself; the adapter passes any on.
       return { status: status as 400, body: { error: { code, message: error.message } } };
     });

@@ -25,6 +25,8 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     '/models',
     {
       schema: {
+        operationId: 'listModels',
+        description: 'Trained models, newest first, `limit` at a time from `offset`.',
         querystring: modelListQuerySchema,
         response: { 200: modelListSchema },
       },
@@ -36,7 +38,16 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/models/:modelId',
-    { schema: { params: idParams('modelId'), response: { 200: modelSchema, 404: errorSchema } } },
+    {
+      schema: {
+        operationId: 'getModel',
+        description:
+          'The spec as trained (every default filled in), the seed, the backend, the preprocessing (feature ' +
+          'encodings, classes), the final metrics, sparsity and warnings.',
+        params: idParams('modelId'),
+        response: { 200: modelSchema, 404: errorSchema },
+      },
+    },
     async (request) => view(await models.meta(request.params.modelId)),
   );
 
@@ -44,6 +55,10 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     '/models/:modelId/predict',
     {
       schema: {
+        operationId: 'predict',
+        description:
+          'Rows by feature name (`rows`) or raw values in feature order (`inputs`), at most MAX_PREDICT_ROWS per ' +
+          'request, run through the frozen model (running statistics, no dropout).',
         params: idParams('modelId'),
         body: predictRequestSchema,
         response: { 200: predictResponseSchema, 400: errorSchema, 404: errorSchema },

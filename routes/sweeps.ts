@@ -32,6 +32,7 @@ const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
     '/sweeps',
     {
       schema: {
+        operationId: 'createSweep',
         description:
           'Queue one training job per combination of the grid (at most SWEEP_MAX_COMBINATIONS), all with the same seed.',
         body: sweepRequestSchema,
@@ -53,6 +54,7 @@ const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
     '/sweeps/:sweepId',
     {
       schema: {
+        operationId: 'getSweep',
         description: 'Progress; when done, the runs ranked by validation loss (ties by the smaller gap).',
         params: idParams('sweepId'),
         response: { 200: sweepViewSchema, 404: errorSchema },
@@ -65,9 +67,13 @@ const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
     '/sweeps/:sweepId/curves.svg',
     {
       schema: {
+        operationId: 'getSweepCurves',
         description: 'The validation loss of every run over the epochs, on one chart.',
         params: idParams('sweepId'),
-        response: { 200: z.string().describe('image/svg+xml'), 404: errorSchema },
+        response: {
+          200: { description: 'An SVG image', content: { 'image/svg+xml': { schema: z.string() } } },
+          404: errorSchema,
+        },
       },
     },
     async (request, reply) => {

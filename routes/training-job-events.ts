@@ -24,6 +24,7 @@ const trainingJobEventRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       config: { httpMetrics: false },
       schema: {
+        operationId: 'streamTrainingJobEvents',
         summary: "Follow a training job live: each epoch's metrics and the final state (Server-Sent Events)",
         description: TRAINING_EVENT_STREAM_DESCRIPTION,
         params: idParams('jobId'),

@@ -19,11 +19,15 @@ const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
     '/training-jobs/:jobId/curves.svg',
     {
       schema: {
+        operationId: 'getTrainingJobCurves',
         description:
           'Training and validation loss (and accuracy or MAE) per epoch as SVG, best and stopping epochs marked. ' +
           'Before the first epoch ends: an SVG saying so.',
         params: idParams('jobId'),
-        response: { 200: z.string().describe('image/svg+xml'), 404: errorSchema },
+        response: {
+          200: { description: 'An SVG image', content: { 'image/svg+xml': { schema: z.string() } } },
+          404: errorSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -40,9 +44,13 @@ const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
     '/training-jobs/:jobId/report',
     {
       schema: {
+        operationId: 'getTrainingJobReport',
         description: 'An HTML page: configuration, curves, diagnosis, sparsity per layer, warnings.',
         params: idParams('jobId'),
-        response: { 200: z.string().describe('text/html'), 404: errorSchema },
+        response: {
+          200: { description: 'An HTML page', content: { 'text/html': { schema: z.string() } } },
+          404: errorSchema,
+        },
       },
     },
     async (request, reply) => {

@@ -24,6 +24,10 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     '/training-jobs',
     {
       schema: {
+        operationId: 'createTrainingJob',
+        description:
+          'Checks the dataset and the target now (a request that cannot train is a 400, not a failed job later) ' +
+          'and queues the job. With an Idempotency-Key, a retry of the same request returns the same job.',
         headers: z.looseObject({
           'idempotency-key': z
             .string()
@@ -55,6 +59,8 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     '/training-jobs/:jobId',
     {
       schema: {
+        operationId: 'getTrainingJob',
+        description: 'State, progress, one metrics entry per finished epoch and, once completed, the model and its diagnosis.',
         params: idParams('jobId'),
         response: { 200: trainingJobSchema, 404: errorSchema },
       },
@@ -84,6 +90,10 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     '/training-jobs/:jobId',
     {
       schema: {
+        operationId: 'cancelTrainingJob',
+        description:
+          'A waiting job is removed ("cancelled"); an active one stops after its current batch ("cancelling"), ' +
+          'keeping the metrics of the epochs it finished. 409 for a job that has already finished.',
         params: idParams('jobId'),
         response: { 202: z.object({ jobId: z.string(), state: z.enum(['cancelled', 'cancelling']) }), 404: errorSchema, 409: errorSchema },
       },

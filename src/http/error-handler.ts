@@ -1,14 +1,20 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { AppError } from '../errors';
+import { AppError, ERRORS, type ErrorCode } from '../errors';
+import { MAX_ID_LENGTH } from '../schemas/api.schema';
 import { isRedisUnavailable } from './redis-errors';
 
 /** Seconds a client should wait before retrying while Redis is away (as /readyz says). */
 export const REDIS_RETRY_AFTER_SECONDS = 5;
 
 export interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: ErrorCode; message: string };
 }
+
+/** Content types a route may be sent, in the order a 415 names them. */
+const KNOWN_BODY_TYPES = ['application/json', 'text/csv', 'application/csv', 'text/plain'];
 
 interface ValidationIssue {
   instancePath: string;
@@ -59,7 +65,9 @@ export function formatValidation(issues: ValidationIssue[], context: string): st
  */
 export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    void reply.status(414).send(body('URI_TOO_LONG', 'a path parameter is too long; ids are at most 100 characters'));
+    void reply
+      .status(414)
+      .send(body('URI_TOO_LONG', `a path parameter is too long; ids are at most ${MAX_ID_LENGTH} characters`));
     return;
   }
   if (error.code === 'FST_ERR_BAD_URL') {
@@ -67,7 +75,32 @@ export function frameworkErrors(error: FastifyError, _request: FastifyRequest, r
     return;
   }
   const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
-  void reply.status(status).send(body(clientCode(error, status), error.message));
+  void reply.status(status).send(body(clientCode(status), error.message));
+}
+
+/**
+ * For Fastify's `clientErrorHandler` option: what Node's HTTP parser refuses before there is a
+ * request (a body not sent within REQUEST_TIMEOUT_MS, oversized headers, a malformed message),
+ * answered in the API's error shape rather than Fastify's own. The socket is closed after it.
+ */
+export function clientErrorHandler(timeoutMs: number) {
+  return function handleClientError(error: Error & { code?: string }, socket: Socket): void {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, code, message] =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'REQUEST_TIMEOUT' as const, new AppError('REQUEST_TIMEOUT', { timeoutMs }).message]
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'HEADERS_TOO_LARGE' as const, ERRORS.HEADERS_TOO_LARGE.message]
+          : [400, 'VALIDATION' as const, 'the request is not a valid HTTP/1.1 message'];
+    if (socket.writable) {
+      const text = JSON.stringify(body(code, message));
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
+          `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${text}`,
+      );
+    }
+    socket.destroy();
+  };
 }
 
 export function registerErrorHandler(app: FastifyInstance): void {
@@ -92,7 +125,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
-      return reply.status(status).send(body(clientCode(error, status), clientMessage(app, request, error, status)));
+      return reply.status(status).send(body(clientCode(status), clientMessage(app, request, error, status)));
     }
     request.log.error({ err: error }, 'request failed');
     return reply.status(500).send(body('INTERNAL', 'internal error'));
@@ -104,16 +137,30 @@ export function registerErrorHandler(app: FastifyInstance): void {
   });
 }
 
-function clientCode(error: FastifyError, status: number): string {
-  if (status === 413) return 'PAYLOAD_TOO_LARGE';
-  if (status === 415) return 'UNSUPPORTED_MEDIA_TYPE';
-  if (status === 400) return 'VALIDATION';
-  return error.code ?? 'CLIENT_ERROR';
+/** A registry code for one of the framework's own 4xx errors (its FST_ codes are no API). */
+export function clientCode(status: number): ErrorCode {
+  switch (status) {
+    case 400:
+      return 'VALIDATION';
+    case 404:
+      return 'ROUTE_NOT_FOUND';
+    case 408:
+      return 'REQUEST_TIMEOUT';
+    case 413:
+      return 'PAYLOAD_TOO_LARGE';
+    case 414:
+      return 'URI_TOO_LONG';
+    case 415:
+      return 'UNSUPPORTED_MEDIA_TYPE';
+    default:
+      return 'CLIENT_ERROR';
+  }
 }
 
 /** Fastify's own 4xx messages, made to say what to do about them. */
 function clientMessage(app: FastifyInstance, request: FastifyRequest, error: FastifyError, status: number): string {
   if (status === 413) return tooLargeMessage(app, request);
+  if (status === 415) return unsupportedTypeMessage(request);
   if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
     // Fastify's message is generic; the parser's own (the cause) says what and where.
     const cause = error.cause instanceof Error ? error.cause.message : '';
@@ -142,12 +189,23 @@ function tooLargeMessage(app: FastifyInstance, request: FastifyRequest): string 
   );
 }
 
+/** Names what was sent and what the route takes, found from the route's own content-type parsers. */
+function unsupportedTypeMessage(request: FastifyRequest): string {
+  const sent = request.headers['content-type'];
+  const accepted = KNOWN_BODY_TYPES.filter((type) => request.server.hasContentTypeParser(type));
+  const route = request.routeOptions.url ? `${request.method} ${request.routeOptions.url}` : 'this route';
+  return (
+    `${sent ? `the content type "${sent.slice(0, 100)}"` : 'a body without a content type'} is not accepted by ${route}; ` +
+    `send ${accepted.map((type) => `"${type}"`).join(' or ')}`
+  );
+}
+
 function formatBytes(bytes: number): string {
   if (bytes >= 1 << 20) return `${+(bytes / (1 << 20)).toFixed(1)} MiB`;
   if (bytes >= 1 << 10) return `${+(bytes / (1 << 10)).toFixed(1)} KiB`;
   return `${bytes} B`;
 }
 
-function body(code: string, message: string): ErrorBody {
+function body(code: ErrorCode, message: string): ErrorBody {
   return { error: { code, message } };
 }

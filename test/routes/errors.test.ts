@@ -172,6 +172,33 @@ describe('errors', () => {
     assert.equal(broken.body.error.code, 'VALIDATION');
   });
 
+  test('a body of a type the route does not take is a 415 naming the accepted types', async () => {
+    // text/plain to a JSON route: a 415 (as documented), not a 400 from the schema.
+    const plain = await svc.http
+      .post('/v1/training-jobs')
+      .set('content-type', 'text/plain')
+      .send(JSON.stringify(base()));
+    await expectError(plain, 415, 'UNSUPPORTED_MEDIA_TYPE', /"text\/plain" is not accepted by POST \/v1\/training-jobs; send "application\/json"$/);
+    const predict = await svc.http.post(`/v1/models/${modelId}/predict`).set('content-type', 'text/csv').send('a,b\n1,2\n');
+    await expectError(predict, 415, 'UNSUPPORTED_MEDIA_TYPE', /send "application\/json"$/);
+    // Uploads take CSV too, and the message says so.
+    const xml = await svc.http.post('/v1/datasets').set('content-type', 'application/xml').send('<a/>');
+    await expectError(
+      xml,
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      /"application\/xml" is not accepted by POST \/v1\/datasets; send "application\/json" or "text\/csv" or "application\/csv" or "text\/plain"$/,
+    );
+  });
+
+  test('ids up to 128 characters are ids (404 when unknown); longer ones are a 414', async () => {
+    for (const length of [101, 128]) {
+      await expectError(await svc.http.get(`/v1/datasets/${'d'.repeat(length)}`), 404, 'DATASET_NOT_FOUND', /does not exist/);
+      await expectError(await svc.http.get(`/v1/models/${'m'.repeat(length)}`), 404, 'MODEL_NOT_FOUND', /does not exist/);
+    }
+    await expectError(await svc.http.get(`/v1/datasets/${'d'.repeat(129)}`), 414, 'URI_TOO_LONG', /at most 128 characters/);
+  });
+
   test('request body over the limit is a 413', async () => {
     const big = await svc.http
       .post(`/v1/models/${modelId}/predict`)
