@@ -21,6 +21,7 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
     '/datasets',
     {
       bodyLimit: config.datasetBodyLimit,
+      config: { bodyLimitSetting: 'DATASET_BODY_LIMIT' },
       schema: {
         operationId: 'uploadDataset',
         description:

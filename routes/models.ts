@@ -54,11 +54,13 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
   app.post(
     '/models/:modelId/predict',
     {
+      bodyLimit: config.predictBodyLimit,
+      config: { bodyLimitSetting: 'PREDICT_BODY_LIMIT' },
       schema: {
         operationId: 'predict',
         description:
           'Rows by feature name (`rows`) or raw values in feature order (`inputs`), at most MAX_PREDICT_ROWS per ' +
-          'request, run through the frozen model (running statistics, no dropout).',
+          'request and PREDICT_BODY_LIMIT bytes, run through the frozen model (running statistics, no dropout).',
         params: idParams('modelId'),
         body: predictRequestSchema,
         response: { 200: predictResponseSchema, 400: errorSchema, 404: errorSchema },

@@ -33,6 +33,11 @@ const envSchema = z.object({
   MAX_DATASET_ROWS: int(2, 10_000_000).default(1_000_000),
   MAX_DATASET_COLUMNS: int(1, 100_000).default(1_000),
   MAX_PREDICT_ROWS: int(1, 1_000_000).default(10_000),
+  /**
+   * Largest predict body, in bytes. Unset: PREDICT_BYTES_PER_ROW per allowed row (40 MiB for
+   * 10,000 rows), and never less than BODY_LIMIT.
+   */
+  PREDICT_BODY_LIMIT: int(1024, 1 << 30).optional(),
   /** Trained models kept in the API's memory for prediction. */
   MODEL_CACHE_SIZE: int(1, 100_000).default(100),
   /**
@@ -86,6 +91,13 @@ const envSchema = z.object({
   IDEMPOTENCY_TTL_SECONDS: int(1, 30 * 24 * 3600).default(24 * 3600),
 });
 
+/**
+ * Bytes of predict body per allowed row when PREDICT_BODY_LIMIT is unset: a named row of 64
+ * features with 10-character names and 8-digit values is about 1.4 kB, 256 raw values 2.6 kB,
+ * so 4 KiB fits a few hundred features by name (JSON's share; the limit only guards memory).
+ */
+export const PREDICT_BYTES_PER_ROW = 4096;
+
 export interface Config {
   env: string;
   port: number;
@@ -101,6 +113,7 @@ export interface Config {
   maxDatasetRows: number;
   maxDatasetColumns: number;
   maxPredictRows: number;
+  predictBodyLimit: number;
   modelCacheSize: number;
   modelCacheBytes: number;
   /** null: micro-batching off. */
@@ -187,6 +200,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxDatasetRows: e.MAX_DATASET_ROWS,
     maxDatasetColumns: e.MAX_DATASET_COLUMNS,
     maxPredictRows: e.MAX_PREDICT_ROWS,
+    predictBodyLimit:
+      e.PREDICT_BODY_LIMIT ?? Math.min(1 << 30, Math.max(e.BODY_LIMIT, e.MAX_PREDICT_ROWS * PREDICT_BYTES_PER_ROW)),
     modelCacheSize: e.MODEL_CACHE_SIZE,
     modelCacheBytes: e.MODEL_CACHE_BYTES,
     predictBatchWaitMs: e.PREDICT_BATCH_WAIT_MS,
@@ -227,6 +242,7 @@ export function configToEnv(config: Config): Record<string, string> {
     MAX_DATASET_ROWS: String(config.maxDatasetRows),
     MAX_DATASET_COLUMNS: String(config.maxDatasetColumns),
     MAX_PREDICT_ROWS: String(config.maxPredictRows),
+    PREDICT_BODY_LIMIT: String(config.predictBodyLimit),
     MODEL_CACHE_SIZE: String(config.modelCacheSize),
     MODEL_CACHE_BYTES: String(config.modelCacheBytes),
     PREDICT_BATCH_WAIT_MS: config.predictBatchWaitMs === null ? 'off' : String(config.predictBatchWaitMs),

@@ -159,7 +159,10 @@ function jsonColumn(name: string, rows: Record<string, unknown>[]): CellValue[] 
 
 function checkRowCount(count: number, limits: DatasetLimits): void {
   if (count > limits.maxRows) {
-    throw invalid('INVALID_DATASET', `the dataset has ${count} rows; the limit is ${limits.maxRows}`);
+    throw invalid(
+      'INVALID_DATASET',
+      `the dataset has ${count} rows; the limit is ${limits.maxRows} (the server's MAX_DATASET_ROWS setting)`,
+    );
   }
   if (count < MIN_ROWS) {
     throw invalid('INVALID_DATASET', `the dataset has ${count} data rows; at least ${MIN_ROWS} are required`);
@@ -168,7 +171,11 @@ function checkRowCount(count: number, limits: DatasetLimits): void {
 
 function checkColumnCount(count: number, limits: DatasetLimits): void {
   if (count > limits.maxColumns) {
-    throw invalid('INVALID_DATASET', `the dataset has more than ${limits.maxColumns} columns; the limit is ${limits.maxColumns}`);
+    throw invalid(
+      'INVALID_DATASET',
+      `the dataset has more than ${limits.maxColumns} columns; the limit is ${limits.maxColumns} ` +
+        "(the server's MAX_DATASET_COLUMNS setting)",
+    );
   }
   if (count < 1) throw invalid('INVALID_DATASET', 'the dataset has no columns; at least 1 is required');
 }

@@ -72,7 +72,10 @@ function checkInputList(input: unknown, field: string, kind: string, maxRows: nu
     throw invalid('INVALID_PREDICT_INPUT', `${field} must be a non-empty array of ${kind}`);
   }
   if (input.length > maxRows) {
-    throw invalid('INVALID_PREDICT_INPUT', `${field} has ${input.length} rows; the limit is ${maxRows} per request`);
+    throw invalid(
+      'INVALID_PREDICT_INPUT',
+      `${field} has ${input.length} rows; the limit is ${maxRows} per request (the server's MAX_PREDICT_ROWS setting)`,
+    );
   }
   return input;
 }

@@ -1,4 +1,4 @@
-import { STATUS_CODES } from 'node:http';
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
@@ -12,6 +12,21 @@ export const REDIS_RETRY_AFTER_SECONDS = 5;
 export interface ErrorBody {
   error: { code: ErrorCode; message: string };
 }
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The setting behind a route's own bodyLimit, named in its 413 (BODY_LIMIT when unset). */
+    bodyLimitSetting?: string;
+  }
+}
+
+/**
+ * An error answered before the request body was read (413, 415, 401, …) would leave the client
+ * writing into a socket the server closes: it sees a broken pipe, not the status. So the rest of
+ * such a body is read and discarded first, up to this many bytes (REQUEST_TIMEOUT_MS bounds the
+ * time); a larger body is answered with `Connection: close` at once.
+ */
+const DRAIN_MAX_BYTES = 64 << 20;
 
 /** Content types a route may be sent, in the order a 415 names them. */
 const KNOWN_BODY_TYPES = ['application/json', 'text/csv', 'application/csv', 'text/plain'];
@@ -104,7 +119,10 @@ export function clientErrorHandler(timeoutMs: number) {
 }
 
 export function registerErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+  app.setErrorHandler(async (error: FastifyError | AppError, request, reply) => {
+    // Overload: no work at all, not even reading; the connection closes after the answer.
+    const overloaded = error instanceof AppError && error.code === 'OVERLOADED';
+    if (!(await drainBody(request.raw, overloaded ? 0 : DRAIN_MAX_BYTES))) reply.header('connection', 'close');
     if (error instanceof AppError) {
       if (error.code === 'REDIS_UNAVAILABLE') reply.header('Retry-After', String(REDIS_RETRY_AFTER_SECONDS));
       return reply.status(error.status).send(body(error.code, error.message));
@@ -175,13 +193,8 @@ function clientMessage(app: FastifyInstance, request: FastifyRequest, error: Fas
 /** Names the limit and the setting that raises it, so a client knows and an operator can act. */
 function tooLargeMessage(app: FastifyInstance, request: FastifyRequest): string {
   const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit;
-  const config = app.hasDecorator('services') ? app.services.config : undefined;
   const setting =
-    config && limit === config.bodyLimit
-      ? 'BODY_LIMIT'
-      : config && limit === config.datasetBodyLimit
-        ? 'DATASET_BODY_LIMIT'
-        : undefined;
+    request.routeOptions.config?.bodyLimitSetting ?? (limit === app.initialConfig.bodyLimit ? 'BODY_LIMIT' : undefined);
   const route = request.routeOptions.url ? `${request.method} ${request.routeOptions.url}` : 'this route';
   return (
     `the request body is larger than ${limit} bytes (${formatBytes(limit ?? 0)}), the limit for ${route}` +
@@ -198,6 +211,31 @@ function unsupportedTypeMessage(request: FastifyRequest): string {
     `${sent ? `the content type "${sent.slice(0, 100)}"` : 'a body without a content type'} is not accepted by ${route}; ` +
     `send ${accepted.map((type) => `"${type}"`).join(' or ')}`
   );
+}
+
+/**
+ * Reads and discards what is left of a request body, up to `maxBytes`. True when nothing is left
+ * unread (or there was no body), so the connection can stay open; false when the body is longer.
+ */
+function drainBody(raw: IncomingMessage, maxBytes: number): Promise<boolean> {
+  if (raw.complete || raw.readableEnded || raw.destroyed) return Promise.resolve(true);
+  const declared = Number(raw.headers['content-length']);
+  if (maxBytes === 0 || declared > maxBytes) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    let received = 0;
+    const finish = (drained: boolean) => {
+      raw.off('data', onData).off('end', onEnd).off('close', onClose).off('error', onClose);
+      resolve(drained);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > maxBytes) finish(false);
+    };
+    const onEnd = () => finish(true);
+    const onClose = () => finish(raw.complete);
+    raw.on('data', onData).once('end', onEnd).once('close', onClose).once('error', onClose);
+    raw.resume();
+  });
 }
 
 function formatBytes(bytes: number): string {

@@ -125,8 +125,8 @@ describe('parseCsv', () => {
   test('enforces the row and column limits', () => {
     const small = { maxRows: 3, maxColumns: 2 };
     assert.equal(parseCsv('a,b\n1,2\n3,4\n5,6\n', small).rowCount, 3);
-    rejects(() => parseCsv('a,b\n1,2\n3,4\n5,6\n7,8\n', small), 'the dataset has 4 rows; the limit is 3');
-    rejects(() => parseCsv('a,b,c\n1,2,3\n4,5,6\n', small), 'the dataset has more than 2 columns; the limit is 2');
+    rejects(() => parseCsv('a,b\n1,2\n3,4\n5,6\n7,8\n', small), "the dataset has 4 rows; the limit is 3 (the server's MAX_DATASET_ROWS setting)");
+    rejects(() => parseCsv('a,b,c\n1,2,3\n4,5,6\n', small), "the dataset has more than 2 columns; the limit is 2 (the server's MAX_DATASET_COLUMNS setting)");
   });
 });
 
@@ -206,11 +206,11 @@ describe('parseJsonRows', () => {
 
   test('enforces the row and column limits', () => {
     const small = { maxRows: 2, maxColumns: 2 };
-    rejects(() => parseJsonRows([{ a: 1 }, { a: 2 }, { a: 3 }], small), 'the dataset has 3 rows; the limit is 2');
+    rejects(() => parseJsonRows([{ a: 1 }, { a: 2 }, { a: 3 }], small), "the dataset has 3 rows; the limit is 2 (the server's MAX_DATASET_ROWS setting)");
     rejects(() => parseJsonRows([{ a: 1 }], small), 'the dataset has 1 data rows; at least 2 are required');
     rejects(
       () => parseJsonRows([{ a: 1, b: 2 }, { c: 3 }], small),
-      'the dataset has more than 2 columns; the limit is 2',
+      "the dataset has more than 2 columns; the limit is 2 (the server's MAX_DATASET_COLUMNS setting)",
     );
   });
 });

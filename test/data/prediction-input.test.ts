@@ -75,7 +75,7 @@ describe('rowsToTable', () => {
     rejects(() => rowsToTable(prep, [{ x: 1, color: 'red' }, [1, 'red']]), 'row 1 must be an object of feature values, got an array');
     const three = [{ x: 1, color: 'red' }, { x: 2, color: 'red' }, { x: 3, color: 'red' }];
     assert.equal(rowsToTable(prep, three, 3).rowCount, 3);
-    rejects(() => rowsToTable(prep, three, 2), 'rows has 3 rows; the limit is 2 per request');
+    rejects(() => rowsToTable(prep, three, 2), "rows has 3 rows; the limit is 2 per request (the server's MAX_PREDICT_ROWS setting)");
   });
 
   test('__proto__ keys are ignored and reach no prototype', () => {

@@ -71,7 +71,7 @@ describe('contract: every response matches the served /openapi.json', () => {
 
   before(async () => {
     svc = await startService({
-      env: { API_KEYS: KEY, BODY_LIMIT: String(BODY_LIMIT), DATASET_BODY_LIMIT: String(DATASET_BODY_LIMIT), RATE_LIMIT_MAX: '100000' },
+      env: { API_KEYS: KEY, BODY_LIMIT: String(BODY_LIMIT), PREDICT_BODY_LIMIT: String(BODY_LIMIT), DATASET_BODY_LIMIT: String(DATASET_BODY_LIMIT), RATE_LIMIT_MAX: '100000' },
     });
     const res = await svc.http.get('/openapi.json');
     assert.equal(res.status, 200);

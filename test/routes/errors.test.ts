@@ -200,10 +200,15 @@ describe('errors', () => {
   });
 
   test('request body over the limit is a 413', async () => {
-    const big = await svc.http
-      .post(`/v1/models/${modelId}/predict`)
-      .send({ inputs: Array.from({ length: 60_000 }, () => [1.2345, 2.3456, 'red']) });
+    const big = await svc.http.post('/v1/training-jobs').send({ ...base(), pad: 'x'.repeat(1.1 * (1 << 20)) });
     assert.equal(big.status, 413);
     assert.equal(big.body.error.code, 'PAYLOAD_TOO_LARGE');
+  });
+
+  test('more rows than MAX_PREDICT_ROWS is a 400 naming the setting (the body limit follows the rows)', async () => {
+    const many = await svc.http
+      .post(`/v1/models/${modelId}/predict`)
+      .send({ inputs: Array.from({ length: 10_001 }, () => [1.2345, 2.3456, 'red']) });
+    await expectError(many, 400, 'INVALID_PREDICT_INPUT', /inputs has 10001 rows; the limit is 10000 per request \(the server's MAX_PREDICT_ROWS setting\)/);
   });
 });
