@@ -1,3 +1,4 @@
+import { invalid } from './errors';
 import {
   decodeClass,
   decodeRegression,
@@ -30,7 +31,38 @@ export interface Prediction {
  */
 export async function predict(model: StoredModel | ServedModel, input: PredictInput, maxRows: number): Promise<Prediction> {
   const { x, rows } = encodeInput(model, input, maxRows);
-  return decodeOutput(model, await infer(model, x, rows), rows);
+  const output = await infer(model, x, rows);
+  checkFinite(model.meta.preprocessing, input, output, rows);
+  return decodeOutput(model, output, rows);
+}
+
+/**
+ * Inputs within float32 can still be so far from the training data that the network's output
+ * overflows (NaN probabilities); such a row is a 400 naming the feature furthest from its
+ * training mean, rather than an answer with nulls where numbers were promised.
+ */
+function checkFinite(prep: Preprocessing, input: PredictInput, output: Float32Array, rows: number): void {
+  for (let i = 0; i < output.length; i++) {
+    if (!Number.isFinite(output[i])) throw invalid('INVALID_PREDICT_INPUT', nonFiniteMessage(prep, input, Math.floor(i / (output.length / rows))));
+  }
+}
+
+function nonFiniteMessage(prep: Preprocessing, input: PredictInput, row: number): string {
+  let furthest: { name: string; value: number; distance: number } | undefined;
+  prep.features.forEach((feature, f) => {
+    if (feature.type !== 'numeric') return;
+    const source = input.rows?.[row] as Record<string, unknown> | undefined;
+    const value = input.rows ? source?.[feature.name] : (input.inputs?.[row] as unknown[] | undefined)?.[f];
+    if (typeof value !== 'number') return;
+    const distance = Math.abs(value - feature.mean) / feature.std;
+    if (!furthest || distance > furthest.distance) furthest = { name: feature.name, value, distance };
+  });
+  const message = `row ${row}: the model's output is not a finite number`;
+  if (!furthest) return `${message} for these inputs`;
+  return (
+    `${message}; feature "${furthest.name}" (${furthest.value}) is ${furthest.distance.toPrecision(3)} standard deviations ` +
+    'from its training mean: values this far from the training data cannot be predicted'
+  );
 }
 
 /** The input as the network's rows × inputSize matrix; throws a 400 (AppError) for bad input. */

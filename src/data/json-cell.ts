@@ -1,6 +1,19 @@
 import type { CellValue } from './table';
 
 /**
+ * The largest magnitude a float32 holds: the network (TensorFlow.js) computes in 32-bit floats,
+ * where a larger number is Infinity and its losses and outputs NaN. Numbers beyond it are refused
+ * at upload and at predict, naming the value.
+ */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+export function outsideFloat32(value: number): boolean {
+  return Math.abs(value) > FLOAT32_MAX;
+}
+
+export const FLOAT32_RANGE = `32-bit floats, magnitude at most ${FLOAT32_MAX}`;
+
+/**
  * Conversion of one JSON value into a cell, shared by JSON datasets and prediction rows so both
  * accept exactly the same values.
  */

@@ -2,7 +2,7 @@ import { CsvError, parse } from 'csv-parse/sync';
 import { invalid } from '../errors';
 import { checkColumnName, checkNoDuplicateNames } from './column-names';
 import { typeColumn } from './column-types';
-import { cellFromJson, describeJsonValue, isPlainObject } from './json-cell';
+import { cellFromJson, describeJsonValue, FLOAT32_RANGE, isPlainObject, outsideFloat32 } from './json-cell';
 import { makeTable, type CellValue, type Table } from './table';
 
 /**
@@ -115,7 +115,17 @@ function csvColumn(name: string, index: number, rows: CsvRecord[]): CellValue[] 
     return MISSING_TOKENS.has(text.toLowerCase()) ? null : text;
   });
   const numeric = texts.every((text) => text === null || DECIMAL_NUMBER.test(text));
-  return numeric ? texts.map((text) => (text === null ? null : Number(text))) : texts;
+  if (!numeric) return texts;
+  return texts.map((text, r) => {
+    if (text === null) return null;
+    const value = Number(text);
+    if (outsideFloat32(value)) throw outOfRange(`column "${name}" line ${rows[r].line}: ${text}`);
+    return value;
+  });
+}
+
+function outOfRange(where: string) {
+  return invalid('INVALID_DATASET', `${where} is outside the range training computes in (${FLOAT32_RANGE})`);
 }
 
 /**
@@ -153,6 +163,7 @@ function jsonColumn(name: string, rows: Record<string, unknown>[]): CellValue[] 
           'a value must be a finite number, a string, a boolean or null',
       );
     }
+    if (typeof cell === 'number' && outsideFloat32(cell)) throw outOfRange(`row ${index} column "${name}": ${cell}`);
     return cell;
   });
 }

@@ -1,6 +1,6 @@
 import { invalid } from '../errors';
 import { quoteNames } from './column-names';
-import { cellFromJson, describeJsonValue, isPlainObject } from './json-cell';
+import { cellFromJson, describeJsonValue, FLOAT32_RANGE, isPlainObject, outsideFloat32 } from './json-cell';
 import type { FeatureEncoding, Preprocessing } from './preprocessing';
 import { makeTable, type CellValue, type Table } from './table';
 
@@ -91,7 +91,13 @@ function emptyColumns(prep: Preprocessing, rowCount: number) {
 function predictionCell(feature: FeatureEncoding, value: unknown, row: number): CellValue {
   if (value === null) return null;
   if (feature.type === 'numeric') {
-    if (typeof value === 'number' && Number.isFinite(value)) return value;
+    if (typeof value === 'number' && Number.isFinite(value)) {
+      if (!outsideFloat32(value)) return value;
+      throw invalid(
+        'INVALID_PREDICT_INPUT',
+        `row ${row} feature "${feature.name}" is ${value}, outside the range the model computes in (${FLOAT32_RANGE})`,
+      );
+    }
     throw invalid(
       'INVALID_PREDICT_INPUT',
       `row ${row} feature "${feature.name}" must be a finite number or null, got ${describeJsonValue(value)}`,

@@ -1,5 +1,5 @@
 import type { Preprocessing } from '../data/preprocessing';
-import { isPlainObject } from '../data/json-cell';
+import { isPlainObject, outsideFloat32 } from '../data/json-cell';
 
 type FeaturePlan =
   | { name: string; type: 'numeric'; offset: number; mean: number; std: number }
@@ -63,7 +63,7 @@ export class InputEncoder {
   private put(x: Float32Array, rowOffset: number, feature: FeaturePlan, value: unknown): boolean {
     if (value === null) return true;
     if (feature.type === 'numeric') {
-      if (typeof value !== 'number' || !Number.isFinite(value)) return false;
+      if (typeof value !== 'number' || !Number.isFinite(value) || outsideFloat32(value)) return false;
       x[rowOffset + feature.offset] = (value - feature.mean) / feature.std;
       return true;
     }

@@ -6,6 +6,7 @@ import { AppError } from '../errors';
 import type { ChartedEpoch } from '../report/curves-chart';
 import { apiState } from '../training/job-view';
 import { rankRows, sweepRow, type SweepRow } from './sweep-table';
+import { readStoredMetrics } from '../training/stored-metrics';
 
 export type SweepState = 'running' | 'completed' | 'failed';
 
@@ -87,6 +88,6 @@ export async function sweepCurves(
   const lists = (await pipeline.exec()) ?? [];
   return job.data.runs.map((run, i) => ({
     ...run,
-    metrics: ((lists[i]?.[1] as string[] | undefined) ?? []).map((raw) => JSON.parse(raw) as ChartedEpoch),
+    metrics: readStoredMetrics((lists[i]?.[1] as string[] | undefined) ?? []) as ChartedEpoch[],
   }));
 }

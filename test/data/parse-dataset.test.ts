@@ -105,6 +105,15 @@ describe('parseCsv', () => {
     rejects(() => parseCsv('a\nx\n-inf\n', limits), /^column "a" line 3: "-inf" is not a finite number/);
   });
 
+  test('a number beyond the 32-bit float range training computes in names the column and line', () => {
+    rejects(
+      () => parseCsv('a,b\n1,2\n3,1e308\n', limits),
+      'column "b" line 3: 1e308 is outside the range training computes in (32-bit floats, magnitude at most 3.4028234663852886e+38)',
+    );
+    rejects(() => parseCsv('a\n1\n-3.5e38\n', limits), /^column "a" line 3: -3\.5e38 is outside the range/);
+    assert.equal(parseCsv('a\n1\n-3.4e38\n', limits).data.a[1], -3.4e38);
+  });
+
   test('malformed quoting is reported by the parser with its line', () => {
     rejects(() => parseCsv('a,b\n1,"open\n', limits), /^the CSV could not be parsed: .*line 2/);
   });
@@ -178,6 +187,13 @@ describe('parseJsonRows', () => {
       `row 1 column "b": -Infinity is not allowed; ${allowed}`,
     );
     rejects(() => parseJsonRows([{ a: 1 }, { a: undefined }], limits), `row 1 column "a": undefined is not allowed; ${allowed}`);
+  });
+
+  test('a number beyond the 32-bit float range names the row and column', () => {
+    rejects(
+      () => parseJsonRows([{ a: 1 }, { a: 1e39 }], limits),
+      'row 1 column "a": 1e+39 is outside the range training computes in (32-bit floats, magnitude at most 3.4028234663852886e+38)',
+    );
   });
 
   test('needs an array of plain objects', () => {

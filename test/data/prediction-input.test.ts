@@ -69,6 +69,14 @@ describe('rowsToTable', () => {
     );
   });
 
+  test('a number beyond the 32-bit float range the model computes in names row and feature', () => {
+    rejects(
+      () => rowsToTable(prep, [{ x: 1, color: 'red' }, { x: -1e39, color: 'red' }]),
+      'row 1 feature "x" is -1e+39, outside the range the model computes in (32-bit floats, magnitude at most 3.4028234663852886e+38)',
+    );
+    rejects(() => vectorsToTable(prep, [[1e308, 'red']]), /^row 0 feature "x" is 1e\+308, outside the range/);
+  });
+
   test('needs a bounded, non-empty array of objects', () => {
     rejects(() => rowsToTable(prep, []), 'rows must be a non-empty array of objects');
     rejects(() => rowsToTable(prep, { x: 1 }), 'rows must be a non-empty array of objects');
