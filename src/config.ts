@@ -74,6 +74,11 @@ const envSchema = z.object({
    * NODE_ENV=production refuses to start the API without keys. Never logged.
    */
   API_KEYS: z.string().default('').transform(parseApiKeys),
+  /**
+   * Keys that may change the training queue from the job dashboard (retry, clean, add, empty,
+   * obliterate, …), comma-separated. Unset: the dashboard is read-only. Never logged.
+   */
+  ADMIN_API_KEYS: z.string().default('').transform(parseApiKeys),
   /** Requests per key (per client IP without keys) in one RATE_LIMIT_WINDOW_MS; 0 turns limiting off. */
   RATE_LIMIT_MAX: int(0, 1_000_000_000).default(600),
   RATE_LIMIT_WINDOW_MS: int(100, 86_400_000).default(60_000),
@@ -121,6 +126,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** Never log these. Empty: the API runs open. */
   apiKeys: string[];
+  /** Never log these. Empty: the dashboard is read-only. */
+  adminApiKeys: string[];
   rateLimitMax: number;
   rateLimitWindowMs: number;
   requestTimeoutMs: number;
@@ -207,6 +214,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     predictBatchWaitMs: e.PREDICT_BATCH_WAIT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     apiKeys: e.API_KEYS,
+    adminApiKeys: e.ADMIN_API_KEYS,
     rateLimitMax: e.RATE_LIMIT_MAX,
     rateLimitWindowMs: e.RATE_LIMIT_WINDOW_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,

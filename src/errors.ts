@@ -29,6 +29,10 @@ export const ERRORS = {
   JOB_FINISHED: { status: 409, message: 'training job "{id}" has already finished ({state}); there is nothing to cancel' },
   ROUTE_NOT_FOUND: { status: 404, message: 'no route {method} {url}' },
   UNAUTHORIZED: { status: 401, message: '{message}' },
+  DASHBOARD_READ_ONLY: {
+    status: 403,
+    message: 'the job dashboard is read-only: set ADMIN_API_KEYS on the server to retry, clean, add or remove jobs from it',
+  },
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,
     message:

@@ -142,6 +142,8 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }): Promi
   assertApiKeysConfigured(opts.config);
   app.decorateRequest('apiKeyId', undefined);
   const keys = new ApiKeys(opts.config.apiKeys);
+  // Admin keys (the dashboard's write actions, see routes/dashboard.ts) open the dashboard too.
+  const dashboardKeys = new ApiKeys([...opts.config.apiKeys, ...opts.config.adminApiKeys]);
   if (!keys.enabled) {
     app.log.warn(
       '!!! API_KEYS is not set: the API is OPEN to anyone who can reach it. Set API_KEYS to ' +
@@ -171,7 +173,7 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }): Promi
         }),
       );
     }
-    const id = keys.identify(presented);
+    const id = (dashboard ? dashboardKeys : keys).identify(presented);
     if (id === undefined) {
       challenge(reply, dashboard, true);
       return done(new AppError('UNAUTHORIZED', { message: 'the API key is not valid' }));
