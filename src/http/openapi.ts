@@ -5,6 +5,7 @@ import fp from 'fastify-plugin';
 import { createJsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
 import { MAX_ID_LENGTH } from '../schemas/api.schema';
 import { registerApiComponents } from '../schemas/openapi-components';
+import { BROWSER_PAGES } from './auth';
 
 /**
  * The OpenAPI 3 description of the API, generated from the same zod schemas the routes validate
@@ -142,7 +143,9 @@ function makeTransform(opts: OpenapiOptions): SwaggerTransform {
       responses[status] = withDescription(status, response as JsonObject);
     }
     schema.response = responses;
-    if (protectedRoute) schema.security = securityOf(opts, [{ apiKey: [] }]);
+    if (protectedRoute) {
+      schema.security = securityOf(opts, BROWSER_PAGES.has(input.url) ? [{ apiKey: [] }, { browserLogin: [] }] : [{ apiKey: [] }]);
+    }
     return result;
   };
 }
@@ -237,7 +240,7 @@ function htmlPages(opts: OpenapiOptions): JsonObject {
         description:
           'A browser page behind the API keys: a browser asks for a user name (any) and a password (an API key); ' +
           'scripts may send `Authorization: Bearer <key>`.',
-        security: securityOf(opts, [{ dashboardLogin: [] }, { apiKey: [] }]),
+        security: securityOf(opts, [{ browserLogin: [] }, { apiKey: [] }]),
         responses: {
           ...page,
           ...errors(['500', '503', ...(opts.apiKeys ? ['401'] : []), ...(opts.rateLimited ? ['429'] : [])]),
@@ -325,7 +328,11 @@ async function openapiPlugin(app: FastifyInstance, opts: OpenapiOptions): Promis
       components: {
         securitySchemes: {
           apiKey: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS, when set.' },
-          dashboardLogin: { type: 'http', scheme: 'basic', description: 'Any user name, an API key as the password.' },
+          browserLogin: {
+            type: 'http',
+            scheme: 'basic',
+            description: 'For the pages opened in a browser (dashboard, report, curves): any user name, an API key as the password.',
+          },
         },
         headers: HEADERS,
       },
