@@ -72,7 +72,9 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const model = await modelCache.get(request.params.modelId);
       const started = performance.now();
-      const result = await predict(model, request.body, config.maxPredictRows);
+      const result = await predict(model, request.body, config.maxPredictRows, (counts) =>
+        metrics.observePredictWarnings(counts),
+      );
       metrics.observePredict(model.meta.task, (performance.now() - started) / 1000, result.predictions.length);
       return result;
     },

@@ -9,6 +9,7 @@ import {
 } from './data/preprocessing';
 import { FrozenExecutor } from './serving/frozen-executor';
 import { InputEncoder } from './serving/input-encoder';
+import type { PredictWarningKind, PredictWarnings } from './serving/predict-warnings';
 import type { ServedModel } from './serving/served-model';
 import type { StoredModel } from './store/model-store';
 
@@ -21,6 +22,8 @@ export interface Prediction {
   predictions: (number | string)[];
   probabilities?: number[][];
   classes?: (number | string)[];
+  /** Input accepted but probably not meant: unseen categories, keys that are no feature. */
+  warnings?: string[];
 }
 
 /**
@@ -29,11 +32,23 @@ export interface Prediction {
  * terms: nothing in the frozen form mixes rows. A served model (from the model cache) runs on its
  * own executor and batcher; a model straight from the store gets an executor for this call.
  */
-export async function predict(model: StoredModel | ServedModel, input: PredictInput, maxRows: number): Promise<Prediction> {
-  const { x, rows } = encodeInput(model, input, maxRows);
+export async function predict(
+  model: StoredModel | ServedModel,
+  input: PredictInput,
+  maxRows: number,
+  /** Called with how many warnings of each kind the request had (for /metrics). */
+  onWarnings?: (counts: Record<PredictWarningKind, number>) => void,
+): Promise<Prediction> {
+  const { x, rows, warnings } = encodeInput(model, input, maxRows);
   const output = await infer(model, x, rows);
   checkFinite(model.meta.preprocessing, input, output, rows);
-  return decodeOutput(model, output, rows);
+  const prediction = decodeOutput(model, output, rows);
+  const messages = warnings?.messages();
+  if (messages) {
+    onWarnings?.(warnings!.counts);
+    prediction.warnings = messages;
+  }
+  return prediction;
 }
 
 /**
@@ -66,7 +81,11 @@ function nonFiniteMessage(prep: Preprocessing, input: PredictInput, row: number)
 }
 
 /** The input as the network's rows × inputSize matrix; throws a 400 (AppError) for bad input. */
-function encodeInput(model: StoredModel | ServedModel, input: PredictInput, maxRows: number): { x: Float32Array; rows: number } {
+function encodeInput(
+  model: StoredModel | ServedModel,
+  input: PredictInput,
+  maxRows: number,
+): { x: Float32Array; rows: number; warnings?: PredictWarnings } {
   const prep = model.meta.preprocessing;
   const encoder = 'encoder' in model ? model.encoder : new InputEncoder(prep);
   return encoder.encode(input, maxRows) ?? encodeThroughTable(prep, input, maxRows);

@@ -11,6 +11,18 @@ export function outsideFloat32(value: number): boolean {
   return Math.abs(value) > FLOAT32_MAX;
 }
 
+/**
+ * Decimal notation only. `Number()` alone would also accept "0x1F", "0b1" and "0o7", which in a
+ * CSV are far more likely codes than numbers.
+ */
+export const DECIMAL_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
+
+/** A string that spells a decimal number ("174.09", " -2.5e-1 "), as that number; else undefined. */
+export function numberFromText(text: string): number | undefined {
+  const trimmed = text.trim();
+  return DECIMAL_NUMBER.test(trimmed) ? Number(trimmed) : undefined;
+}
+
 export const FLOAT32_RANGE = `32-bit floats, magnitude at most ${FLOAT32_MAX}`;
 
 /**

@@ -2,7 +2,14 @@ import { CsvError, parse } from 'csv-parse/sync';
 import { invalid } from '../errors';
 import { checkColumnName, checkNoDuplicateNames } from './column-names';
 import { typeColumn } from './column-types';
-import { cellFromJson, describeJsonValue, FLOAT32_RANGE, isPlainObject, outsideFloat32 } from './json-cell';
+import {
+  cellFromJson,
+  DECIMAL_NUMBER,
+  describeJsonValue,
+  FLOAT32_RANGE,
+  isPlainObject,
+  outsideFloat32,
+} from './json-cell';
 import { makeTable, type CellValue, type Table } from './table';
 
 /**
@@ -22,11 +29,6 @@ const MIN_ROWS = 2;
 /** Cell spellings that mean "no value", compared after trimming and lower-casing. */
 const MISSING_TOKENS = new Set(['', 'na', 'nan', 'null']);
 
-/**
- * Decimal notation only. `Number()` alone would also accept "0x1F", "0b1" and "0o7", which in a
- * CSV are far more likely codes than numbers.
- */
-const DECIMAL_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
 const INFINITY_WORD = /^[+-]?(?:inf|infinity)$/i;
 
 interface CsvRecord {

@@ -1,6 +1,13 @@
 import { invalid } from '../errors';
-import { quoteNames } from './column-names';
-import { cellFromJson, describeJsonValue, FLOAT32_RANGE, isPlainObject, outsideFloat32 } from './json-cell';
+import { nearestName, quoteNames } from './column-names';
+import {
+  cellFromJson,
+  describeJsonValue,
+  FLOAT32_RANGE,
+  isPlainObject,
+  numberFromText,
+  outsideFloat32,
+} from './json-cell';
 import type { FeatureEncoding, Preprocessing } from './preprocessing';
 import { makeTable, type CellValue, type Table } from './table';
 
@@ -27,9 +34,12 @@ export function rowsToTable(prep: Preprocessing, rows: unknown, maxRows = DEFAUL
     }
     prep.features.forEach((feature, f) => {
       if (!Object.prototype.hasOwnProperty.call(row, feature.name)) {
+        const names = prep.features.map((f) => f.name);
+        const misspelt = Object.keys(row).find((key) => !names.includes(key) && nearestName(key, [feature.name]));
         throw invalid(
           'INVALID_PREDICT_INPUT',
-          `row ${r} is missing feature "${feature.name}"; pass null for a missing value`,
+          `row ${r} is missing feature "${feature.name}"${misspelt === undefined ? '' : ` (is ${JSON.stringify(misspelt)} a misspelling?)`}; ` +
+            'pass null for a missing value',
         );
       }
       columns[f].values[r] = predictionCell(feature, row[feature.name], r);
@@ -91,8 +101,10 @@ function emptyColumns(prep: Preprocessing, rowCount: number) {
 function predictionCell(feature: FeatureEncoding, value: unknown, row: number): CellValue {
   if (value === null) return null;
   if (feature.type === 'numeric') {
-    if (typeof value === 'number' && Number.isFinite(value)) {
-      if (!outsideFloat32(value)) return value;
+    // A string that spells a decimal number ("174.09", as CSV-minded clients send) is that number.
+    const number = typeof value === 'string' ? numberFromText(value) : value;
+    if (typeof number === 'number' && Number.isFinite(number)) {
+      if (!outsideFloat32(number)) return number;
       throw invalid(
         'INVALID_PREDICT_INPUT',
         `row ${row} feature "${feature.name}" is ${value}, outside the range the model computes in (${FLOAT32_RANGE})`,

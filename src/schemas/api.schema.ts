@@ -95,4 +95,8 @@ export const predictResponseSchema = z.object({
   predictions: z.array(z.union([z.number(), z.string()])),
   probabilities: z.array(z.array(z.number())).optional(),
   classes: z.array(z.union([z.number(), z.string()])).optional(),
+  warnings: z
+    .array(z.string())
+    .optional()
+    .meta({ description: 'Input accepted but probably not meant: a category not seen in training, a key that is no feature' }),
 });

@@ -149,7 +149,8 @@ export const API_EXAMPLES = {
     schema: predictRequestSchema,
     description:
       'Exactly one of `rows` (objects with every feature by name; null for a missing value) or `inputs` ' +
-      '(arrays of raw values in feature order).',
+      '(arrays of raw values in feature order). A numeric feature takes a number or a string that spells one ' +
+      '("174.09"); keys that are no feature (other than the target) and unseen categories are answered with `warnings`.',
     example: { rows: [{ tenure_months: 3, monthly_spend: 95, support_calls: 4, plan: 'basic', region: 'north' }] },
   },
   PredictResponse: {

@@ -59,8 +59,8 @@ describe('rowsToTable', () => {
 
   test('a non-numeric value for a numeric feature names row and feature', () => {
     rejects(
-      () => rowsToTable(prep, [{ x: '3', color: 'red' }]),
-      'row 0 feature "x" must be a finite number or null, got the string "3"',
+      () => rowsToTable(prep, [{ x: '3 apples', color: 'red' }]),
+      'row 0 feature "x" must be a finite number or null, got the string "3 apples"',
     );
     rejects(() => rowsToTable(prep, [{ x: true, color: 'red' }]), 'row 0 feature "x" must be a finite number or null, got a boolean');
     rejects(
