@@ -75,6 +75,7 @@ export default async function trainModel(
     resumeFrom: saved?.trainer,
     shouldStop: async () => draining || (await redis.exists(keys.cancel)) === 1,
     onEpoch: async (metrics, trainer) => {
+      throwIfDiverged(metrics);
       const checkpoint: JobCheckpoint = { trainer: trainer.checkpoint(), resumedAt };
       await checkpoints.save(job.id, checkpoint);
       await redis
@@ -151,6 +152,21 @@ export default async function trainModel(
 }
 
 /** Bad input (an AppError) will fail the same way on every retry: fail the job at once. */
+/**
+ * A loss (or any metric) that is no longer a finite number will not become one again: the job
+ * fails now, saying where and what, rather than training on and storing NaN (which JSON writes
+ * as null) for every later epoch.
+ */
+function throwIfDiverged(metrics: object): void {
+  const bad = Object.entries(metrics).find(([, value]) => typeof value === 'number' && !Number.isFinite(value));
+  if (!bad) return;
+  const epoch = (metrics as { epoch?: number }).epoch;
+  throw new UnrecoverableError(
+    `training diverged at epoch ${epoch}: ${bad[0]} is ${bad[1]}; lower training.learningRate, add normalization ` +
+      'or check the data for extreme values',
+  );
+}
+
 function unrecoverable(error: unknown): never {
   if (error instanceof AppError) throw new UnrecoverableError(error.message);
   throw error;

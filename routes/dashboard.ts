@@ -3,6 +3,8 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyError, FastifyPluginAsync } from 'fastify';
 import { AppError } from '../src/errors';
+import { ApiKeys, presentedKey } from '../src/http/auth';
+import { clientCode } from '../src/http/error-handler';
 import { DASHBOARD_PATH, DOCS_PREFIX } from '../src/http/openapi';
 
 export { DASHBOARD_PATH };
@@ -21,7 +23,7 @@ class DashboardAdapter extends FastifyAdapter {
     return super.setErrorHandler((error) => {
       const status = error instanceof AppError ? error.status : (error as FastifyError).statusCode;
       if (status === undefined || (status >= 500 && !(error instanceof AppError))) return handler(error);
-      const code = error instanceof AppError ? error.code : ((error as FastifyError).code ?? 'CLIENT_ERROR');
+      const code = error instanceof AppError ? error.code : clientCode(status);
       // bull-board's status type lists only the codes it uses itself; the adapter passes any on.
       return { status: status as 400, body: { error: { code, message: error.message } } };
     });
@@ -44,7 +46,9 @@ function isEpochProgress(value: unknown): value is EpochProgress {
  * Access: the auth plugin (src/http/auth.ts) guards every route under /admin with the API keys
  * from a global onRequest hook, and answers a browser with a Basic challenge (any user name, a
  * key as the password). Nothing here opens a way around it: this plugin must stay registered
- * after the auth plugin, as buildApp does.
+ * after the auth plugin, as buildApp does. Changing the queue (bull-board's PUT/POST/DELETE/PATCH
+ * routes: retry, clean, add, update-data, empty, obliterate, pause, …) needs an admin key
+ * (ADMIN_API_KEYS) on top; without admin keys the dashboard is read-only.
  *
  * bull-board's routes carry no schemas (only `hide: true`), so the app's zod validator and
  * serializer compilers are never asked to compile anything for them; its error handler applies
@@ -52,10 +56,27 @@ function isEpochProgress(value: unknown): value is EpochProgress {
  * lets the app's own errors through (DashboardAdapter).
  */
 const dashboardRoutes: FastifyPluginAsync = async (app) => {
+  const admins = new ApiKeys(app.services.config.adminApiKeys);
   const queue = new BullMQAdapter(app.services.queue, {
     displayName: 'training',
     description: 'Training jobs: the data is the training request, progress is epochs done of epochs asked for.',
-    allowRetries: true,
+    // Without admin keys the board shows no buttons; the hook below refuses the requests anyway.
+    readOnlyMode: !admins.enabled,
+    allowRetries: admins.enabled,
+  });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.method === 'GET' || request.method === 'HEAD') return done();
+    if (!admins.enabled) return done(new AppError('DASHBOARD_READ_ONLY'));
+    const presented = presentedKey(request.headers.authorization, true);
+    if (presented !== undefined && admins.identify(presented) !== undefined) return done();
+    reply.header('WWW-Authenticate', 'Basic realm="fitwell-admin", charset="UTF-8"');
+    done(
+      new AppError('UNAUTHORIZED', {
+        message:
+          'changing jobs from the dashboard needs an admin key (ADMIN_API_KEYS): sign in with it as the password, ' +
+          'or send "Authorization: Bearer <admin key>"',
+      }),
+    );
   });
   // The processor reports {epoch, epochs}; bull-board draws a percentage from `progress` and
   // shows the whole object on the job's Progress tab.

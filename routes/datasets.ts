@@ -21,7 +21,12 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
     '/datasets',
     {
       bodyLimit: config.datasetBodyLimit,
+      config: { bodyLimitSetting: 'DATASET_BODY_LIMIT' },
       schema: {
+        operationId: 'uploadDataset',
+        description:
+          'A CSV with a header row (text/csv) or JSON rows ({"rows":[{column: value}]}). Every column is typed ' +
+          'numeric (all present cells numbers) or categorical; empty cells, NA, NaN and null are missing values.',
         body: z.union([csvText, jsonDatasetSchema]),
         response: { 201: datasetSchema, 400: errorSchema, 413: errorSchema, 415: errorSchema },
       },
@@ -38,7 +43,14 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/datasets/:datasetId',
-    { schema: { params: idParams('datasetId'), response: { 200: datasetSchema, 404: errorSchema } } },
+    {
+      schema: {
+        operationId: 'getDataset',
+        description: 'The columns (name and type) and the row count of an uploaded dataset.',
+        params: idParams('datasetId'),
+        response: { 200: datasetSchema, 404: errorSchema },
+      },
+    },
     async (request) => {
       const meta = await datasets.meta(request.params.datasetId);
       return { id: meta.id, rows: meta.rows, columns: meta.columns, createdAt: meta.createdAt };

@@ -14,6 +14,7 @@ const docsRoutes: FastifyPluginAsyncZod = async (app) => {
     OPENAPI_PATH,
     {
       schema: {
+        operationId: 'getOpenApiDocument',
         summary: 'This API described in OpenAPI 3',
         description: 'Generated at start from the zod schemas the routes validate and serialize with.',
         response: { 200: openapiDocumentSchema },

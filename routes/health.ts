@@ -7,6 +7,8 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     '/healthz',
     {
       schema: {
+        operationId: 'getLiveness',
+        description: 'Answers while the process runs, even when it is overloaded; says which TensorFlow.js backend it uses.',
         response: {
           200: z.object({
             status: z.literal('ok'),
@@ -30,6 +32,8 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     '/readyz',
     {
       schema: {
+        operationId: 'getReadiness',
+        description: 'Ready when Redis answers a PING within a second; 503 with Retry-After otherwise.',
         response: {
           200: z.object({ status: z.literal('ready'), redis: z.literal('ok') }),
           503: z.object({ status: z.literal('unavailable'), redis: z.string() }),

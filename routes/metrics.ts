@@ -12,6 +12,7 @@ const metricsRoutes: FastifyPluginAsyncZod = async (app) => {
     '/metrics',
     {
       schema: {
+        operationId: 'getMetrics',
         summary: 'Prometheus metrics',
         description:
           'HTTP latency per route, predict latency, queue depth per state, training job and epoch durations, ' +

@@ -11,6 +11,7 @@ const modelExportRoutes: FastifyPluginAsyncZod = async (app) => {
     '/models/:modelId/export',
     {
       schema: {
+        operationId: 'exportModel',
         summary: 'Export a model in the TensorFlow.js LayersModel format (zip of model.json + weights.bin)',
         description:
           'The frozen inference form (batch norm folded into the kernels, dropout removed) as Dense, ' +

@@ -25,6 +25,8 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     '/models',
     {
       schema: {
+        operationId: 'listModels',
+        description: 'Trained models, newest first, `limit` at a time from `offset`.',
         querystring: modelListQuerySchema,
         response: { 200: modelListSchema },
       },
@@ -36,14 +38,29 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
 
   app.get(
     '/models/:modelId',
-    { schema: { params: idParams('modelId'), response: { 200: modelSchema, 404: errorSchema } } },
+    {
+      schema: {
+        operationId: 'getModel',
+        description:
+          'The spec as trained (every default filled in), the seed, the backend, the preprocessing (feature ' +
+          'encodings, classes), the final metrics, sparsity and warnings.',
+        params: idParams('modelId'),
+        response: { 200: modelSchema, 404: errorSchema },
+      },
+    },
     async (request) => view(await models.meta(request.params.modelId)),
   );
 
   app.post(
     '/models/:modelId/predict',
     {
+      bodyLimit: config.predictBodyLimit,
+      config: { bodyLimitSetting: 'PREDICT_BODY_LIMIT' },
       schema: {
+        operationId: 'predict',
+        description:
+          'Rows by feature name (`rows`) or raw values in feature order (`inputs`), at most MAX_PREDICT_ROWS per ' +
+          'request and PREDICT_BODY_LIMIT bytes, run through the frozen model (running statistics, no dropout).',
         params: idParams('modelId'),
         body: predictRequestSchema,
         response: { 200: predictResponseSchema, 400: errorSchema, 404: errorSchema },
@@ -55,7 +72,9 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request) => {
       const model = await modelCache.get(request.params.modelId);
       const started = performance.now();
-      const result = await predict(model, request.body, config.maxPredictRows);
+      const result = await predict(model, request.body, config.maxPredictRows, (counts) =>
+        metrics.observePredictWarnings(counts),
+      );
       metrics.observePredict(model.meta.task, (performance.now() - started) / 1000, result.predictions.length);
       return result;
     },

@@ -4,6 +4,7 @@ import { createSweepQueues, enqueueSweep } from '../jobs/sweep-queue';
 import { sweepChart } from '../src/report/sweep-chart';
 import { emptyChart } from '../src/report/curves-chart';
 import { renderSvg } from '../src/report/vega';
+import { requireRedis } from '../src/http/redis-errors';
 import { errorSchema, idParams } from '../src/schemas/api.schema';
 import { sweepCreatedSchema, sweepRequestSchema, sweepViewSchema } from '../src/schemas/sweep.schema';
 import { assertTrainable } from '../src/sweeps/check-datasets';
@@ -20,6 +21,7 @@ import { resolveSeed } from '../src/training/train-from-request';
 const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
   const { config, datasets, redis, queue: training } = app.services;
   const { flow, queue: sweeps } = createSweepQueues(config);
+  app.addHook('onRequest', requireRedis(redis));
   flow.on('error', (error) => app.log.warn({ err: error.message }, 'sweep flow connection error'));
   sweeps.on('error', (error) => app.log.warn({ err: error.message }, 'sweep queue connection error'));
   app.addHook('onClose', async () => {
@@ -30,6 +32,7 @@ const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
     '/sweeps',
     {
       schema: {
+        operationId: 'createSweep',
         description:
           'Queue one training job per combination of the grid (at most SWEEP_MAX_COMBINATIONS), all with the same seed.',
         body: sweepRequestSchema,
@@ -51,6 +54,7 @@ const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
     '/sweeps/:sweepId',
     {
       schema: {
+        operationId: 'getSweep',
         description: 'Progress; when done, the runs ranked by validation loss (ties by the smaller gap).',
         params: idParams('sweepId'),
         response: { 200: sweepViewSchema, 404: errorSchema },
@@ -63,9 +67,13 @@ const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
     '/sweeps/:sweepId/curves.svg',
     {
       schema: {
+        operationId: 'getSweepCurves',
         description: 'The validation loss of every run over the epochs, on one chart.',
         params: idParams('sweepId'),
-        response: { 200: z.string().describe('image/svg+xml'), 404: errorSchema },
+        response: {
+          200: { description: 'An SVG image', content: { 'image/svg+xml': { schema: z.string() } } },
+          404: errorSchema,
+        },
       },
     },
     async (request, reply) => {

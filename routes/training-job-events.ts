@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError } from '../src/errors';
 import { trainingEventStream } from '../src/http/training-event-stream';
+import { requireRedis } from '../src/http/redis-errors';
 import { errorSchema, idParams } from '../src/schemas/api.schema';
 import { TRAINING_EVENT_STREAM_DESCRIPTION } from '../src/schemas/training-events.schema';
 
@@ -10,6 +11,7 @@ import { TRAINING_EVENT_STREAM_DESCRIPTION } from '../src/schemas/training-event
 const trainingJobEventRoutes: FastifyPluginAsyncZod = async (app) => {
   const { queue, redis, config, jobEvents, metrics } = app.services;
   const open = new Set<PassThrough>();
+  app.addHook('onRequest', requireRedis(redis));
 
   // Open streams would hold app.close() until their jobs end: end them first. Clients that
   // reconnect (EventSource does) resume from Last-Event-ID on another replica or after restart.
@@ -22,6 +24,7 @@ const trainingJobEventRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       config: { httpMetrics: false },
       schema: {
+        operationId: 'streamTrainingJobEvents',
         summary: "Follow a training job live: each epoch's metrics and the final state (Server-Sent Events)",
         description: TRAINING_EVENT_STREAM_DESCRIPTION,
         params: idParams('jobId'),

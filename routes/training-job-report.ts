@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jobCurvesSvg, loadJobReport } from '../src/report/job-report';
 import { reportPage } from '../src/report/report-page';
+import { requireRedis } from '../src/http/redis-errors';
 import { errorSchema, idParams } from '../src/schemas/api.schema';
 
 /**
@@ -12,16 +13,21 @@ export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-sr
 
 const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
   const { queue, redis, config } = app.services;
+  app.addHook('onRequest', requireRedis(redis));
 
   app.get(
     '/training-jobs/:jobId/curves.svg',
     {
       schema: {
+        operationId: 'getTrainingJobCurves',
         description:
           'Training and validation loss (and accuracy or MAE) per epoch as SVG, best and stopping epochs marked. ' +
           'Before the first epoch ends: an SVG saying so.',
         params: idParams('jobId'),
-        response: { 200: z.string().describe('image/svg+xml'), 404: errorSchema },
+        response: {
+          200: { description: 'An SVG image', content: { 'image/svg+xml': { schema: z.string() } } },
+          404: errorSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -38,9 +44,13 @@ const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
     '/training-jobs/:jobId/report',
     {
       schema: {
+        operationId: 'getTrainingJobReport',
         description: 'An HTML page: configuration, curves, diagnosis, sparsity per layer, warnings.',
         params: idParams('jobId'),
-        response: { 200: z.string().describe('text/html'), 404: errorSchema },
+        response: {
+          200: { description: 'An HTML page', content: { 'text/html': { schema: z.string() } } },
+          404: errorSchema,
+        },
       },
     },
     async (request, reply) => {

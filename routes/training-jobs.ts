@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { cancelKey, cancelledJobKey, enqueueTraining, metricsKey } from '../jobs/training-queue';
 import { AppError, invalid } from '../src/errors';
 import { IdempotencyStore, REPLAYED_HEADER } from '../src/http/idempotency';
+import { requireRedis } from '../src/http/redis-errors';
 import {
   enqueuedJobSchema,
   errorSchema,
@@ -17,11 +18,16 @@ import { apiState, cancelledWaitingView, describeJob } from '../src/training/job
 const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
   const { queue, datasets, redis, config } = app.services;
   const idempotency = new IdempotencyStore(redis, config.redisPrefix, config.idempotencyTtlSeconds);
+  app.addHook('onRequest', requireRedis(redis));
 
   app.post(
     '/training-jobs',
     {
       schema: {
+        operationId: 'createTrainingJob',
+        description:
+          'Checks the dataset and the target now (a request that cannot train is a 400, not a failed job later) ' +
+          'and queues the job. With an Idempotency-Key, a retry of the same request returns the same job.',
         headers: z.looseObject({
           'idempotency-key': z
             .string()
@@ -57,6 +63,8 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     '/training-jobs/:jobId',
     {
       schema: {
+        operationId: 'getTrainingJob',
+        description: 'State, progress, one metrics entry per finished epoch and, once completed, the model and its diagnosis.',
         params: idParams('jobId'),
         response: { 200: trainingJobSchema, 404: errorSchema },
       },
@@ -86,6 +94,10 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     '/training-jobs/:jobId',
     {
       schema: {
+        operationId: 'cancelTrainingJob',
+        description:
+          'A waiting job is removed ("cancelled"); an active one stops after its current batch ("cancelling"), ' +
+          'keeping the metrics of the epochs it finished. 409 for a job that has already finished.',
         params: idParams('jobId'),
         response: { 202: z.object({ jobId: z.string(), state: z.enum(['cancelled', 'cancelling']) }), 404: errorSchema, 409: errorSchema },
       },

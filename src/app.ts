@@ -9,7 +9,7 @@ import { QueueEvents, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config';
 import authPlugin from './http/auth';
-import { frameworkErrors, registerErrorHandler } from './http/error-handler';
+import { clientErrorHandler, frameworkErrors, registerErrorHandler } from './http/error-handler';
 import { JobEventHub } from './http/job-event-hub';
 import openapiPlugin from './http/openapi';
 import { registerJsonBodyParser } from './http/json-body';
@@ -22,6 +22,7 @@ import httpObservability from './observability/http-observability';
 import { observeFinishedJobs } from './observability/job-metrics';
 import { loggerOptions, requestId, type LogDestination } from './observability/logger';
 import { ServiceMetrics } from './observability/metrics';
+import { MAX_ID_LENGTH } from './schemas/api.schema';
 import { closeBullmq } from './store/close-bullmq';
 import { DatasetStore } from './store/dataset-store';
 import { ModelCache } from './serving/model-cache';
@@ -145,8 +146,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     requestIdHeader: false,
     genReqId: requestId,
     bodyLimit: config.bodyLimit,
+    // Ids up to the documented length route; a longer one is a 414 (frameworkErrors).
+    routerOptions: { maxParamLength: MAX_ID_LENGTH },
     ...serverTimeouts(config),
     frameworkErrors,
+    clientErrorHandler: clientErrorHandler(config.requestTimeoutMs),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -158,7 +162,11 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(authPlugin, { config });
   await app.register(rateLimitPlugin, { config });
   // Before any route: it collects the routes as they are added.
-  await app.register(openapiPlugin, { version: API_VERSION });
+  await app.register(openapiPlugin, {
+    version: API_VERSION,
+    apiKeys: config.apiKeys.length > 0,
+    rateLimited: config.rateLimitMax > 0,
+  });
 
   await app.register(servicesPlugin, { config });
   await app.register(redisChecksPlugin);

@@ -36,6 +36,11 @@ const envSchema = z.object({
   MAX_DATASET_ROWS: int(2, 10_000_000).default(1_000_000),
   MAX_DATASET_COLUMNS: int(1, 100_000).default(1_000),
   MAX_PREDICT_ROWS: int(1, 1_000_000).default(10_000),
+  /**
+   * Largest predict body, in bytes. Unset: PREDICT_BYTES_PER_ROW per allowed row (40 MiB for
+   * 10,000 rows), and never less than BODY_LIMIT.
+   */
+  PREDICT_BODY_LIMIT: int(1024, 1 << 30).optional(),
   /** Trained models kept in the API's memory for prediction. */
   MODEL_CACHE_SIZE: int(1, 100_000).default(100),
   /**
@@ -72,6 +77,11 @@ const envSchema = z.object({
    * NODE_ENV=production refuses to start the API without keys. Never logged.
    */
   API_KEYS: z.string().default('').transform(parseApiKeys),
+  /**
+   * Keys that may change the training queue from the job dashboard (retry, clean, add, empty,
+   * obliterate, …), comma-separated. Unset: the dashboard is read-only. Never logged.
+   */
+  ADMIN_API_KEYS: z.string().default('').transform(parseApiKeys),
   /** Requests per key (per client IP without keys) in one RATE_LIMIT_WINDOW_MS; 0 turns limiting off. */
   RATE_LIMIT_MAX: int(0, 1_000_000_000).default(600),
   RATE_LIMIT_WINDOW_MS: int(100, 86_400_000).default(60_000),
@@ -89,6 +99,13 @@ const envSchema = z.object({
   IDEMPOTENCY_TTL_SECONDS: int(1, 30 * 24 * 3600).default(24 * 3600),
 });
 
+/**
+ * Bytes of predict body per allowed row when PREDICT_BODY_LIMIT is unset: a named row of 64
+ * features with 10-character names and 8-digit values is about 1.4 kB, 256 raw values 2.6 kB,
+ * so 4 KiB fits a few hundred features by name (JSON's share; the limit only guards memory).
+ */
+export const PREDICT_BYTES_PER_ROW = 4096;
+
 export interface Config {
   env: string;
   port: number;
@@ -104,6 +121,7 @@ export interface Config {
   maxDatasetRows: number;
   maxDatasetColumns: number;
   maxPredictRows: number;
+  predictBodyLimit: number;
   modelCacheSize: number;
   modelCacheBytes: number;
   /** null: micro-batching off. */
@@ -111,6 +129,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** Never log these. Empty: the API runs open. */
   apiKeys: string[];
+  /** Never log these. Empty: the dashboard is read-only. */
+  adminApiKeys: string[];
   rateLimitMax: number;
   rateLimitWindowMs: number;
   requestTimeoutMs: number;
@@ -190,11 +210,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxDatasetRows: e.MAX_DATASET_ROWS,
     maxDatasetColumns: e.MAX_DATASET_COLUMNS,
     maxPredictRows: e.MAX_PREDICT_ROWS,
+    predictBodyLimit:
+      e.PREDICT_BODY_LIMIT ?? Math.min(1 << 30, Math.max(e.BODY_LIMIT, e.MAX_PREDICT_ROWS * PREDICT_BYTES_PER_ROW)),
     modelCacheSize: e.MODEL_CACHE_SIZE,
     modelCacheBytes: e.MODEL_CACHE_BYTES,
     predictBatchWaitMs: e.PREDICT_BATCH_WAIT_MS,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     apiKeys: e.API_KEYS,
+    adminApiKeys: e.ADMIN_API_KEYS,
     rateLimitMax: e.RATE_LIMIT_MAX,
     rateLimitWindowMs: e.RATE_LIMIT_WINDOW_MS,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
@@ -230,6 +253,7 @@ export function configToEnv(config: Config): Record<string, string> {
     MAX_DATASET_ROWS: String(config.maxDatasetRows),
     MAX_DATASET_COLUMNS: String(config.maxDatasetColumns),
     MAX_PREDICT_ROWS: String(config.maxPredictRows),
+    PREDICT_BODY_LIMIT: String(config.predictBodyLimit),
     MODEL_CACHE_SIZE: String(config.modelCacheSize),
     MODEL_CACHE_BYTES: String(config.modelCacheBytes),
     PREDICT_BATCH_WAIT_MS: config.predictBatchWaitMs === null ? 'off' : String(config.predictBatchWaitMs),

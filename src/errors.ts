@@ -10,6 +10,14 @@ export const ERRORS = {
   INVALID_SWEEP: { status: 400, message: '{message}' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, message: '{message}' },
   PAYLOAD_TOO_LARGE: { status: 413, message: '{message}' },
+  URI_TOO_LONG: { status: 414, message: '{message}' },
+  REQUEST_TIMEOUT: {
+    status: 408,
+    message: 'the request was not received within {timeoutMs} ms (the server\'s REQUEST_TIMEOUT_MS setting)',
+  },
+  HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are larger than the server accepts' },
+  /** Any other 4xx the HTTP framework gives; it keeps its own status. */
+  CLIENT_ERROR: { status: 400, message: '{message}' },
   DATASET_NOT_FOUND: { status: 404, message: 'dataset "{id}" does not exist' },
   JOB_NOT_FOUND: { status: 404, message: 'training job "{id}" does not exist' },
   MODEL_NOT_FOUND: { status: 404, message: 'model "{id}" does not exist' },
@@ -21,6 +29,10 @@ export const ERRORS = {
   JOB_FINISHED: { status: 409, message: 'training job "{id}" has already finished ({state}); there is nothing to cancel' },
   ROUTE_NOT_FOUND: { status: 404, message: 'no route {method} {url}' },
   UNAUTHORIZED: { status: 401, message: '{message}' },
+  DASHBOARD_READ_ONLY: {
+    status: 403,
+    message: 'the job dashboard is read-only: set ADMIN_API_KEYS on the server to retry, clean, add or remove jobs from it',
+  },
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,
     message:
@@ -36,6 +48,9 @@ export const ERRORS = {
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof ERRORS;
+
+/** Every code, for the `code` enum of the error schema: a client can switch on it. */
+export const ERROR_CODES = Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]];
 
 function fill(template: string, params: Record<string, unknown>): string {
   return template.replace(/\{(\w+)\}/g, (_, key: string) => String(params[key] ?? `{${key}}`));

@@ -1,3 +1,4 @@
+import { invalid } from './errors';
 import {
   decodeClass,
   decodeRegression,
@@ -7,6 +8,7 @@ import {
 import { rowsToTable, vectorsToTable } from './data/prediction-input';
 import { FrozenExecutor } from './serving/frozen-executor';
 import { InputEncoder } from './serving/input-encoder';
+import type { PredictWarningKind, PredictWarnings } from './serving/predict-warnings';
 import type { ServedModel } from './serving/served-model';
 import type { StoredModel } from './store/model-store';
 
@@ -19,6 +21,8 @@ export interface Prediction {
   predictions: (number | string)[];
   probabilities?: number[][];
   classes?: (number | string)[];
+  /** Input accepted but probably not meant: unseen categories, keys that are no feature. */
+  warnings?: string[];
 }
 
 /**
@@ -27,13 +31,60 @@ export interface Prediction {
  * terms: nothing in the frozen form mixes rows. A served model (from the model cache) runs on its
  * own executor and batcher; a model straight from the store gets an executor for this call.
  */
-export async function predict(model: StoredModel | ServedModel, input: PredictInput, maxRows: number): Promise<Prediction> {
-  const { x, rows } = encodeInput(model, input, maxRows);
-  return decodeOutput(model, await infer(model, x, rows), rows);
+export async function predict(
+  model: StoredModel | ServedModel,
+  input: PredictInput,
+  maxRows: number,
+  /** Called with how many warnings of each kind the request had (for /metrics). */
+  onWarnings?: (counts: Record<PredictWarningKind, number>) => void,
+): Promise<Prediction> {
+  const { x, rows, warnings } = encodeInput(model, input, maxRows);
+  const output = await infer(model, x, rows);
+  checkFinite(model.meta.preprocessing, input, output, rows);
+  const prediction = decodeOutput(model, output, rows);
+  const messages = warnings?.messages();
+  if (messages) {
+    onWarnings?.(warnings!.counts);
+    prediction.warnings = messages;
+  }
+  return prediction;
+}
+
+/**
+ * Inputs within float32 can still be so far from the training data that the network's output
+ * overflows (NaN probabilities); such a row is a 400 naming the feature furthest from its
+ * training mean, rather than an answer with nulls where numbers were promised.
+ */
+function checkFinite(prep: Preprocessing, input: PredictInput, output: Float32Array, rows: number): void {
+  for (let i = 0; i < output.length; i++) {
+    if (!Number.isFinite(output[i])) throw invalid('INVALID_PREDICT_INPUT', nonFiniteMessage(prep, input, Math.floor(i / (output.length / rows))));
+  }
+}
+
+function nonFiniteMessage(prep: Preprocessing, input: PredictInput, row: number): string {
+  let furthest: { name: string; value: number; distance: number } | undefined;
+  prep.features.forEach((feature, f) => {
+    if (feature.type !== 'numeric') return;
+    const source = input.rows?.[row] as Record<string, unknown> | undefined;
+    const value = input.rows ? source?.[feature.name] : (input.inputs?.[row] as unknown[] | undefined)?.[f];
+    if (typeof value !== 'number') return;
+    const distance = Math.abs(value - feature.mean) / feature.std;
+    if (!furthest || distance > furthest.distance) furthest = { name: feature.name, value, distance };
+  });
+  const message = `row ${row}: the model's output is not a finite number`;
+  if (!furthest) return `${message} for these inputs`;
+  return (
+    `${message}; feature "${furthest.name}" (${furthest.value}) is ${furthest.distance.toPrecision(3)} standard deviations ` +
+    'from its training mean: values this far from the training data cannot be predicted'
+  );
 }
 
 /** The input as the network's rows × inputSize matrix; throws a 400 (AppError) for bad input. */
-function encodeInput(model: StoredModel | ServedModel, input: PredictInput, maxRows: number): { x: Float32Array; rows: number } {
+function encodeInput(
+  model: StoredModel | ServedModel,
+  input: PredictInput,
+  maxRows: number,
+): { x: Float32Array; rows: number; warnings?: PredictWarnings } {
   const prep = model.meta.preprocessing;
   const encoder = 'encoder' in model ? model.encoder : new InputEncoder(prep);
   return encoder.encode(input, maxRows) ?? encodeThroughTable(prep, input, maxRows);

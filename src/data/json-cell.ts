@@ -1,6 +1,31 @@
 import type { CellValue } from './table';
 
 /**
+ * The largest magnitude a float32 holds: the network (TensorFlow.js) computes in 32-bit floats,
+ * where a larger number is Infinity and its losses and outputs NaN. Numbers beyond it are refused
+ * at upload and at predict, naming the value.
+ */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+export function outsideFloat32(value: number): boolean {
+  return Math.abs(value) > FLOAT32_MAX;
+}
+
+/**
+ * Decimal notation only. `Number()` alone would also accept "0x1F", "0b1" and "0o7", which in a
+ * CSV are far more likely codes than numbers.
+ */
+export const DECIMAL_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
+
+/** A string that spells a decimal number ("174.09", " -2.5e-1 "), as that number; else undefined. */
+export function numberFromText(text: string): number | undefined {
+  const trimmed = text.trim();
+  return DECIMAL_NUMBER.test(trimmed) ? Number(trimmed) : undefined;
+}
+
+export const FLOAT32_RANGE = `32-bit floats, magnitude at most ${FLOAT32_MAX}`;
+
+/**
  * Conversion of one JSON value into a cell, shared by JSON datasets and prediction rows so both
  * accept exactly the same values.
  */

@@ -2,7 +2,14 @@ import { CsvError, parse } from 'csv-parse/sync';
 import { invalid } from '../errors';
 import { checkColumnName, checkNoDuplicateNames } from './column-names';
 import { typeColumn } from './column-types';
-import { cellFromJson, describeJsonValue, isPlainObject } from './json-cell';
+import {
+  cellFromJson,
+  DECIMAL_NUMBER,
+  describeJsonValue,
+  FLOAT32_RANGE,
+  isPlainObject,
+  outsideFloat32,
+} from './json-cell';
 import { makeTable, type CellValue, type Table } from './table';
 
 /**
@@ -22,11 +29,6 @@ const MIN_ROWS = 2;
 /** Cell spellings that mean "no value", compared after trimming and lower-casing. */
 const MISSING_TOKENS = new Set(['', 'na', 'nan', 'null']);
 
-/**
- * Decimal notation only. `Number()` alone would also accept "0x1F", "0b1" and "0o7", which in a
- * CSV are far more likely codes than numbers.
- */
-const DECIMAL_NUMBER = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
 const INFINITY_WORD = /^[+-]?(?:inf|infinity)$/i;
 
 interface CsvRecord {
@@ -115,7 +117,17 @@ function csvColumn(name: string, index: number, rows: CsvRecord[]): CellValue[] 
     return MISSING_TOKENS.has(text.toLowerCase()) ? null : text;
   });
   const numeric = texts.every((text) => text === null || DECIMAL_NUMBER.test(text));
-  return numeric ? texts.map((text) => (text === null ? null : Number(text))) : texts;
+  if (!numeric) return texts;
+  return texts.map((text, r) => {
+    if (text === null) return null;
+    const value = Number(text);
+    if (outsideFloat32(value)) throw outOfRange(`column "${name}" line ${rows[r].line}: ${text}`);
+    return value;
+  });
+}
+
+function outOfRange(where: string) {
+  return invalid('INVALID_DATASET', `${where} is outside the range training computes in (${FLOAT32_RANGE})`);
 }
 
 /**
@@ -153,13 +165,17 @@ function jsonColumn(name: string, rows: Record<string, unknown>[]): CellValue[] 
           'a value must be a finite number, a string, a boolean or null',
       );
     }
+    if (typeof cell === 'number' && outsideFloat32(cell)) throw outOfRange(`row ${index} column "${name}": ${cell}`);
     return cell;
   });
 }
 
 function checkRowCount(count: number, limits: DatasetLimits): void {
   if (count > limits.maxRows) {
-    throw invalid('INVALID_DATASET', `the dataset has ${count} rows; the limit is ${limits.maxRows}`);
+    throw invalid(
+      'INVALID_DATASET',
+      `the dataset has ${count} rows; the limit is ${limits.maxRows} (the server's MAX_DATASET_ROWS setting)`,
+    );
   }
   if (count < MIN_ROWS) {
     throw invalid('INVALID_DATASET', `the dataset has ${count} data rows; at least ${MIN_ROWS} are required`);
@@ -168,7 +184,11 @@ function checkRowCount(count: number, limits: DatasetLimits): void {
 
 function checkColumnCount(count: number, limits: DatasetLimits): void {
   if (count > limits.maxColumns) {
-    throw invalid('INVALID_DATASET', `the dataset has more than ${limits.maxColumns} columns; the limit is ${limits.maxColumns}`);
+    throw invalid(
+      'INVALID_DATASET',
+      `the dataset has more than ${limits.maxColumns} columns; the limit is ${limits.maxColumns} ` +
+        "(the server's MAX_DATASET_COLUMNS setting)",
+    );
   }
   if (count < 1) throw invalid('INVALID_DATASET', 'the dataset has no columns; at least 1 is required');
 }

@@ -1,6 +1,13 @@
 import { invalid } from '../errors';
-import { quoteNames } from './column-names';
-import { cellFromJson, describeJsonValue, isPlainObject } from './json-cell';
+import { nearestName, quoteNames } from './column-names';
+import {
+  cellFromJson,
+  describeJsonValue,
+  FLOAT32_RANGE,
+  isPlainObject,
+  numberFromText,
+  outsideFloat32,
+} from './json-cell';
 import type { FeatureEncoding, Preprocessing } from './preprocessing';
 import { makeTable, type CellValue, type Table } from './table';
 
@@ -27,9 +34,12 @@ export function rowsToTable(prep: Preprocessing, rows: unknown, maxRows = DEFAUL
     }
     prep.features.forEach((feature, f) => {
       if (!Object.prototype.hasOwnProperty.call(row, feature.name)) {
+        const names = prep.features.map((f) => f.name);
+        const misspelt = Object.keys(row).find((key) => !names.includes(key) && nearestName(key, [feature.name]));
         throw invalid(
           'INVALID_PREDICT_INPUT',
-          `row ${r} is missing feature "${feature.name}"; pass null for a missing value`,
+          `row ${r} is missing feature "${feature.name}"${misspelt === undefined ? '' : ` (is ${JSON.stringify(misspelt)} a misspelling?)`}; ` +
+            'pass null for a missing value',
         );
       }
       columns[f].values[r] = predictionCell(feature, row[feature.name], r);
@@ -72,7 +82,10 @@ function checkInputList(input: unknown, field: string, kind: string, maxRows: nu
     throw invalid('INVALID_PREDICT_INPUT', `${field} must be a non-empty array of ${kind}`);
   }
   if (input.length > maxRows) {
-    throw invalid('INVALID_PREDICT_INPUT', `${field} has ${input.length} rows; the limit is ${maxRows} per request`);
+    throw invalid(
+      'INVALID_PREDICT_INPUT',
+      `${field} has ${input.length} rows; the limit is ${maxRows} per request (the server's MAX_PREDICT_ROWS setting)`,
+    );
   }
   return input;
 }
@@ -88,7 +101,15 @@ function emptyColumns(prep: Preprocessing, rowCount: number) {
 function predictionCell(feature: FeatureEncoding, value: unknown, row: number): CellValue {
   if (value === null) return null;
   if (feature.type === 'numeric') {
-    if (typeof value === 'number' && Number.isFinite(value)) return value;
+    // A string that spells a decimal number ("174.09", as CSV-minded clients send) is that number.
+    const number = typeof value === 'string' ? numberFromText(value) : value;
+    if (typeof number === 'number' && Number.isFinite(number)) {
+      if (!outsideFloat32(number)) return number;
+      throw invalid(
+        'INVALID_PREDICT_INPUT',
+        `row ${row} feature "${feature.name}" is ${value}, outside the range the model computes in (${FLOAT32_RANGE})`,
+      );
+    }
     throw invalid(
       'INVALID_PREDICT_INPUT',
       `row ${row} feature "${feature.name}" must be a finite number or null, got ${describeJsonValue(value)}`,

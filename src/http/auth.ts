@@ -25,6 +25,16 @@ const OPEN_PREFIXES = ['/docs'];
 /** The job dashboard: browsers cannot send a bearer token, so it also takes HTTP Basic auth. */
 const DASHBOARD_PREFIX = '/admin';
 
+/**
+ * Pages made to be opened in a browser (a link in a notebook, a chat, the dashboard), which
+ * cannot send a bearer token either: they take Basic auth too, and their 401 offers both schemes.
+ */
+export const BROWSER_PAGES = new Set([
+  '/v1/training-jobs/:jobId/report',
+  '/v1/training-jobs/:jobId/curves.svg',
+  '/v1/sweeps/:sweepId/curves.svg',
+]);
+
 /** Paths under which an unknown route still asks for a key, so probing reveals nothing. */
 const PROTECTED_PREFIXES = ['/v1', DASHBOARD_PREFIX];
 
@@ -123,13 +133,10 @@ export function presentedKey(header: string | undefined, allowBasic: boolean): s
   return undefined;
 }
 
-function challenge(reply: FastifyReply, dashboard: boolean, invalid: boolean): void {
-  reply.header(
-    'WWW-Authenticate',
-    dashboard
-      ? `Basic realm="${REALM}", charset="UTF-8"`
-      : `Bearer realm="${REALM}"${invalid ? ', error="invalid_token"' : ''}`,
-  );
+function challenge(reply: FastifyReply, scheme: 'basic' | 'bearer' | 'both', invalid: boolean): void {
+  const basic = `Basic realm="${REALM}", charset="UTF-8"`;
+  const bearer = `Bearer realm="${REALM}"${invalid ? ', error="invalid_token"' : ''}`;
+  reply.header('WWW-Authenticate', scheme === 'basic' ? basic : scheme === 'bearer' ? bearer : `${basic}, ${bearer}`);
 }
 
 /**
@@ -142,6 +149,8 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }): Promi
   assertApiKeysConfigured(opts.config);
   app.decorateRequest('apiKeyId', undefined);
   const keys = new ApiKeys(opts.config.apiKeys);
+  // Admin keys (the dashboard's write actions, see routes/dashboard.ts) open the dashboard too.
+  const dashboardKeys = new ApiKeys([...opts.config.apiKeys, ...opts.config.adminApiKeys]);
   if (!keys.enabled) {
     app.log.warn(
       '!!! API_KEYS is not set: the API is OPEN to anyone who can reach it. Set API_KEYS to ' +
@@ -160,20 +169,25 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }): Promi
     // Unknown paths outside the protected areas are plain 404s.
     if (pattern === undefined && !PROTECTED_PREFIXES.some((prefix) => underPrefix(path, prefix))) return done();
 
-    const presented = presentedKey(request.headers.authorization, dashboard);
+    const page = pattern !== undefined && BROWSER_PAGES.has(pattern);
+    const scheme = dashboard ? 'basic' : page ? 'both' : 'bearer';
+    const presented = presentedKey(request.headers.authorization, dashboard || page);
     if (presented === undefined) {
-      challenge(reply, dashboard, false);
+      challenge(reply, scheme, false);
       return done(
         new AppError('UNAUTHORIZED', {
           message: dashboard
             ? 'the dashboard needs an API key: sign in with any user name and a key as the password, or send "Authorization: Bearer <key>"'
-            : 'this route needs an API key: send "Authorization: Bearer <key>"',
+            : page
+              ? 'this page needs an API key: in a browser sign in with any user name and a key as the password; ' +
+                'scripts send "Authorization: Bearer <key>"'
+              : 'this route needs an API key: send "Authorization: Bearer <key>"',
         }),
       );
     }
-    const id = keys.identify(presented);
+    const id = (dashboard ? dashboardKeys : keys).identify(presented);
     if (id === undefined) {
-      challenge(reply, dashboard, true);
+      challenge(reply, scheme, true);
       return done(new AppError('UNAUTHORIZED', { message: 'the API key is not valid' }));
     }
     request.apiKeyId = id;

@@ -1,14 +1,35 @@
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
-import { AppError } from '../errors';
+import { AppError, ERRORS, type ErrorCode } from '../errors';
+import { MAX_ID_LENGTH } from '../schemas/api.schema';
 import { isRedisUnavailable } from './redis-errors';
 
 /** Seconds a client should wait before retrying while Redis is away (as /readyz says). */
 export const REDIS_RETRY_AFTER_SECONDS = 5;
 
 export interface ErrorBody {
-  error: { code: string; message: string };
+  error: { code: ErrorCode; message: string };
 }
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The setting behind a route's own bodyLimit, named in its 413 (BODY_LIMIT when unset). */
+    bodyLimitSetting?: string;
+  }
+}
+
+/**
+ * An error answered before the request body was read (413, 415, 401, …) would leave the client
+ * writing into a socket the server closes: it sees a broken pipe, not the status. So the rest of
+ * such a body is read and discarded first, up to this many bytes (REQUEST_TIMEOUT_MS bounds the
+ * time); a larger body is answered with `Connection: close` at once.
+ */
+const DRAIN_MAX_BYTES = 64 << 20;
+
+/** Content types a route may be sent, in the order a 415 names them. */
+const KNOWN_BODY_TYPES = ['application/json', 'text/csv', 'application/csv', 'text/plain'];
 
 interface ValidationIssue {
   instancePath: string;
@@ -59,7 +80,9 @@ export function formatValidation(issues: ValidationIssue[], context: string): st
  */
 export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    void reply.status(414).send(body('URI_TOO_LONG', 'a path parameter is too long; ids are at most 100 characters'));
+    void reply
+      .status(414)
+      .send(body('URI_TOO_LONG', `a path parameter is too long; ids are at most ${MAX_ID_LENGTH} characters`));
     return;
   }
   if (error.code === 'FST_ERR_BAD_URL') {
@@ -67,12 +90,41 @@ export function frameworkErrors(error: FastifyError, _request: FastifyRequest, r
     return;
   }
   const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
-  void reply.status(status).send(body(clientCode(error, status), error.message));
+  void reply.status(status).send(body(clientCode(status), error.message));
+}
+
+/**
+ * For Fastify's `clientErrorHandler` option: what Node's HTTP parser refuses before there is a
+ * request (a body not sent within REQUEST_TIMEOUT_MS, oversized headers, a malformed message),
+ * answered in the API's error shape rather than Fastify's own. The socket is closed after it.
+ */
+export function clientErrorHandler(timeoutMs: number) {
+  return function handleClientError(error: Error & { code?: string }, socket: Socket): void {
+    if (error.code === 'ECONNRESET' || socket.destroyed) return;
+    const [status, code, message] =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'REQUEST_TIMEOUT' as const, new AppError('REQUEST_TIMEOUT', { timeoutMs }).message]
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'HEADERS_TOO_LARGE' as const, ERRORS.HEADERS_TOO_LARGE.message]
+          : [400, 'VALIDATION' as const, 'the request is not a valid HTTP/1.1 message'];
+    if (socket.writable) {
+      const text = JSON.stringify(body(code, message));
+      socket.write(
+        `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
+          `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${text}`,
+      );
+    }
+    socket.destroy();
+  };
 }
 
 export function registerErrorHandler(app: FastifyInstance): void {
-  app.setErrorHandler((error: FastifyError | AppError, request, reply) => {
+  app.setErrorHandler(async (error: FastifyError | AppError, request, reply) => {
+    // Overload: no work at all, not even reading; the connection closes after the answer.
+    const overloaded = error instanceof AppError && error.code === 'OVERLOADED';
+    if (!(await drainBody(request.raw, overloaded ? 0 : DRAIN_MAX_BYTES))) reply.header('connection', 'close');
     if (error instanceof AppError) {
+      if (error.code === 'REDIS_UNAVAILABLE') reply.header('Retry-After', String(REDIS_RETRY_AFTER_SECONDS));
       return reply.status(error.status).send(body(error.code, error.message));
     }
     if (hasZodFastifySchemaValidationErrors(error)) {
@@ -91,7 +143,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
     }
     const status = error.statusCode ?? 500;
     if (status >= 400 && status < 500) {
-      return reply.status(status).send(body(clientCode(error, status), clientMessage(app, request, error, status)));
+      return reply.status(status).send(body(clientCode(status), clientMessage(app, request, error, status)));
     }
     request.log.error({ err: error }, 'request failed');
     return reply.status(500).send(body('INTERNAL', 'internal error'));
@@ -103,16 +155,30 @@ export function registerErrorHandler(app: FastifyInstance): void {
   });
 }
 
-function clientCode(error: FastifyError, status: number): string {
-  if (status === 413) return 'PAYLOAD_TOO_LARGE';
-  if (status === 415) return 'UNSUPPORTED_MEDIA_TYPE';
-  if (status === 400) return 'VALIDATION';
-  return error.code ?? 'CLIENT_ERROR';
+/** A registry code for one of the framework's own 4xx errors (its FST_ codes are no API). */
+export function clientCode(status: number): ErrorCode {
+  switch (status) {
+    case 400:
+      return 'VALIDATION';
+    case 404:
+      return 'ROUTE_NOT_FOUND';
+    case 408:
+      return 'REQUEST_TIMEOUT';
+    case 413:
+      return 'PAYLOAD_TOO_LARGE';
+    case 414:
+      return 'URI_TOO_LONG';
+    case 415:
+      return 'UNSUPPORTED_MEDIA_TYPE';
+    default:
+      return 'CLIENT_ERROR';
+  }
 }
 
 /** Fastify's own 4xx messages, made to say what to do about them. */
 function clientMessage(app: FastifyInstance, request: FastifyRequest, error: FastifyError, status: number): string {
   if (status === 413) return tooLargeMessage(app, request);
+  if (status === 415) return unsupportedTypeMessage(request);
   if (error.code === 'FST_ERR_CTP_INVALID_JSON_BODY') {
     // Fastify's message is generic; the parser's own (the cause) says what and where.
     const cause = error.cause instanceof Error ? error.cause.message : '';
@@ -127,18 +193,49 @@ function clientMessage(app: FastifyInstance, request: FastifyRequest, error: Fas
 /** Names the limit and the setting that raises it, so a client knows and an operator can act. */
 function tooLargeMessage(app: FastifyInstance, request: FastifyRequest): string {
   const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit;
-  const config = app.hasDecorator('services') ? app.services.config : undefined;
   const setting =
-    config && limit === config.bodyLimit
-      ? 'BODY_LIMIT'
-      : config && limit === config.datasetBodyLimit
-        ? 'DATASET_BODY_LIMIT'
-        : undefined;
+    request.routeOptions.config?.bodyLimitSetting ?? (limit === app.initialConfig.bodyLimit ? 'BODY_LIMIT' : undefined);
   const route = request.routeOptions.url ? `${request.method} ${request.routeOptions.url}` : 'this route';
   return (
     `the request body is larger than ${limit} bytes (${formatBytes(limit ?? 0)}), the limit for ${route}` +
     (setting ? `; the server's ${setting} setting raises it` : '')
   );
+}
+
+/** Names what was sent and what the route takes, found from the route's own content-type parsers. */
+function unsupportedTypeMessage(request: FastifyRequest): string {
+  const sent = request.headers['content-type'];
+  const accepted = KNOWN_BODY_TYPES.filter((type) => request.server.hasContentTypeParser(type));
+  const route = request.routeOptions.url ? `${request.method} ${request.routeOptions.url}` : 'this route';
+  return (
+    `${sent ? `the content type "${sent.slice(0, 100)}"` : 'a body without a content type'} is not accepted by ${route}; ` +
+    `send ${accepted.map((type) => `"${type}"`).join(' or ')}`
+  );
+}
+
+/**
+ * Reads and discards what is left of a request body, up to `maxBytes`. True when nothing is left
+ * unread (or there was no body), so the connection can stay open; false when the body is longer.
+ */
+function drainBody(raw: IncomingMessage, maxBytes: number): Promise<boolean> {
+  if (raw.complete || raw.readableEnded || raw.destroyed) return Promise.resolve(true);
+  const declared = Number(raw.headers['content-length']);
+  if (maxBytes === 0 || declared > maxBytes) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    let received = 0;
+    const finish = (drained: boolean) => {
+      raw.off('data', onData).off('end', onEnd).off('close', onClose).off('error', onClose);
+      resolve(drained);
+    };
+    const onData = (chunk: Buffer) => {
+      received += chunk.length;
+      if (received > maxBytes) finish(false);
+    };
+    const onEnd = () => finish(true);
+    const onClose = () => finish(raw.complete);
+    raw.on('data', onData).once('end', onEnd).once('close', onClose).once('error', onClose);
+    raw.resume();
+  });
 }
 
 function formatBytes(bytes: number): string {
@@ -147,6 +244,6 @@ function formatBytes(bytes: number): string {
   return `${bytes} B`;
 }
 
-function body(code: string, message: string): ErrorBody {
+function body(code: ErrorCode, message: string): ErrorBody {
   return { error: { code, message } };
 }

@@ -9,6 +9,10 @@ import { invalid } from '../errors';
  * since code that copies such an object with plain assignment would change a prototype.
  */
 export function registerJsonBodyParser(app: FastifyInstance): void {
+  // JSON is the only body the API takes by default: without Fastify's own text/plain parser, a
+  // text body sent to a JSON route is a 415 naming the accepted type, not a confusing 400 from
+  // the schema. Routes that take more (dataset uploads) add their own parsers.
+  app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
     try {

@@ -3,7 +3,9 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { createJsonSchemaTransform, jsonSchemaTransformObject } from 'fastify-type-provider-zod';
+import { MAX_ID_LENGTH } from '../schemas/api.schema';
 import { registerApiComponents } from '../schemas/openapi-components';
+import { BROWSER_PAGES } from './auth';
 
 /**
  * The OpenAPI 3 description of the API, generated from the same zod schemas the routes validate
@@ -12,9 +14,20 @@ import { registerApiComponents } from '../schemas/openapi-components';
  * as they are added.
  *
  * On top of what the schemas say, the transform adds what every route shares: the error
- * responses that any route can give (400 for bad input, 401/429 for keys and limits, 500, 503),
- * response descriptions, a tag from the path and, for routes whose schema has none, a summary.
+ * responses the server's own layers give (400 for bad input, 408/413/415 for bodies, 414 for
+ * overlong ids, 401/429 for keys and limits as configured, 500, 503), the headers clients act on
+ * (Retry-After, x-ratelimit-*, Idempotent-Replayed), response descriptions, a tag from the path
+ * and, for routes whose schema has none, a summary. test/routes/contract.test.ts holds the
+ * document to what the server really answers.
  */
+
+export interface OpenapiOptions {
+  version: string;
+  /** API_KEYS is set: protected routes need a key (401 without one). Unset, a key is optional and unchecked. */
+  apiKeys: boolean;
+  /** RATE_LIMIT_MAX > 0: protected routes send x-ratelimit-* headers and may answer 429. */
+  rateLimited: boolean;
+}
 
 export const DOCS_PREFIX = '/docs';
 export const OPENAPI_PATH = '/openapi.json';
@@ -64,11 +77,13 @@ const STATUS_TEXT: Record<string, string> = {
   202: 'Accepted',
   204: 'No content',
   400: 'Invalid input: the message names the field and the reason',
-  401: 'Missing or invalid API key (when the server has API_KEYS set)',
+  401: 'Missing or invalid API key',
   404: 'Not found',
+  408: 'The request was not received within REQUEST_TIMEOUT_MS; the connection is closed',
   409: 'Conflict with the current state',
-  413: 'Request body over the limit',
-  415: 'Unsupported content type',
+  413: 'Request body over the limit (the message names the setting that raises it)',
+  414: `An id in the path is longer than ${MAX_ID_LENGTH} characters`,
+  415: 'Unsupported content type (the message names the accepted ones)',
   422: 'Understood but cannot be done',
   429: 'Rate limit exceeded (see Retry-After)',
   500: 'A bug: internal details are logged, not returned',
@@ -77,37 +92,82 @@ const STATUS_TEXT: Record<string, string> = {
 
 /** Routes that need no key even when API_KEYS is set (see src/http/auth.ts). */
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics', OPENAPI_PATH]);
+/** Routes answered even when the server is overloaded (see src/http/overload.ts). */
+const NEVER_OVERLOADED = new Set(['/healthz', '/readyz', '/metrics']);
+
+/** Response headers, described once under components.headers. */
+const HEADERS: Record<string, JsonObject> = {
+  RetryAfter: { description: 'Seconds to wait before retrying', required: true, schema: { type: 'integer', minimum: 0 } },
+  RateLimitLimit: { description: 'Requests allowed per window (RATE_LIMIT_MAX)', schema: { type: 'integer', minimum: 1 } },
+  RateLimitRemaining: { description: 'Requests left in the current window', schema: { type: 'integer', minimum: 0 } },
+  RateLimitReset: { description: 'Seconds until the window resets', schema: { type: 'integer', minimum: 0 } },
+  IdempotentReplayed: {
+    description: '"true" when the answer repeats the one given to an earlier request with the same Idempotency-Key',
+    schema: { type: 'string', enum: ['true'] },
+  },
+};
+const HEADER_NAMES: Record<string, string> = {
+  RetryAfter: 'Retry-After',
+  RateLimitLimit: 'x-ratelimit-limit',
+  RateLimitRemaining: 'x-ratelimit-remaining',
+  RateLimitReset: 'x-ratelimit-reset',
+  IdempotentReplayed: 'Idempotent-Replayed',
+};
+const headerRef = (name: string) => ({ $ref: `#/components/headers/${name}` });
+
+/** Headers of particular operations' responses, by operationId and status. */
+const OPERATION_HEADERS: Record<string, Record<string, (keyof typeof HEADERS)[]>> = {
+  createTrainingJob: { 202: ['IdempotentReplayed'] },
+};
+
+function makeTransform(opts: OpenapiOptions): SwaggerTransform {
+  return (input) => {
+    const result = baseTransform(input);
+    const schema = result.schema as JsonObject;
+    if (schema.hide) return result;
+
+    const path = input.url.replace(/:(\w+)/g, '{$1}');
+    const method = [input.route.method].flat()[0];
+    const key = `${method} ${path}`;
+    const description = typeof schema.description === 'string' ? schema.description : undefined;
+    schema.summary ??= SUMMARIES[key] ?? (description ? firstSentence(description) : undefined);
+    schema.tags ??= [tagOf(path)];
+    if (BODY_CONTENT[key]) schema.body = BODY_CONTENT[key];
+
+    const responses = { ...((schema.response as JsonObject | undefined) ?? {}) };
+    const protectedRoute = !OPEN_PATHS.has(path) && !path.startsWith(DOCS_PREFIX);
+    for (const status of commonStatuses(input.schema as JsonObject, path, protectedRoute, opts)) {
+      responses[status] ??= { ...ERROR_REF };
+    }
+    for (const [status, response] of Object.entries(responses)) {
+      responses[status] = withDescription(status, response as JsonObject);
+    }
+    schema.response = responses;
+    if (protectedRoute) {
+      schema.security = securityOf(opts, BROWSER_PAGES.has(input.url) ? [{ apiKey: [] }, { browserLogin: [] }] : [{ apiKey: [] }]);
+    }
+    return result;
+  };
+}
+
+/** The error statuses a route gives from the server's shared layers, not from its own code. */
+function commonStatuses(routeSchema: JsonObject, path: string, protectedRoute: boolean, opts: OpenapiOptions): string[] {
+  const statuses = ['500'];
+  if (['body', 'querystring', 'params', 'headers'].some((part) => routeSchema[part])) statuses.push('400');
+  if (routeSchema.body) statuses.push('408', '413', '415');
+  if (routeSchema.params) statuses.push('414');
+  if (!NEVER_OVERLOADED.has(path)) statuses.push('503');
+  if (protectedRoute && opts.apiKeys) statuses.push('401');
+  if (protectedRoute && opts.rateLimited) statuses.push('429');
+  return statuses;
+}
+
+/** With keys configured the schemes are required; on an open server a key is optional (and unchecked). */
+function securityOf(opts: OpenapiOptions, schemes: JsonObject[]): JsonObject[] {
+  return opts.apiKeys ? schemes : [{}, ...schemes];
+}
 
 const baseTransform = createJsonSchemaTransform({ skipList: [] });
-
-const transform: SwaggerTransform = (input) => {
-  const result = baseTransform(input);
-  const schema = result.schema as JsonObject;
-  if (schema.hide) return result;
-
-  const path = input.url.replace(/:(\w+)/g, '{$1}');
-  const method = [input.route.method].flat()[0];
-  const key = `${method} ${path}`;
-  const description = typeof schema.description === 'string' ? schema.description : undefined;
-  schema.summary ??= SUMMARIES[key] ?? (description ? firstSentence(description) : undefined);
-  schema.tags ??= [tagOf(path)];
-  if (BODY_CONTENT[key]) schema.body = BODY_CONTENT[key];
-
-  const responses = { ...((schema.response as JsonObject | undefined) ?? {}) };
-  const takesInput = ['body', 'querystring', 'params', 'headers'].some((part) => input.schema[part as never]);
-  const common: string[] = ['500'];
-  if (takesInput) common.push('400');
-  if (path.startsWith('/v1/')) common.push('503');
-  const protectedRoute = !OPEN_PATHS.has(path) && !path.startsWith(DOCS_PREFIX);
-  if (protectedRoute) common.push('401', '429');
-  for (const status of common) responses[status] ??= { ...ERROR_REF };
-  for (const [status, response] of Object.entries(responses)) {
-    responses[status] = withDescription(status, response as JsonObject);
-  }
-  schema.response = responses;
-  if (protectedRoute) schema.security = [{ apiKey: [] }];
-  return result;
-};
 
 /** @fastify/swagger takes a response's description from its schema's `description` (a $ref's siblings are dropped). */
 function withDescription(status: string, response: JsonObject): JsonObject {
@@ -158,36 +218,97 @@ function pruneComponents(document: JsonObject): JsonObject {
 }
 
 /** Pages served by third-party UIs, whose own routes are hidden from the document. */
-const HTML_PAGES = {
-  [DOCS_PREFIX]: {
-    get: {
-      tags: ['documentation'],
-      summary: 'Swagger UI for this document',
-      responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } } },
-    },
-  },
-  [DASHBOARD_PATH]: {
-    get: {
-      tags: ['operations'],
-      summary: 'Job dashboard (bull-board): the training queue, each job with its progress, data and result',
-      description:
-        'A browser page behind the API keys: a browser asks for a user name (any) and a password (an API key); ' +
-        'scripts may send `Authorization: Bearer <key>`.',
-      security: [{ dashboardLogin: [] }, { apiKey: [] }],
-      responses: {
-        200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } },
-        401: { description: STATUS_TEXT[401], content: { 'application/json': { schema: ERROR_REF } } },
+function htmlPages(opts: OpenapiOptions): JsonObject {
+  const page = { 200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } } };
+  const error = (status: string) => ({ description: STATUS_TEXT[status], content: { 'application/json': { schema: ERROR_REF } } });
+  const errors = (statuses: string[]) => Object.fromEntries(statuses.map((status) => [status, error(status)]));
+  return {
+    [DOCS_PREFIX]: {
+      get: {
+        operationId: 'getDocsPage',
+        tags: ['documentation'],
+        summary: 'Swagger UI for this document',
+        description: 'Swagger UI (@fastify/swagger-ui) on /openapi.json: browse the operations and send requests.',
+        responses: { ...page, ...errors(['500', '503']) },
       },
     },
+    [DASHBOARD_PATH]: {
+      get: {
+        operationId: 'getDashboard',
+        tags: ['operations'],
+        summary: 'Job dashboard (bull-board): the training queue, each job with its progress, data and result',
+        description:
+          'A browser page behind the API keys: a browser asks for a user name (any) and a password (an API key); ' +
+          'scripts may send `Authorization: Bearer <key>`.',
+        security: securityOf(opts, [{ browserLogin: [] }, { apiKey: [] }]),
+        responses: {
+          ...page,
+          ...errors(['500', '503', ...(opts.apiKeys ? ['401'] : []), ...(opts.rateLimited ? ['429'] : [])]),
+        },
+      },
+    },
+  };
+}
+
+/** The headers each response sends that a client acts on (see HEADERS). */
+function addResponseHeaders(paths: Record<string, Record<string, { operationId?: string; responses: Record<string, JsonObject> }>>): void {
+  for (const item of Object.values(paths)) {
+    for (const operation of Object.values(item)) {
+      const rateLimited = operation.responses['429'] !== undefined;
+      for (const [status, response] of Object.entries(operation.responses)) {
+        const names: string[] = [];
+        if (status === '429' || status === '503') names.push('RetryAfter');
+        // Every response of a limited route except those given before the limiter counts (401).
+        if (rateLimited && status !== '401') names.push('RateLimitLimit', 'RateLimitRemaining', 'RateLimitReset');
+        names.push(...(OPERATION_HEADERS[operation.operationId ?? '']?.[status] ?? []));
+        if (names.length === 0) continue;
+        response.headers = {
+          ...(response.headers as JsonObject | undefined),
+          ...Object.fromEntries(names.map((name) => [HEADER_NAMES[name], headerRef(name)])),
+        };
+      }
+    }
+  }
+}
+
+/**
+ * OpenAPI 3.0 cannot type the events of a text/event-stream; each event's `data` (JSON) is named
+ * here, by event name, as an `x-events` extension of the media type, with the component that
+ * describes it (the route's description says the same in prose).
+ */
+const EVENT_PAYLOADS: Record<string, Record<string, string>> = {
+  streamTrainingJobEvents: {
+    state: 'TrainingStateEvent',
+    epoch: 'EpochMetrics',
+    end: 'TrainingEndEvent',
+    removed: 'TrainingRemovedEvent',
   },
 };
 
-const transformObject: typeof jsonSchemaTransformObject = (input) => {
-  const document = jsonSchemaTransformObject(input) as JsonObject;
-  return pruneComponents({ ...document, paths: { ...(document.paths as JsonObject), ...HTML_PAGES } });
-};
+function addEventPayloads(paths: Parameters<typeof addResponseHeaders>[0]): void {
+  for (const item of Object.values(paths)) {
+    for (const operation of Object.values(item)) {
+      const events = EVENT_PAYLOADS[operation.operationId ?? ''];
+      const media = (operation.responses['200']?.content as Record<string, JsonObject> | undefined)?.['text/event-stream'];
+      if (!events || !media) continue;
+      media['x-events'] = Object.fromEntries(
+        Object.entries(events).map(([event, component]) => [event, { $ref: `#/components/schemas/${component}` }]),
+      );
+    }
+  }
+}
 
-async function openapiPlugin(app: FastifyInstance, opts: { version: string }): Promise<void> {
+function makeTransformObject(opts: OpenapiOptions): typeof jsonSchemaTransformObject {
+  return (input) => {
+    const document = jsonSchemaTransformObject(input) as JsonObject;
+    const paths = { ...(document.paths as JsonObject), ...htmlPages(opts) } as Parameters<typeof addResponseHeaders>[0];
+    addResponseHeaders(paths);
+    addEventPayloads(paths);
+    return pruneComponents({ ...document, paths });
+  };
+}
+
+async function openapiPlugin(app: FastifyInstance, opts: OpenapiOptions): Promise<void> {
   registerApiComponents();
   await app.register(fastifySwagger, {
     openapi: {
@@ -198,13 +319,22 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string }): P
         description:
           'Train neural networks on tabular data with the normalization, dropout and L1/L2 regularization you ' +
           'choose, follow training live, and serve the trained models. Errors are always ' +
-          '`{"error":{"code","message"}}`.',
+          '`{"error":{"code","message"}}`, `code` one of a fixed list.' +
+          (opts.apiKeys
+            ? ''
+            : ' This server runs open (API_KEYS is not set): no route needs a key, and a key sent is not checked.'),
       },
+      servers: [{ url: '/', description: 'This server' }],
       components: {
         securitySchemes: {
           apiKey: { type: 'http', scheme: 'bearer', description: 'One of the keys in API_KEYS, when set.' },
-          dashboardLogin: { type: 'http', scheme: 'basic', description: 'Any user name, an API key as the password.' },
+          browserLogin: {
+            type: 'http',
+            scheme: 'basic',
+            description: 'For the pages opened in a browser (dashboard, report, curves): any user name, an API key as the password.',
+          },
         },
+        headers: HEADERS,
       },
       tags: [
         { name: 'datasets', description: 'Upload and inspect training data' },
@@ -215,8 +345,8 @@ async function openapiPlugin(app: FastifyInstance, opts: { version: string }): P
         { name: 'documentation', description: 'This document and its UI' },
       ],
     },
-    transform,
-    transformObject,
+    transform: makeTransform(opts),
+    transformObject: makeTransformObject(opts),
   });
   await app.register(fastifySwaggerUi, {
     routePrefix: DOCS_PREFIX,

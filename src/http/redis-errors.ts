@@ -5,6 +5,20 @@
  * names and socket codes they are known to use are listed here.
  */
 
+import type { onRequestHookHandler } from 'fastify';
+import type { Redis } from 'ioredis';
+import { AppError } from '../errors';
+
+/**
+ * An onRequest hook for routes that read BullMQ queues. BullMQ waits for its first connection
+ * before it runs a command, with no time limit, so while Redis has never been reachable such a
+ * route would hang instead of answering. The app's own connection (same Redis) tells whether
+ * Redis is there: if it is not ready, the answer is a 503 (with Retry-After) at once.
+ */
+export function requireRedis(redis: Redis): onRequestHookHandler {
+  return (_request, _reply, done) => done(redis.status === 'ready' ? undefined : new AppError('REDIS_UNAVAILABLE'));
+}
+
 /** Connection-level messages from ioredis (see its Redis.js, Command.js) and BullMQ. */
 const UNAVAILABLE_MESSAGES = [
   "Stream isn't writeable", // enableOfflineQueue: false while disconnected

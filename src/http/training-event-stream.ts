@@ -2,10 +2,11 @@ import { PassThrough } from 'node:stream';
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { cancelledJobKey, metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
-import { epochMetricsSchema, parseStoredEpochMetrics } from '../schemas/api.schema';
+import { epochMetricsSchema } from '../schemas/api.schema';
 import { trainingEndEventSchema } from '../schemas/training-events.schema';
 import { apiState, describeJob } from '../training/job-view';
 import type { JobEvent, JobEventHub } from './job-event-hub';
+import { readStoredEpoch } from '../training/stored-metrics';
 
 /**
  * The Server-Sent Events stream of one training job:
@@ -88,13 +89,14 @@ export function trainingEventStream(
       lastEpoch = 0;
       resetSeen = true;
     }
-    for (const entry of raw.slice(lastEpoch)) {
-      const stored = parseStoredEpochMetrics(entry);
-      const parsed = epochMetricsSchema.safeParse(stored);
-      const metrics = parsed.success ? parsed.data : stored;
-      write(formatEvent('epoch', metrics, String(metrics.epoch)));
-      lastEpoch = Math.max(lastEpoch, metrics.epoch);
-    }
+    const first = lastEpoch;
+    raw.slice(first).forEach((entry, i) => {
+      // An entry without the numbers every epoch has (see readStoredEpoch) is skipped.
+      const stored = readStoredEpoch(entry);
+      const parsed = stored && epochMetricsSchema.safeParse(stored);
+      if (parsed?.success) write(formatEvent('epoch', parsed.data, String(parsed.data.epoch)));
+      lastEpoch = Math.max(lastEpoch, parsed?.success ? parsed.data.epoch : first + i + 1);
+    });
   };
 
   const sendState = async (loaded?: Awaited<ReturnType<typeof loadJob>>) => {

@@ -61,6 +61,13 @@ export class ServiceMetrics {
     collect: () => this.flushPredictRows(),
   });
 
+  readonly predictWarnings = new Counter({
+    name: 'fitwell_predict_warnings_total',
+    help: 'Predict input accepted with a warning: unseen_category (encoded as missing), unknown_key (ignored).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
   readonly jobDuration = new Histogram({
     name: 'fitwell_training_job_duration_seconds',
     help: 'Wall time of a finished training job (its last attempt: start to finish), by outcome.',
@@ -105,6 +112,10 @@ export class ServiceMetrics {
   observePredict(task: string, seconds: number, rows: number): void {
     this.predictDuration.observeValues([task], seconds);
     this.pendingRows.set(task, (this.pendingRows.get(task) ?? 0) + rows);
+  }
+
+  observePredictWarnings(counts: Record<string, number>): void {
+    for (const [kind, count] of Object.entries(counts)) if (count > 0) this.predictWarnings.inc({ kind }, count);
   }
 
   private flushPredictRows(): void {

@@ -2,12 +2,12 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
 import { AppError } from '../errors';
-import { parseStoredEpochMetrics } from '../schemas/api.schema';
 import type { TrainingRequest } from '../schemas/training-request.schema';
 import { diagnose, type Diagnosis } from '../training/diagnosis';
 import { apiState, type ApiJobState } from '../training/job-view';
 import { curvesChart, emptyChart, type ChartedEpoch, type EpochMarks } from './curves-chart';
 import { renderSvg } from './vega';
+import { readStoredMetrics } from '../training/stored-metrics';
 
 /** Everything the curves and the report page show about one training job. */
 export interface JobReport {
@@ -35,7 +35,7 @@ export async function loadJobReport(
   const job = await queue.getJob(jobId);
   if (!job) throw new AppError('JOB_NOT_FOUND', { id: jobId });
   const [state, raw] = await Promise.all([job.getState(), redis.lrange(metricsKey(prefix, jobId), 0, -1)]);
-  const metrics: ChartedEpoch[] = raw.map(parseStoredEpochMetrics);
+  const metrics: ChartedEpoch[] = readStoredMetrics(raw);
   const result = job.returnvalue ?? undefined;
   const request = job.data.request;
   let diagnosis = result?.diagnosis;

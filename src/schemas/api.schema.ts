@@ -1,10 +1,17 @@
 import { z } from 'zod';
+import { ERROR_CODES } from '../errors';
 
 /** Shapes of the API's requests and responses other than the training request. */
 
 export const errorSchema = z.object({
-  error: z.object({ code: z.string(), message: z.string() }),
+  error: z.object({
+    code: z.enum(ERROR_CODES).meta({ description: 'Stable: clients may switch on it.' }),
+    message: z.string(),
+  }),
 });
+
+/** An instant as ISO 8601 in UTC, as Date.prototype.toISOString writes it. */
+export const timestampSchema = z.iso.datetime();
 
 export const columnSchema = z.object({
   name: z.string(),
@@ -15,14 +22,20 @@ export const datasetSchema = z.object({
   id: z.string(),
   rows: z.number().int(),
   columns: z.array(columnSchema),
-  createdAt: z.string(),
+  createdAt: timestampSchema,
 });
 
 export const jsonDatasetSchema = z.object({
   rows: z.array(z.unknown(), { error: 'rows must be an array of objects' }),
 });
 
-export const idParams = (name: string) => z.object({ [name]: z.string().min(1).max(128) });
+/**
+ * Longest id in a path. The server's maxParamLength is the same, so a longer one is a 414 before
+ * routing rather than a 400 from this schema.
+ */
+export const MAX_ID_LENGTH = 128;
+
+export const idParams = (name: string) => z.object({ [name]: z.string().min(1).max(MAX_ID_LENGTH) });
 
 export const jobStateSchema = z.enum(['waiting', 'active', 'completed', 'failed', 'cancelled']);
 
@@ -78,11 +91,6 @@ export function upgradeStoredEpochMetrics(stored: unknown): StoredEpochMetrics {
   return { ...rest, trainingModeLoss: loss } as StoredEpochMetrics;
 }
 
-/** A JSON entry of a job's metrics list, upgraded as above. */
-export function parseStoredEpochMetrics(raw: string): StoredEpochMetrics {
-  return upgradeStoredEpochMetrics(JSON.parse(raw));
-}
-
 export const trainingJobSchema = z.object({
   jobId: z.string(),
   state: jobStateSchema,
@@ -107,8 +115,8 @@ export const trainingJobSchema = z.object({
   sparsity: z.looseObject({ zeroShare: z.number() }).optional(),
   resumedAt: z.array(z.number().int()).optional(),
   attempts: z.number().int(),
-  createdAt: z.string(),
-  finishedAt: z.string().optional(),
+  createdAt: timestampSchema,
+  finishedAt: timestampSchema.optional(),
 });
 
 export const enqueuedJobSchema = z.object({
@@ -134,4 +142,8 @@ export const predictResponseSchema = z.object({
   predictions: z.array(z.union([z.number(), z.string()])),
   probabilities: z.array(z.array(z.number())).optional(),
   classes: z.array(z.union([z.number(), z.string()])).optional(),
+  warnings: z
+    .array(z.string())
+    .optional()
+    .meta({ description: 'Input accepted but probably not meant: a category not seen in training, a key that is no feature' }),
 });

@@ -39,7 +39,7 @@ export const preprocessingSchema = z
 export const modelSchema = z.looseObject({
   id: z.string(),
   jobId: z.string(),
-  createdAt: z.string(),
+  createdAt: z.iso.datetime(),
   task: z.enum(['classification', 'regression']),
   target: z.string(),
   datasetId: z.string(),

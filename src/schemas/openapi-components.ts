@@ -10,6 +10,7 @@ import {
   trainingJobSchema,
 } from './api.schema';
 import { modelListSchema, modelSchema, preprocessingSchema } from './model.schema';
+import { trainingEndEventSchema, trainingRemovedEventSchema, trainingStateEventSchema } from './training-events.schema';
 import { trainingRequestSchema } from './training-request.schema';
 
 /**
@@ -120,11 +121,36 @@ export const API_EXAMPLES = {
       createdAt: '2026-01-05T10:01:00.000Z',
     },
   },
+  TrainingStateEvent: {
+    schema: trainingStateEventSchema,
+    description: 'The data of an `event: state` of the training event stream: sent first and on each state change.',
+    example: { jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11', state: 'active', progress: { epoch: 0, epochs: 30 }, attempts: 0 },
+  },
+  TrainingEndEvent: {
+    schema: trainingEndEventSchema,
+    description: 'The data of the `event: end` of the training event stream: the finished job, without its metrics.',
+    example: {
+      jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11',
+      state: 'completed',
+      progress: { epoch: 30, epochs: 30 },
+      modelId: 'mdl_Xr2c8QpLk1vB',
+      seed: 42,
+      attempts: 0,
+      createdAt: '2026-01-05T10:01:00.000Z',
+      finishedAt: '2026-01-05T10:01:04.000Z',
+    },
+  },
+  TrainingRemovedEvent: {
+    schema: trainingRemovedEventSchema,
+    description: 'The data of an `event: removed` of the training event stream: the job no longer exists.',
+    example: { jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11', message: 'training job "0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11" was removed' },
+  },
   PredictRequest: {
     schema: predictRequestSchema,
     description:
       'Exactly one of `rows` (objects with every feature by name; null for a missing value) or `inputs` ' +
-      '(arrays of raw values in feature order).',
+      '(arrays of raw values in feature order). A numeric feature takes a number or a string that spells one ' +
+      '("174.09"); keys that are no feature (other than the target) and unseen categories are answered with `warnings`.',
     example: { rows: [{ tenure_months: 3, monthly_spend: 95, support_calls: 4, plan: 'basic', region: 'north' }] },
   },
   PredictResponse: {

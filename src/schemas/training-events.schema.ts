@@ -17,6 +17,9 @@ export const trainingEpochEventSchema = epochMetricsSchema;
 /** `event: end` (id: end): the finished job as GET /v1/training-jobs/:jobId returns it, without the metrics already streamed. */
 export const trainingEndEventSchema = trainingJobSchema.omit({ metrics: true });
 
+/** `event: removed` (id: end): the job no longer exists (cancelled while waiting, or removed). */
+export const trainingRemovedEventSchema = z.object({ jobId: z.string(), message: z.string() });
+
 export const TRAINING_EVENT_STREAM_DESCRIPTION = [
   'A `text/event-stream` (Server-Sent Events) that follows the job until it ends, then closes:',
   '',
@@ -28,5 +31,7 @@ export const TRAINING_EVENT_STREAM_DESCRIPTION = [
   '- `: keep-alive` comment lines every 15 s.',
   '',
   'Reconnecting with `Last-Event-ID: <epoch>` resumes after that epoch; `Last-Event-ID: end` answers 204, which tells',
-  'an EventSource to stop reconnecting. Try it with `curl -N`.',
+  'an EventSource to stop reconnecting. Try it with `curl -N`. Each event\'s `data` is one line of JSON, described by',
+  'the schema its name maps to under `x-events`: TrainingStateEvent, EpochMetrics, TrainingEndEvent and',
+  'TrainingRemovedEvent.',
 ].join('\n');

@@ -68,6 +68,24 @@ export const L0_MESSAGE =
   'L0 regularization (counting non-zero weights) is not supported: minimizing it is NP-hard. ' +
   'Use regularization.l1 instead, which drives weights to exactly zero and gives a sparse model.';
 
+/**
+ * Named only to be refused with a clear explanation: no value is valid (`not: {}` in the OpenAPI
+ * document, `never` for client generators).
+ */
+const l0Refused = () => z.never({ error: L0_MESSAGE }).optional().meta({ description: L0_MESSAGE });
+
+/**
+ * `schema.default(value)` for a transformed schema, in a form the OpenAPI document shows (zod's
+ * JSON Schema leaves out a default around a transform): the default is given to the input side,
+ * then transformed like any other input.
+ */
+function inputDefault<In extends z.ZodType, Out extends z.ZodType<unknown, z.util.NoUndefined<z.output<In>>>>(
+  schema: z.ZodPipe<In, Out>,
+  value: z.util.NoUndefined<z.output<In>>,
+) {
+  return schema.in.default(value).pipe(schema.out);
+}
+
 const momentum = () =>
   numberIn('normalization.momentum', 'in (0, 1)', { gt: 0, lt: 1 }).default(0.99);
 const epsilon = () => numberIn('normalization.epsilon', 'in (0, 1]', { gt: 0, max: 1 }).default(1e-3);
@@ -260,7 +278,7 @@ export const layerRegularizationSchema = z
     l1: penalty('regularization.l1').optional(),
     l2: penalty('regularization.l2').optional(),
     weightDecay: penalty('regularization.weightDecay').optional(),
-    l0: z.undefined({ error: L0_MESSAGE }).optional(),
+    l0: l0Refused(),
   })
   .strict();
 
@@ -268,8 +286,8 @@ export const hiddenLayerSchema = z
   .object({
     units: z.number().int().min(1).max(4096),
     activation: z.enum(ACTIVATIONS).default('relu'),
-    normalization: normalizationSchema.default({ type: 'none' }),
-    dropout: dropoutSchema.default({ rate: 0, kind: 'inverted' }),
+    normalization: inputDefault(normalizationSchema, 'none'),
+    dropout: inputDefault(dropoutSchema, 0),
     /** Overrides the global l1 / l2 / weightDecay for this layer's kernel. */
     regularization: layerRegularizationSchema.optional(),
   })
@@ -292,8 +310,7 @@ export const regularizationSchema = z
      * through the loss. Not the same as l2 with adaptive optimizers. Default 0.
      */
     weightDecay: penalty('regularization.weightDecay').default(0),
-    /** Named only to be refused with a clear explanation. */
-    l0: z.undefined({ error: L0_MESSAGE }).optional(),
+    l0: l0Refused(),
   })
   .strict();
 

@@ -25,7 +25,7 @@ export const predictSerializerCompiler: FastifySerializerCompiler<unknown> = (ro
 
 /** JSON.stringify(prediction), with the keys in the order `predict` sets them. */
 export function serializePrediction(prediction: Prediction): string {
-  const { predictions, probabilities, classes } = prediction;
+  const { predictions, probabilities, classes, warnings } = prediction;
   let json = `{"predictions":${JSON.stringify(predictions)}`;
   if (probabilities !== undefined) json += `,"probabilities":${JSON.stringify(probabilities)}`;
   if (classes !== undefined) {
@@ -36,5 +36,6 @@ export function serializePrediction(prediction: Prediction): string {
     }
     json += `,"classes":${cached}`;
   }
+  if (warnings !== undefined) json += `,"warnings":${JSON.stringify(warnings)}`;
   return `${json}}`;
 }

@@ -1,5 +1,6 @@
 import type { FastifySchemaCompiler } from 'fastify';
 import { validatorCompiler } from 'fastify-type-provider-zod';
+import { MAX_ID_LENGTH } from '../schemas/api.schema';
 
 /**
  * The predict route's validator compiler: zod's (fastify-type-provider-zod's validatorCompiler),
@@ -38,7 +39,7 @@ export function isPlainPredictBody(data: unknown): boolean {
 export function isPlainModelParams(data: unknown): boolean {
   if (typeof data !== 'object' || data === null) return false;
   const id = (data as { modelId?: unknown }).modelId;
-  if (typeof id !== 'string' || id.length < 1 || id.length > 128) return false;
+  if (typeof id !== 'string' || id.length < 1 || id.length > MAX_ID_LENGTH) return false;
   let keys = 0;
   for (const key in data) {
     if (!Object.prototype.hasOwnProperty.call(data, key)) return false;

@@ -4,9 +4,9 @@ import type { SweepJobData, SweepJobResult } from '../../jobs/sweep-queue';
 import { metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
 import { AppError } from '../errors';
 import type { ChartedEpoch } from '../report/curves-chart';
-import { parseStoredEpochMetrics } from '../schemas/api.schema';
 import { apiState } from '../training/job-view';
 import { rankRows, sweepRow, type SweepRow } from './sweep-table';
+import { readStoredMetrics } from '../training/stored-metrics';
 
 export type SweepState = 'running' | 'completed' | 'failed';
 
@@ -88,6 +88,6 @@ export async function sweepCurves(
   const lists = (await pipeline.exec()) ?? [];
   return job.data.runs.map((run, i) => ({
     ...run,
-    metrics: ((lists[i]?.[1] as string[] | undefined) ?? []).map(parseStoredEpochMetrics),
+    metrics: readStoredMetrics((lists[i]?.[1] as string[] | undefined) ?? []) as ChartedEpoch[],
   }));
 }

@@ -5,7 +5,7 @@ import {
   type TrainingJobResult,
 } from '../../jobs/training-queue';
 import type { EpochMetrics } from '../ml/trainer';
-import { parseStoredEpochMetrics } from '../schemas/api.schema';
+import { readStoredMetrics } from './stored-metrics';
 
 export type ApiJobState = 'waiting' | 'active' | 'completed' | 'failed' | 'cancelled';
 
@@ -33,7 +33,7 @@ export function describeJob(
   state: string,
   rawMetrics: string[],
 ) {
-  const metrics: EpochMetrics[] = rawMetrics.map(parseStoredEpochMetrics);
+  const metrics = readStoredMetrics(rawMetrics);
   const progress = job.progress as { epoch?: number; epochs?: number } | number | undefined;
   const epochs = job.data.request.training.epochs;
   const epoch =

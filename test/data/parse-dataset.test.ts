@@ -105,6 +105,15 @@ describe('parseCsv', () => {
     rejects(() => parseCsv('a\nx\n-inf\n', limits), /^column "a" line 3: "-inf" is not a finite number/);
   });
 
+  test('a number beyond the 32-bit float range training computes in names the column and line', () => {
+    rejects(
+      () => parseCsv('a,b\n1,2\n3,1e308\n', limits),
+      'column "b" line 3: 1e308 is outside the range training computes in (32-bit floats, magnitude at most 3.4028234663852886e+38)',
+    );
+    rejects(() => parseCsv('a\n1\n-3.5e38\n', limits), /^column "a" line 3: -3\.5e38 is outside the range/);
+    assert.equal(parseCsv('a\n1\n-3.4e38\n', limits).data.a[1], -3.4e38);
+  });
+
   test('malformed quoting is reported by the parser with its line', () => {
     rejects(() => parseCsv('a,b\n1,"open\n', limits), /^the CSV could not be parsed: .*line 2/);
   });
@@ -125,8 +134,8 @@ describe('parseCsv', () => {
   test('enforces the row and column limits', () => {
     const small = { maxRows: 3, maxColumns: 2 };
     assert.equal(parseCsv('a,b\n1,2\n3,4\n5,6\n', small).rowCount, 3);
-    rejects(() => parseCsv('a,b\n1,2\n3,4\n5,6\n7,8\n', small), 'the dataset has 4 rows; the limit is 3');
-    rejects(() => parseCsv('a,b,c\n1,2,3\n4,5,6\n', small), 'the dataset has more than 2 columns; the limit is 2');
+    rejects(() => parseCsv('a,b\n1,2\n3,4\n5,6\n7,8\n', small), "the dataset has 4 rows; the limit is 3 (the server's MAX_DATASET_ROWS setting)");
+    rejects(() => parseCsv('a,b,c\n1,2,3\n4,5,6\n', small), "the dataset has more than 2 columns; the limit is 2 (the server's MAX_DATASET_COLUMNS setting)");
   });
 });
 
@@ -180,6 +189,13 @@ describe('parseJsonRows', () => {
     rejects(() => parseJsonRows([{ a: 1 }, { a: undefined }], limits), `row 1 column "a": undefined is not allowed; ${allowed}`);
   });
 
+  test('a number beyond the 32-bit float range names the row and column', () => {
+    rejects(
+      () => parseJsonRows([{ a: 1 }, { a: 1e39 }], limits),
+      'row 1 column "a": 1e+39 is outside the range training computes in (32-bit floats, magnitude at most 3.4028234663852886e+38)',
+    );
+  });
+
   test('needs an array of plain objects', () => {
     rejects(() => parseJsonRows({ a: 1 }, limits), 'the dataset must be a JSON array of row objects');
     rejects(() => parseJsonRows([{ a: 1 }, null], limits), 'row 1 must be an object of column values, got null');
@@ -206,11 +222,11 @@ describe('parseJsonRows', () => {
 
   test('enforces the row and column limits', () => {
     const small = { maxRows: 2, maxColumns: 2 };
-    rejects(() => parseJsonRows([{ a: 1 }, { a: 2 }, { a: 3 }], small), 'the dataset has 3 rows; the limit is 2');
+    rejects(() => parseJsonRows([{ a: 1 }, { a: 2 }, { a: 3 }], small), "the dataset has 3 rows; the limit is 2 (the server's MAX_DATASET_ROWS setting)");
     rejects(() => parseJsonRows([{ a: 1 }], small), 'the dataset has 1 data rows; at least 2 are required');
     rejects(
       () => parseJsonRows([{ a: 1, b: 2 }, { c: 3 }], small),
-      'the dataset has more than 2 columns; the limit is 2',
+      "the dataset has more than 2 columns; the limit is 2 (the server's MAX_DATASET_COLUMNS setting)",
     );
   });
 });

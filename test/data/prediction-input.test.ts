@@ -60,8 +60,8 @@ describe('rowsToTable', () => {
 
   test('a non-numeric value for a numeric feature names row and feature', () => {
     rejects(
-      () => rowsToTable(prep, [{ x: '3', color: 'red' }]),
-      'row 0 feature "x" must be a finite number or null, got the string "3"',
+      () => rowsToTable(prep, [{ x: '3 apples', color: 'red' }]),
+      'row 0 feature "x" must be a finite number or null, got the string "3 apples"',
     );
     rejects(() => rowsToTable(prep, [{ x: true, color: 'red' }]), 'row 0 feature "x" must be a finite number or null, got a boolean');
     rejects(
@@ -70,13 +70,21 @@ describe('rowsToTable', () => {
     );
   });
 
+  test('a number beyond the 32-bit float range the model computes in names row and feature', () => {
+    rejects(
+      () => rowsToTable(prep, [{ x: 1, color: 'red' }, { x: -1e39, color: 'red' }]),
+      'row 1 feature "x" is -1e+39, outside the range the model computes in (32-bit floats, magnitude at most 3.4028234663852886e+38)',
+    );
+    rejects(() => vectorsToTable(prep, [[1e308, 'red']]), /^row 0 feature "x" is 1e\+308, outside the range/);
+  });
+
   test('needs a bounded, non-empty array of objects', () => {
     rejects(() => rowsToTable(prep, []), 'rows must be a non-empty array of objects');
     rejects(() => rowsToTable(prep, { x: 1 }), 'rows must be a non-empty array of objects');
     rejects(() => rowsToTable(prep, [{ x: 1, color: 'red' }, [1, 'red']]), 'row 1 must be an object of feature values, got an array');
     const three = [{ x: 1, color: 'red' }, { x: 2, color: 'red' }, { x: 3, color: 'red' }];
     assert.equal(rowsToTable(prep, three, 3).rowCount, 3);
-    rejects(() => rowsToTable(prep, three, 2), 'rows has 3 rows; the limit is 2 per request');
+    rejects(() => rowsToTable(prep, three, 2), "rows has 3 rows; the limit is 2 per request (the server's MAX_PREDICT_ROWS setting)");
   });
 
   test('__proto__ keys are ignored and reach no prototype', () => {

@@ -289,6 +289,28 @@ describe('API started before Redis', () => {
       const down = await app.inject({ url: '/v1/models', headers });
       assert.equal(down.statusCode, 503);
       assert.equal(down.headers['retry-after'], '5');
+      // Routes that read the queues too: BullMQ waits for its first connection without a timeout,
+      // so these would hang (until the client gives up) rather than answer.
+      for (const [method, url] of [
+        ['GET', '/v1/training-jobs/j1'],
+        ['DELETE', '/v1/training-jobs/j1'],
+        ['GET', '/v1/training-jobs/j1/events'],
+        ['GET', '/v1/training-jobs/j1/curves.svg'],
+        ['GET', '/v1/training-jobs/j1/report'],
+        ['GET', '/v1/sweeps/s1'],
+        ['GET', '/v1/sweeps/s1/curves.svg'],
+      ] as const) {
+        const started = Date.now();
+        const res = await Promise.race([
+          app.inject({ method, url, headers }),
+          new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 5_000).unref()),
+        ]);
+        assert.ok(res, `${method} ${url} did not answer within 5 s`);
+        assert.equal(res.statusCode, 503, `${method} ${url}: ${res.body}`);
+        assert.equal(res.json().error.code, 'REDIS_UNAVAILABLE');
+        assert.equal(res.headers['retry-after'], '5', `${method} ${url}`);
+        assert.ok(Date.now() - started < QUICK_MS, `${method} ${url} took ${Date.now() - started} ms`);
+      }
 
       await redis.restart();
       const deadline = Date.now() + 10_000;

@@ -172,11 +172,43 @@ describe('errors', () => {
     assert.equal(broken.body.error.code, 'VALIDATION');
   });
 
+  test('a body of a type the route does not take is a 415 naming the accepted types', async () => {
+    // text/plain to a JSON route: a 415 (as documented), not a 400 from the schema.
+    const plain = await svc.http
+      .post('/v1/training-jobs')
+      .set('content-type', 'text/plain')
+      .send(JSON.stringify(base()));
+    await expectError(plain, 415, 'UNSUPPORTED_MEDIA_TYPE', /"text\/plain" is not accepted by POST \/v1\/training-jobs; send "application\/json"$/);
+    const predict = await svc.http.post(`/v1/models/${modelId}/predict`).set('content-type', 'text/csv').send('a,b\n1,2\n');
+    await expectError(predict, 415, 'UNSUPPORTED_MEDIA_TYPE', /send "application\/json"$/);
+    // Uploads take CSV too, and the message says so.
+    const xml = await svc.http.post('/v1/datasets').set('content-type', 'application/xml').send('<a/>');
+    await expectError(
+      xml,
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      /"application\/xml" is not accepted by POST \/v1\/datasets; send "application\/json" or "text\/csv" or "application\/csv" or "text\/plain"$/,
+    );
+  });
+
+  test('ids up to 128 characters are ids (404 when unknown); longer ones are a 414', async () => {
+    for (const length of [101, 128]) {
+      await expectError(await svc.http.get(`/v1/datasets/${'d'.repeat(length)}`), 404, 'DATASET_NOT_FOUND', /does not exist/);
+      await expectError(await svc.http.get(`/v1/models/${'m'.repeat(length)}`), 404, 'MODEL_NOT_FOUND', /does not exist/);
+    }
+    await expectError(await svc.http.get(`/v1/datasets/${'d'.repeat(129)}`), 414, 'URI_TOO_LONG', /at most 128 characters/);
+  });
+
   test('request body over the limit is a 413', async () => {
-    const big = await svc.http
-      .post(`/v1/models/${modelId}/predict`)
-      .send({ inputs: Array.from({ length: 60_000 }, () => [1.2345, 2.3456, 'red']) });
+    const big = await svc.http.post('/v1/training-jobs').send({ ...base(), pad: 'x'.repeat(1.1 * (1 << 20)) });
     assert.equal(big.status, 413);
     assert.equal(big.body.error.code, 'PAYLOAD_TOO_LARGE');
+  });
+
+  test('more rows than MAX_PREDICT_ROWS is a 400 naming the setting (the body limit follows the rows)', async () => {
+    const many = await svc.http
+      .post(`/v1/models/${modelId}/predict`)
+      .send({ inputs: Array.from({ length: 10_001 }, () => [1.2345, 2.3456, 'red']) });
+    await expectError(many, 400, 'INVALID_PREDICT_INPUT', /inputs has 10001 rows; the limit is 10000 per request \(the server's MAX_PREDICT_ROWS setting\)/);
   });
 });

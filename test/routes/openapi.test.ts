@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
 import SwaggerParser from '@apidevtools/swagger-parser';
 import type { FastifyInstance, RouteOptions } from 'fastify';
 import { buildApp } from '../../src/app';
@@ -16,7 +21,11 @@ const UI_PREFIXES = [
   { prefix: '/admin/queues/', entry: '/admin/queues' },
 ];
 
+/** The repository root (tests run from dist/test/routes). */
+const ROOT = join(__dirname, '..', '..', '..');
+
 interface Operation {
+  operationId?: string;
   summary?: string;
   description?: string;
   responses: Record<string, { description: string; content?: Record<string, { schema: unknown }> }>;
@@ -116,6 +125,33 @@ describe('OpenAPI document', () => {
     for (const [id, component] of Object.entries(document.components.schemas)) {
       if (id.endsWith('Input') && id !== 'TrainingRequestInput') continue;
       assert.ok((component as { example?: unknown }).example !== undefined, `${id} has an example`);
+    }
+  });
+
+  test('every operation has an operationId of its own', () => {
+    const ids = Object.values(document.paths).flatMap((item) => Object.values(item).map((operation) => operation.operationId));
+    assert.ok(ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id)), JSON.stringify(ids));
+    assert.equal(new Set(ids).size, ids.length, `duplicate operationIds: ${JSON.stringify(ids)}`);
+  });
+
+  test("Spectral's default OpenAPI ruleset (.spectral.yaml) finds nothing", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fitwell-spectral-'));
+    try {
+      const file = join(dir, 'openapi.json');
+      writeFileSync(file, JSON.stringify(document));
+      const spectral = join(ROOT, 'node_modules', '.bin', 'spectral');
+      const args = ['lint', '--ruleset', join(ROOT, '.spectral.yaml'), '--format', 'json', '--quiet', file];
+      // Exits non-zero only for errors; warnings and hints are in the JSON and must be absent too.
+      const { stdout } = await promisify(execFile)(spectral, args, { cwd: dir }).catch((error: { stdout?: string }) => ({
+        stdout: error.stdout ?? '',
+      }));
+      const problems = JSON.parse(stdout.trim() || '[]') as { code: string; message: string; path: string[] }[];
+      assert.deepEqual(
+        problems.map((p) => `${p.code} at ${p.path.join('.')}: ${p.message}`),
+        [],
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

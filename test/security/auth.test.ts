@@ -107,6 +107,19 @@ describe('API keys', () => {
     }
   });
 
+  test('the report and curves pages, opened in a browser, take Basic auth like the dashboard', async () => {
+    for (const url of ['/v1/training-jobs/j/report', '/v1/training-jobs/j/curves.svg', '/v1/sweeps/s/curves.svg']) {
+      const challenged = await http.get(url);
+      assert.equal(challenged.status, 401, url);
+      // Both schemes: a browser shows its login prompt for the Basic one; scripts send Bearer.
+      assert.match(challenged.headers['www-authenticate'], /^Basic realm="fitwell", charset="UTF-8", Bearer realm="fitwell"$/, url);
+      const signedIn = await http.get(url).set('authorization', basic('anyone', KEY_2));
+      assert.equal(signedIn.status, 404, `${url} with Basic: ${signedIn.status} ${signedIn.text}`);
+      assert.equal((await http.get(url).set('authorization', `Bearer ${KEY_1}`)).status, 404, url);
+      assert.equal((await http.get(url).set('authorization', basic('anyone', WRONG))).status, 401, url);
+    }
+  });
+
   test('the dashboard asks browsers for Basic auth and accepts a key as the password, or a bearer key', async () => {
     const challenge = await http.get('/admin/queues');
     assert.equal(challenge.status, 401);

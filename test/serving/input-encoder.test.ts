@@ -33,9 +33,17 @@ describe('InputEncoder', () => {
       { age: -7, plan: true, spend: 2 }, // true matches category "true"
     ];
     const expected = viaTable({ rows });
-    assert.deepEqual(encoder.encode({ rows }, 100), { x: expected, rows: 5 });
+    const byName = encoder.encode({ rows }, 100)!;
+    assert.deepEqual({ x: byName.x, rows: byName.rows }, { x: expected, rows: 5 });
+    // The unseen category and the key that is no feature are warnings; the target is not.
+    assert.deepEqual(byName.warnings.counts, { unseen_category: 1, unknown_key: 1 });
     const inputs = rows.map((r) => [r.age, r.plan, r.spend]);
-    assert.deepEqual(encoder.encode({ inputs }, 100), { x: viaTable({ inputs }), rows: 5 });
+    const inOrder = encoder.encode({ inputs }, 100)!;
+    assert.deepEqual({ x: inOrder.x, rows: inOrder.rows }, { x: viaTable({ inputs }), rows: 5 });
+    // Numeric strings are the numbers they spell, on both paths.
+    const spelled = [{ age: '31', plan: 'pro', spend: ' 1.25 ' }];
+    assert.deepEqual(encoder.encode({ rows: spelled }, 100)!.x, viaTable({ rows: spelled }));
+    assert.deepEqual(viaTable({ rows: spelled }), viaTable({ rows: [rows[0]] }));
     // Spot-check one value by hand: (31 − 40) / 12.5 = −0.72, stored as float32.
     assert.equal(expected[0], Math.fround(-0.72));
   });
@@ -45,7 +53,7 @@ describe('InputEncoder', () => {
       { rows: [] },
       { rows: [{ age: 1, plan: 'pro' }] }, // spend missing
       { rows: [[1, 'pro', 2]] }, // not an object
-      { rows: [{ age: '31', plan: 'pro', spend: 1 }] }, // a string for a number
+      { rows: [{ age: '31 years', plan: 'pro', spend: 1 }] }, // a string that is no number
       { rows: [{ age: 1, plan: { a: 1 }, spend: 1 }] },
       { inputs: [[1, 'pro']] }, // too short
       { inputs: [{ age: 1 }] },

@@ -1,0 +1,317 @@
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance } from 'fastify';
+import supertest from 'supertest';
+import { buildApp } from '../../src/app';
+import type { Config } from '../../src/config';
+import { deletePrefix, testConfig } from '../helpers/config';
+import { ContractValidator, type HttpResponse } from '../helpers/openapi-contract';
+import { startService, xorCsv, type TestService } from '../helpers/app';
+import { PrivateRedis } from '../helpers/private-redis';
+
+/**
+ * The contract: every response the real app gives (over HTTP, real Redis, real worker) matches
+ * the OpenAPI document it serves: status documented, content type documented, JSON bodies and
+ * documented headers valid against their schemas, and the headers clients act on documented
+ * where they are sent. The last test checks the other direction: every status the document
+ * promises for an operation was seen here, apart from the 500 (a bug).
+ */
+const KEY = 'contract-test-key-0123456789abcdef';
+const BEARER = `Bearer ${KEY}`;
+const BODY_LIMIT = 16 * 1024;
+const DATASET_BODY_LIMIT = 64 * 1024;
+
+interface Operation {
+  method: string;
+  template: string;
+  requestBody?: { content: Record<string, unknown> };
+  parameters?: { in: string; name: string }[];
+  responses: Record<string, unknown>;
+}
+interface Document {
+  paths: Record<string, Record<string, Omit<Operation, 'method' | 'template'>>>;
+  components: Record<string, unknown>;
+}
+
+function operations(document: Document): Operation[] {
+  return Object.entries(document.paths).flatMap(([template, item]) =>
+    Object.entries(item).map(([method, operation]) => ({ ...operation, method: method.toUpperCase(), template })),
+  );
+}
+
+/** Statuses no test can cause: a 500 is a bug. */
+const UNREACHABLE = new Set(['500']);
+
+describe('contract: every response matches the served /openapi.json', () => {
+  let svc: TestService;
+  let document: Document;
+  let contract: ContractValidator;
+  const ids: Record<string, string> = {};
+  const extraConfigs: Config[] = [];
+  const extraApps: FastifyInstance[] = [];
+
+  /** Sends with the key, checks the response against the document and its expected status. */
+  async function expect(request: supertest.Test, status: number, validator = contract): Promise<supertest.Response> {
+    const res = await request;
+    validator.check(res as unknown as HttpResponse);
+    assert.equal(res.status, status, `${(res as unknown as HttpResponse).req.method} ${(res as unknown as HttpResponse).req.path}: ${res.text?.slice(0, 300)}`);
+    return res;
+  }
+  const http = () => svc.http;
+  const authed = (request: supertest.Test) => request.set('authorization', BEARER);
+
+  /** A URL for an operation: path parameters filled with known ids (or `fill`). */
+  function urlOf(operation: Operation, fill?: string): string {
+    return operation.template.replace(/\{(\w+)\}/g, (_, name: string) => fill ?? ids[name] ?? 'missing-id');
+  }
+  function call(agent: ReturnType<typeof supertest>, operation: Operation, url: string): supertest.Test {
+    return agent[operation.method.toLowerCase() as 'get'](url);
+  }
+
+  before(async () => {
+    svc = await startService({
+      env: { API_KEYS: KEY, BODY_LIMIT: String(BODY_LIMIT), PREDICT_BODY_LIMIT: String(BODY_LIMIT), DATASET_BODY_LIMIT: String(DATASET_BODY_LIMIT), RATE_LIMIT_MAX: '100000' },
+    });
+    const res = await svc.http.get('/openapi.json');
+    assert.equal(res.status, 200);
+    document = res.body as Document;
+    contract = await ContractValidator.fromDocument(document);
+  });
+  after(async () => {
+    await svc.close();
+    await Promise.all(extraApps.map((app) => app.close()));
+    await Promise.all(extraConfigs.map((config) => deletePrefix(config)));
+  });
+
+  async function startApp(
+    env: Record<string, string>,
+  ): Promise<{ config: Config; app: FastifyInstance; http: ReturnType<typeof supertest>; contract: ContractValidator; document: Document }> {
+    const config = testConfig(env);
+    extraConfigs.push(config);
+    const app = await buildApp(config);
+    extraApps.push(app);
+    await app.ready();
+    const agent = supertest(app.server);
+    const served = (await agent.get('/openapi.json')).body as Document;
+    return { config, app, http: agent, contract: await ContractValidator.fromDocument(served), document: served };
+  }
+
+  test('probes, documentation, metrics and the dashboard', async () => {
+    await expect(http().get('/healthz'), 200);
+    await expect(http().get('/readyz'), 200);
+    await expect(http().get('/openapi.json'), 200);
+    await expect(http().get('/metrics'), 200);
+    await expect(http().get('/docs').redirects(1), 200);
+    await expect(http().get('/admin/queues'), 401);
+    const basic = `Basic ${Buffer.from(`me:${KEY}`).toString('base64')}`;
+    await expect(http().get('/admin/queues').set('authorization', basic), 200);
+  });
+
+  test('datasets', async () => {
+    const created = await expect(authed(http().post('/v1/datasets')).type('text/csv').send(xorCsv(80)), 201);
+    ids.datasetId = created.body.id;
+    await expect(authed(http().post('/v1/datasets')).send({ rows: [{ a: 1, b: 'x' }, { a: 2, b: 'y' }] }), 201);
+    await expect(authed(http().post('/v1/datasets')).type('text/csv').send('a,b\n1,2\n3\n'), 400);
+    await expect(authed(http().post('/v1/datasets')).type('text/csv').send('a,b\n' + '1.25,2.5\n'.repeat(DATASET_BODY_LIMIT / 8)), 413);
+    await expect(authed(http().post('/v1/datasets')).type('application/xml').send('<a/>'), 415);
+    await expect(authed(http().get(`/v1/datasets/${ids.datasetId}`)), 200);
+    await expect(authed(http().get('/v1/datasets/ds_missing')), 404);
+  });
+
+  test('training jobs: queue (idempotent), read, follow, cancel', async () => {
+    const request = { datasetId: ids.datasetId, target: 'label', task: 'classification', training: { epochs: 2, seed: 1 } };
+    const queued = await expect(authed(http().post('/v1/training-jobs')).set('idempotency-key', 'contract-1').send(request), 202);
+    ids.jobId = queued.body.jobId;
+    const replayed = await expect(authed(http().post('/v1/training-jobs')).set('idempotency-key', 'contract-1').send(request), 202);
+    assert.equal(replayed.headers['idempotent-replayed'], 'true');
+    await expect(
+      authed(http().post('/v1/training-jobs')).set('idempotency-key', 'contract-1').send({ ...request, training: { epochs: 3 } }),
+      422,
+    );
+    await expect(authed(http().post('/v1/training-jobs')).send({ ...request, task: 'clustering' }), 400);
+    await expect(authed(http().post('/v1/training-jobs')).send({ ...request, datasetId: 'ds_missing' }), 404);
+    await expect(authed(http().post('/v1/training-jobs')).send({ ...request, pad: 'x'.repeat(BODY_LIMIT) }), 413);
+    await expect(authed(http().post('/v1/training-jobs')).type('text/plain').send(JSON.stringify(request)), 415);
+
+    await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}`)), 200);
+    await svc.waitForJob(ids.jobId);
+    const job = await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}`)), 200);
+    ids.modelId = job.body.modelId;
+    await expect(authed(http().get('/v1/training-jobs/nope')), 404);
+    await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}/events`)), 200);
+    await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}/events`)).set('last-event-id', 'end'), 204);
+    await expect(authed(http().get('/v1/training-jobs/nope/events')), 404);
+    await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}/curves.svg`)), 200);
+    await expect(authed(http().get('/v1/training-jobs/nope/curves.svg')), 404);
+    await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}/report`)), 200);
+    await expect(authed(http().get('/v1/training-jobs/nope/report')), 404);
+
+    await expect(authed(http().delete(`/v1/training-jobs/${ids.jobId}`)), 409);
+    await expect(authed(http().delete('/v1/training-jobs/nope')), 404);
+    const other = await expect(authed(http().post('/v1/training-jobs')).send({ ...request, training: { epochs: 50 } }), 202);
+    await expect(authed(http().delete(`/v1/training-jobs/${other.body.jobId}`)), 202);
+  });
+
+  test('models: list, read, predict, export', async () => {
+    await expect(authed(http().get('/v1/models')), 200);
+    await expect(authed(http().get('/v1/models?limit=0')), 400);
+    await expect(authed(http().get(`/v1/models/${ids.modelId}`)), 200);
+    await expect(authed(http().get('/v1/models/mdl_missing')), 404);
+    const predict = `/v1/models/${ids.modelId}/predict`;
+    await expect(authed(http().post(predict)).send({ rows: [{ a: 0.5, b: -0.5, color: 'red' }] }), 200);
+    await expect(authed(http().post(predict)).send({ inputs: [[0.5, -0.5, 'blue']] }), 200);
+    await expect(authed(http().post(predict)).send({ rows: [{ a: 'high', b: 1, color: 'red' }] }), 400);
+    await expect(authed(http().post('/v1/models/mdl_missing/predict')).send({ inputs: [[1, 2, 'red']] }), 404);
+    await expect(authed(http().post(predict)).send({ inputs: Array.from({ length: 2_000 }, () => [0.12345, 0.6789, 'red']) }), 413);
+    await expect(authed(http().post(predict)).type('text/plain').send('{"inputs":[[1,2,"red"]]}'), 415);
+    await expect(authed(http().get(`/v1/models/${ids.modelId}/export`)), 200);
+    await expect(authed(http().get('/v1/models/mdl_missing/export')), 404);
+
+    const cosine = await expect(
+      authed(http().post('/v1/training-jobs')).send({
+        datasetId: ids.datasetId,
+        target: 'label',
+        task: 'classification',
+        model: { hidden: [{ units: 4, normalization: 'cosine' }] },
+        training: { epochs: 1, seed: 1 },
+      }),
+      202,
+    );
+    await svc.waitForJob(cosine.body.jobId);
+    const cosineModel = (await authed(http().get(`/v1/training-jobs/${cosine.body.jobId}`))).body.modelId as string;
+    await expect(authed(http().get(`/v1/models/${cosineModel}/export`)), 422);
+  });
+
+  test('sweeps', async () => {
+    const base = { datasetId: ids.datasetId, target: 'label', task: 'classification', training: { epochs: 1, seed: 1 } };
+    const created = await expect(authed(http().post('/v1/sweeps')).send({ base, grid: { 'regularization.l2': [0, 0.01] } }), 202);
+    ids.sweepId = created.body.sweepId;
+    await expect(authed(http().post('/v1/sweeps')).send({ base, grid: {} }), 400);
+    await expect(authed(http().post('/v1/sweeps')).send({ base, grid: { 'regularization.l2': Array(BODY_LIMIT / 2).fill(0) } }), 413);
+    await expect(authed(http().post('/v1/sweeps')).type('text/csv').send('a,b\n1,2\n'), 415);
+    await expect(authed(http().post('/v1/sweeps')).send({ base: { ...base, datasetId: 'ds_missing' }, grid: { 'regularization.l2': [0] } }), 404);
+    await expect(authed(http().get(`/v1/sweeps/${ids.sweepId}`)), 200);
+    await expect(authed(http().get('/v1/sweeps/nope')), 404);
+    await expect(authed(http().get(`/v1/sweeps/${ids.sweepId}/curves.svg`)), 200);
+    await expect(authed(http().get('/v1/sweeps/nope/curves.svg')), 404);
+  });
+
+  test('every protected operation: 401 without a key, 414 for an overlong id, 400 for a bad URL', async () => {
+    for (const operation of operations(document)) {
+      if (operation.responses['401']) await expect(call(http(), operation, urlOf(operation)), 401);
+      if (!operation.template.includes('{')) continue;
+      if (operation.responses['414']) await expect(authed(call(http(), operation, urlOf(operation, 'x'.repeat(129)))), 414);
+      await expect(authed(call(http(), operation, urlOf(operation, '%zz'))), 400);
+    }
+  });
+
+  test('an open server documents no 401 and marks the key as optional', async () => {
+    const open = await startApp({ RATE_LIMIT_MAX: '0' });
+    for (const operation of operations(open.document)) {
+      assert.equal(operation.responses['401'], undefined, `${operation.method} ${operation.template} documents a 401 on an open server`);
+      const security = (operation as { security?: unknown[] }).security;
+      if (security) assert.ok(security.some((s) => Object.keys(s as object).length === 0), `${operation.method} ${operation.template}: key not optional`);
+    }
+    await expect(open.http.get('/v1/models'), 200, open.contract);
+  });
+
+  test('every rate-limited operation: 429 with Retry-After once the budget is spent', async () => {
+    const limited = await startApp({ API_KEYS: KEY, RATE_LIMIT_MAX: '1' });
+    await expect(limited.http.get('/v1/models').set('authorization', BEARER), 200, limited.contract);
+    for (const operation of operations(limited.document)) {
+      if (!operation.responses['429']) continue;
+      const res = await expect(call(limited.http, operation, urlOf(operation)).set('authorization', BEARER), 429, limited.contract);
+      assert.ok(res.headers['retry-after'], 'Retry-After');
+      contract.seen.add(`${operation.method} ${operation.template} 429`);
+    }
+  });
+
+  test('every /v1 operation: 503 with Retry-After while Redis is away', async () => {
+    // A Redis of this test's own, stopped before the app starts and started again before it closes.
+    const redis = await PrivateRedis.start();
+    await redis.kill();
+    const away = await startApp({ REDIS_URL: redis.url, RATE_LIMIT_MAX: '0' });
+    await expect(away.http.get('/readyz'), 503, away.contract);
+    contract.seen.add('GET /readyz 503');
+    for (const operation of operations(away.document)) {
+      if (!operation.template.startsWith('/v1/')) continue;
+      const bodies: Record<string, () => supertest.Test> = {
+        'POST /v1/datasets': () => away.http.post('/v1/datasets').type('text/csv').send('a,b\n1,2\n3,4\n'),
+        'POST /v1/training-jobs': () => away.http.post('/v1/training-jobs').send({ datasetId: 'ds_x', target: 'y', task: 'regression' }),
+        'POST /v1/sweeps': () =>
+          away.http.post('/v1/sweeps').send({ base: { datasetId: 'ds_x', target: 'y', task: 'regression' }, grid: { 'regularization.l2': [0] } }),
+        'POST /v1/models/{modelId}/predict': () => away.http.post(urlOf(operation)).send({ inputs: [[1]] }),
+      };
+      const send = bodies[`${operation.method} ${operation.template}`] ?? (() => call(away.http, operation, urlOf(operation)));
+      const res = await expect(send(), 503, away.contract);
+      assert.ok(res.headers['retry-after'], `${operation.method} ${operation.template}: Retry-After`);
+      contract.seen.add(`${operation.method} ${operation.template} 503`);
+    }
+    await redis.restart();
+    extraApps.splice(extraApps.indexOf(away.app), 1);
+    extraConfigs.splice(extraConfigs.indexOf(away.config), 1);
+    await away.app.close();
+    await deletePrefix(away.config);
+    await redis.close();
+  });
+
+  test('every operation but the probes and metrics: 503 with Retry-After when the server is overloaded', async () => {
+    // 1 MiB of heap: any Node process is over it, so the first one-second sample reports pressure.
+    const busy = await startApp({ OVERLOAD_MAX_HEAP_USED_BYTES: String(1 << 20), OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0' });
+    const deadline = Date.now() + 5_000;
+    while ((await busy.http.get('/v1/models')).status !== 503) {
+      if (Date.now() > deadline) throw new Error('no overload within 5 s');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    for (const operation of operations(busy.document)) {
+      if (['/healthz', '/readyz', '/metrics'].includes(operation.template)) {
+        assert.equal(operation.responses['503'] === undefined, operation.template !== '/readyz', operation.template);
+        continue;
+      }
+      const res = await expect(call(busy.http, operation, urlOf(operation)), 503, busy.contract);
+      assert.equal(res.body.error.code, 'OVERLOADED');
+      contract.seen.add(`${operation.method} ${operation.template} 503`);
+    }
+  });
+
+  test('a request body sent too slowly: 408 on every operation that takes one', async () => {
+    const slow = await startApp({ REQUEST_TIMEOUT_MS: '500', RATE_LIMIT_MAX: '0' });
+    await slow.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = slow.app.server.address() as net.AddressInfo;
+    const bodyOperations = operations(slow.document).filter((operation) => operation.requestBody);
+    assert.ok(bodyOperations.length >= 4);
+    await Promise.all(
+      bodyOperations.map(async (operation) => {
+        const path = urlOf(operation);
+        const raw = await new Promise<string>((resolve) => {
+          let received = '';
+          const socket = net.connect({ port, host: '127.0.0.1' }, () =>
+            socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`),
+          );
+          socket.on('data', (chunk) => (received += chunk));
+          socket.on('close', () => resolve(received));
+          socket.on('error', () => undefined);
+        });
+        const [head, text = ''] = raw.split('\r\n\r\n');
+        const [statusLine, ...lines] = head.split('\r\n');
+        const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+        const res: HttpResponse = { status: Number(statusLine.split(' ')[1]), headers, text, req: { method: 'POST', path } };
+        slow.contract.check(res);
+        assert.equal(res.status, 408, raw);
+        contract.seen.add(`POST ${operation.template} 408`);
+      }),
+    );
+  });
+
+  test('every status the document promises was seen', () => {
+    const missing: string[] = [];
+    for (const operation of operations(document)) {
+      for (const status of Object.keys(operation.responses)) {
+        if (UNREACHABLE.has(status)) continue;
+        if (!contract.seen.has(`${operation.method} ${operation.template} ${status}`)) missing.push(`${operation.method} ${operation.template} ${status}`);
+      }
+    }
+    assert.deepEqual(missing, [], `documented but never seen:\n${missing.join('\n')}`);
+  });
+});
