@@ -13,9 +13,14 @@ import {
   CANCELLED_REASON,
   cancelKey,
   metricsKey,
+  type JobTimings,
   type TrainingJobData,
   type TrainingJobResult,
 } from './training-queue';
+
+/** When this process started (epoch ms), and how many jobs it has run: for JobTimings. */
+const PROCESS_STARTED_AT = Math.round(performance.timeOrigin);
+let jobsRun = 0;
 
 /**
  * The sandboxed training processor: BullMQ runs it in a child process, so a long training run
@@ -54,6 +59,24 @@ export default async function trainModel(
   job: SandboxedJob<TrainingJobData, TrainingJobResult>,
   token?: string,
 ): Promise<TrainingJobResult> {
+  const enteredAt = Date.now();
+  const entered = performance.now();
+  const timings: JobTimings = {
+    processStartedAt: PROCESS_STARTED_AT,
+    jobsBefore: jobsRun++,
+    enteredAt,
+    setupMs: 0,
+    epochs: 0,
+    stepMs: 0,
+    cancelChecksMs: 0,
+    metricsMs: 0,
+    checkpointMs: 0,
+    publishMs: 0,
+    finishMs: 0,
+  };
+  // The end of the previous epoch's hooks, and of the last batch's cancellation check.
+  let epochEnded = entered;
+  let lastCheckEnded = entered;
   const parsed = trainingRequestSchema.safeParse(job.data.request);
   if (!parsed.success) {
     throw new UnrecoverableError(`invalid training request: ${parsed.error.message}`);
@@ -73,16 +96,32 @@ export default async function trainModel(
   await job.updateProgress({ epoch: saved?.trainer.epoch ?? 0, epochs });
   const outcome = await trainFromRequest(request, table, job.data.seed, {
     resumeFrom: saved?.trainer,
-    shouldStop: async () => draining || (await redis.exists(keys.cancel)) === 1,
+    shouldStop: async () => {
+      const checking = performance.now();
+      const stop = draining || (await redis.exists(keys.cancel)) === 1;
+      lastCheckEnded = performance.now();
+      timings.cancelChecksMs += lastCheckEnded - checking;
+      return stop;
+    },
     onEpoch: async (metrics, trainer) => {
+      // The trainer's durationMs runs from the epoch's start to the end of its metrics pass.
+      const metricsEnded = performance.now();
+      const epochStarted = metricsEnded - metrics.durationMs;
+      if (timings.epochs++ === 0) timings.setupMs = epochStarted - entered;
+      timings.stepMs += lastCheckEnded - Math.max(epochStarted, epochEnded);
+      timings.metricsMs += metricsEnded - lastCheckEnded;
       const checkpoint: JobCheckpoint = { trainer: trainer.checkpoint(), resumedAt };
       await checkpoints.save(job.id, checkpoint);
+      const saved = performance.now();
+      timings.checkpointMs += saved - metricsEnded;
       await redis
         .multi()
         .rpush(keys.metrics, JSON.stringify(metrics))
         .expire(keys.metrics, config.jobKeepSeconds)
         .exec();
       await job.updateProgress({ epoch: metrics.epoch, epochs });
+      epochEnded = performance.now();
+      timings.publishMs += epochEnded - saved;
     },
   }).catch(unrecoverable);
   if (outcome.status === 'stopped') {
@@ -132,6 +171,10 @@ export default async function trainModel(
     outcome.frozen,
   );
   await checkpoints.delete(job.id);
+  timings.finishMs = performance.now() - epochEnded;
+  for (const key of ['setupMs', 'stepMs', 'cancelChecksMs', 'metricsMs', 'checkpointMs', 'publishMs', 'finishMs'] as const) {
+    timings[key] = Math.round(timings[key] * 10) / 10;
+  }
   return {
     modelId,
     epochsRun: outcome.metrics.length,
@@ -145,6 +188,7 @@ export default async function trainModel(
     diagnosis,
     sparsity: outcome.sparsity,
     resumedAt,
+    timings,
   };
 }
 
