@@ -24,7 +24,7 @@ export interface PredictRun {
   isDefault?: boolean;
   /** The rounds' req/s: median and range. */
   rpsSpread: Spread;
-  /** Mean over the rounds. */
+  /** Mean over the rounds of the successful (2xx) responses per second. */
   requestsPerSecond: number;
   /** Medians over the rounds. */
   p50Ms: number;
@@ -382,14 +382,19 @@ async function coldStart(
   }
   return {
     seconds: options.coldSeconds,
-    appRps: appRun.requests.average,
-    bareRps: bareRun.requests.average,
+    appRps: okRps(appRun),
+    bareRps: okRps(bareRun),
     appP99Ms: appRun.latency.p99,
     bareP99Ms: bareRun.latency.p99,
     errors: appRun.errors + appRun.timeouts,
     non2xx: appRun.non2xx,
     statusCodes: statusCodes([appRun]),
   };
+}
+
+/** Successful (2xx) responses per second: a refusal (429, 503) is fast and must not count. */
+function okRps(r: autocannon.Result): number {
+  return r['2xx'] / r.duration;
 }
 
 function summarize(
@@ -400,7 +405,7 @@ function summarize(
   rounds: autocannon.Result[],
   response: string,
 ): PredictRun {
-  const roundsRps = rounds.map((r) => r.requests.average);
+  const roundsRps = rounds.map(okRps);
   return {
     label,
     model,
