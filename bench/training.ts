@@ -25,27 +25,32 @@ export interface PeerResult {
   byBatchSize: Record<string, { turns: number[]; spread: Spread; epochMs: number[] }>;
 }
 
-/** What one step costs, from tf.profile over a few steps of the warm Trainer. */
+/**
+ * What one step costs, from tf.profile over PROFILED_STEPS steps of the warm Trainer. Per-step
+ * figures are medians over the profiled steps.
+ */
 export interface StepProfile {
   batchSize: number;
-  /** tf kernels (ops) per step, reshapes included: each costs its dispatch. */
+  /** tf kernels dispatched per step, reshapes included: each costs its dispatch. */
   opsPerStep: number;
-  /** Kernels per step by name, most frequent first. */
+  /** Op wrappers per step (tf.customGrad's `…__op` entries around a kernel): not counted in opsPerStep. */
+  wrappersPerStep: number;
+  /** Kernels per step by name, most frequent first (wrappers included, by their names). */
   kernels: Record<string, number>;
   /** Wall time of one step without the profiler: the turns' median epoch step time ÷ batches. */
   stepMs: number;
-  /** The step's matrix products (BatchMatMul, _FusedMatMul) per step and their shapes. */
+  /** The step's matrix products (BatchMatMul, _FusedMatMul) per step. */
   gemmsPerStep: number;
-  /** Each product of the step: its kernel, input shapes, time under the profiler and alone (ms). */
+  /** Each product of the step: kernel, input shapes, its time in the step (profiled) and alone. */
   gemms: { kernel: string; shapes: string; profiledMs: number; aloneMs: number }[];
-  /** The same matrix products alone, at the same shapes, on fresh operands: ms per step. */
+  /** The matrix products' kernel time in the profiled steps, ms per step. */
   gemmMs: number;
-  /** gemmMs ÷ stepMs. */
+  /** gemmMs ÷ stepMs: the share of the step that is matrix products. */
   gemmShare: number;
-  /** Under the profiler: the kernels' own time per step, and the matrix products' part of it. */
+  /** The same products alone at the same shapes on fresh operands (packing included), ms per step. */
+  gemmAloneMs: number;
+  /** Under the profiler: all kernels' own time per step, and the step's wall time (slowed by it). */
   profiledKernelMs: number;
-  profiledGemmMs: number;
-  /** The profiled step's wall time (the profiler slows every op). */
   profiledStepMs: number;
 }
 
@@ -69,7 +74,7 @@ export interface TrainingResults {
 
 const TORCH_SCRIPT = join(__dirname, '..', '..', 'bench', 'torch_reference.py');
 /** Steps profiled per batch size. */
-const PROFILED_STEPS = 4;
+const PROFILED_STEPS = 12;
 /** Repetitions of the step's matrix products alone. */
 const GEMM_REPS = 20;
 
@@ -310,56 +315,69 @@ const GEMM_KERNELS = new Set(['BatchMatMul', '_FusedMatMul']);
 
 /**
  * Op count and GEMM share of one step: tf.profile over PROFILED_STEPS steps of the warm Trainer
- * (runEpoch abandoned after them), then the step's matrix products alone at the recorded
- * shapes, GEMM_REPS times on fresh operands (XNNPACK packs a right operand once per tensor; in
- * training every right operand is new each step), against the unprofiled step time.
+ * (runEpoch abandoned after them). wasm runs every kernel synchronously, so the profiler's kernel
+ * times are the kernels' own; the share is the matrix products' kernel time against the step's
+ * time without the profiler. As a cross-check the products also run alone at the recorded
+ * shapes, GEMM_REPS times on fresh operands (XNNPACK packs a right operand once per tensor).
  */
 async function profileStep(trainer: Trainer, batchSize: number, stepMs: number): Promise<StepProfile> {
-  let steps = 0;
-  let started = 0;
-  let ended = 0;
+  const stepEnds: number[] = [];
   const info = await tf.profile(async () => {
-    started = performance.now();
+    stepEnds.push(performance.now());
     await trainer.runEpoch(() => {
-      ended = performance.now();
-      return ++steps >= PROFILED_STEPS;
+      stepEnds.push(performance.now());
+      return stepEnds.length > PROFILED_STEPS;
     });
   });
+  const steps = stepEnds.length - 1;
+  const perStep = info.kernels.length / steps;
+  if (!Number.isInteger(perStep)) throw new Error(`profiled steps differ: ${info.kernels.length} kernels in ${steps} steps`);
+  const isWrapper = (name: string) => name.endsWith('__op');
   const kernels: Record<string, number> = {};
-  let kernelMs = 0;
-  let gemmKernelMs = 0;
-  const gemms: { name: string; shapes: (number[] | null)[]; ms: number }[] = [];
-  for (const k of info.kernels) {
-    kernels[k.name] = (kernels[k.name] ?? 0) + 1 / steps;
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-    kernelMs += ms;
-    if (GEMM_KERNELS.has(k.name)) {
-      gemmKernelMs += ms;
-      gemms.push({ name: k.name, shapes: k.inputShapes, ms });
+  const stepKernelMs: number[] = [];
+  const stepGemmMs: number[] = [];
+  const gemmMs: number[][] = [];
+  let first: typeof info.kernels = [];
+  for (let step = 0; step < steps; step++) {
+    const list = info.kernels.slice(step * perStep, (step + 1) * perStep);
+    if (step === 0) first = list;
+    let kernelMs = 0;
+    let gemm = 0;
+    list.filter((k) => GEMM_KERNELS.has(k.name)).forEach((k, i) => {
+      (gemmMs[i] ??= []).push(k.kernelTimeMs as number);
+    });
+    for (const k of list) {
+      if (step === 0) kernels[k.name] = (kernels[k.name] ?? 0) + 1;
+      const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+      if (isWrapper(k.name)) continue; // its kernel is listed (and timed) on its own
+      kernelMs += ms;
+      if (GEMM_KERNELS.has(k.name)) gemm += ms;
     }
+    stepKernelMs.push(kernelMs);
+    stepGemmMs.push(gemm);
   }
-  const gemmsPerStep = Math.round(Object.entries(kernels).reduce((n, [name, c]) => n + (GEMM_KERNELS.has(name) ? c : 0), 0));
-  const oneStep = gemms.slice(0, gemmsPerStep);
-  const alone = replayGemms(oneStep);
-  const gemmMs = alone.totalMs;
+  const gemms = first.filter((k) => GEMM_KERNELS.has(k.name)).map((k) => ({ name: k.name, shapes: k.inputShapes }));
+  const alone = replayGemms(gemms);
+  const wrappers = first.filter((k) => isWrapper(k.name)).length;
+  const profiledGemmMs = median(stepGemmMs);
   return {
     batchSize,
-    opsPerStep: info.kernels.length / steps,
+    opsPerStep: perStep - wrappers,
+    wrappersPerStep: wrappers,
     kernels: Object.fromEntries(Object.entries(kernels).sort((a, b) => b[1] - a[1])),
     stepMs,
-    gemmsPerStep,
-    gemms: oneStep.map((g, i) => ({
+    gemmsPerStep: gemms.length,
+    gemms: gemms.map((g, i) => ({
       kernel: g.name,
       shapes: g.shapes.filter((shape) => !!shape).map((shape) => `[${shape!.join(',')}]`).join(' · '),
-      // The same product in every profiled step: their mean.
-      profiledMs: gemms.filter((_, j) => j % gemmsPerStep === i).reduce((t, x) => t + x.ms, 0) / steps,
+      profiledMs: median(gemmMs[i]),
       aloneMs: alone.eachMs[i],
     })),
-    gemmMs,
-    gemmShare: gemmMs / stepMs,
-    profiledKernelMs: kernelMs / steps,
-    profiledGemmMs: gemmKernelMs / steps,
-    profiledStepMs: (ended - started) / steps,
+    gemmMs: profiledGemmMs,
+    gemmShare: profiledGemmMs / stepMs,
+    gemmAloneMs: alone.totalMs,
+    profiledKernelMs: median(stepKernelMs),
+    profiledStepMs: median(stepEnds.slice(1).map((t, i) => t - stepEnds[i])),
   };
 }
 
