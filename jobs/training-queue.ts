@@ -47,7 +47,7 @@ export interface JobTimings {
   epochs: number;
   /** The training steps of every batch (to the last batch's cancellation check). */
   stepMs: number;
-  /** Of stepMs: the per-batch cancellation checks (a Redis round trip each). */
+  /** Of stepMs: the cancellation checks between batches (a Redis round trip at most every 0.1 s). */
   cancelChecksMs: number;
   /** The end-of-epoch metrics pass (inference-mode loss over the rows, norms, early stopping). */
   metricsMs: number;
@@ -98,7 +98,7 @@ export function metricsKey(prefix: string, jobId: string): string {
   return `${prefix}:job:${jobId}:metrics`;
 }
 
-/** Set by DELETE /v1/training-jobs/:jobId on any API replica; the worker checks it every batch. */
+/** Set by DELETE /v1/training-jobs/:jobId on any API replica; the worker checks it every 0.1 s, between batches. */
 export function cancelKey(prefix: string, jobId: string): string {
   return `${prefix}:job:${jobId}:cancel`;
 }
