@@ -25,7 +25,7 @@ export interface BenchOptions {
   rounds: number;
   warmupSeconds: number;
   connections: number;
-  /** Predict: the micro-batching wait of the "batching on" runs (PREDICT_BATCH_WAIT_MS). */
+  /** Predict: a micro-batching wait (PREDICT_BATCH_WAIT_MS) to run beside the default; 0: none. */
   batchWaitMs: number;
   /** Queue: jobs timed from POST to active. */
   queueJobs: number;
@@ -71,7 +71,7 @@ const FLAGS: Flag[] = [
   { key: 'rounds', flag: 'rounds', env: 'BENCH_ROUNDS', fallback: '5', parse: positive },
   { key: 'warmupSeconds', flag: 'warmup-seconds', env: 'BENCH_WARMUP_SECONDS', fallback: '2', parse: positive },
   { key: 'connections', flag: 'connections', env: 'BENCH_CONNECTIONS', fallback: '64', parse: positive },
-  { key: 'batchWaitMs', flag: 'batch-wait-ms', env: 'BENCH_BATCH_WAIT_MS', fallback: '1', parse: positive },
+  { key: 'batchWaitMs', flag: 'batch-wait-ms', env: 'BENCH_BATCH_WAIT_MS', fallback: '0', parse: positive },
   { key: 'queueJobs', flag: 'queue-jobs', env: 'BENCH_QUEUE_JOBS', fallback: '200', parse: positive },
   // Issue 17.
   { key: 'trainingTurns', flag: 'training-turns', env: 'BENCH_TRAINING_TURNS', fallback: '5', parse: positive },

@@ -24,6 +24,11 @@ export interface PredictRun {
   isDefault?: boolean;
   /** The rounds' req/s: median and range. */
   rpsSpread: Spread;
+  /**
+   * The server process's CPU time per successful request (user + system, from /proc; median of
+   * the rounds), µs: what a request costs the server, far steadier on a busy machine than req/s.
+   */
+  cpuUsPerRequest?: number;
   /** Mean over the rounds of the successful (2xx) responses per second. */
   requestsPerSecond: number;
   /** Medians over the rounds. */
@@ -230,6 +235,8 @@ interface Target {
   child: ChildProcess;
   url: string;
   rounds: autocannon.Result[];
+  /** The server process's CPU time per successful request in each round, µs. */
+  cpuUs: number[];
 }
 
 /**
@@ -250,7 +257,12 @@ export async function benchPredict(
   const [reference, small] = MODELS;
   const DEFAULT: Variant = { name: 'default', env: {} };
   const batchingOff: Variant = { name: 'micro-batching off', env: { PREDICT_BATCH_WAIT_MS: 'off' } };
-  const referenceVariants: Variant[] = [DEFAULT, { name: 'LOG_LEVEL silent', env: { LOG_LEVEL: 'silent' } }];
+  // What the service's settings cost: without logs, and without the rate limiter.
+  const referenceVariants: Variant[] = [
+    DEFAULT,
+    { name: 'LOG_LEVEL silent', env: { LOG_LEVEL: 'silent' } },
+    { name: 'RATE_LIMIT_MAX 0 (limiter off)', env: { RATE_LIMIT_MAX: '0' } },
+  ];
   if (defaultWait !== null) referenceVariants.push(batchingOff);
   if (options.batchWaitMs > 0 && options.batchWaitMs !== defaultWait) {
     referenceVariants.push({ name: `micro-batching ${options.batchWaitMs} ms`, env: { PREDICT_BATCH_WAIT_MS: String(options.batchWaitMs) } });
@@ -301,7 +313,7 @@ export async function benchPredict(
         for (const variant of variants) {
           const { child, port } = await startServer('app', { ...appEnv, ...variant.env });
           const url = `http://127.0.0.1:${port}${path}`;
-          targets.push({ label: `${name}: fitwell, ${variant.name}`, server: 'app', variant: variant.name, child, url, rounds: [] });
+          targets.push({ label: `${name}: fitwell, ${variant.name}`, server: 'app', variant: variant.name, child, url, rounds: [], cpuUs: [] });
           const first = await fetch(url, { method: 'POST', headers, body });
           response = await first.text();
           if (first.status !== 200) throw new Error(`predict answered ${first.status}: ${response}`);
@@ -316,6 +328,7 @@ export async function benchPredict(
           child: bare.child,
           url: `http://127.0.0.1:${bare.port}${path}`,
           rounds: [],
+          cpuUs: [],
         });
         if (options.warmupSeconds > 0) {
           for (const t of targets) await loadOnce(t.url, headers, body, options.connections, options.warmupSeconds);
@@ -323,7 +336,13 @@ export async function benchPredict(
         for (let round = 0; round < options.rounds; round++) {
           for (let i = 0; i < targets.length; i++) {
             const t = targets[(i + round) % targets.length];
-            t.rounds.push(await loadOnce(t.url, headers, body, options.connections, roundSeconds));
+            const cpuBefore = cpuMs(t.child.pid);
+            const result = await loadOnce(t.url, headers, body, options.connections, roundSeconds);
+            const cpuAfter = cpuMs(t.child.pid);
+            t.rounds.push(result);
+            if (cpuBefore !== undefined && cpuAfter !== undefined && result['2xx'] > 0) {
+              t.cpuUs.push(((cpuAfter - cpuBefore) * 1000) / result['2xx']);
+            }
           }
         }
       } finally {
@@ -332,6 +351,7 @@ export async function benchPredict(
       for (const t of targets) {
         const run = {
           ...summarize(t.label, model.key, t.server, rows, t.rounds, response),
+          ...(t.cpuUs.length ? { cpuUsPerRequest: median(t.cpuUs) } : {}),
           ...(t.server === 'app' ? { variant: t.variant, isDefault: t.variant === DEFAULT.name } : {}),
         };
         results.runs.push(run);
@@ -391,6 +411,22 @@ async function coldStart(
     statusCodes: statusCodes([appRun]),
   };
 }
+
+/** A process's CPU time so far (user + system) in ms, from /proc (Linux); undefined elsewhere. */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the line (11 and 12 after the command), in clock ticks.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Linux's USER_HZ: /proc's CPU times count in hundredths of a second. */
+const CLOCK_TICKS = 100;
 
 /** Successful (2xx) responses per second: a refusal (429, 503) is fast and must not count. */
 function okRps(r: autocannon.Result): number {

@@ -227,7 +227,7 @@ function report(results: Results): string {
             [
               ['per epoch: all', ms(p.epochMs), ms(c?.epochMs)],
               ['per epoch: training step', ms(p.stepMs), ms(c?.stepMs)],
-              ['  of which per-batch cancellation checks', ms(p.cancelChecksMs), ms(c?.cancelChecksMs)],
+              ['  of which cancellation checks (Redis)', ms(p.cancelChecksMs), ms(c?.cancelChecksMs)],
               ['per epoch: metrics pass', ms(p.metricsMs), ms(c?.metricsMs)],
               ['per epoch: checkpoint write', ms(p.checkpointMs), ms(c?.checkpointMs)],
               ['per epoch: metrics and progress publication', ms(p.publishMs), ms(c?.publishMs)],
@@ -246,11 +246,11 @@ function report(results: Results): string {
     const settings = Object.entries(predict.settings).map(([k, v]) => `${k}=${v}`).join(' ');
     parts.push(
       `\nPredict, ${predict.connections} connections, ${predict.seconds} s per server in ${predict.rounds} alternating turns ` +
-        `(req/s: median (slowest–fastest turn); latency: median of the turns). fitwell's settings: ${settings}, logs to ${predict.logDestination}\n` +
+        `(req/s of 2xx responses: median (slowest–fastest turn); the server's CPU time per request and the latencies: medians of the turns). fitwell's settings: ${settings}, logs to ${predict.logDestination}\n` +
         `${models}\n` +
         table(
-          ['', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'bytes'],
-          predict.runs.map((r) => [r.label, fmtSpread(r.rpsSpread), fmt(r.p50Ms), fmt(r.p99Ms), r.errors, non2xx(r), r.responseBytes]),
+          ['', 'req/s', 'CPU µs/req', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'bytes'],
+          predict.runs.map((r) => [r.label, fmtSpread(r.rpsSpread), fmt(r.cpuUsPerRequest), fmt(r.p50Ms), fmt(r.p99Ms), r.errors, non2xx(r), r.responseBytes]),
         ),
     );
     const cold = predict.cold;
