@@ -11,7 +11,14 @@ function main(): void {
   if (!file) throw new Error('usage: node dist/bench/readme.js bench/results/<file>.json');
   const results = JSON.parse(readFileSync(file, 'utf8')) as Results;
   results.goals = goals(results);
-  console.log(report(results));
+  // Markdown: a blank line before every table and every list, so that neither joins a paragraph.
+  const lines = report(results).split('\n');
+  const out = lines.flatMap((line, i) => {
+    const starts = (l: string | undefined, c: string) => l !== undefined && l.startsWith(c);
+    const opens = (starts(line, '|') && !starts(lines[i - 1], '|')) || (starts(line, '- ') && !starts(lines[i - 1], '- '));
+    return opens && lines[i - 1] !== '' ? ['', line] : [line];
+  });
+  console.log(out.join('\n'));
 }
 
 main();
