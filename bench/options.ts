@@ -1,11 +1,13 @@
 /**
- * What `npm run bench` runs. Suites are named as arguments (default: all three); every figure can
+ * What `npm run bench` runs. Suites are named as arguments (default: all); every figure can
  * be set with `--name=value` or the environment variable beside it:
  *
  *   npm run bench -- predict --seconds=5
  *   BENCH_QUEUE_JOBS=50 npm run bench -- queue
+ *   npm run bench -- training --training-turns=3 --layers-fit=0
+ *   npm run bench -- api cores --api-turns=2
  */
-export const SUITES = ['training', 'predict', 'queue'] as const;
+export const SUITES = ['training', 'api', 'cores', 'predict', 'queue'] as const;
 export type Suite = (typeof SUITES)[number];
 
 export interface BenchOptions {
@@ -13,20 +15,35 @@ export interface BenchOptions {
   /** Training: random rows per epoch. */
   rows: number;
   batchSizes: number[];
-  /** Training: untimed epochs first, then timed ones (the median is reported). */
+  /** Training: untimed epochs of every peer first, then `timedEpochs` per peer in every turn. */
   warmupEpochs: number;
   timedEpochs: number;
-  /** torch.set_num_threads values to run PyTorch with. */
+  /** torch.set_num_threads values to run PyTorch with (none: no PyTorch row). */
   torchThreads: number[];
   /** Predict: load per server in s (split into `rounds` turns), the warm-up, the connections. */
   seconds: number;
   rounds: number;
   warmupSeconds: number;
   connections: number;
-  /** Predict: the micro-batching wait of the "batching on" runs (PREDICT_BATCH_WAIT_MS). */
+  /** Predict: a micro-batching wait (PREDICT_BATCH_WAIT_MS) to run beside the default; 0: none. */
   batchWaitMs: number;
   /** Queue: jobs timed from POST to active. */
   queueJobs: number;
+  // Issue 17: turns, the end-to-end and both-cores suites, the predict service settings.
+  /** Training: alternating turns of the peers. */
+  trainingTurns: number;
+  /** Training: 1 runs the tfjs Layers model.fit peer (its epochs take seconds), 0 leaves it out. */
+  layersFit: number;
+  /** api / cores: turns of (one job, the in-process step) and of (two jobs at once). */
+  apiTurns: number;
+  /** api / cores: the dataset's rows, and each job's epochs and batch size. */
+  apiRows: number;
+  apiEpochs: number;
+  apiBatchSize: number;
+  /** Predict: seconds of load on a freshly started server (its warm-up), reported apart. */
+  coldSeconds: number;
+  /** Predict: RATE_LIMIT_MAX of the app servers (per minute and key; the limiter runs on every request). */
+  predictRateLimit: number;
 }
 
 interface Flag {
@@ -48,14 +65,23 @@ const FLAGS: Flag[] = [
   { key: 'rows', flag: 'rows', env: 'BENCH_ROWS', fallback: '8192', parse: positive },
   { key: 'batchSizes', flag: 'batch-sizes', env: 'BENCH_BATCH_SIZES', fallback: '128,512', parse: list },
   { key: 'warmupEpochs', flag: 'warmup-epochs', env: 'BENCH_WARMUP_EPOCHS', fallback: '1', parse: positive },
-  { key: 'timedEpochs', flag: 'epochs', env: 'BENCH_EPOCHS', fallback: '3', parse: positive },
-  { key: 'torchThreads', flag: 'torch-threads', env: 'BENCH_TORCH_THREADS', fallback: '1,2', parse: list },
+  { key: 'timedEpochs', flag: 'epochs', env: 'BENCH_EPOCHS', fallback: '1', parse: positive },
+  { key: 'torchThreads', flag: 'torch-threads', env: 'BENCH_TORCH_THREADS', fallback: '1', parse: list },
   { key: 'seconds', flag: 'seconds', env: 'BENCH_SECONDS', fallback: '10', parse: positive },
   { key: 'rounds', flag: 'rounds', env: 'BENCH_ROUNDS', fallback: '5', parse: positive },
   { key: 'warmupSeconds', flag: 'warmup-seconds', env: 'BENCH_WARMUP_SECONDS', fallback: '2', parse: positive },
   { key: 'connections', flag: 'connections', env: 'BENCH_CONNECTIONS', fallback: '64', parse: positive },
-  { key: 'batchWaitMs', flag: 'batch-wait-ms', env: 'BENCH_BATCH_WAIT_MS', fallback: '1', parse: positive },
+  { key: 'batchWaitMs', flag: 'batch-wait-ms', env: 'BENCH_BATCH_WAIT_MS', fallback: '0', parse: positive },
   { key: 'queueJobs', flag: 'queue-jobs', env: 'BENCH_QUEUE_JOBS', fallback: '200', parse: positive },
+  // Issue 17.
+  { key: 'trainingTurns', flag: 'training-turns', env: 'BENCH_TRAINING_TURNS', fallback: '5', parse: positive },
+  { key: 'layersFit', flag: 'layers-fit', env: 'BENCH_LAYERS_FIT', fallback: '1', parse: positive },
+  { key: 'apiTurns', flag: 'api-turns', env: 'BENCH_API_TURNS', fallback: '3', parse: positive },
+  { key: 'apiRows', flag: 'api-rows', env: 'BENCH_API_ROWS', fallback: '8192', parse: positive },
+  { key: 'apiEpochs', flag: 'api-epochs', env: 'BENCH_API_EPOCHS', fallback: '8', parse: positive },
+  { key: 'apiBatchSize', flag: 'api-batch-size', env: 'BENCH_API_BATCH_SIZE', fallback: '128', parse: positive },
+  { key: 'coldSeconds', flag: 'cold-seconds', env: 'BENCH_COLD_SECONDS', fallback: '5', parse: positive },
+  { key: 'predictRateLimit', flag: 'predict-rate-limit', env: 'BENCH_PREDICT_RATE_LIMIT', fallback: '100000000', parse: positive },
 ];
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {

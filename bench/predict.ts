@@ -11,18 +11,25 @@ import { createTrainingWorker } from '../jobs/training-worker';
 import { TRAINING_QUEUE } from '../jobs/training-queue';
 import { randomRows, REFERENCE_INPUTS, referenceDataset, referenceRequest } from './environment';
 import type { BenchOptions } from './options';
-import { median } from './stats';
+import { median, moveWarning, spread, type Spread } from './stats';
 
 export interface PredictRun {
   label: string;
   model: ServedModelCase['key'];
   server: 'app' | 'bare';
   rows: number;
-  /** PREDICT_BATCH_WAIT_MS of the app run, null for "off" (undefined for the bare route). */
-  batchWaitMs?: number | null;
-  /** The app run with the service's default PREDICT_BATCH_WAIT_MS. */
+  /** What the app run changes from the service's settings ('default': nothing). */
+  variant?: string;
+  /** The app run with the service's settings. */
   isDefault?: boolean;
-  /** Mean over the rounds. */
+  /** The rounds' req/s: median and range. */
+  rpsSpread: Spread;
+  /**
+   * The server process's CPU time per successful request (user + system, from /proc; median of
+   * the rounds), µs: what a request costs the server, far steadier on a busy machine than req/s.
+   */
+  cpuUsPerRequest?: number;
+  /** Mean over the rounds of the successful (2xx) responses per second. */
   requestsPerSecond: number;
   /** Medians over the rounds. */
   p50Ms: number;
@@ -31,7 +38,21 @@ export interface PredictRun {
   roundsP99Ms: number[];
   errors: number;
   non2xx: number;
+  /** Responses by status code. */
+  statusCodes: Record<string, number>;
   responseBytes: number;
+}
+
+/** The first `seconds` of load on freshly started servers (model not yet loaded, code not yet warm). */
+export interface ColdStart {
+  seconds: number;
+  appRps: number;
+  bareRps: number;
+  appP99Ms: number;
+  bareP99Ms: number;
+  errors: number;
+  non2xx: number;
+  statusCodes: Record<string, number>;
 }
 
 export interface PredictResults {
@@ -41,7 +62,12 @@ export interface PredictResults {
   rounds: number;
   /** PREDICT_BATCH_WAIT_MS's default (null: off). */
   defaultBatchWaitMs: number | null;
+  /** The app servers' settings (the service's, as in production), and where their logs go. */
+  settings: Record<string, string>;
+  logDestination: string;
   runs: PredictRun[];
+  cold?: ColdStart;
+  warnings: string[];
 }
 
 const SERVER = join(__dirname, 'predict-server.js');
@@ -140,8 +166,13 @@ export async function trainServedModels(config: Config, cases = MODELS): Promise
   }
 }
 
+/**
+ * A server process. Its stdout — the app's JSON log lines at LOG_LEVEL — goes to /dev/null: the
+ * lines are built and written as in production (pino writes them synchronously to fd 1), at the
+ * cost of a cheap write() rather than of whatever reads them there.
+ */
 async function startServer(mode: 'app' | 'bare', env: NodeJS.ProcessEnv, bodyFile?: string) {
-  const child = fork(SERVER, bodyFile ? [mode, bodyFile] : [mode], { env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(SERVER, bodyFile ? [mode, bodyFile] : [mode], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message: { port: number }) => resolve(message.port));
     child.once('exit', (code) => reject(new Error(`the ${mode} server exited with ${code} before listening`)));
@@ -185,20 +216,27 @@ function loadOnce(url: string, headers: Record<string, string>, body: string, co
   });
 }
 
+/** An app server's settings: the service's, with `env` on top ('default': none). */
+interface Variant {
+  name: string;
+  env: Record<string, string>;
+}
+
 interface Scenario {
   model: ServedModelCase;
   rows: number;
-  /** PREDICT_BATCH_WAIT_MS values of the app runs (null: off). */
-  waits: (number | null)[];
+  variants: Variant[];
 }
 
 interface Target {
   label: string;
   server: 'app' | 'bare';
-  wait?: number | null;
+  variant?: string;
   child: ChildProcess;
   url: string;
   rounds: autocannon.Result[];
+  /** The server process's CPU time per successful request in each round, µs. */
+  cpuUs: number[];
 }
 
 /**
@@ -217,19 +255,43 @@ export async function benchPredict(
   const ids = await trainServedModels(config);
   const defaultWait = loadConfig({}).predictBatchWaitMs;
   const [reference, small] = MODELS;
+  const DEFAULT: Variant = { name: 'default', env: {} };
+  const batchingOff: Variant = { name: 'micro-batching off', env: { PREDICT_BATCH_WAIT_MS: 'off' } };
+  // What the service's settings cost: without logs, and without the rate limiter.
+  const referenceVariants: Variant[] = [
+    DEFAULT,
+    { name: 'LOG_LEVEL silent', env: { LOG_LEVEL: 'silent' } },
+    { name: 'RATE_LIMIT_MAX 0 (limiter off)', env: { RATE_LIMIT_MAX: '0' } },
+  ];
+  if (defaultWait !== null) referenceVariants.push(batchingOff);
+  if (options.batchWaitMs > 0 && options.batchWaitMs !== defaultWait) {
+    referenceVariants.push({ name: `micro-batching ${options.batchWaitMs} ms`, env: { PREDICT_BATCH_WAIT_MS: String(options.batchWaitMs) } });
+  }
   // A 256-row request fills a batch by itself (it never waits): batching matters for 1 row only.
   const scenarios: Scenario[] = [
-    { model: reference, rows: 1, waits: [...new Set([defaultWait, null, 0, options.batchWaitMs])] },
-    { model: reference, rows: 256, waits: [defaultWait] },
-    { model: small, rows: 1, waits: [...new Set([defaultWait, null])] },
+    { model: reference, rows: 1, variants: referenceVariants },
+    { model: reference, rows: 256, variants: [DEFAULT] },
+    { model: small, rows: 1, variants: defaultWait === null ? [DEFAULT] : [DEFAULT, batchingOff] },
   ];
+  // The service as it runs in production: info logs, API keys, the rate limiter on every request
+  // (with a limit the bench's one key never reaches, so no request is refused: the limiter's
+  // cost per request does not depend on the limit).
+  const settings = {
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_MAX: String(options.predictRateLimit),
+    RATE_LIMIT_WINDOW_MS: '60000',
+  };
   const results: PredictResults = {
     models: Object.fromEntries(MODELS.map((m) => [m.key, { id: ids[m.key], description: m.description }])),
     connections: options.connections,
     seconds: options.seconds,
     rounds: options.rounds,
     defaultBatchWaitMs: defaultWait,
+    settings: { ...settings, API_KEYS: '(one key)' },
+    logDestination: '/dev/null (stdout)',
     runs: [],
+    warnings: [],
   };
   const dir = mkdtempSync(join(tmpdir(), 'fitwell-bench-'));
   // configToEnv leaves API_KEYS out (the training processes need none); set here, it also keeps
@@ -237,21 +299,21 @@ export async function benchPredict(
   const apiKey = randomBytes(24).toString('hex');
   const headers = requestHeaders(apiKey);
   const baseEnv = { ...process.env, ...configToEnv(config), API_KEYS: apiKey };
+  const appEnv = { ...baseEnv, ...settings };
   const roundSeconds = Math.max(1, options.seconds / options.rounds);
   try {
-    for (const { model, rows, waits } of scenarios) {
+    for (const { model, rows, variants } of scenarios) {
       const path = `/v1/models/${ids[model.key]}/predict`;
       const body = model.body(rows);
       const name = `${model.key}, ${rows} row${rows > 1 ? 's' : ''}`;
-      log(`predict: ${name}: ${waits.length} app server(s) and the bare route, ${options.rounds} rounds`);
+      log(`predict: ${name}: ${variants.length} app server(s) and the bare route, ${options.rounds} rounds`);
       const targets: Target[] = [];
       let response = '';
       try {
-        for (const wait of waits) {
-          const batching = wait === null ? 'off' : wait === 0 ? 'same turn (0 ms)' : `${wait} ms`;
-          const { child, port } = await startServer('app', { ...baseEnv, PREDICT_BATCH_WAIT_MS: wait === null ? 'off' : String(wait) });
+        for (const variant of variants) {
+          const { child, port } = await startServer('app', { ...appEnv, ...variant.env });
           const url = `http://127.0.0.1:${port}${path}`;
-          targets.push({ label: `${name}: app, batching ${batching}`, server: 'app', wait, child, url, rounds: [] });
+          targets.push({ label: `${name}: fitwell, ${variant.name}`, server: 'app', variant: variant.name, child, url, rounds: [], cpuUs: [] });
           const first = await fetch(url, { method: 'POST', headers, body });
           response = await first.text();
           if (first.status !== 200) throw new Error(`predict answered ${first.status}: ${response}`);
@@ -266,6 +328,7 @@ export async function benchPredict(
           child: bare.child,
           url: `http://127.0.0.1:${bare.port}${path}`,
           rounds: [],
+          cpuUs: [],
         });
         if (options.warmupSeconds > 0) {
           for (const t of targets) await loadOnce(t.url, headers, body, options.connections, options.warmupSeconds);
@@ -273,23 +336,101 @@ export async function benchPredict(
         for (let round = 0; round < options.rounds; round++) {
           for (let i = 0; i < targets.length; i++) {
             const t = targets[(i + round) % targets.length];
-            t.rounds.push(await loadOnce(t.url, headers, body, options.connections, roundSeconds));
+            const cpuBefore = cpuMs(t.child.pid);
+            const result = await loadOnce(t.url, headers, body, options.connections, roundSeconds);
+            const cpuAfter = cpuMs(t.child.pid);
+            t.rounds.push(result);
+            if (cpuBefore !== undefined && cpuAfter !== undefined && result['2xx'] > 0) {
+              t.cpuUs.push(((cpuAfter - cpuBefore) * 1000) / result['2xx']);
+            }
           }
         }
       } finally {
         await Promise.all(targets.map((t) => stopServer(t.child)));
       }
       for (const t of targets) {
-        results.runs.push({
+        const run = {
           ...summarize(t.label, model.key, t.server, rows, t.rounds, response),
-          ...(t.server === 'app' ? { batchWaitMs: t.wait, isDefault: t.wait === defaultWait } : {}),
-        });
+          ...(t.cpuUs.length ? { cpuUsPerRequest: median(t.cpuUs) } : {}),
+          ...(t.server === 'app' ? { variant: t.variant, isDefault: t.variant === DEFAULT.name } : {}),
+        };
+        results.runs.push(run);
+        const warning = moveWarning(`predict ${t.label}`, run.rpsSpread);
+        if (warning) results.warnings.push(warning);
       }
     }
+    if (options.coldSeconds > 0) results.cold = await coldStart(ids, appEnv, baseEnv, headers, dir, options, log);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
   return results;
+}
+
+/**
+ * The first `coldSeconds` after start: a fresh app server (the model not yet in its cache, no
+ * code warm) and a fresh bare route, each loaded at once after it answers /readyz (the bare
+ * route: once it listens), one after the other.
+ */
+async function coldStart(
+  ids: Record<string, string>,
+  appEnv: NodeJS.ProcessEnv,
+  baseEnv: NodeJS.ProcessEnv,
+  headers: Record<string, string>,
+  dir: string,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<ColdStart> {
+  const [reference] = MODELS;
+  const path = `/v1/models/${ids[reference.key]}/predict`;
+  const body = reference.body(1);
+  log(`predict: the first ${options.coldSeconds} s of a freshly started server (reference, 1 row)`);
+  const bodyFile = join(dir, 'response-cold.json');
+  writeFileSync(bodyFile, readFileSync(join(dir, `response-${reference.key}-1.json`)));
+  const app = await startServer('app', appEnv);
+  let appRun: autocannon.Result;
+  try {
+    appRun = await loadOnce(`http://127.0.0.1:${app.port}${path}`, headers, body, options.connections, options.coldSeconds);
+  } finally {
+    await stopServer(app.child);
+  }
+  const bare = await startServer('bare', baseEnv, bodyFile);
+  let bareRun: autocannon.Result;
+  try {
+    bareRun = await loadOnce(`http://127.0.0.1:${bare.port}${path}`, headers, body, options.connections, options.coldSeconds);
+  } finally {
+    await stopServer(bare.child);
+  }
+  return {
+    seconds: options.coldSeconds,
+    appRps: okRps(appRun),
+    bareRps: okRps(bareRun),
+    appP99Ms: appRun.latency.p99,
+    bareP99Ms: bareRun.latency.p99,
+    errors: appRun.errors + appRun.timeouts,
+    non2xx: appRun.non2xx,
+    statusCodes: statusCodes([appRun]),
+  };
+}
+
+/** A process's CPU time so far (user + system) in ms, from /proc (Linux); undefined elsewhere. */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime are fields 14 and 15 of the line (11 and 12 after the command), in clock ticks.
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Linux's USER_HZ: /proc's CPU times count in hundredths of a second. */
+const CLOCK_TICKS = 100;
+
+/** Successful (2xx) responses per second: a refusal (429, 503) is fast and must not count. */
+function okRps(r: autocannon.Result): number {
+  return r['2xx'] / r.duration;
 }
 
 function summarize(
@@ -300,12 +441,13 @@ function summarize(
   rounds: autocannon.Result[],
   response: string,
 ): PredictRun {
-  const roundsRps = rounds.map((r) => r.requests.average);
+  const roundsRps = rounds.map(okRps);
   return {
     label,
     model,
     server,
     rows,
+    rpsSpread: spread(roundsRps),
     requestsPerSecond: roundsRps.reduce((a, b) => a + b, 0) / roundsRps.length,
     p50Ms: median(rounds.map((r) => r.latency.p50)),
     p99Ms: median(rounds.map((r) => r.latency.p99)),
@@ -313,6 +455,16 @@ function summarize(
     roundsP99Ms: rounds.map((r) => r.latency.p99),
     errors: rounds.reduce((n, r) => n + r.errors + r.timeouts, 0),
     non2xx: rounds.reduce((n, r) => n + r.non2xx, 0),
+    statusCodes: statusCodes(rounds),
     responseBytes: Buffer.byteLength(response),
   };
+}
+
+/** Responses by status code over the rounds (autocannon counts them). */
+function statusCodes(rounds: autocannon.Result[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of rounds) {
+    for (const [code, stat] of Object.entries(r.statusCodeStats ?? {})) counts[code] = (counts[code] ?? 0) + (stat.count ?? 0);
+  }
+  return counts;
 }

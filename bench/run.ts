@@ -1,27 +1,38 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../src/ml/backend';
 import { ensureLocalRedis } from '../src/local-redis';
 import { benchConfig, deletePrefix, machine } from './environment';
 import { parseOptions, type BenchOptions } from './options';
+import { benchApi, type ApiResults } from './api';
 import { benchPredict, type PredictResults } from './predict';
 import { benchQueue, type QueueResults } from './queue';
-import { fmt, median } from './stats';
+import { fmt, fmtSpread, MOVE_WARNING, spread } from './stats';
 import { benchTraining, type TrainingResults } from './training';
 
 /**
- * `npm run bench`: the training, predict and queue benchmarks of issue 5, in one run on one
- * machine. Prints a table with the goals' ratios and writes everything measured to
+ * `npm run bench`: the training, end-to-end, both-cores, predict and queue benchmarks of issues 5
+ * and 17, in one run on one machine, every comparison in alternating turns. Prints every goal
+ * with its measured figure, met or not, and writes everything measured to
  * bench/results/<timestamp>.json. See bench/options.ts for choosing suites and durations.
  */
 
 const RESULTS_DIR = join(__dirname, '..', '..', 'bench', 'results');
 
 interface Goal {
+  /** The issue that set it. */
+  issue: number;
   name: string;
+  /** NaN when it could not be measured in this run (its suite did not run, a peer is missing). */
   measured: number;
+  /** How `measured` reads: a ratio (×), ms, or a count. */
+  unit: '×' | 'ms' | '' | '%';
   goal: string;
-  met: boolean;
+  /** null: reported, no threshold. */
+  met: boolean | null;
+  /** The turns' range of the measured figure, when it comes from turns. */
+  range?: [number, number];
   /** A second, softer threshold (the PyTorch milestone). */
   milestone?: { goal: string; met: boolean };
 }
@@ -29,12 +40,15 @@ interface Goal {
 interface Results {
   startedAt: string;
   durationS: number;
-  machine: ReturnType<typeof machine> & { backend: string; wasmThreads?: number; torch?: string };
+  machine: ReturnType<typeof machine> & { backend: string; wasmThreads?: number; torch?: string; loadAverage: number[] };
   options: BenchOptions;
   training?: TrainingResults;
+  api?: ApiResults;
   predict?: PredictResults;
   queue?: QueueResults;
   goals: Goal[];
+  /** Figures that moved by more than 25 % between turns. */
+  warnings: string[];
 }
 
 function log(line: string): void {
@@ -47,55 +61,112 @@ async function wasmThreads(backend: string): Promise<number | undefined> {
   return wasm.getThreadsCount?.();
 }
 
+/** The median over turns of a ÷ b, turn by turn (measured seconds apart), and its range. */
+function turnRatio(a: readonly number[] | undefined, b: readonly number[] | undefined): { value: number; range?: [number, number] } {
+  if (!a?.length || !b?.length) return { value: NaN };
+  const ratios = a.slice(0, b.length).map((v, i) => v / b[i]);
+  const s = spread(ratios);
+  return { value: s.median, range: [s.min, s.max] };
+}
+
+const ratioGoal = (issue: number, name: string, r: { value: number; range?: [number, number] }, goal: string, met: (v: number) => boolean): Goal => ({
+  issue,
+  name,
+  measured: r.value,
+  unit: '×',
+  goal,
+  met: Number.isFinite(r.value) ? met(r.value) : false,
+  ...(r.range ? { range: r.range } : {}),
+});
+
 function goals(results: Results): Goal[] {
   const out: Goal[] = [];
-  const { training, predict, queue } = results;
-  if (training) {
-    for (const [size, run] of Object.entries(training.fitwell)) {
-      const fit = training.layersFit[size];
-      if (fit) {
-        const ratio = run.samplesPerSecond / fit.samplesPerSecond;
-        out.push({ name: `training step ÷ tfjs model.fit, batch ${size}`, measured: ratio, goal: '≥ 8×', met: ratio >= 8 });
-      }
-      // Compared with PyTorch at the fitwell backend's thread count (wasm in Node: 1).
-      const threads = String(results.machine.wasmThreads ?? 1);
-      const torch = training.torch.byThreads[threads]?.[size];
-      if (torch) {
-        const ratio = run.samplesPerSecond / torch.samplesPerSecond;
-        out.push({
-          name: `training step ÷ PyTorch (${threads} thread), batch ${size}`,
-          measured: ratio,
-          goal: '≥ 0.5×',
-          met: ratio >= 0.5,
-          milestone: { goal: '≥ 0.3×', met: ratio >= 0.3 },
-        });
+  const { training, api, predict, queue } = results;
+  const suites = results.options.suites;
+  if (suites.includes('training') && training) {
+    const threads = String(results.machine.wasmThreads ?? 1);
+    const torch = training.peers[`torch${Number(threads)}`];
+    const fitwell = training.peers.fitwell;
+    for (const size of training.batchSizes) {
+      const target = size >= 512 ? 1.0 : 0.8;
+      out.push(
+        ratioGoal(17, `training step ÷ PyTorch (${threads} thread), batch ${size}`, turnRatio(fitwell?.byBatchSize[size]?.turns, torch?.byBatchSize[size]?.turns), `≥ ${target.toFixed(1)}×`, (v) => v >= target),
+      );
+    }
+    for (const p of training.profiles) {
+      out.push({ issue: 17, name: `training step: tf kernels per step, batch ${p.batchSize}`, measured: p.opsPerStep, unit: '', goal: 'reported', met: null });
+      out.push({ issue: 17, name: `training step: GEMM share of the step time, batch ${p.batchSize}`, measured: p.gemmShare * 100, unit: '%', goal: 'reported', met: null });
+    }
+    const fit = training.peers.layersFit;
+    if (fit) {
+      for (const size of training.batchSizes) {
+        out.push(ratioGoal(5, `training step ÷ tfjs model.fit, batch ${size}`, turnRatio(fitwell?.byBatchSize[size]?.turns, fit.byBatchSize[size]?.turns), '≥ 8×', (v) => v >= 8));
       }
     }
   }
+  if (suites.includes('api') && api) {
+    out.push(ratioGoal(17, `through the API (active → completed) ÷ training step, batch ${api.batchSize}`, { value: api.ratio?.median ?? NaN, range: api.ratio && [api.ratio.min, api.ratio.max] }, '≥ 0.85×', (v) => v >= 0.85));
+  }
+  if (suites.includes('cores') && api) {
+    out.push(ratioGoal(17, 'two jobs at once (WORKER_CONCURRENCY=2) ÷ one job, samples/s', { value: api.pairRatio?.median ?? NaN, range: api.pairRatio && [api.pairRatio.min, api.pairRatio.max] }, '≥ 1.8×', (v) => v >= 1.8));
+  }
   if (predict) {
+    const find = (model: string, server: 'app' | 'bare', rows: number) =>
+      predict.runs.find((r) => r.model === model && r.server === server && r.rows === rows && (server === 'bare' || r.isDefault));
     for (const model of Object.keys(predict.models)) {
-      const bare = predict.runs.find((r) => r.model === model && r.server === 'bare' && r.rows === 1);
-      const app = predict.runs.find((r) => r.model === model && r.server === 'app' && r.rows === 1 && r.isDefault);
+      const bare = find(model, 'bare', 1);
+      const app = find(model, 'app', 1);
       if (!bare || !app) continue;
-      // Round by round (measured seconds apart), then the median: robust to the machine's drift.
-      const rps = median(app.roundsRps.map((v, i) => v / bare.roundsRps[i]));
-      out.push({ name: `predict 1 row (${model}): req/s ÷ bare fastify`, measured: rps, goal: '≥ 0.7×', met: rps >= 0.7 });
+      out.push(ratioGoal(17, `predict 1 row (${model}), service settings: req/s ÷ bare fastify`, turnRatio(app.roundsRps, bare.roundsRps), '≥ 0.7×', (v) => v >= 0.7));
       // autocannon's latencies are whole ms: a bare p99 of 0 counts as 1.
       const p99 = app.p99Ms / Math.max(bare.p99Ms, 1);
-      out.push({ name: `predict 1 row (${model}): p99 ÷ bare fastify p99`, measured: p99, goal: '≤ 2×', met: p99 <= 2 });
+      out.push(ratioGoal(17, `predict 1 row (${model}), service settings: p99 ÷ bare fastify p99`, { value: p99 }, '≤ 2×', (v) => v <= 2));
+    }
+    const bare256 = find('reference', 'bare', 256);
+    const app256 = find('reference', 'app', 256);
+    if (bare256 && app256) {
+      out.push(ratioGoal(17, 'predict 256 rows (reference), service settings: req/s ÷ bare fastify', turnRatio(app256.roundsRps, bare256.roundsRps), '≥ 0.5×', (v) => v >= 0.5));
+    }
+    const steady = find('reference', 'app', 1);
+    if (predict.cold && steady) {
+      out.push({
+        issue: 17,
+        name: `predict 1 row (reference): first ${predict.cold.seconds} s after start ÷ the warm server's req/s`,
+        measured: predict.cold.appRps / steady.requestsPerSecond,
+        unit: '×',
+        goal: 'reported',
+        met: null,
+      });
     }
   }
   if (queue) {
-    out.push({ name: 'queue: POST → active, p50 (ms)', measured: queue.p50Ms, goal: '≤ 20 ms', met: queue.p50Ms <= 20 });
+    out.push({ issue: 5, name: 'queue: POST → active, p50', measured: queue.p50Ms, unit: 'ms', goal: '≤ 20 ms', met: queue.p50Ms <= 20 });
   }
   return out;
 }
 
 function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
-  const widths = header.map((_, c) => Math.max(...cells.map((r) => r[c].length)));
+  const widths = header.map((_, c) => Math.max(3, ...cells.map((r) => r[c].length)));
   const line = (r: string[]) => `| ${r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join(' | ')} |`;
-  return [line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...cells.slice(1).map(line)].join('\n');
+  const rule = `| ${widths.map((w, c) => (c === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`;
+  return [line(header), rule, ...cells.slice(1).map(line)].join('\n');
+}
+
+/** "0", or the count with its status codes: "7 (503: 7)". */
+function non2xx(r: { non2xx: number; statusCodes: Record<string, number> }): string {
+  if (!r.non2xx) return '0';
+  const codes = Object.entries(r.statusCodes).filter(([code]) => !code.startsWith('2'));
+  return `${r.non2xx} (${codes.map(([code, n]) => `${code}: ${n}`).join(', ')})`;
+}
+
+const ms = (v: number | undefined) => (v === undefined || !Number.isFinite(v) ? '—' : v >= 100 ? fmt(v, 3) : fmt(v, 2));
+
+function goalMeasured(g: Goal): string {
+  if (!Number.isFinite(g.measured)) return 'not measured';
+  const unit = g.unit === 'ms' ? ' ms' : g.unit;
+  const range = g.range && g.range[0] !== g.range[1] ? ` (${fmt(g.range[0])}–${fmt(g.range[1])})` : '';
+  return `${fmt(g.measured)}${unit}${range}`;
 }
 
 function report(results: Results): string {
@@ -103,40 +174,98 @@ function report(results: Results): string {
   const m = results.machine;
   parts.push(
     `Machine: ${m.nproc} cores, ${m.cpu}, Node ${m.node}, TensorFlow.js backend ${m.backend}` +
-      `${m.wasmThreads !== undefined ? ` (${m.wasmThreads} thread)` : ''}${m.torch ? `, PyTorch ${m.torch}` : ''}`,
+      `${m.wasmThreads !== undefined ? ` (${m.wasmThreads} thread)` : ''}${m.torch ? `, PyTorch ${m.torch}` : ''}` +
+      `; load average at the start ${m.loadAverage.map((v) => v.toFixed(2)).join(', ')}`,
   );
-  const { training, predict, queue } = results;
+  const { training, api, predict, queue } = results;
   if (training) {
-    const sizes = Object.keys(training.fitwell);
-    const threads = Object.keys(training.torch.byThreads);
-    const rows: (string | number)[][] = [
-      ['fitwell Trainer (step)', ...sizes.map((s) => fmt(training.fitwell[s].samplesPerSecond))],
-      ['fitwell Trainer (epoch incl. metrics)', ...sizes.map((s) => fmt(training.rows / (median(training.fitwell[s].epochWithMetricsMs) / 1000)))],
-      ['tfjs Layers model.fit', ...sizes.map((s) => fmt(training.layersFit[s]?.samplesPerSecond))],
-      ...threads.map((t) => [`PyTorch CPU, ${t} thread${t === '1' ? '' : 's'}`, ...sizes.map((s) => fmt(training.torch.byThreads[t][s]?.samplesPerSecond))]),
-    ];
-    parts.push(`\nTraining, samples/s (${training.rows} random rows, median of ${results.options.timedEpochs} epochs)\n` +
-      table(['', ...sizes.map((s) => `batch ${s}`)], rows));
+    const sizes = training.batchSizes;
+    const rows = Object.values(training.peers).map((peer) => [peer!.label, ...sizes.map((s) => fmtSpread(peer!.byBatchSize[s]?.spread))]);
+    parts.push(
+      `\nTraining, samples/s: median of ${training.turns} alternating turns (slowest–fastest turn), ` +
+        `${training.epochsPerTurn} epoch(s) of ${training.rows} random rows per peer and turn\n` +
+        table(['', ...sizes.map((s) => `batch ${s}`)], rows),
+    );
     if (training.torch.note) parts.push(training.torch.note);
+    if (training.profiles.length) {
+      parts.push(
+        `\nOne training step of fitwell (tf.profile over its steps; the step time without the profiler, from the turns)\n` +
+          table(
+            ['', 'kernels/step', 'step ms', 'GEMMs/step', 'GEMM kernels ms', 'GEMM share', 'GEMMs alone ms', 'all kernels ms', 'profiled step ms'],
+            training.profiles.map((p) => [
+              `batch ${p.batchSize}`,
+              fmt(p.opsPerStep),
+              ms(p.stepMs),
+              fmt(p.gemmsPerStep),
+              ms(p.gemmMs),
+              `${fmt(p.gemmShare * 100, 2)} %`,
+              ms(p.gemmAloneMs),
+              ms(p.profiledKernelMs),
+              ms(p.profiledStepMs),
+            ]),
+          ),
+      );
+    }
+  }
+  if (api) {
+    const settings = Object.entries(api.settings).map(([k, v]) => `${k}=${v}`).join(' ');
+    const rowsOut: (string | number)[][] = [];
+    if (api.singleSpread) rowsOut.push(['one job through the API (active → completed)', fmtSpread(api.singleSpread)]);
+    if (api.stepSpread) rowsOut.push(['training step in the bench process (same turns)', fmtSpread(api.stepSpread)]);
+    if (api.pairSpread) rowsOut.push(['two jobs at once, total', fmtSpread(api.pairSpread)]);
+    parts.push(
+      `\nThrough the API: ${api.epochs} epochs of ${api.rows} rows at batch ${api.batchSize}, ${api.single.length} turns; ${settings}\n` +
+        table(['samples/s', 'median (range)'], rowsOut),
+    );
+    const p = api.parts;
+    const c = api.coldJob?.parts;
+    if (p) {
+      parts.push(
+        '\nWhere a job\'s time goes, ms (median over the timed jobs; the first job, on a fresh sandboxed process, apart)\n' +
+          table(
+            ['', 'timed jobs', 'first job'],
+            [
+              ['per epoch: all', ms(p.epochMs), ms(c?.epochMs)],
+              ['per epoch: training step', ms(p.stepMs), ms(c?.stepMs)],
+              ['  of which cancellation checks (Redis)', ms(p.cancelChecksMs), ms(c?.cancelChecksMs)],
+              ['per epoch: metrics pass', ms(p.metricsMs), ms(c?.metricsMs)],
+              ['per epoch: checkpoint write', ms(p.checkpointMs), ms(c?.checkpointMs)],
+              ['per epoch: metrics and progress publication', ms(p.publishMs), ms(c?.publishMs)],
+              ['per job: active → processor entered', ms(p.toProcessorMs), ms(c?.toProcessorMs)],
+              ['  of which the sandboxed process start', '—', ms(api.coldJob?.processStartMs)],
+              ['per job: setup (dataset, preprocessing, network)', ms(p.setupMs), ms(c?.setupMs)],
+              ['per job: finish (freeze, diagnosis, model save)', ms(p.finishMs), ms(c?.finishMs)],
+              ['per job: processor returned → completed', ms(p.toCompletedMs), ms(c?.toCompletedMs)],
+            ],
+          ),
+      );
+    }
   }
   if (predict) {
     const models = Object.entries(predict.models).map(([key, m]) => `  ${key}: ${m.description}`).join('\n');
+    const settings = Object.entries(predict.settings).map(([k, v]) => `${k}=${v}`).join(' ');
     parts.push(
-      `\nPredict, ${predict.connections} connections, ${predict.seconds} s per server in ${predict.rounds} turns ` +
-        `(req/s: mean; latency: median of the turns)\n${models}\n` +
+      `\nPredict, ${predict.connections} connections, ${predict.seconds} s per server in ${predict.rounds} alternating turns ` +
+        `(req/s of 2xx responses: median (slowest–fastest turn); the server's CPU time per request and the latencies: medians of the turns). fitwell's settings: ${settings}, logs to ${predict.logDestination}\n` +
+        `${models}\n` +
         table(
-          ['', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'bytes'],
-          predict.runs.map((r) => [
-            `${r.label}${r.isDefault ? ' (default)' : ''}`,
-            fmt(r.requestsPerSecond),
-            fmt(r.p50Ms),
-            fmt(r.p99Ms),
-            r.errors,
-            r.non2xx,
-            r.responseBytes,
-          ]),
+          ['', 'req/s', 'CPU µs/req', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'bytes'],
+          predict.runs.map((r) => [r.label, fmtSpread(r.rpsSpread), fmt(r.cpuUsPerRequest), fmt(r.p50Ms), fmt(r.p99Ms), r.errors, non2xx(r), r.responseBytes]),
         ),
     );
+    const cold = predict.cold;
+    if (cold) {
+      parts.push(
+        `\nThe first ${cold.seconds} s after start (reference, 1 row; fresh processes)\n` +
+          table(
+            ['', 'req/s', 'p99 ms', 'errors', 'non-2xx'],
+            [
+              ['fitwell, service settings', fmt(cold.appRps), fmt(cold.appP99Ms), cold.errors, non2xx(cold)],
+              ['bare fastify', fmt(cold.bareRps), fmt(cold.bareP99Ms), 0, 0],
+            ],
+          ),
+      );
+    }
   }
   if (queue) {
     parts.push(
@@ -147,17 +276,21 @@ function report(results: Results): string {
   }
   if (results.goals.length) {
     parts.push(
-      '\nGoals\n' +
+      '\nGoals (ratios: median of the turns\' ratios, with their range)\n' +
         table(
-          ['', 'measured', 'goal', 'met'],
+          ['', 'issue', 'measured', 'goal', 'met'],
           results.goals.map((g) => [
             g.name,
-            fmt(g.measured),
+            g.issue,
+            goalMeasured(g),
             g.milestone ? `${g.goal} (milestone ${g.milestone.goal})` : g.goal,
-            g.met ? 'yes' : g.milestone?.met ? 'milestone only' : 'no',
+            g.met === null ? '—' : g.met ? 'yes' : g.milestone?.met ? 'milestone only' : 'no',
           ]),
         ),
     );
+  }
+  if (results.warnings.length) {
+    parts.push(`\nWarnings (figures that moved by more than ${Math.round(MOVE_WARNING * 100)} % between turns)\n${results.warnings.map((w) => `- ${w}`).join('\n')}`);
   }
   return parts.join('\n');
 }
@@ -170,9 +303,10 @@ async function main(): Promise<void> {
   const results: Results = {
     startedAt: new Date(started).toISOString(),
     durationS: 0,
-    machine: { ...machine(), backend: backend.name, wasmThreads: await wasmThreads(backend.name) },
+    machine: { ...machine(), backend: backend.name, wasmThreads: await wasmThreads(backend.name), loadAverage: loadavg() },
     options,
     goals: [],
+    warnings: [],
   };
   log(`backend ${backend.name}; suites: ${options.suites.join(', ')}`);
   const usesRedis = options.suites.some((s) => s !== 'training');
@@ -183,6 +317,9 @@ async function main(): Promise<void> {
       results.machine.torch = results.training.torch.version;
     }
     if (usesRedis) redisChild = await ensureLocalRedis(config.redisUrl, log);
+    const api = options.suites.includes('api');
+    const cores = options.suites.includes('cores');
+    if (api || cores) results.api = await benchApi(config, options, { api, cores }, log);
     if (options.suites.includes('predict')) results.predict = await benchPredict(config, options, log);
     if (options.suites.includes('queue')) results.queue = await benchQueue(config, options, log);
   } finally {
@@ -191,6 +328,7 @@ async function main(): Promise<void> {
   }
   results.durationS = Math.round((Date.now() - started) / 100) / 10;
   results.goals = goals(results);
+  results.warnings = [...(results.training?.warnings ?? []), ...(results.api?.warnings ?? []), ...(results.predict?.warnings ?? [])];
   console.log(report(results));
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = join(RESULTS_DIR, `${results.startedAt.replace(/[:.]/g, '-')}.json`);
@@ -198,10 +336,15 @@ async function main(): Promise<void> {
   console.log(`\nWritten to ${file} (${results.durationS} s in all)`);
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+/** The goals and the printed report of a results file, for bench/readme.ts. */
+export { goals, report, type Results };
+
+if (require.main === module) {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
+}

@@ -20,3 +20,37 @@ export function fmt(value: number | undefined, digits = 3): string {
   if (Math.abs(value) >= 10 ** digits) return Math.round(value).toLocaleString('en-US');
   return Number(value.toPrecision(digits)).toString();
 }
+
+/** Turns whose figures differ by more than this (largest ÷ smallest − 1) get a warning. */
+export const MOVE_WARNING = 0.25;
+
+/** The turns of one peer: their median and range, and how far apart the extremes are. */
+export interface Spread {
+  median: number;
+  min: number;
+  max: number;
+  /** max ÷ min − 1: how much the figure moved between its slowest and fastest turn. */
+  move: number;
+  turns: number[];
+}
+
+export function spread(turns: readonly number[]): Spread {
+  const min = Math.min(...turns);
+  const max = Math.max(...turns);
+  return { median: median(turns), min, max, move: min > 0 ? max / min - 1 : NaN, turns: [...turns] };
+}
+
+/** "12,058 (11,500–12,300)": the median and the range of the turns. */
+export function fmtSpread(s: Spread | undefined): string {
+  if (!s) return '—';
+  return `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
+}
+
+/**
+ * A warning line when a peer's figure moved by more than MOVE_WARNING between turns (its
+ * slowest and fastest turn), or undefined.
+ */
+export function moveWarning(name: string, s: Spread): string | undefined {
+  if (!(s.move > MOVE_WARNING)) return undefined;
+  return `${name}: moved ${Math.round(s.move * 100)} % between turns (${fmt(s.min)} to ${fmt(s.max)}): the machine was not quiet`;
+}

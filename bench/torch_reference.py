@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 """The reference network of issue 5 in PyTorch on the CPU, for bench/training.ts.
 
 64 inputs -> Linear 256 (no bias) -> BatchNorm1d -> ReLU -> Dropout 0.3 -> Linear 256 -> LayerNorm
@@ -6,6 +6,11 @@
 kernel (added to the loss, as fitwell and Keras do), on random rows. The conventions follow
 fitwell's: BatchNorm momentum 0.01 (PyTorch's momentum is 1 - Keras's 0.99), epsilon 1e-3 for
 both normalizations, Adam epsilon 1e-7. Prints {"byBatchSize": {"128": {"epochMs": [...]}, ...}}.
+
+With --serve it stays up for bench/training.ts's alternating turns: one JSON command a line on
+stdin, {"batchSize": 128, "epochs": 1, "threads": 1}, one JSON answer a line on stdout,
+{"epochMs": [...]}; the model and optimizer of each (batch size, threads) live on between turns,
+as the other peers' do. An empty line or end of input ends it.
 
 Each epoch shuffles, then per batch: forward, loss, backward, Adam step, and the loss read back
 (loss.item()), as fitwell's step reads its loss. Untimed warm-up epochs come first.
@@ -49,6 +54,26 @@ def epoch_ms(model, optimizer, x, y, batch_size: int) -> float:
     return (time.perf_counter() - started) * 1000
 
 
+def serve(x, y) -> None:
+    """Commands from stdin, answers on stdout, until an empty line or end of input."""
+    import sys
+
+    runs = {}
+    for line in sys.stdin:
+        if not line.strip():
+            break
+        command = json.loads(line)
+        batch_size, threads = int(command['batchSize']), int(command.get('threads', 1))
+        torch.set_num_threads(threads)
+        if (batch_size, threads) not in runs:
+            model = build(64, 10)
+            model.train()
+            runs[(batch_size, threads)] = (model, torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7))
+        model, optimizer = runs[(batch_size, threads)]
+        times = [epoch_ms(model, optimizer, x, y, batch_size) for _ in range(int(command.get('epochs', 1)))]
+        print(json.dumps({'epochMs': times, 'threads': torch.get_num_threads()}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument('--rows', type=int, default=8192)
@@ -56,12 +81,17 @@ def main() -> None:
     parser.add_argument('--warmup-epochs', type=int, default=1)
     parser.add_argument('--epochs', type=int, default=3)
     parser.add_argument('--threads', type=int, default=1)
+    parser.add_argument('--serve', action='store_true')
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
     x = torch.randn(args.rows, 64)
     y = torch.randint(0, 10, (args.rows,))
+    if args.serve:
+        print(json.dumps({'ready': True, 'version': torch.__version__}), flush=True)
+        serve(x, y)
+        return
     out = {'threads': torch.get_num_threads(), 'version': torch.__version__, 'byBatchSize': {}}
     for batch_size in (int(b) for b in args.batch_sizes.split(',')):
         model = build(64, 10)

@@ -13,9 +13,17 @@ import {
   CANCELLED_REASON,
   cancelKey,
   metricsKey,
+  type JobTimings,
   type TrainingJobData,
   type TrainingJobResult,
 } from './training-queue';
+
+/** How often a running job looks for its cancel flag in Redis, at most (ms). */
+const CANCEL_CHECK_MS = 100;
+
+/** When this process started (epoch ms), and how many jobs it has run: for JobTimings. */
+const PROCESS_STARTED_AT = Math.round(performance.timeOrigin);
+let jobsRun = 0;
 
 /**
  * The sandboxed training processor: BullMQ runs it in a child process, so a long training run
@@ -54,6 +62,25 @@ export default async function trainModel(
   job: SandboxedJob<TrainingJobData, TrainingJobResult>,
   token?: string,
 ): Promise<TrainingJobResult> {
+  const enteredAt = Date.now();
+  const entered = performance.now();
+  const timings: JobTimings = {
+    processStartedAt: PROCESS_STARTED_AT,
+    jobsBefore: jobsRun++,
+    enteredAt,
+    setupMs: 0,
+    epochs: 0,
+    stepMs: 0,
+    cancelChecksMs: 0,
+    metricsMs: 0,
+    checkpointMs: 0,
+    publishMs: 0,
+    finishMs: 0,
+  };
+  // The end of the previous epoch's hooks, and of the last batch's cancellation check.
+  let epochEnded = entered;
+  let lastCheckEnded = entered;
+  let lastCancelCheck = -Infinity;
   const parsed = trainingRequestSchema.safeParse(job.data.request);
   if (!parsed.success) {
     throw new UnrecoverableError(`invalid training request: ${parsed.error.message}`);
@@ -73,17 +100,39 @@ export default async function trainModel(
   await job.updateProgress({ epoch: saved?.trainer.epoch ?? 0, epochs });
   const outcome = await trainFromRequest(request, table, job.data.seed, {
     resumeFrom: saved?.trainer,
-    shouldStop: async () => draining || (await redis.exists(keys.cancel)) === 1,
+    // After every batch: the drain flag at once, the cancel flag in Redis at most every
+    // CANCEL_CHECK_MS (a round trip per batch cost up to a fifth of the step on a busy machine).
+    shouldStop: async () => {
+      const checking = performance.now();
+      let stop = draining;
+      if (!stop && checking - lastCancelCheck >= CANCEL_CHECK_MS) {
+        stop = (await redis.exists(keys.cancel)) === 1;
+        lastCancelCheck = performance.now();
+      }
+      lastCheckEnded = performance.now();
+      timings.cancelChecksMs += lastCheckEnded - checking;
+      return stop;
+    },
     onEpoch: async (metrics, trainer) => {
+      // The trainer's durationMs runs from the epoch's start to the end of its metrics pass.
+      const metricsEnded = performance.now();
+      const epochStarted = metricsEnded - metrics.durationMs;
+      if (timings.epochs++ === 0) timings.setupMs = epochStarted - entered;
+      timings.stepMs += lastCheckEnded - Math.max(epochStarted, epochEnded);
+      timings.metricsMs += metricsEnded - lastCheckEnded;
       throwIfDiverged(metrics);
       const checkpoint: JobCheckpoint = { trainer: trainer.checkpoint(), resumedAt };
       await checkpoints.save(job.id, checkpoint);
+      const saved = performance.now();
+      timings.checkpointMs += saved - metricsEnded;
       await redis
         .multi()
         .rpush(keys.metrics, JSON.stringify(metrics))
         .expire(keys.metrics, config.jobKeepSeconds)
         .exec();
       await job.updateProgress({ epoch: metrics.epoch, epochs });
+      epochEnded = performance.now();
+      timings.publishMs += epochEnded - saved;
     },
   }).catch(unrecoverable);
   if (outcome.status === 'stopped') {
@@ -135,6 +184,10 @@ export default async function trainModel(
     outcome.frozen,
   );
   await checkpoints.delete(job.id);
+  timings.finishMs = performance.now() - epochEnded;
+  for (const key of ['setupMs', 'stepMs', 'cancelChecksMs', 'metricsMs', 'checkpointMs', 'publishMs', 'finishMs'] as const) {
+    timings[key] = Math.round(timings[key] * 10) / 10;
+  }
   return {
     modelId,
     epochsRun: outcome.metrics.length,
@@ -148,6 +201,7 @@ export default async function trainModel(
     diagnosis,
     sparsity: outcome.sparsity,
     resumedAt,
+    timings,
   };
 }
 

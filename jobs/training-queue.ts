@@ -28,6 +28,35 @@ export interface TrainingJobResult {
   sparsity: SparsityReport;
   /** Epochs at which the job continued from a checkpoint after losing its worker. */
   resumedAt: number[];
+  /** Where this attempt's time went (for the benchmark and debugging; not part of the API). */
+  timings?: JobTimings;
+}
+
+/**
+ * Where a training attempt's time went, in ms, summed over its epochs; clock times are epoch ms.
+ * Measured by the sandboxed processor with a few clock reads per batch and per epoch.
+ */
+export interface JobTimings {
+  /** When the sandboxed training process started, and how many jobs it had run before (0: a fresh process). */
+  processStartedAt: number;
+  jobsBefore: number;
+  /** When the processor function was entered. */
+  enteredAt: number;
+  /** Entry to the first epoch's start: backend, dataset, checkpoint, split, preprocessing, network. */
+  setupMs: number;
+  epochs: number;
+  /** The training steps of every batch (to the last batch's cancellation check). */
+  stepMs: number;
+  /** Of stepMs: the cancellation checks between batches (a Redis round trip at most every 0.1 s). */
+  cancelChecksMs: number;
+  /** The end-of-epoch metrics pass (inference-mode loss over the rows, norms, early stopping). */
+  metricsMs: number;
+  /** The per-epoch checkpoint (serialized and written to Redis). */
+  checkpointMs: number;
+  /** The per-epoch metrics entry and progress update. */
+  publishMs: number;
+  /** After the last epoch: freeze, diagnosis, model save, checkpoint delete. */
+  finishMs: number;
 }
 
 /**
@@ -69,7 +98,7 @@ export function metricsKey(prefix: string, jobId: string): string {
   return `${prefix}:job:${jobId}:metrics`;
 }
 
-/** Set by DELETE /v1/training-jobs/:jobId on any API replica; the worker checks it every batch. */
+/** Set by DELETE /v1/training-jobs/:jobId on any API replica; the worker checks it every 0.1 s, between batches. */
 export function cancelKey(prefix: string, jobId: string): string {
   return `${prefix}:job:${jobId}:cancel`;
 }

@@ -35,7 +35,11 @@ export function requestStartedAt(req: IncomingMessage): number | undefined {
 
 const SECRET_FIELDS = ['apiKey', 'apiKeys', 'api_key', 'password', 'token', 'secret', 'authorization'];
 
-/** pino redaction paths (fast-redact syntax): headers of requests and responses, and secret fields up to 2 levels deep. */
+/**
+ * pino redaction paths (fast-redact syntax): headers of requests and responses, and secret fields
+ * up to 2 levels deep. For the entry point's own low-volume logger; the API's request logger
+ * censors the same fields with `censorSecrets`, which costs far less per line.
+ */
 export const REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
@@ -54,6 +58,54 @@ export function redactUrl(url: string): string {
   return url.replace(SECRET_QUERY, '$1[redacted]');
 }
 
+const CENSOR = '[redacted]';
+const SECRET_KEYS = new Set(SECRET_FIELDS);
+/** Censored inside any `headers` object (names compared in lower case). */
+const SECRET_HEADERS = new Set(['authorization', 'cookie', 'x-api-key', 'set-cookie', 'proxy-authorization']);
+/** Levels of nesting searched: the top-level fields are level 1 (REDACT_PATHS reach level 3). */
+const CENSOR_DEPTH = 4;
+
+function isPlainContainer(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return true;
+  const proto = Object.getPrototypeOf(value) as unknown;
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * The logged object with every secret field's value replaced by "[redacted]": the fields of
+ * SECRET_FIELDS at any of the first CENSOR_DEPTH levels (inside arrays too), and the
+ * credential headers inside any `headers` object. Returns the object itself, uncopied, when it
+ * holds none — the case of nearly every line — and never modifies it (a copy is censored).
+ * Objects that are not plain (requests, errors, class instances) are left to their serializers.
+ *
+ * It does what pino's `redact` with REDACT_PATHS did, at a fraction of the cost: fast-redact's
+ * wildcard paths (`*.apiKey`, `*.*.apiKey`) cost about 15 µs per line here, more than the rest
+ * of a request's log lines together (bench/README: "What logging costs").
+ */
+export function censorSecrets<T extends Record<string, unknown>>(object: T): T {
+  return censorLevel(object, 1, false) as T;
+}
+
+function censorLevel(object: Record<string, unknown>, depth: number, inHeaders: boolean): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined;
+  for (const key in object) {
+    if (!Object.prototype.hasOwnProperty.call(object, key)) continue;
+    const value = object[key];
+    let censored = value;
+    if (SECRET_KEYS.has(key) || (inHeaders && SECRET_HEADERS.has(key.toLowerCase()))) {
+      if (value !== undefined) censored = CENSOR;
+    } else if (depth < CENSOR_DEPTH && isPlainContainer(value)) {
+      censored = censorLevel(value, depth + 1, key === 'headers');
+    }
+    if (censored !== value) {
+      copy ??= Array.isArray(object) ? ([...object] as unknown as Record<string, unknown>) : { ...object };
+      copy[key] = censored;
+    }
+  }
+  return copy ?? object;
+}
+
 export interface LogDestination {
   write(line: string): void;
 }
@@ -65,7 +117,8 @@ export function loggerOptions(
   if (config.logLevel === 'silent' && !destination) return false;
   return {
     level: config.logLevel,
-    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    // Secrets censored in every line's fields and in child loggers' bindings (see censorSecrets).
+    formatters: { log: censorSecrets, bindings: censorSecrets },
     serializers: {
       // fastify logs its requests under `req`; anything else logged under `req` passes as it is.
       req: (req) =>

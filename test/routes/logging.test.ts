@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { startService, xorCsv, type TestService } from '../helpers/app';
 import { LogCapture } from '../helpers/logs';
+import { censorSecrets } from '../../src/observability/logger';
 
 const SECRET = 'sk-live-0123456789abcdef-secret';
 
@@ -61,5 +62,44 @@ describe('structured logs', () => {
     assert.equal((incoming?.req as { url: string }).url, '/v1/models?apiKey=[redacted]&limit=5');
     for (const raw of logs.raw) assert.ok(!raw.includes(SECRET), `a log line holds the secret: ${raw}`);
     assert.ok(logs.raw.some((raw) => raw.includes('"apiKey":"[redacted]"')));
+  });
+
+  test("a request's ids stay on its own lines: not on the next request's, nor on the app's", async () => {
+    await svc.http.get(`/v1/datasets/${datasetId}`).set('x-request-id', 'ids-1');
+    await svc.http.get('/healthz').set('x-request-id', 'ids-2');
+    svc.app.log.info('after the requests');
+    const own = logs.lines.filter((l) => l.reqId === 'ids-1' && l.msg === 'request completed');
+    assert.equal(own.length, 1);
+    assert.equal(own[0].datasetId, datasetId);
+    const next = logs.lines.filter((l) => l.reqId === 'ids-2');
+    assert.equal(next.length, 2);
+    for (const line of next) assert.equal(line.datasetId, undefined);
+    const app = await logs.waitFor((l) => l.msg === 'after the requests');
+    assert.equal(app.datasetId, undefined);
+  });
+});
+
+describe('censorSecrets', () => {
+  test('censors secret fields at any of four levels, in arrays and in headers, on a copy', () => {
+    const logged = {
+      apiKey: 'k',
+      nested: { token: 't', list: [{ password: 'p' }, 'plain'] },
+      req: { headers: { Authorization: 'Bearer x', 'X-Api-Key': 'y', cookie: 'c', accept: '*/*' } },
+      fine: 1,
+    };
+    const before = JSON.stringify(logged);
+    const censored = censorSecrets(logged);
+    assert.deepEqual(censored, {
+      apiKey: '[redacted]',
+      nested: { token: '[redacted]', list: [{ password: '[redacted]' }, 'plain'] },
+      req: { headers: { Authorization: '[redacted]', 'X-Api-Key': '[redacted]', cookie: '[redacted]', accept: '*/*' } },
+      fine: 1,
+    });
+    assert.equal(JSON.stringify(logged), before, 'the logged object itself is left as it was');
+  });
+
+  test('an object without secrets is returned as it is, uncopied', () => {
+    const logged = { req: { method: 'GET', url: '/x' }, res: { statusCode: 200 }, responseTime: 1.5 };
+    assert.equal(censorSecrets(logged), logged);
   });
 });
