@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { cancelKey, cancelledJobKey, enqueueTraining, metricsKey } from '../jobs/training-queue';
+import { enqueueTraining } from '../jobs/training-queue';
 import { AppError, invalid } from '../src/errors';
 import { IdempotencyStore, REPLAYED_HEADER } from '../src/http/idempotency';
 import { requireRedis } from '../src/http/redis-errors';
@@ -13,7 +13,9 @@ import {
 import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { resolveSeed } from '../src/training/train-from-request';
 import { checkSubmission } from '../src/training/trainable';
-import { apiState, cancelledWaitingView, describeJob } from '../src/training/job-view';
+import { apiState } from '../src/training-jobs/contract';
+import { cancelKey, cancelledJobKey, metricsKey } from '../src/training-jobs/keys';
+import { cancelledWaitingView, describeJob } from '../src/training/job-view';
 
 const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
   const { queue, datasets, redis, config } = app.services;

@@ -28,12 +28,8 @@ import { DatasetStore } from './store/dataset-store';
 import { ModelCache } from './serving/model-cache';
 import { ModelStore } from './store/model-store';
 import { createRedis } from './store/redis';
-import {
-  TRAINING_QUEUE,
-  createTrainingQueue,
-  type TrainingJobData,
-  type TrainingJobResult,
-} from '../jobs/training-queue';
+import type { TrainingJobData, TrainingJobResult } from './training-jobs/contract';
+import { TRAINING_QUEUE, createTrainingQueue } from '../jobs/training-queue';
 import healthRoutes from '../routes/health';
 import docsRoutes from '../routes/docs';
 import metricsRoutes from '../routes/metrics';

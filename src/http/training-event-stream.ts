@@ -1,10 +1,11 @@
 import { PassThrough } from 'node:stream';
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { cancelledJobKey, metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
+import { apiState, type TrainingJobData, type TrainingJobResult } from '../training-jobs/contract';
+import { cancelledJobKey, metricsKey } from '../training-jobs/keys';
 import { epochMetricsSchema } from '../schemas/api.schema';
 import { trainingEndEventSchema } from '../schemas/training-events.schema';
-import { apiState, describeJob } from '../training/job-view';
+import { describeJob } from '../training/job-view';
 import type { JobEvent, JobEventHub } from './job-event-hub';
 import { readStoredEpoch } from '../training/stored-metrics';
 

@@ -1,10 +1,10 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
+import { apiState, type ApiJobState, type TrainingJobData, type TrainingJobResult } from '../training-jobs/contract';
+import { metricsKey } from '../training-jobs/keys';
 import { AppError } from '../errors';
 import type { TrainingRequest } from '../schemas/training-request.schema';
 import { diagnose, type Diagnosis } from '../training/diagnosis';
-import { apiState, type ApiJobState } from '../training/job-view';
 import { curvesChart, emptyChart, type ChartedEpoch, type EpochMarks } from './curves-chart';
 import { renderSvg } from './vega';
 import { readStoredMetrics } from '../training/stored-metrics';
