@@ -47,6 +47,8 @@ export function describeJob(
   };
 }
 
+export type CancelledWaitingView = ReturnType<typeof cancelledWaitingView>;
+
 /** What is kept of a waiting job removed by DELETE, so GET can still say it was cancelled. */
 export function cancelledWaitingView(job: Job<TrainingJobData, TrainingJobResult>) {
   return {
