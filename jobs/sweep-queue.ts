@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { Config } from '../src/config';
 import { trainingRequestSchema, type TrainingRequest } from '../src/schemas/training-request.schema';
-import type { Combination, Grid } from '../src/sweeps/grid';
-import type { SweepRow } from '../src/sweeps/sweep-table';
-import { TRAINING_QUEUE, trainingJobOptions, type TrainingJobData } from './training-queue';
+import type { Combination } from '../src/sweeps/grid';
+import type { TrainingJobData } from '../src/training-jobs/contract';
+import type { Grid, SweepJobData, SweepJobResult } from '../src/training-jobs/sweep-contract';
+import { TRAINING_QUEUE, trainingJobOptions } from './training-queue';
 
 /**
  * Sweeps are BullMQ flows: a parent job in the "sweeps" queue whose children are ordinary
@@ -12,26 +13,6 @@ import { TRAINING_QUEUE, trainingJobOptions, type TrainingJobData } from './trai
  * runs (jobs/sweep.processor.ts) once every child has finished, and ranks the runs.
  */
 export const SWEEP_QUEUE = 'sweeps';
-
-/** One run of a sweep: its training job and the grid values it was given. */
-export interface SweepRunRef {
-  jobId: string;
-  settings: Record<string, unknown>;
-}
-
-export interface SweepJobData {
-  /** The base request as validated (defaults filled in). */
-  base: TrainingRequest;
-  grid: Grid;
-  /** One seed for every run, so the runs differ only by their settings. */
-  seed: number;
-  runs: SweepRunRef[];
-}
-
-export interface SweepJobResult {
-  /** Every run, best first: by validation loss of the kept model, ties by the smaller gap. */
-  table: SweepRow[];
-}
 
 /** Parents are cheap; they keep their table as long as training jobs are kept. */
 export function sweepJobOptions(config: Config): JobsOptions {

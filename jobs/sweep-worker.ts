@@ -1,7 +1,8 @@
 import { Worker, type WorkerOptions } from 'bullmq';
 import type { Config } from '../src/config';
 import completeSweep from './sweep.processor';
-import { SWEEP_QUEUE, type SweepJobData, type SweepJobResult } from './sweep-queue';
+import type { SweepJobData, SweepJobResult } from '../src/training-jobs/sweep-contract';
+import { SWEEP_QUEUE } from './sweep-queue';
 
 /**
  * The worker that completes sweeps once their training jobs are done. Runs beside the training

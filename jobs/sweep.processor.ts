@@ -1,8 +1,8 @@
 import type { Job } from 'bullmq';
-import type { TrainingJobResult } from './training-queue';
-import { apiState } from '../src/training/job-view';
+import { apiState, type TrainingJobResult } from '../src/training-jobs/contract';
+import type { SweepJobData, SweepJobResult } from '../src/training-jobs/sweep-contract';
 import { rankRows, sweepRow } from '../src/sweeps/sweep-table';
-import { childKey, type SweepJobData, type SweepJobResult } from './sweep-queue';
+import { childKey } from './sweep-queue';
 
 /**
  * The parent of a sweep runs once all its training jobs have finished (BullMQ moves it out of

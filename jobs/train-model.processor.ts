@@ -11,12 +11,11 @@ import { diagnose } from '../src/training/diagnosis';
 import { trainFromRequest } from '../src/training/train-from-request';
 import {
   CANCELLED_REASON,
-  cancelKey,
-  metricsKey,
   type JobTimings,
   type TrainingJobData,
   type TrainingJobResult,
-} from './training-queue';
+} from '../src/training-jobs/contract';
+import { cancelKey, metricsKey } from '../src/training-jobs/keys';
 
 /** How often a running job looks for its cancel flag in Redis, at most (ms). */
 const CANCEL_CHECK_MS = 100;

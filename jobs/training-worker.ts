@@ -2,7 +2,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker, type WorkerOptions } from 'bullmq';
 import { configToEnv, type Config } from '../src/config';
-import { TRAINING_QUEUE, type TrainingJobData, type TrainingJobResult } from './training-queue';
+import type { TrainingJobData, TrainingJobResult } from '../src/training-jobs/contract';
+import { TRAINING_QUEUE } from './training-queue';
 
 export const PROCESSOR_FILE = join(__dirname, 'train-model.processor.js');
 

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
-import { predict } from '../src/predict';
+import { predict } from '../src/serving/predict';
 import {
   errorSchema,
   idParams,

@@ -9,7 +9,7 @@ import { TRAINING_EVENT_STREAM_DESCRIPTION } from '../src/schemas/training-event
 
 /** Live progress of a training job as Server-Sent Events (`curl -N …/events`). */
 const trainingJobEventRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { queue, redis, config, jobEvents, metrics } = app.services;
+  const { trainingJobs, redis, jobEvents, metrics } = app.services;
   const open = new Set<PassThrough>();
   app.addHook('onRequest', requireRedis(redis));
 
@@ -51,12 +51,13 @@ const trainingJobEventRoutes: FastifyPluginAsyncZod = async (app) => {
       const { jobId } = request.params;
       const lastEventId = request.headers['last-event-id'];
       if (lastEventId === 'end') return reply.status(204).send();
-      if (!(await queue.getJob(jobId))) throw new AppError('JOB_NOT_FOUND', { id: jobId });
+      // A waiting job cancelled by DELETE is not in the queue any more, but its stream ends as cancelled.
+      if (!(await trainingJobs.exists(jobId))) throw new AppError('JOB_NOT_FOUND', { id: jobId });
 
       const afterEpoch = lastEventId && /^\d+$/.test(lastEventId) ? Number(lastEventId) : undefined;
       const stream = trainingEventStream(
         jobId,
-        { hub: jobEvents, queue, redis, prefix: config.redisPrefix },
+        { hub: jobEvents, jobs: trainingJobs },
         {
           afterEpoch,
           onClose: () => {

@@ -12,7 +12,7 @@ import { errorSchema, idParams } from '../src/schemas/api.schema';
 export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
 const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { queue, redis, config } = app.services;
+  const { trainingJobs, redis } = app.services;
   app.addHook('onRequest', requireRedis(redis));
 
   app.get(
@@ -31,7 +31,7 @@ const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const report = await loadJobReport(queue, redis, config.redisPrefix, request.params.jobId);
+      const report = await loadJobReport(trainingJobs, request.params.jobId);
       const svg = await jobCurvesSvg(report);
       return reply
         .type('image/svg+xml; charset=utf-8')
@@ -54,7 +54,7 @@ const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
-      const report = await loadJobReport(queue, redis, config.redisPrefix, request.params.jobId);
+      const report = await loadJobReport(trainingJobs, request.params.jobId);
       const html = reportPage(report, await jobCurvesSvg(report));
       return reply
         .type('text/html; charset=utf-8')

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { cancelKey, cancelledJobKey, enqueueTraining, metricsKey } from '../jobs/training-queue';
+import { enqueueTraining } from '../jobs/training-queue';
 import { AppError, invalid } from '../src/errors';
 import { IdempotencyStore, REPLAYED_HEADER } from '../src/http/idempotency';
 import { requireRedis } from '../src/http/redis-errors';
@@ -13,10 +13,10 @@ import {
 import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { resolveSeed } from '../src/training/train-from-request';
 import { checkSubmission } from '../src/training/trainable';
-import { apiState, cancelledWaitingView, describeJob } from '../src/training/job-view';
+import { describeJob } from '../src/training/job-view';
 
 const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { queue, datasets, redis, config } = app.services;
+  const { queue, trainingJobs, datasets, redis, config } = app.services;
   const idempotency = new IdempotencyStore(redis, config.redisPrefix, config.idempotencyTtlSeconds);
   app.addHook('onRequest', requireRedis(redis));
 
@@ -57,8 +57,6 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
-  const tombstoneKey = (jobId: string) => cancelledJobKey(config.redisPrefix, jobId);
-
   app.get(
     '/training-jobs/:jobId',
     {
@@ -71,24 +69,16 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const { jobId } = request.params;
-      const job = await queue.getJob(jobId);
-      if (!job) {
-        const tombstone = await redis.get(tombstoneKey(jobId));
-        if (tombstone) return JSON.parse(tombstone) as ReturnType<typeof cancelledWaitingView>;
-        throw new AppError('JOB_NOT_FOUND', { id: jobId });
-      }
-      const [state, rawMetrics] = await Promise.all([
-        job.getState(),
-        redis.lrange(metricsKey(config.redisPrefix, jobId), 0, -1),
-      ]);
-      return describeJob(job, state, rawMetrics);
+      const stored = await trainingJobs.read(jobId);
+      if (!stored) throw new AppError('JOB_NOT_FOUND', { id: jobId });
+      return stored.kind === 'queued' ? describeJob(stored.job, stored.state, stored.rawMetrics) : stored.view;
     },
   );
 
   /**
-   * Cancels a job from any API replica: a waiting job is removed from the queue; an active one
-   * sees the cancel flag after its current batch and stops, keeping the metrics of the epochs it
-   * finished. The job then reads as `cancelled`.
+   * Cancels a job from any API replica (see TrainingJobRepository.cancel): a waiting job is
+   * removed from the queue; an active one sees the cancel flag after its current batch and stops,
+   * keeping the metrics of the epochs it finished. The job then reads as `cancelled`.
    */
   app.delete(
     '/training-jobs/:jobId',
@@ -104,29 +94,7 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { jobId } = request.params;
-      const job = await queue.getJob(jobId);
-      if (!job) {
-        if (await redis.exists(tombstoneKey(jobId))) return reply.status(202).send({ jobId, state: 'cancelled' as const });
-        throw new AppError('JOB_NOT_FOUND', { id: jobId });
-      }
-      const state = await job.getState();
-      if (state === 'completed' || state === 'failed') {
-        throw new AppError('JOB_FINISHED', { id: jobId, state: apiState(state, job.failedReason) });
-      }
-      // The flag first: if the job turns active meanwhile, the worker still sees it.
-      await redis.set(cancelKey(config.redisPrefix, jobId), '1', 'EX', config.jobKeepSeconds);
-      if (state !== 'active') {
-        // The record first, so whoever sees the job disappear can already read why.
-        await redis.set(tombstoneKey(jobId), JSON.stringify(cancelledWaitingView(job)), 'EX', config.jobKeepSeconds);
-        try {
-          await job.remove();
-          return reply.status(202).send({ jobId, state: 'cancelled' as const });
-        } catch {
-          // It became active (locked) between the two calls: the flag stops it.
-          await redis.del(tombstoneKey(jobId));
-        }
-      }
-      return reply.status(202).send({ jobId, state: 'cancelling' as const });
+      return reply.status(202).send({ jobId, state: await trainingJobs.cancel(jobId) });
     },
   );
 };

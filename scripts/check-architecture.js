@@ -19,7 +19,7 @@ const LAYERS = [
   { name: 'foundation', paths: ['src/config', 'src/errors', 'src/schemas/', 'src/random'] },
   { name: 'data-ml', paths: ['src/data/', 'src/ml/'] },
   { name: 'domain', paths: ['src/training/', 'src/store/', 'src/training-jobs/', 'src/local-redis'] },
-  { name: 'services', paths: ['src/serving/', 'src/search/', 'src/sweeps/', 'src/report/', 'src/export/', 'src/predict'] },
+  { name: 'services', paths: ['src/serving/', 'src/search/', 'src/sweeps/', 'src/report/', 'src/export/'] },
   { name: 'http', paths: ['src/http/', 'src/observability/'] },
   { name: 'entry-points', paths: ['routes/', 'jobs/'] },
   { name: 'app', paths: ['src/app'] },

@@ -28,12 +28,9 @@ import { DatasetStore } from './store/dataset-store';
 import { ModelCache } from './serving/model-cache';
 import { ModelStore } from './store/model-store';
 import { createRedis } from './store/redis';
-import {
-  TRAINING_QUEUE,
-  createTrainingQueue,
-  type TrainingJobData,
-  type TrainingJobResult,
-} from '../jobs/training-queue';
+import type { TrainingJobData, TrainingJobResult } from './training-jobs/contract';
+import { TrainingJobRepository } from './training-jobs/job-repository';
+import { TRAINING_QUEUE, createTrainingQueue } from '../jobs/training-queue';
 import healthRoutes from '../routes/health';
 import docsRoutes from '../routes/docs';
 import metricsRoutes from '../routes/metrics';
@@ -51,6 +48,8 @@ export interface Services {
   backend: BackendInfo;
   redis: Redis;
   queue: Queue<TrainingJobData, TrainingJobResult>;
+  /** Reading and cancelling one training job (the queue's job, a cancelled waiting job's record, metrics). */
+  trainingJobs: TrainingJobRepository;
   datasets: DatasetStore;
   models: ModelStore;
   modelCache: ModelCache;
@@ -122,6 +121,12 @@ const servicesPlugin = fp(
       backend,
       redis,
       queue,
+      trainingJobs: new TrainingJobRepository({
+        queue,
+        redis,
+        prefix: config.redisPrefix,
+        keepSeconds: config.jobKeepSeconds,
+      }),
       datasets: new DatasetStore(redis, config.redisPrefix),
       models,
       modelCache,

@@ -1,10 +1,9 @@
 import { PassThrough } from 'node:stream';
-import type { Job, Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { cancelledJobKey, metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
+import { apiState } from '../training-jobs/contract';
+import type { QueuedJob, TrainingJobRepository } from '../training-jobs/job-repository';
 import { epochMetricsSchema } from '../schemas/api.schema';
 import { trainingEndEventSchema } from '../schemas/training-events.schema';
-import { apiState, describeJob } from '../training/job-view';
+import { describeJob } from '../training/job-view';
 import type { JobEvent, JobEventHub } from './job-event-hub';
 import { readStoredEpoch } from '../training/stored-metrics';
 
@@ -25,9 +24,7 @@ import { readStoredEpoch } from '../training/stored-metrics';
 
 export interface TrainingEventStreamDeps {
   hub: JobEventHub;
-  queue: Queue<TrainingJobData, TrainingJobResult>;
-  redis: Redis;
-  prefix: string;
+  jobs: TrainingJobRepository;
 }
 
 export interface TrainingEventStreamOptions {
@@ -50,9 +47,8 @@ export function trainingEventStream(
   deps: TrainingEventStreamDeps,
   options: TrainingEventStreamOptions = {},
 ): PassThrough {
-  const { hub, queue, redis, prefix } = deps;
+  const { hub, jobs } = deps;
   const out = new PassThrough();
-  const key = metricsKey(prefix, jobId);
   /** Highest epoch sent in the current attempt. */
   let lastEpoch = options.afterEpoch ?? 0;
   let lastState: string | undefined;
@@ -76,14 +72,10 @@ export function trainingEventStream(
       });
   };
 
-  const loadJob = async (): Promise<{ job: Job<TrainingJobData, TrainingJobResult>; state: string } | null> => {
-    const job = await queue.getJob(jobId);
-    if (!job) return null;
-    return { job, state: await job.getState() };
-  };
+  const loadJob = (): Promise<QueuedJob | null> => jobs.queued(jobId);
 
   const sendNewEpochs = async () => {
-    const raw = await redis.lrange(key, 0, -1);
+    const raw = await jobs.rawMetrics(jobId);
     // A retried attempt starts its list again: the client gets the new attempt's epochs.
     if (raw.length < lastEpoch) {
       lastEpoch = 0;
@@ -134,9 +126,9 @@ export function trainingEventStream(
   const removed = async () => {
     // A waiting job cancelled by DELETE is removed from the queue but leaves a record: it ends
     // as cancelled, like any other cancelled job.
-    const cancelled = await redis.get(cancelledJobKey(prefix, jobId));
+    const cancelled = await jobs.cancelledWaiting(jobId);
     if (cancelled) {
-      const { metrics: _none, ...view } = JSON.parse(cancelled) as Record<string, unknown>;
+      const { metrics: _none, ...view } = cancelled.view;
       write(formatEvent('end', view, 'end'));
     } else {
       write(formatEvent('removed', { jobId, message: `training job "${jobId}" was removed` }, 'end'));

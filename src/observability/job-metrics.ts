@@ -1,7 +1,8 @@
 import type { Queue, QueueEvents } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import { metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
+import type { TrainingJobData, TrainingJobResult } from '../training-jobs/contract';
+import { metricsKey } from '../training-jobs/keys';
 import type { ServiceMetrics } from './metrics';
 
 export interface JobMetricsDeps {

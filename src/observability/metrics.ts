@@ -1,6 +1,6 @@
 import type { JobState, Queue } from 'bullmq';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { TrainingJobData, TrainingJobResult } from '../../jobs/training-queue';
+import type { TrainingJobData, TrainingJobResult } from '../training-jobs/contract';
 import type { BackendInfo } from '../ml/backend';
 import type { ModelCache } from '../serving/model-cache';
 import { FastHistogram } from './fast-histogram';

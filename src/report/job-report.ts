@@ -1,10 +1,8 @@
-import type { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
+import { apiState, type ApiJobState, type TrainingJobResult } from '../training-jobs/contract';
+import type { TrainingJobRepository } from '../training-jobs/job-repository';
 import { AppError } from '../errors';
 import type { TrainingRequest } from '../schemas/training-request.schema';
 import { diagnose, type Diagnosis } from '../training/diagnosis';
-import { apiState, type ApiJobState } from '../training/job-view';
 import { curvesChart, emptyChart, type ChartedEpoch, type EpochMarks } from './curves-chart';
 import { renderSvg } from './vega';
 import { readStoredMetrics } from '../training/stored-metrics';
@@ -26,15 +24,27 @@ export interface JobReport {
   provisional: boolean;
 }
 
-export async function loadJobReport(
-  queue: Queue<TrainingJobData, TrainingJobResult>,
-  redis: Redis,
-  prefix: string,
-  jobId: string,
-): Promise<JobReport> {
-  const job = await queue.getJob(jobId);
-  if (!job) throw new AppError('JOB_NOT_FOUND', { id: jobId });
-  const [state, raw] = await Promise.all([job.getState(), redis.lrange(metricsKey(prefix, jobId), 0, -1)]);
+export async function loadJobReport(jobs: TrainingJobRepository, jobId: string): Promise<JobReport> {
+  const stored = await jobs.read(jobId);
+  // A record of a cancelled waiting job written before it kept the request cannot be reported.
+  if (!stored || (stored.kind === 'cancelled-waiting' && !stored.data)) {
+    throw new AppError('JOB_NOT_FOUND', { id: jobId });
+  }
+  if (stored.kind === 'cancelled-waiting') {
+    // Removed from the queue before it ran: no epoch, no result.
+    const { view, data } = stored;
+    return {
+      jobId,
+      state: view.state,
+      request: data!.request,
+      seed: data!.seed,
+      createdAt: view.createdAt,
+      finishedAt: view.finishedAt,
+      metrics: [],
+      provisional: false,
+    };
+  }
+  const { job, state, rawMetrics: raw } = stored;
   const metrics: ChartedEpoch[] = readStoredMetrics(raw);
   const result = job.returnvalue ?? undefined;
   const request = job.data.request;

@@ -1,6 +1,6 @@
 import type { FastifySerializerCompiler } from 'fastify';
 import { serializerCompiler } from 'fastify-type-provider-zod';
-import type { Prediction } from '../predict';
+import type { Prediction } from './predict';
 
 /**
  * A model's class list as JSON, by the array's identity: `predict` answers every request of a

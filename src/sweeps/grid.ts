@@ -1,15 +1,8 @@
 import type { z } from 'zod';
 import { AppError } from '../errors';
 import { trainingRequestSchema, type TrainingRequest } from '../schemas/training-request.schema';
+import type { Grid } from '../training-jobs/sweep-contract';
 
-/**
- * A sweep's grid: a setting path → the values to try. A path names a field of the training
- * request with dots ("regularization.l2", "training.earlyStopping.patience"); "*" stands for
- * every element of an array ("model.hidden.*.dropout"), a number for one element
- * ("model.hidden.0.units"). The value null removes the field, so its default applies
- * ("training.earlyStopping": [null, {"patience": 3}] compares no early stopping with some).
- */
-export type Grid = Record<string, unknown[]>;
 
 /** One point of the grid: the values it sets, and the training request they give. */
 export interface Combination {

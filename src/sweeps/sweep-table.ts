@@ -1,33 +1,5 @@
-import type { TrainingJobResult } from '../../jobs/training-queue';
-import type { Diagnosis, Verdict } from '../training/diagnosis';
-import type { ApiJobState } from '../training/job-view';
-
-/**
- * One run of a sweep as the table shows it. Metrics are the kept model's (diagnosis evidence).
- * A type, not an interface, so it fits the response schema's open object.
- */
-export type SweepRow = {
-  /** 1 = best; only completed runs are ranked. */
-  rank?: number;
-  jobId: string;
-  settings: Record<string, unknown>;
-  state: ApiJobState;
-  modelId?: string;
-  verdict?: Verdict;
-  valLoss?: number;
-  trainLoss?: number;
-  gap?: number;
-  accuracy?: number;
-  valAccuracy?: number;
-  mae?: number;
-  valMae?: number;
-  testMetrics?: TrainingJobResult['testMetrics'];
-  epochsRun?: number;
-  bestEpoch?: number;
-  stoppedEpoch?: number;
-  diagnosis?: Diagnosis;
-  error?: string;
-};
+import type { ApiJobState, TrainingJobResult } from '../training-jobs/contract';
+import type { SweepRow } from '../training-jobs/sweep-contract';
 
 /** A row from a run's finished result (or its state and error while it has none). */
 export function sweepRow(

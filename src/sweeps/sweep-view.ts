@@ -1,11 +1,11 @@
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { SweepJobData, SweepJobResult } from '../../jobs/sweep-queue';
-import { metricsKey, type TrainingJobData, type TrainingJobResult } from '../../jobs/training-queue';
+import { apiState, type TrainingJobData, type TrainingJobResult } from '../training-jobs/contract';
+import { metricsKey } from '../training-jobs/keys';
+import type { SweepJobData, SweepJobResult, SweepRow } from '../training-jobs/sweep-contract';
 import { AppError } from '../errors';
 import type { ChartedEpoch } from '../report/curves-chart';
-import { apiState } from '../training/job-view';
-import { rankRows, sweepRow, type SweepRow } from './sweep-table';
+import { rankRows, sweepRow } from './sweep-table';
 import { readStoredMetrics } from '../training/stored-metrics';
 
 export type SweepState = 'running' | 'completed' | 'failed';

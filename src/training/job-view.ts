@@ -1,29 +1,7 @@
 import type { Job } from 'bullmq';
-import {
-  CANCELLED_REASON,
-  type TrainingJobData,
-  type TrainingJobResult,
-} from '../../jobs/training-queue';
+import { apiState, type TrainingJobData, type TrainingJobResult } from '../training-jobs/contract';
 import type { EpochMetrics } from '../ml/trainer';
 import { readStoredMetrics } from './stored-metrics';
-
-export type ApiJobState = 'waiting' | 'active' | 'completed' | 'failed' | 'cancelled';
-
-/**
- * BullMQ has more states than the API promises: a delayed retry or a prioritized job is still
- * waiting to run, and a job stopped by DELETE failed with the cancellation reason.
- */
-export function apiState(state: string, failedReason?: string): ApiJobState {
-  switch (state) {
-    case 'active':
-    case 'completed':
-      return state;
-    case 'failed':
-      return failedReason === CANCELLED_REASON ? 'cancelled' : 'failed';
-    default:
-      return 'waiting';
-  }
-}
 
 export type JobView = ReturnType<typeof describeJob>;
 
@@ -68,6 +46,8 @@ export function describeJob(
     ...(apiStateValue === 'failed' && job.failedReason ? { error: job.failedReason } : {}),
   };
 }
+
+export type CancelledWaitingView = ReturnType<typeof cancelledWaitingView>;
 
 /** What is kept of a waiting job removed by DELETE, so GET can still say it was cancelled. */
 export function cancelledWaitingView(job: Job<TrainingJobData, TrainingJobResult>) {

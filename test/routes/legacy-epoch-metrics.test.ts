@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { metricsKey } from '../../jobs/training-queue';
+import { metricsKey } from '../../src/training-jobs/keys';
 import type { FrozenModel } from '../../src/ml/frozen-model';
 import { epochMetricsSchema, trainingJobSchema } from '../../src/schemas/api.schema';
 import { CheckpointStore, type JobCheckpoint } from '../../src/store/checkpoint-store';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { metricsKey } from '../../jobs/training-queue';
+import { metricsKey } from '../../src/training-jobs/keys';
 import { ContractValidator, type HttpResponse } from '../helpers/openapi-contract';
 import { linearCsv, startService, xorCsv, type TestService } from '../helpers/app';
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { validatorCompiler } from 'fastify-type-provider-zod';
 import { idParams, predictRequestSchema } from '../../src/schemas/api.schema';
-import type { Prediction } from '../../src/predict';
+import type { Prediction } from '../../src/serving/predict';
 import { serializePrediction } from '../../src/serving/predict-serializer';
 import {
   isPlainModelParams,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { rankRows, settingsLabel, type SweepRow } from '../../src/sweeps/sweep-table';
+import { rankRows, settingsLabel } from '../../src/sweeps/sweep-table';
+import type { SweepRow } from '../../src/training-jobs/sweep-contract';
 
 const row = (jobId: string, fields: Partial<SweepRow>): SweepRow => ({ jobId, settings: {}, state: 'completed', ...fields });
 

@@ -1,16 +1,13 @@
-import { invalid } from './errors';
+import { invalid } from '../errors';
 import {
   decodeClass,
   decodeRegression,
   encodeFeatures,
   type Preprocessing,
-} from './data/preprocessing';
-import { rowsToTable, vectorsToTable } from './data/prediction-input';
-import { FrozenExecutor } from './serving/frozen-executor';
-import { InputEncoder } from './serving/input-encoder';
-import type { PredictWarningKind, PredictWarnings } from './serving/predict-warnings';
-import type { ServedModel } from './serving/served-model';
-import type { StoredModel } from './store/model-store';
+} from '../data/preprocessing';
+import { rowsToTable, vectorsToTable } from '../data/prediction-input';
+import type { PredictWarningKind, PredictWarnings } from './predict-warnings';
+import type { ServedModel } from './served-model';
 
 export interface PredictInput {
   rows?: unknown[];
@@ -28,18 +25,18 @@ export interface Prediction {
 /**
  * Applies the model's stored preprocessing, runs the frozen network (running statistics, no
  * dropout) and maps outputs back to classes or target units. Each row is computed on its own
- * terms: nothing in the frozen form mixes rows. A served model (from the model cache) runs on its
- * own executor and batcher; a model straight from the store gets an executor for this call.
+ * terms: nothing in the frozen form mixes rows. The model comes from the model cache and runs on
+ * its own executor and batcher.
  */
 export async function predict(
-  model: StoredModel | ServedModel,
+  model: ServedModel,
   input: PredictInput,
   maxRows: number,
   /** Called with how many warnings of each kind the request had (for /metrics). */
   onWarnings?: (counts: Record<PredictWarningKind, number>) => void,
 ): Promise<Prediction> {
   const { x, rows, warnings } = encodeInput(model, input, maxRows);
-  const output = await infer(model, x, rows);
+  const output = await model.infer(x, rows);
   checkFinite(model.meta.preprocessing, input, output, rows);
   const prediction = decodeOutput(model, output, rows);
   const messages = warnings?.messages();
@@ -81,17 +78,16 @@ function nonFiniteMessage(prep: Preprocessing, input: PredictInput, row: number)
 
 /** The input as the network's rows × inputSize matrix; throws a 400 (AppError) for bad input. */
 function encodeInput(
-  model: StoredModel | ServedModel,
+  model: ServedModel,
   input: PredictInput,
   maxRows: number,
 ): { x: Float32Array; rows: number; warnings?: PredictWarnings } {
   const prep = model.meta.preprocessing;
-  const encoder = 'encoder' in model ? model.encoder : new InputEncoder(prep);
-  return encoder.encode(input, maxRows) ?? encodeThroughTable(prep, input, maxRows);
+  return model.encoder.encode(input, maxRows) ?? encodeThroughTable(prep, input, maxRows);
 }
 
 /** The network's outputs (rows × outputSize) as predictions in the target's terms. */
-function decodeOutput(model: StoredModel | ServedModel, output: Float32Array, n: number): Prediction {
+function decodeOutput(model: ServedModel, output: Float32Array, n: number): Prediction {
   const prep = model.meta.preprocessing;
   const width = model.frozen.outputSize;
   if (prep.target.task === 'regression') {
@@ -114,16 +110,6 @@ function decodeOutput(model: StoredModel | ServedModel, output: Float32Array, n:
     probabilities.push(row);
   }
   return { predictions, probabilities, classes: prep.target.classes };
-}
-
-async function infer(model: StoredModel | ServedModel, x: Float32Array, rows: number): Promise<Float32Array> {
-  if ('infer' in model) return model.infer(x, rows);
-  const executor = new FrozenExecutor(model.frozen);
-  try {
-    return executor.run(x, rows);
-  } finally {
-    executor.dispose();
-  }
 }
 
 /** The general path: validates the input (with messages that name the problem) and encodes it. */

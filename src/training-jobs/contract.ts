@@ -1,0 +1,82 @@
+import type { SparsityReport } from '../ml/sparsity';
+import type { TrainingRequest } from '../schemas/training-request.schema';
+import type { Diagnosis } from '../training/diagnosis';
+import type { EvaluationMetrics } from '../training/train-from-request';
+
+/**
+ * The training job's contract: what the API stores in a job, what the worker returns, and how
+ * BullMQ's states read in the API. Both sides (routes/, jobs/) and every reader below them
+ * (views, report, event stream, metrics, sweeps) import it from here; jobs/ only wires BullMQ.
+ */
+
+/** The data of a training job: the validated request, and the seed fixed at enqueue time. */
+export interface TrainingJobData {
+  request: TrainingRequest;
+  seed: number;
+}
+
+export interface TrainingJobResult {
+  modelId: string;
+  epochsRun: number;
+  seed: number;
+  backend: string;
+  warnings: string[];
+  bestEpoch?: number;
+  stoppedEpoch?: number;
+  restoredBestWeights: boolean;
+  testMetrics?: EvaluationMetrics;
+  diagnosis: Diagnosis;
+  sparsity: SparsityReport;
+  /** Epochs at which the job continued from a checkpoint after losing its worker. */
+  resumedAt: number[];
+  /** Where this attempt's time went (for the benchmark and debugging; not part of the API). */
+  timings?: JobTimings;
+}
+
+/**
+ * Where a training attempt's time went, in ms, summed over its epochs; clock times are epoch ms.
+ * Measured by the sandboxed processor with a few clock reads per batch and per epoch.
+ */
+export interface JobTimings {
+  /** When the sandboxed training process started, and how many jobs it had run before (0: a fresh process). */
+  processStartedAt: number;
+  jobsBefore: number;
+  /** When the processor function was entered. */
+  enteredAt: number;
+  /** Entry to the first epoch's start: backend, dataset, checkpoint, split, preprocessing, network. */
+  setupMs: number;
+  epochs: number;
+  /** The training steps of every batch (to the last batch's cancellation check). */
+  stepMs: number;
+  /** Of stepMs: the cancellation checks between batches (a Redis round trip at most every 0.1 s). */
+  cancelChecksMs: number;
+  /** The end-of-epoch metrics pass (inference-mode loss over the rows, norms, early stopping). */
+  metricsMs: number;
+  /** The per-epoch checkpoint (serialized and written to Redis). */
+  checkpointMs: number;
+  /** The per-epoch metrics entry and progress update. */
+  publishMs: number;
+  /** After the last epoch: freeze, diagnosis, model save, checkpoint delete. */
+  finishMs: number;
+}
+
+/** The failure reason of a job stopped by DELETE; the API reports such a job as `cancelled`. */
+export const CANCELLED_REASON = 'cancelled by request';
+
+export type ApiJobState = 'waiting' | 'active' | 'completed' | 'failed' | 'cancelled';
+
+/**
+ * BullMQ has more states than the API promises: a delayed retry or a prioritized job is still
+ * waiting to run, and a job stopped by DELETE failed with the cancellation reason.
+ */
+export function apiState(state: string, failedReason?: string): ApiJobState {
+  switch (state) {
+    case 'active':
+    case 'completed':
+      return state;
+    case 'failed':
+      return failedReason === CANCELLED_REASON ? 'cancelled' : 'failed';
+    default:
+      return 'waiting';
+  }
+}

@@ -1,0 +1,118 @@
+import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { AppError } from '../errors';
+import { cancelledWaitingView, type CancelledWaitingView } from '../training/job-view';
+import { apiState, type TrainingJobData, type TrainingJobResult } from './contract';
+import { cancelKey, cancelledJobKey, metricsKey } from './keys';
+
+export type TrainingJob = Job<TrainingJobData, TrainingJobResult>;
+
+/** A job still in the queue, with its BullMQ state. */
+export interface QueuedJob {
+  job: TrainingJob;
+  state: string;
+}
+
+/**
+ * What DELETE keeps of a waiting job it removed from the queue: the job as GET shows it, and its
+ * data (request and seed) for the report. Records written before the data was kept hold the
+ * view alone; they read with `data` undefined.
+ */
+export interface CancelledWaitingJob {
+  view: CancelledWaitingView;
+  data?: TrainingJobData;
+}
+
+/** One job as every reader sees it: in the queue (with its metrics), or cancelled while waiting. */
+export type StoredJob =
+  | ({ kind: 'queued'; rawMetrics: string[] } & QueuedJob)
+  | ({ kind: 'cancelled-waiting' } & CancelledWaitingJob);
+
+export interface TrainingJobRepositoryDeps {
+  queue: Queue<TrainingJobData, TrainingJobResult>;
+  redis: Redis;
+  prefix: string;
+  /** How long the cancel flag and the record of a cancelled waiting job are kept. */
+  keepSeconds: number;
+}
+
+/**
+ * Reading and cancelling one training job, written once: the queue's job, the record of a
+ * waiting job DELETE removed, and the job's metrics list. GET, /events, /report and /curves.svg
+ * read through it, so a job cancelled while waiting reads `cancelled` on every one of them.
+ */
+export class TrainingJobRepository {
+  constructor(private readonly deps: TrainingJobRepositoryDeps) {}
+
+  /** The job if it is still in the queue, with its BullMQ state. */
+  async queued(jobId: string): Promise<QueuedJob | null> {
+    const job = await this.deps.queue.getJob(jobId);
+    if (!job) return null;
+    return { job, state: await job.getState() };
+  }
+
+  /** The job's per-epoch metrics entries as stored (JSON strings), oldest first. */
+  rawMetrics(jobId: string): Promise<string[]> {
+    return this.deps.redis.lrange(metricsKey(this.deps.prefix, jobId), 0, -1);
+  }
+
+  /** The record of a waiting job removed by DELETE, or null. */
+  async cancelledWaiting(jobId: string): Promise<CancelledWaitingJob | null> {
+    const raw = await this.deps.redis.get(cancelledJobKey(this.deps.prefix, jobId));
+    if (!raw) return null;
+    const stored = JSON.parse(raw) as CancelledWaitingJob | CancelledWaitingView;
+    return 'view' in stored ? stored : { view: stored };
+  }
+
+  /** The job wherever it is; null when there is no such job (never was, or expired). */
+  async read(jobId: string): Promise<StoredJob | null> {
+    const job = await this.deps.queue.getJob(jobId);
+    if (!job) {
+      const cancelled = await this.cancelledWaiting(jobId);
+      return cancelled ? { kind: 'cancelled-waiting', ...cancelled } : null;
+    }
+    const [state, rawMetrics] = await Promise.all([job.getState(), this.rawMetrics(jobId)]);
+    return { kind: 'queued', job, state, rawMetrics };
+  }
+
+  /** Whether a job reads at all (in the queue, or cancelled while waiting). */
+  async exists(jobId: string): Promise<boolean> {
+    if (await this.deps.queue.getJob(jobId)) return true;
+    return (await this.deps.redis.exists(cancelledJobKey(this.deps.prefix, jobId))) === 1;
+  }
+
+  /**
+   * Cancels a job from any API replica: a waiting job is removed from the queue, leaving its
+   * record ("cancelled"); an active one sees the cancel flag after its current batch and stops
+   * ("cancelling"; the processor fails it with CANCELLED_REASON). JOB_NOT_FOUND, or JOB_FINISHED
+   * for a job that has already finished.
+   */
+  async cancel(jobId: string): Promise<'cancelled' | 'cancelling'> {
+    const { queue, redis, prefix, keepSeconds } = this.deps;
+    const recordKey = cancelledJobKey(prefix, jobId);
+    const job = await queue.getJob(jobId);
+    if (!job) {
+      if (await redis.exists(recordKey)) return 'cancelled';
+      throw new AppError('JOB_NOT_FOUND', { id: jobId });
+    }
+    const state = await job.getState();
+    if (state === 'completed' || state === 'failed') {
+      throw new AppError('JOB_FINISHED', { id: jobId, state: apiState(state, job.failedReason) });
+    }
+    // The flag first: if the job turns active meanwhile, the worker still sees it.
+    await redis.set(cancelKey(prefix, jobId), '1', 'EX', keepSeconds);
+    if (state !== 'active') {
+      // The record first, so whoever sees the job disappear can already read why.
+      const record: CancelledWaitingJob = { view: cancelledWaitingView(job), data: job.data };
+      await redis.set(recordKey, JSON.stringify(record), 'EX', keepSeconds);
+      try {
+        await job.remove();
+        return 'cancelled';
+      } catch {
+        // It became active (locked) between the two calls: the flag stops it.
+        await redis.del(recordKey);
+      }
+    }
+    return 'cancelling';
+  }
+}

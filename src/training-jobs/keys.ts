@@ -1,0 +1,19 @@
+/**
+ * The Redis keys of a training job besides BullMQ's own, one scheme for every process: the API
+ * (routes, views, event stream, metrics) and the worker read and write the same names.
+ */
+
+/** Per-epoch metrics of a job, one JSON entry per epoch, written by the worker. */
+export function metricsKey(prefix: string, jobId: string): string {
+  return `${prefix}:job:${jobId}:metrics`;
+}
+
+/** Set by DELETE /v1/training-jobs/:jobId on any API replica; the worker checks it every 0.1 s, between batches. */
+export function cancelKey(prefix: string, jobId: string): string {
+  return `${prefix}:job:${jobId}:cancel`;
+}
+
+/** What is kept of a waiting job that DELETE removed from the queue, so it still reads as cancelled. */
+export function cancelledJobKey(prefix: string, jobId: string): string {
+  return `${prefix}:job:${jobId}:cancelled`;
+}
