@@ -5,6 +5,7 @@ import { AppError } from '../src/errors';
 import { trainingEventStream } from '../src/http/training-event-stream';
 import { errorSchema, idParams } from '../src/schemas/api.schema';
 import { TRAINING_EVENT_STREAM_DESCRIPTION } from '../src/schemas/training-events.schema';
+import { findJob } from '../src/training-jobs/find-job';
 
 /** Live progress of a training job as Server-Sent Events (`curl -N …/events`). */
 const trainingJobEventRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -48,7 +49,7 @@ const trainingJobEventRoutes: FastifyPluginAsyncZod = async (app) => {
       const { jobId } = request.params;
       const lastEventId = request.headers['last-event-id'];
       if (lastEventId === 'end') return reply.status(204).send();
-      if (!(await queue.getJob(jobId))) throw new AppError('JOB_NOT_FOUND', { id: jobId });
+      if (!(await findJob(queue, jobId))) throw new AppError('JOB_NOT_FOUND', { id: jobId });
 
       const afterEpoch = lastEventId && /^\d+$/.test(lastEventId) ? Number(lastEventId) : undefined;
       const stream = trainingEventStream(

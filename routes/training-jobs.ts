@@ -13,6 +13,7 @@ import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { resolveSeed } from '../src/training/train-from-request';
 import { classWeightsReason, needsTargetValues, untrainableReason } from '../src/training/trainable';
 import { apiState, cancelledWaitingView, describeJob } from '../src/training/job-view';
+import { findJob } from '../src/training-jobs/find-job';
 
 const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
   const { queue, datasets, redis, config } = app.services;
@@ -61,7 +62,7 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request) => {
       const { jobId } = request.params;
-      const job = await queue.getJob(jobId);
+      const job = await findJob(queue, jobId);
       if (!job) {
         const tombstone = await redis.get(tombstoneKey(jobId));
         if (tombstone) return JSON.parse(tombstone) as ReturnType<typeof cancelledWaitingView>;
@@ -90,7 +91,7 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { jobId } = request.params;
-      const job = await queue.getJob(jobId);
+      const job = await findJob(queue, jobId);
       if (!job) {
         if (await redis.exists(tombstoneKey(jobId))) return reply.status(202).send({ jobId, state: 'cancelled' as const });
         throw new AppError('JOB_NOT_FOUND', { id: jobId });

@@ -6,6 +6,7 @@ import { epochMetricsSchema } from '../schemas/api.schema';
 import { trainingEndEventSchema } from '../schemas/training-events.schema';
 import { apiState, describeJob } from '../training/job-view';
 import type { JobEvent, JobEventHub } from './job-event-hub';
+import { findJob } from '../training-jobs/find-job';
 
 /**
  * The Server-Sent Events stream of one training job:
@@ -76,7 +77,7 @@ export function trainingEventStream(
   };
 
   const loadJob = async (): Promise<{ job: Job<TrainingJobData, TrainingJobResult>; state: string } | null> => {
-    const job = await queue.getJob(jobId);
+    const job = await findJob(queue, jobId);
     if (!job) return null;
     return { job, state: await job.getState() };
   };

@@ -7,6 +7,7 @@ import { diagnose, type Diagnosis } from '../training/diagnosis';
 import { apiState, type ApiJobState } from '../training/job-view';
 import { curvesChart, emptyChart, type ChartedEpoch, type EpochMarks } from './curves-chart';
 import { renderSvg } from './vega';
+import { findJob } from '../training-jobs/find-job';
 
 /** Everything the curves and the report page show about one training job. */
 export interface JobReport {
@@ -31,7 +32,7 @@ export async function loadJobReport(
   prefix: string,
   jobId: string,
 ): Promise<JobReport> {
-  const job = await queue.getJob(jobId);
+  const job = await findJob(queue, jobId);
   if (!job) throw new AppError('JOB_NOT_FOUND', { id: jobId });
   const [state, raw] = await Promise.all([job.getState(), redis.lrange(metricsKey(prefix, jobId), 0, -1)]);
   const metrics = raw.map((entry) => JSON.parse(entry) as ChartedEpoch);
