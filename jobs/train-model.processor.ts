@@ -5,8 +5,9 @@ import { initBackend } from '../src/ml/backend';
 import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { CheckpointStore, type JobCheckpoint } from '../src/store/checkpoint-store';
 import { DatasetStore } from '../src/store/dataset-store';
-import { ModelStore, newModelId } from '../src/store/model-store';
+import { newModelId } from '../src/store/model-store';
 import { createRedis } from '../src/store/redis';
+import { FencedJobState, jobResultKey, LostJobLockError } from '../src/training-jobs/fenced-job-state';
 import { diagnose } from '../src/training/diagnosis';
 import { trainFromRequest } from '../src/training/train-from-request';
 import {
@@ -33,6 +34,10 @@ let jobsRun = 0;
  * died and BullMQ's stalled-job check handed it to another, or a retry after a crash of this
  * process) it continues from the last checkpoint, with the same split and preprocessing (they
  * derive from the job's seed), and finishes with the same number of epochs.
+ *
+ * One trainer per job: every write of the job's state is fenced by this attempt's lock token
+ * (src/training-jobs/fenced-job-state.ts), so a trainer that lost the job stops at its first
+ * write and adds nothing.
  */
 const config = loadConfig(process.env);
 const redis = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 3 });
@@ -45,7 +50,6 @@ redis.on('error', (error) => {
 });
 redis.on('ready', () => (redisDown = false));
 const datasets = new DatasetStore(redis, config.redisPrefix);
-const models = new ModelStore(redis, config.redisPrefix);
 const checkpoints = new CheckpointStore(redis, config.redisPrefix, config.jobKeepSeconds);
 
 // If the worker that forked this process dies, stop at once: another worker will take the job
@@ -60,6 +64,18 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => (d
 export default async function trainModel(
   job: SandboxedJob<TrainingJobData, TrainingJobResult>,
   token?: string,
+): Promise<TrainingJobResult> {
+  return trainAttempt(job, token).catch((error: unknown) => {
+    // The attempt ends here: BullMQ cannot record it either (its lock is gone), and the job goes
+    // on with whichever worker holds it now.
+    if (error instanceof LostJobLockError) console.error(`training process: ${error.message}; stopping`);
+    throw error;
+  });
+}
+
+async function trainAttempt(
+  job: SandboxedJob<TrainingJobData, TrainingJobResult>,
+  token: string | undefined,
 ): Promise<TrainingJobResult> {
   const enteredAt = Date.now();
   const entered = performance.now();
@@ -88,15 +104,23 @@ export default async function trainModel(
   const backend = await initBackend(config.tfBackend);
   const table = await datasets.table(request.datasetId).catch(unrecoverable);
   const keys = { metrics: metricsKey(config.redisPrefix, job.id), cancel: cancelKey(config.redisPrefix, job.id) };
+  if (!token) throw new Error(`job ${job.id}: BullMQ passed no lock token to the processor`);
+  const state = new FencedJobState(
+    redis,
+    config.redisPrefix,
+    { jobId: job.id, queueName: job.queueName, bullPrefix: job.prefix, token },
+    keys.metrics,
+    config.jobKeepSeconds,
+  );
+  // A previous attempt saved the model but died before BullMQ recorded the completion.
+  const finished = await redis.get(jobResultKey(config.redisPrefix, job.id));
+  if (finished) return JSON.parse(finished) as TrainingJobResult;
 
   const saved = await checkpoints.load(job.id);
   const resumedAt = saved ? [...saved.resumedAt, saved.trainer.epoch] : [];
-  // The metrics list holds exactly the checkpointed epochs: later ones died with the crash.
-  if (saved) await redis.ltrim(keys.metrics, 0, saved.trainer.epoch - 1);
-  else await redis.del(keys.metrics);
-
   const epochs = request.training.epochs;
-  await job.updateProgress({ epoch: saved?.trainer.epoch ?? 0, epochs });
+  // The metrics list is made to hold exactly the checkpointed epochs, and progress set to match.
+  await state.reconcile(saved, epochs);
   const outcome = await trainFromRequest(request, table, job.data.seed, {
     resumeFrom: saved?.trainer,
     // After every batch: the drain flag at once, the cancel flag in Redis at most every
@@ -121,22 +145,16 @@ export default async function trainModel(
       timings.metricsMs += metricsEnded - lastCheckEnded;
       throwIfDiverged(metrics);
       const checkpoint: JobCheckpoint = { trainer: trainer.checkpoint(), resumedAt };
-      await checkpoints.save(job.id, checkpoint);
-      const saved = performance.now();
-      timings.checkpointMs += saved - metricsEnded;
-      await redis
-        .multi()
-        .rpush(keys.metrics, JSON.stringify(metrics))
-        .expire(keys.metrics, config.jobKeepSeconds)
-        .exec();
-      await job.updateProgress({ epoch: metrics.epoch, epochs });
+      await state.commitEpoch(checkpoint, metrics, epochs);
       epochEnded = performance.now();
-      timings.publishMs += epochEnded - saved;
+      // One fenced script writes the checkpoint, the metrics entry and progress: its time is
+      // counted as the checkpoint's, and publication has no separate cost any more.
+      timings.checkpointMs += epochEnded - metricsEnded;
     },
   }).catch(unrecoverable);
   if (outcome.status === 'stopped') {
     if ((await redis.exists(keys.cancel)) === 1) {
-      await checkpoints.delete(job.id);
+      await state.deleteCheckpoint();
       throw new UnrecoverableError(CANCELLED_REASON);
     }
     // Shutting down: back to waiting, without using up an attempt; the checkpoint stays.
@@ -157,7 +175,22 @@ export default async function trainModel(
     target: outcome.target,
   });
   const modelId = newModelId();
-  await models.save(
+  const result: TrainingJobResult = {
+    modelId,
+    epochsRun: outcome.metrics.length,
+    seed: outcome.seed,
+    backend: backend.name,
+    warnings: outcome.warnings,
+    bestEpoch: outcome.bestEpoch,
+    stoppedEpoch: outcome.stoppedEpoch,
+    restoredBestWeights: outcome.restoredBestWeights,
+    testMetrics: outcome.testMetrics,
+    diagnosis,
+    sparsity: outcome.sparsity,
+    resumedAt,
+  };
+  // Fenced: saves the model only while this attempt holds the job; the checkpoint goes with it.
+  await state.saveModel(
     {
       id: modelId,
       jobId: job.id,
@@ -181,27 +214,13 @@ export default async function trainModel(
       warnings: outcome.warnings,
     },
     outcome.frozen,
+    result,
   );
-  await checkpoints.delete(job.id);
   timings.finishMs = performance.now() - epochEnded;
   for (const key of ['setupMs', 'stepMs', 'cancelChecksMs', 'metricsMs', 'checkpointMs', 'publishMs', 'finishMs'] as const) {
     timings[key] = Math.round(timings[key] * 10) / 10;
   }
-  return {
-    modelId,
-    epochsRun: outcome.metrics.length,
-    seed: outcome.seed,
-    backend: backend.name,
-    warnings: outcome.warnings,
-    bestEpoch: outcome.bestEpoch,
-    stoppedEpoch: outcome.stoppedEpoch,
-    restoredBestWeights: outcome.restoredBestWeights,
-    testMetrics: outcome.testMetrics,
-    diagnosis,
-    sparsity: outcome.sparsity,
-    resumedAt,
-    timings,
-  };
+  return { ...result, timings };
 }
 
 /** Bad input (an AppError) will fail the same way on every retry: fail the job at once. */

@@ -10,9 +10,15 @@ export interface JobCheckpoint {
   resumedAt: number[];
 }
 
+export function checkpointKey(prefix: string, jobId: string): string {
+  return `${prefix}:job:${jobId}:checkpoint`;
+}
+
 /**
  * One checkpoint per job, overwritten at the end of every epoch (a single SET, so a reader sees
- * either the previous or the new one, never half of one) and deleted when the job ends.
+ * either the previous or the new one, never half of one) and deleted when the job ends. A
+ * training job's own writes go through src/training-jobs/fenced-job-state.ts instead, which
+ * checks the job's lock and writes the metrics in the same step.
  */
 export class CheckpointStore {
   constructor(
@@ -22,7 +28,7 @@ export class CheckpointStore {
   ) {}
 
   private key(jobId: string): string {
-    return `${this.prefix}:job:${jobId}:checkpoint`;
+    return checkpointKey(this.prefix, jobId);
   }
 
   async save(jobId: string, checkpoint: JobCheckpoint): Promise<void> {

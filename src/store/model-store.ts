@@ -51,6 +51,21 @@ export function newModelId(): string {
   return `mdl_${randomBytes(9).toString('base64url')}`;
 }
 
+export function modelKey(prefix: string, id: string): string {
+  return `${prefix}:model:${id}`;
+}
+
+/** Model ids scored by creation time. */
+export function modelIndexKey(prefix: string): string {
+  return `${prefix}:models`;
+}
+
+/** The fields of a model's hash. */
+export function encodeModel(meta: ModelMeta, frozen: FrozenModel): { meta: string; graph: string; weights: Buffer } {
+  const { json, weights } = encodeFrozen(frozen);
+  return { meta: JSON.stringify(meta), graph: JSON.stringify(json), weights };
+}
+
 /**
  * Models in Redis: one hash per model holding meta, the frozen graph and its weights, written in
  * a single HSET inside MULTI together with the index entry, so a half-written model is never
@@ -63,18 +78,17 @@ export class ModelStore {
   ) {}
 
   private key(id: string): string {
-    return `${this.prefix}:model:${id}`;
+    return modelKey(this.prefix, id);
   }
 
   private get indexKey(): string {
-    return `${this.prefix}:models`;
+    return modelIndexKey(this.prefix);
   }
 
   async save(meta: ModelMeta, frozen: FrozenModel): Promise<void> {
-    const { json, weights } = encodeFrozen(frozen);
     const result = await this.redis
       .multi()
-      .hset(this.key(meta.id), { meta: JSON.stringify(meta), graph: JSON.stringify(json), weights })
+      .hset(this.key(meta.id), encodeModel(meta, frozen))
       .zadd(this.indexKey, Date.parse(meta.createdAt), meta.id)
       .exec();
     const failed = result?.find(([error]) => error);

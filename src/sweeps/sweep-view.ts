@@ -7,6 +7,7 @@ import { AppError } from '../errors';
 import type { ChartedEpoch } from '../report/curves-chart';
 import { rankRows, sweepRow } from './sweep-table';
 import { readStoredMetrics } from '../training/stored-metrics';
+import { findJob } from '../training-jobs/find-job';
 
 export type SweepState = 'running' | 'completed' | 'failed';
 
@@ -30,7 +31,7 @@ export async function sweepJob(
   sweeps: Queue<SweepJobData, SweepJobResult>,
   sweepId: string,
 ): Promise<Job<SweepJobData, SweepJobResult>> {
-  const job = await sweeps.getJob(sweepId);
+  const job = await findJob(sweeps, sweepId);
   if (!job) throw new AppError('SWEEP_NOT_FOUND', { id: sweepId });
   return job;
 }

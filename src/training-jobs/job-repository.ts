@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
 import { cancelledWaitingView, type CancelledWaitingView } from '../training/job-view';
 import { apiState, type TrainingJobData, type TrainingJobResult } from './contract';
+import { findJob } from './find-job';
 import { cancelKey, cancelledJobKey, metricsKey } from './keys';
 
 export type TrainingJob = Job<TrainingJobData, TrainingJobResult>;
@@ -46,7 +47,7 @@ export class TrainingJobRepository {
 
   /** The job if it is still in the queue, with its BullMQ state. */
   async queued(jobId: string): Promise<QueuedJob | null> {
-    const job = await this.deps.queue.getJob(jobId);
+    const job = await findJob(this.deps.queue, jobId);
     if (!job) return null;
     return { job, state: await job.getState() };
   }
@@ -66,7 +67,7 @@ export class TrainingJobRepository {
 
   /** The job wherever it is; null when there is no such job (never was, or expired). */
   async read(jobId: string): Promise<StoredJob | null> {
-    const job = await this.deps.queue.getJob(jobId);
+    const job = await findJob(this.deps.queue, jobId);
     if (!job) {
       const cancelled = await this.cancelledWaiting(jobId);
       return cancelled ? { kind: 'cancelled-waiting', ...cancelled } : null;
@@ -77,7 +78,7 @@ export class TrainingJobRepository {
 
   /** Whether a job reads at all (in the queue, or cancelled while waiting). */
   async exists(jobId: string): Promise<boolean> {
-    if (await this.deps.queue.getJob(jobId)) return true;
+    if (await findJob(this.deps.queue, jobId)) return true;
     return (await this.deps.redis.exists(cancelledJobKey(this.deps.prefix, jobId))) === 1;
   }
 
@@ -90,7 +91,7 @@ export class TrainingJobRepository {
   async cancel(jobId: string): Promise<'cancelled' | 'cancelling'> {
     const { queue, redis, prefix, keepSeconds } = this.deps;
     const recordKey = cancelledJobKey(prefix, jobId);
-    const job = await queue.getJob(jobId);
+    const job = await findJob(queue, jobId);
     if (!job) {
       if (await redis.exists(recordKey)) return 'cancelled';
       throw new AppError('JOB_NOT_FOUND', { id: jobId });
