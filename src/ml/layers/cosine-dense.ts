@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
 import { applyWithCustomGradient } from './custom-gradient';
-import { uniformKernel } from './init';
+import { DEFAULT_INITIALIZER, initKernel, type Initializer } from './init';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 import { columnSums, matMulTransposeA, matMulTransposeB, rowSums } from './matrix';
 
@@ -14,8 +14,11 @@ export interface CosineDenseArgs {
   scale?: number;
   /** Train s (one scalar shared by the layer's units) or keep it fixed. Default true. */
   learnScale?: boolean;
-  /** Default 'he'. Only the directions of the initial weights matter. */
-  init?: 'he' | 'glorot';
+  /**
+   * Default DEFAULT_INITIALIZER. Only the directions of the initial weights matter (there is no
+   * bias, so torch-default's bias draw does not apply).
+   */
+  init?: Initializer;
   rng: Rng;
 }
 
@@ -57,7 +60,7 @@ export class CosineDense implements Layer {
     this.name = args.name;
     this.inputSize = args.inputSize;
     this.units = args.units;
-    this.kernel = tf.variable(uniformKernel(args.rng, args.inputSize, args.units, args.init ?? 'he'), true);
+    this.kernel = tf.variable(initKernel(args.rng, args.inputSize, args.units, args.init ?? DEFAULT_INITIALIZER), true);
     this.params = [{ name: `${args.name}/kernel`, role: 'kernel', variable: this.kernel }];
     if (learnScale) {
       this.scale = tf.variable(tf.tensor1d([scale]), true);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
 import { applyWithCustomGradient } from './custom-gradient';
-import { uniformKernel } from './init';
+import { DEFAULT_INITIALIZER, initBias, initKernel, type Initializer } from './init';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 import { columnSums, columnSumsOfRightOperand, matMulTransposeA, matMulTransposeB } from './matrix';
 
@@ -10,8 +10,11 @@ export interface WeightNormalizedDenseArgs {
   name: string;
   inputSize: number;
   units: number;
-  /** Default 'he'. The initial direction v; g starts at ‖v‖ so the initial w is v itself. */
-  init?: 'he' | 'glorot';
+  /**
+   * The initial direction v (and, for torch-default, the bias); g starts at ‖v‖ so the initial w
+   * is v itself. Default DEFAULT_INITIALIZER.
+   */
+  init?: Initializer;
   rng: Rng;
 }
 
@@ -48,10 +51,11 @@ export class WeightNormalizedDense implements Layer {
     this.name = args.name;
     this.inputSize = args.inputSize;
     this.units = args.units;
-    const v = uniformKernel(args.rng, args.inputSize, args.units, args.init ?? 'he');
+    const init = args.init ?? DEFAULT_INITIALIZER;
+    const v = initKernel(args.rng, args.inputSize, args.units, init);
     this.v = tf.variable(v, true);
     this.g = tf.variable(tf.sqrt(tf.sum(tf.square(v), 0)), true);
-    this.bias = tf.variable(tf.zeros([args.units]), true);
+    this.bias = tf.variable(initBias(args.rng, args.inputSize, args.units, init), true);
     this.params = [
       { name: `${args.name}/v`, role: 'kernel', variable: this.v },
       { name: `${args.name}/g`, role: 'gain', variable: this.g },
