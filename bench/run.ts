@@ -5,13 +5,15 @@ import { ensureLocalRedis } from '../src/local-redis';
 import { benchConfig, deletePrefix, machine } from './environment';
 import { parseOptions, type BenchOptions } from './options';
 import { benchPredict, type PredictResults } from './predict';
+import { benchQuality, qualityReport, qualitySummary, type QualityResults } from './quality';
 import { benchQueue, type QueueResults } from './queue';
 import { fmt, median } from './stats';
 import { benchTraining, type TrainingResults } from './training';
 
 /**
  * `npm run bench`: the training, predict and queue benchmarks of issue 5, in one run on one
- * machine. Prints a table with the goals' ratios and writes everything measured to
+ * machine, and on request (`npm run bench -- quality`) the quality benchmark of issue 10. Prints
+ * a table with the goals' ratios and writes everything measured to
  * bench/results/<timestamp>.json. See bench/options.ts for choosing suites and durations.
  */
 
@@ -34,6 +36,7 @@ interface Results {
   training?: TrainingResults;
   predict?: PredictResults;
   queue?: QueueResults;
+  quality?: QualityResults;
   goals: Goal[];
 }
 
@@ -87,6 +90,25 @@ function goals(results: Results): Goal[] {
   }
   if (queue) {
     out.push({ name: 'queue: POST → active, p50 (ms)', measured: queue.p50Ms, goal: '≤ 20 ms', met: queue.p50Ms <= 20 });
+  }
+  if (results.quality?.torch) {
+    for (const [init, summary] of Object.entries(qualitySummary(results.quality))) {
+      out.push({
+        name: `quality (init ${init}): rows within 1 point / 0.01 R² of PyTorch or better`,
+        measured: summary.withinGoal,
+        goal: `all ${summary.compared}`,
+        met: summary.withinGoal === summary.compared,
+      });
+      if (summary.noisyBest) {
+        const { fitwell, torch } = summary.noisyBest;
+        out.push({
+          name: `quality (init ${init}): noisy, best fitwell row − best PyTorch row`,
+          measured: fitwell.mean - torch.mean,
+          goal: '> 0',
+          met: fitwell.mean > torch.mean,
+        });
+      }
+    }
   }
   return out;
 }
@@ -145,6 +167,7 @@ function report(results: Results): string {
         (queue.failed ? `\n${queue.failed} of the jobs failed (after becoming active)` : ''),
     );
   }
+  if (results.quality) parts.push(qualityReport(results.quality, table));
   if (results.goals.length) {
     parts.push(
       '\nGoals\n' +
@@ -175,7 +198,7 @@ async function main(): Promise<void> {
     goals: [],
   };
   log(`backend ${backend.name}; suites: ${options.suites.join(', ')}`);
-  const usesRedis = options.suites.some((s) => s !== 'training');
+  const usesRedis = options.suites.some((s) => s !== 'training' && s !== 'quality');
   let redisChild = null;
   try {
     if (options.suites.includes('training')) {
@@ -185,6 +208,7 @@ async function main(): Promise<void> {
     if (usesRedis) redisChild = await ensureLocalRedis(config.redisUrl, log);
     if (options.suites.includes('predict')) results.predict = await benchPredict(config, options, log);
     if (options.suites.includes('queue')) results.queue = await benchQueue(config, options, log);
+    if (options.suites.includes('quality')) results.quality = await benchQuality(options, log);
   } finally {
     if (usesRedis) await deletePrefix(config).catch((error: Error) => log(`could not delete the bench's keys: ${error.message}`));
     redisChild?.kill('SIGTERM');
