@@ -34,7 +34,7 @@ export const INITIALIZERS = [
 ] as const;
 export type Initializer = (typeof INITIALIZERS)[number];
 /** Chosen by measurement on the quality benchmark (README, "Initialization"). */
-export const DEFAULT_INITIALIZER: Initializer = 'he-uniform';
+export const DEFAULT_INITIALIZER: Initializer = 'torch-default';
 
 /** Every message names the value it refuses. */
 const received = (input: unknown) => `received ${JSON.stringify(input)}`;

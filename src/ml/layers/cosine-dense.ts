@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
 import { applyWithCustomGradient } from './custom-gradient';
-import { DEFAULT_INITIALIZER, initKernel, type Initializer } from './init';
+import { initKernel, LAYER_DEFAULT_INITIALIZER, type Initializer } from './init';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 import { columnSums, matMulTransposeA, matMulTransposeB, rowSums } from './matrix';
 
@@ -15,8 +15,8 @@ export interface CosineDenseArgs {
   /** Train s (one scalar shared by the layer's units) or keep it fixed. Default true. */
   learnScale?: boolean;
   /**
-   * Default DEFAULT_INITIALIZER. Only the directions of the initial weights matter (there is no
-   * bias, so torch-default's bias draw does not apply).
+   * Default LAYER_DEFAULT_INITIALIZER (the network always passes one). Only the directions of
+   * the initial weights matter (there is no bias, so torch-default's bias draw does not apply).
    */
   init?: Initializer;
   rng: Rng;
@@ -60,7 +60,8 @@ export class CosineDense implements Layer {
     this.name = args.name;
     this.inputSize = args.inputSize;
     this.units = args.units;
-    this.kernel = tf.variable(initKernel(args.rng, args.inputSize, args.units, args.init ?? DEFAULT_INITIALIZER), true);
+    const init = args.init ?? LAYER_DEFAULT_INITIALIZER;
+    this.kernel = tf.variable(initKernel(args.rng, args.inputSize, args.units, init), true);
     this.params = [{ name: `${args.name}/kernel`, role: 'kernel', variable: this.kernel }];
     if (learnScale) {
       this.scale = tf.variable(tf.tensor1d([scale]), true);

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
 import { applyWithCustomGradient } from './custom-gradient';
-import { DEFAULT_INITIALIZER, initBias, initKernel, type Initializer } from './init';
+import { initBias, initKernel, LAYER_DEFAULT_INITIALIZER, type Initializer } from './init';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 import { columnSumsOfRightOperand, matMulTransposeA, matMulTransposeB } from './matrix';
 
@@ -15,7 +15,10 @@ export interface DenseArgs {
    * (the batch mean subtraction cancels it).
    */
   useBias?: boolean;
-  /** The kernel's (and, for torch-default, the bias's) initializer. Default DEFAULT_INITIALIZER. */
+  /**
+   * The kernel's (and, for torch-default, the bias's) initializer. Default
+   * LAYER_DEFAULT_INITIALIZER (the network always passes one).
+   */
   init?: Initializer;
   rng: Rng;
 }
@@ -37,7 +40,7 @@ export class Dense implements Layer {
     this.name = args.name;
     this.inputSize = args.inputSize;
     this.units = args.units;
-    const init = args.init ?? DEFAULT_INITIALIZER;
+    const init = args.init ?? LAYER_DEFAULT_INITIALIZER;
     this.kernel = tf.variable(initKernel(args.rng, args.inputSize, args.units, init), true);
     this.params = [{ name: `${args.name}/kernel`, role: 'kernel', variable: this.kernel }];
     if (args.useBias ?? true) {

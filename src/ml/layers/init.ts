@@ -5,6 +5,13 @@ import { DEFAULT_INITIALIZER, type Initializer } from '../../schemas/training-re
 export { DEFAULT_INITIALIZER, type Initializer };
 
 /**
+ * The scheme of a layer constructed without one (tests, tools): He-uniform with a zero bias, what
+ * layers drew before initialization became an option, so such callers keep their numbers. The
+ * network always passes the request's scheme (model.init, default DEFAULT_INITIALIZER).
+ */
+export const LAYER_DEFAULT_INITIALIZER: Initializer = 'he-uniform';
+
+/**
  * How a dense kernel (fan_in × fan_out) and its bias start. Every value is drawn from the
  * service's own seeded RNG in JavaScript, not from tf's, so the same seed gives the same starting
  * weights on every backend.

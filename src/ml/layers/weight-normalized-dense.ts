@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
 import { applyWithCustomGradient } from './custom-gradient';
-import { DEFAULT_INITIALIZER, initBias, initKernel, type Initializer } from './init';
+import { initBias, initKernel, LAYER_DEFAULT_INITIALIZER, type Initializer } from './init';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 import { columnSums, columnSumsOfRightOperand, matMulTransposeA, matMulTransposeB } from './matrix';
 
@@ -12,7 +12,7 @@ export interface WeightNormalizedDenseArgs {
   units: number;
   /**
    * The initial direction v (and, for torch-default, the bias); g starts at ‖v‖ so the initial w
-   * is v itself. Default DEFAULT_INITIALIZER.
+   * is v itself. Default LAYER_DEFAULT_INITIALIZER (the network always passes one).
    */
   init?: Initializer;
   rng: Rng;
@@ -51,7 +51,7 @@ export class WeightNormalizedDense implements Layer {
     this.name = args.name;
     this.inputSize = args.inputSize;
     this.units = args.units;
-    const init = args.init ?? DEFAULT_INITIALIZER;
+    const init = args.init ?? LAYER_DEFAULT_INITIALIZER;
     const v = initKernel(args.rng, args.inputSize, args.units, init);
     this.v = tf.variable(v, true);
     this.g = tf.variable(tf.sqrt(tf.sum(tf.square(v), 0)), true);
