@@ -1,14 +1,21 @@
+import { INITIALIZERS, type Initializer } from '../src/schemas/training-request.schema';
+import { QUALITY_DATASETS, QUALITY_ROWS, type QualityDataset } from './quality';
+
 /**
- * What `npm run bench` runs. Suites are named as arguments (default: all); every figure can
- * be set with `--name=value` or the environment variable beside it:
+ * What `npm run bench` runs. Suites are named as arguments (default: the performance suites;
+ * `quality` runs only when named, it takes minutes); every figure can be set with
+ * `--name=value` or the environment variable beside it:
  *
  *   npm run bench -- predict --seconds=5
  *   BENCH_QUEUE_JOBS=50 npm run bench -- queue
  *   npm run bench -- training --training-turns=3 --layers-fit=0
  *   npm run bench -- api cores --api-turns=2
+ *   npm run bench -- quality --quality-datasets=noisy,wine --quality-seeds=1
+ *   npm run bench -- quality --quality-inits=he-uniform,glorot-uniform,torch-default
  */
-export const SUITES = ['training', 'api', 'cores', 'predict', 'queue'] as const;
+export const SUITES = ['training', 'api', 'cores', 'predict', 'queue', 'quality'] as const;
 export type Suite = (typeof SUITES)[number];
+const DEFAULT_SUITES: Suite[] = ['training', 'api', 'cores', 'predict', 'queue'];
 
 export interface BenchOptions {
   suites: Suite[];
@@ -44,6 +51,12 @@ export interface BenchOptions {
   coldSeconds: number;
   /** Predict: RATE_LIMIT_MAX of the app servers (per minute and key; the limiter runs on every request). */
   predictRateLimit: number;
+  /** Quality: the datasets, rows and seeds run (default all, all, 1,2,3). */
+  qualityDatasets: QualityDataset[];
+  qualityRows: string[];
+  qualitySeeds: number[];
+  /** Quality: the model.init values compared; empty (the default) runs the schema's default. */
+  qualityInits: Initializer[];
 }
 
 interface Flag {
@@ -51,7 +64,7 @@ interface Flag {
   flag: string;
   env: string;
   fallback: string;
-  parse: (raw: string) => number | number[];
+  parse: (raw: string) => number | number[] | string[];
 }
 
 const positive = (raw: string) => {
@@ -60,6 +73,16 @@ const positive = (raw: string) => {
   return value;
 };
 const list = (raw: string) => raw.split(',').map((v) => positive(v.trim()));
+/** A comma-separated list of names out of `known`; "" is the empty list. */
+const names = (known: readonly string[]) => (raw: string) =>
+  raw
+    .split(',')
+    .map((v) => v.trim())
+    .filter(Boolean)
+    .map((v) => {
+      if (!known.includes(v)) throw new Error(`expected names out of ${known.join(', ')}, received "${v}"`);
+      return v;
+    });
 
 const FLAGS: Flag[] = [
   { key: 'rows', flag: 'rows', env: 'BENCH_ROWS', fallback: '8192', parse: positive },
@@ -82,6 +105,22 @@ const FLAGS: Flag[] = [
   { key: 'apiBatchSize', flag: 'api-batch-size', env: 'BENCH_API_BATCH_SIZE', fallback: '128', parse: positive },
   { key: 'coldSeconds', flag: 'cold-seconds', env: 'BENCH_COLD_SECONDS', fallback: '5', parse: positive },
   { key: 'predictRateLimit', flag: 'predict-rate-limit', env: 'BENCH_PREDICT_RATE_LIMIT', fallback: '100000000', parse: positive },
+  {
+    key: 'qualityDatasets',
+    flag: 'quality-datasets',
+    env: 'BENCH_QUALITY_DATASETS',
+    fallback: Object.keys(QUALITY_DATASETS).join(','),
+    parse: names(Object.keys(QUALITY_DATASETS)),
+  },
+  {
+    key: 'qualityRows',
+    flag: 'quality-rows',
+    env: 'BENCH_QUALITY_ROWS',
+    fallback: Object.keys(QUALITY_ROWS).join(','),
+    parse: names(Object.keys(QUALITY_ROWS)),
+  },
+  { key: 'qualitySeeds', flag: 'quality-seeds', env: 'BENCH_QUALITY_SEEDS', fallback: '1,2,3', parse: list },
+  { key: 'qualityInits', flag: 'quality-inits', env: 'BENCH_QUALITY_INITS', fallback: '', parse: names(INITIALIZERS) },
 ];
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {
@@ -100,7 +139,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptio
       throw new Error(`unknown argument "${arg}": expected one of ${SUITES.join(', ')} or --option=value`);
     }
   }
-  const options = { suites: suites.length ? suites : [...SUITES] } as BenchOptions;
+  const options = { suites: suites.length ? suites : [...DEFAULT_SUITES] } as BenchOptions;
   for (const f of FLAGS) {
     const raw = given.get(f.flag) ?? env[f.env] ?? f.fallback;
     try {

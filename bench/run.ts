@@ -7,13 +7,15 @@ import { benchConfig, deletePrefix, machine } from './environment';
 import { parseOptions, type BenchOptions } from './options';
 import { benchApi, type ApiResults } from './api';
 import { benchPredict, type PredictResults } from './predict';
+import { benchQuality, qualityReport, qualitySummary, type QualityResults } from './quality';
 import { benchQueue, type QueueResults } from './queue';
 import { fmt, fmtSpread, MOVE_WARNING, spread } from './stats';
 import { benchTraining, type TrainingResults } from './training';
 
 /**
  * `npm run bench`: the training, end-to-end, both-cores, predict and queue benchmarks of issues 5
- * and 17, in one run on one machine, every comparison in alternating turns. Prints every goal
+ * and 17, in one run on one machine, every comparison in alternating turns, and on request
+ * (`npm run bench -- quality`) the quality benchmark of issue 10. Prints every goal
  * with its measured figure, met or not, and writes everything measured to
  * bench/results/<timestamp>.json. See bench/options.ts for choosing suites and durations.
  */
@@ -46,6 +48,7 @@ interface Results {
   api?: ApiResults;
   predict?: PredictResults;
   queue?: QueueResults;
+  quality?: QualityResults;
   goals: Goal[];
   /** Figures that moved by more than 25 % between turns. */
   warnings: string[];
@@ -141,6 +144,29 @@ function goals(results: Results): Goal[] {
   }
   if (queue) {
     out.push({ issue: 5, name: 'queue: POST → active, p50', measured: queue.p50Ms, unit: 'ms', goal: '≤ 20 ms', met: queue.p50Ms <= 20 });
+  }
+  if (results.quality?.torch) {
+    for (const [init, summary] of Object.entries(qualitySummary(results.quality))) {
+      out.push({
+        issue: 10,
+        unit: '',
+        name: `quality (init ${init}): rows within 1 point / 0.01 R² of PyTorch or better`,
+        measured: summary.withinGoal,
+        goal: `all ${summary.compared}`,
+        met: summary.withinGoal === summary.compared,
+      });
+      if (summary.noisyBest) {
+        const { fitwell, torch } = summary.noisyBest;
+        out.push({
+          issue: 10,
+          unit: '',
+          name: `quality (init ${init}): noisy, best fitwell row − best PyTorch row`,
+          measured: fitwell.mean - torch.mean,
+          goal: '> 0',
+          met: fitwell.mean > torch.mean,
+        });
+      }
+    }
   }
   return out;
 }
@@ -274,6 +300,7 @@ function report(results: Results): string {
         (queue.failed ? `\n${queue.failed} of the jobs failed (after becoming active)` : ''),
     );
   }
+  if (results.quality) parts.push(qualityReport(results.quality, table));
   if (results.goals.length) {
     parts.push(
       '\nGoals (ratios: median of the turns\' ratios, with their range)\n' +
@@ -309,7 +336,7 @@ async function main(): Promise<void> {
     warnings: [],
   };
   log(`backend ${backend.name}; suites: ${options.suites.join(', ')}`);
-  const usesRedis = options.suites.some((s) => s !== 'training');
+  const usesRedis = options.suites.some((s) => s !== 'training' && s !== 'quality');
   let redisChild = null;
   try {
     if (options.suites.includes('training')) {
@@ -322,6 +349,7 @@ async function main(): Promise<void> {
     if (api || cores) results.api = await benchApi(config, options, { api, cores }, log);
     if (options.suites.includes('predict')) results.predict = await benchPredict(config, options, log);
     if (options.suites.includes('queue')) results.queue = await benchQueue(config, options, log);
+    if (options.suites.includes('quality')) results.quality = await benchQuality(options, log);
   } finally {
     if (usesRedis) await deletePrefix(config).catch((error: Error) => log(`could not delete the bench's keys: ${error.message}`));
     redisChild?.kill('SIGTERM');

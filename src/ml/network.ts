@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../random';
-import type { HiddenLayerSpec } from '../schemas/training-request.schema';
+import { DEFAULT_INITIALIZER, type HiddenLayerSpec, type Initializer } from '../schemas/training-request.schema';
 import { foldAffine, type FrozenModel } from './frozen-model';
 import { Activation } from './layers/activation';
 import { BatchNormalization } from './layers/batch-normalization';
@@ -19,6 +19,11 @@ export interface NetworkSpec {
   hidden: HiddenLayerSpec[];
   outputSize: number;
   output: FrozenModel['output'];
+  /**
+   * The initializer of every layer (the output layer's included) whose spec sets none
+   * (request: model.init). Default DEFAULT_INITIALIZER.
+   */
+  init?: Initializer;
 }
 
 /**
@@ -140,7 +145,7 @@ function buildLayers(spec: NetworkSpec, rng: Rng): Layer[] {
   spec.hidden.forEach((hidden, index) => {
     const name = `hidden${index}`;
     const norm = hidden.normalization;
-    const init = ['relu', 'elu', 'selu'].includes(hidden.activation) ? 'he' : 'glorot';
+    const init = hidden.init ?? spec.init ?? DEFAULT_INITIALIZER;
     const dense = { inputSize: width, units: hidden.units, init, rng } as const;
     const activation = new Activation(`${name}/activation`, hidden.activation);
     switch (norm.type) {
@@ -223,7 +228,13 @@ function buildLayers(spec: NetworkSpec, rng: Rng): Layer[] {
     width = hidden.units;
   });
   layers.push(
-    new Dense({ name: 'output/dense', inputSize: width, units: spec.outputSize, init: 'glorot', rng }),
+    new Dense({
+      name: 'output/dense',
+      inputSize: width,
+      units: spec.outputSize,
+      init: spec.init ?? DEFAULT_INITIALIZER,
+      rng,
+    }),
   );
   return layers;
 }

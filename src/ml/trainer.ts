@@ -45,6 +45,8 @@ export interface TrainingData {
 
 export interface TrainerOptions {
   hidden: NetworkSpec['hidden'];
+  /** The request's model.init (see NetworkSpec.init). */
+  init?: NetworkSpec['init'];
   regularization: RegularizationSpec;
   epochs: number;
   batchSize: number;
@@ -152,6 +154,7 @@ export class Trainer {
       {
         inputSize: data.inputSize,
         hidden: options.hidden,
+        init: options.init,
         outputSize: data.outputSize,
         output: data.task === 'classification' ? 'softmax' : 'identity',
       },

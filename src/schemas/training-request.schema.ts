@@ -22,6 +22,19 @@ export const BATCH_STATISTICS_NORMALIZATIONS = ['batch', 'sync-batch', 'ghost-ba
 export const BATCH_NORM_PLACEMENTS = ['before-activation', 'after-activation'] as const;
 export const DROPOUT_KINDS = ['inverted', 'gaussian'] as const;
 export const OPTIMIZERS = ['adam', 'sgd', 'rmsprop'] as const;
+/** Kernel (and, for torch-default, bias) initializers; the formulas are in src/ml/layers/init.ts. */
+export const INITIALIZERS = [
+  'he-uniform',
+  'he-normal',
+  'glorot-uniform',
+  'glorot-normal',
+  'lecun-uniform',
+  'lecun-normal',
+  'torch-default',
+] as const;
+export type Initializer = (typeof INITIALIZERS)[number];
+/** Chosen by measurement on the quality benchmark (README, "Initialization"). */
+export const DEFAULT_INITIALIZER: Initializer = 'torch-default';
 
 /** Every message names the value it refuses. */
 const received = (input: unknown) => `received ${JSON.stringify(input)}`;
@@ -282,6 +295,12 @@ export const layerRegularizationSchema = z
   })
   .strict();
 
+/** The path (model.init, model.hidden[0].init) is prefixed by the error handler. */
+const initializerSchema = () =>
+  z.enum(INITIALIZERS, {
+    error: (issue) => `Expected one of ${INITIALIZERS.join(', ')}, ${received(issue.input)}`,
+  });
+
 export const hiddenLayerSchema = z
   .object({
     units: z.number().int().min(1).max(4096),
@@ -290,6 +309,8 @@ export const hiddenLayerSchema = z
     dropout: inputDefault(dropoutSchema, 0),
     /** Overrides the global l1 / l2 / weightDecay for this layer's kernel. */
     regularization: layerRegularizationSchema.optional(),
+    /** Overrides model.init for this layer's kernel (and bias). */
+    init: initializerSchema().optional(),
   })
   .strict();
 
@@ -539,6 +560,8 @@ export const trainingRequestSchema = z
     model: z
       .object({
         hidden: z.array(hiddenLayerSchema).max(16).prefault([{ units: 64 }]),
+        /** Every layer's initializer, the output layer's included, unless a layer sets its own. */
+        init: initializerSchema().default(DEFAULT_INITIALIZER),
       })
       .strict()
       .prefault({}),

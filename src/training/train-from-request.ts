@@ -146,6 +146,7 @@ export async function trainFromRequest(
     },
     {
       hidden: request.model.hidden,
+      init: request.model.init,
       regularization: request.regularization,
       epochs: request.training.epochs,
       batchSize: request.training.batchSize,

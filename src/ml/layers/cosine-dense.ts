@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
 import { applyWithCustomGradient } from './custom-gradient';
-import { uniformKernel } from './init';
+import { initKernel, LAYER_DEFAULT_INITIALIZER, type Initializer } from './init';
 import { NORM_FLOOR } from './weight-normalized-dense';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 import { columnSums, matMulTransposeA, matMulTransposeB, rowSums } from './matrix';
@@ -15,8 +15,11 @@ export interface CosineDenseArgs {
   scale?: number;
   /** Train s (one scalar shared by the layer's units) or keep it fixed. Default true. */
   learnScale?: boolean;
-  /** Default 'he'. Only the directions of the initial weights matter. */
-  init?: 'he' | 'glorot';
+  /**
+   * Default LAYER_DEFAULT_INITIALIZER (the network always passes one). Only the directions of
+   * the initial weights matter (there is no bias, so torch-default's bias draw does not apply).
+   */
+  init?: Initializer;
   rng: Rng;
 }
 
@@ -71,7 +74,8 @@ export class CosineDense implements Layer {
     this.name = args.name;
     this.inputSize = args.inputSize;
     this.units = args.units;
-    const kernel = uniformKernel(args.rng, args.inputSize, args.units, args.init ?? 'he');
+    const init = args.init ?? LAYER_DEFAULT_INITIALIZER;
+    const kernel = initKernel(args.rng, args.inputSize, args.units, init);
     this.kernel = tf.variable(kernel, true);
     this.squaredNormFloor = tf.variable(
       tf.maximum(tf.mul(tf.sum(tf.square(kernel), 0), NORM_FLOOR ** 2), COSINE_EPSILON),

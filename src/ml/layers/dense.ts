@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
 import { applyWithCustomGradient } from './custom-gradient';
-import { uniformKernel } from './init';
+import { initBias, initKernel, LAYER_DEFAULT_INITIALIZER, type Initializer } from './init';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 import { columnSumsOfRightOperand, matMulTransposeA, matMulTransposeB } from './matrix';
 
@@ -15,8 +15,11 @@ export interface DenseArgs {
    * (the batch mean subtraction cancels it).
    */
   useBias?: boolean;
-  /** Default 'he'. */
-  init?: 'he' | 'glorot';
+  /**
+   * The kernel's (and, for torch-default, the bias's) initializer. Default
+   * LAYER_DEFAULT_INITIALIZER (the network always passes one).
+   */
+  init?: Initializer;
   rng: Rng;
 }
 
@@ -37,13 +40,11 @@ export class Dense implements Layer {
     this.name = args.name;
     this.inputSize = args.inputSize;
     this.units = args.units;
-    this.kernel = tf.variable(
-      uniformKernel(args.rng, args.inputSize, args.units, args.init ?? 'he'),
-      true,
-    );
+    const init = args.init ?? LAYER_DEFAULT_INITIALIZER;
+    this.kernel = tf.variable(initKernel(args.rng, args.inputSize, args.units, init), true);
     this.params = [{ name: `${args.name}/kernel`, role: 'kernel', variable: this.kernel }];
     if (args.useBias ?? true) {
-      this.bias = tf.variable(tf.zeros([args.units]), true);
+      this.bias = tf.variable(initBias(args.rng, args.inputSize, args.units, init), true);
       this.params.push({ name: `${args.name}/bias`, role: 'bias', variable: this.bias });
     }
   }

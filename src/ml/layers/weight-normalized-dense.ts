@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
 import { applyWithCustomGradient } from './custom-gradient';
-import { uniformKernel } from './init';
+import { initBias, initKernel, LAYER_DEFAULT_INITIALIZER, type Initializer } from './init';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 import { columnSums, columnSumsOfRightOperand, matMulTransposeA, matMulTransposeB } from './matrix';
 
@@ -10,8 +10,11 @@ export interface WeightNormalizedDenseArgs {
   name: string;
   inputSize: number;
   units: number;
-  /** Default 'he'. The initial direction v; g starts at ‖v‖ so the initial w is v itself. */
-  init?: 'he' | 'glorot';
+  /**
+   * The initial direction v (and, for torch-default, the bias); g starts at ‖v‖ so the initial w
+   * is v itself. Default LAYER_DEFAULT_INITIALIZER (the network always passes one).
+   */
+  init?: Initializer;
   rng: Rng;
 }
 
@@ -68,11 +71,12 @@ export class WeightNormalizedDense implements Layer {
     this.name = args.name;
     this.inputSize = args.inputSize;
     this.units = args.units;
-    const v = uniformKernel(args.rng, args.inputSize, args.units, args.init ?? 'he');
+    const init = args.init ?? LAYER_DEFAULT_INITIALIZER;
+    const v = initKernel(args.rng, args.inputSize, args.units, init);
     this.v = tf.variable(v, true);
     const initialSquares = tf.sum(tf.square(v), 0);
     this.g = tf.variable(tf.sqrt(initialSquares), true);
-    this.bias = tf.variable(tf.zeros([args.units]), true);
+    this.bias = tf.variable(initBias(args.rng, args.inputSize, args.units, init), true);
     this.squaredNormFloor = tf.variable(
       tf.maximum(tf.mul(initialSquares, NORM_FLOOR ** 2), WEIGHT_NORM_EPSILON),
       false,
