@@ -13,6 +13,9 @@ soft-thresholding after each step, as fitwell's default proximal mode), and prin
 metrics per seed and their mean difference. If the two training paths compute the same thing,
 the paired differences are small (float32 rounding still grows over 60 epochs); what then
 separates fitwell's figures from PyTorch's in the benchmark is the draw of seeds.
+
+It also checks that quality_reference.py encodes the CSVs exactly as fitwell did (every
+training and test value equal), so the benchmark's two sides see the same numbers.
 """
 import glob
 import json
@@ -22,6 +25,9 @@ import sys
 import numpy as np
 import torch
 from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import quality_reference  # noqa: E402
 
 
 def build(run):
@@ -76,6 +82,16 @@ def metric(run, outputs):
     return float(1 - ((y - predicted) ** 2).sum() / ((y - y.mean()) ** 2).sum())
 
 
+def check_encoding(run):
+    x, y, x_test, y_test, _, _ = quality_reference.encode(run['dataset'], run['task'])
+    n = run['inputSize']
+    same = (np.array_equal(x.numpy(), np.array(run['x'], dtype=np.float32).reshape(-1, n))
+            and np.array_equal(x_test.numpy(), np.array(run['xTest'], dtype=np.float32).reshape(-1, n))
+            and np.array_equal(y.numpy().ravel().astype(np.float32), np.array(run['y'], dtype=np.float32)))
+    if not same:
+        raise SystemExit(f"{run['dataset']}: quality_reference.py encodes the rows differently from fitwell")
+
+
 def replay(run):
     torch.manual_seed(0)
     model = build(run)
@@ -120,6 +136,7 @@ def main():
     differences = []
     for path in sorted(glob.glob(os.path.join(sys.argv[1], '*.json'))):
         run = json.load(open(path))
+        check_encoding(run)
         fitwell = metric(run, np.array(run['fitwellOutputs']).reshape(-1, run['outputSize']))
         torch_value = replay(run)
         differences.append(fitwell - torch_value)
