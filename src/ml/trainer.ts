@@ -144,6 +144,8 @@ export class Trainer {
   private stepsTaken = 0;
   /** The rate of the last step, reported per epoch. */
   private learningRate: number;
+  /** Whether a layer estimates batch statistics (then a batch of one row cannot train). */
+  private readonly hasBatchStatistics: boolean;
 
   constructor(
     readonly data: TrainingData,
@@ -171,6 +173,7 @@ export class Trainer {
       : null;
     if (options.earlyStopping) this.earlyStopping = new EarlyStopping(options.earlyStopping);
     const batchStatistics = options.hidden.find((h) => usesBatchStatistics(h.normalization))?.normalization.type;
+    this.hasBatchStatistics = batchStatistics !== undefined;
     if (batchStatistics && (options.batchSize < 2 || data.trainRows.length < 2)) {
       const what = options.batchSize < 2 ? 'batchSize 1' : `${data.trainRows.length} training row`;
       throw new Error(`${what} cannot train "${batchStatistics}" normalization: the variance of one row is 0`);
@@ -194,8 +197,7 @@ export class Trainer {
   private stepsPerEpoch(): number {
     const rows = this.data.trainRows.length;
     const { batchSize } = this.options;
-    const hasBatchStats = this.options.hidden.some((h) => usesBatchStatistics(h.normalization));
-    const skipsLast = hasBatchStats && rows > 1 && rows % batchSize === 1;
+    const skipsLast = this.hasBatchStatistics && rows > 1 && rows % batchSize === 1;
     return Math.ceil(rows / batchSize) - (skipsLast ? 1 : 0);
   }
 
@@ -227,12 +229,11 @@ export class Trainer {
     const { batchSize } = this.options;
     // Batch norm cannot estimate a variance from one row; an epoch's last batch of one is skipped
     // (the order is reshuffled every epoch, so no row is always the one left out).
-    const hasBatchStats = this.options.hidden.some((h) => usesBatchStatistics(h.normalization));
     let lossSum = 0;
     let seen = 0;
     for (let start = 0; start < order.length; start += batchSize) {
       const batch = order.subarray(start, Math.min(start + batchSize, order.length));
-      if (batch.length === 1 && hasBatchStats) continue;
+      if (batch.length === 1 && this.hasBatchStatistics) continue;
       lossSum += this.step(batch) * batch.length;
       seen += batch.length;
       await new Promise((resolve) => setImmediate(resolve));
@@ -382,21 +383,6 @@ export class Trainer {
     return { loss: tf.mean<tf.Scalar>(tf.square(difference)), gradient: tf.mul(difference, 2 / difference.size) };
   }
 
-  /**
-   * [Σ loss, Σ weight] over a chunk of rows, for a mean over several chunks: the class-weighted
-   * cross-entropy and its weights with classWeights; otherwise the mean softmax cross-entropy
-   * (or squared error) times the row count, and the row count. Never smoothed.
-   */
-  private lossSums(output: tf.Tensor2D, targets: tf.Tensor2D): [tf.Scalar, tf.Scalar] {
-    if (this.classWeights) return weightedCrossEntropySums(output, targets, this.classWeights);
-    const rows = output.shape[0];
-    const mean =
-      this.data.task === 'classification'
-        ? tf.losses.softmaxCrossEntropy(targets, output)
-        : tf.losses.meanSquaredError(targets, output);
-    return [tf.mul<tf.Scalar>(mean, rows), tf.scalar(rows)];
-  }
-
   /** [correct predictions, sum of absolute errors] of a batch; the irrelevant one is 0. */
   private batchCounts(output: tf.Tensor2D, y: tf.Tensor): [tf.Scalar, tf.Scalar] {
     if (this.data.task === 'classification') {
@@ -434,8 +420,13 @@ export class Trainer {
             : tf.reshape(tf.square(tf.sub(output, targets)), [-1]);
         const { mean, variance } = tf.moments(rowLosses);
         const deviations = tf.mul<tf.Scalar>(variance, chunk.length);
+        // [Σ loss, Σ weight] of the chunk, never smoothed: the class-weighted cross-entropy and its
+        // weights, or (unweighted) the per-row losses' sum and the row count.
+        const sums = this.classWeights
+          ? weightedCrossEntropySums(output, targets, this.classWeights)
+          : [tf.mul<tf.Scalar>(mean, chunk.length), tf.scalar(chunk.length)];
         return tf.stack([
-          ...this.lossSums(output, targets),
+          ...sums,
           ...this.batchCounts(output, batch.labels()),
           mean,
           deviations,
