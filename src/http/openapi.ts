@@ -101,6 +101,7 @@ const HEADERS: Record<string, JsonObject> = {
   RateLimitLimit: { description: 'Requests allowed per window (RATE_LIMIT_MAX)', schema: { type: 'integer', minimum: 1 } },
   RateLimitRemaining: { description: 'Requests left in the current window', schema: { type: 'integer', minimum: 0 } },
   RateLimitReset: { description: 'Seconds until the window resets', schema: { type: 'integer', minimum: 0 } },
+  ModelId: { description: 'The id of the model that answered (what `name@alias` resolved to)', schema: { type: 'string' } },
   IdempotentReplayed: {
     description: '"true" when the answer repeats the one given to an earlier request with the same Idempotency-Key',
     schema: { type: 'string', enum: ['true'] },
@@ -112,12 +113,14 @@ const HEADER_NAMES: Record<string, string> = {
   RateLimitRemaining: 'x-ratelimit-remaining',
   RateLimitReset: 'x-ratelimit-reset',
   IdempotentReplayed: 'Idempotent-Replayed',
+  ModelId: 'x-model-id',
 };
 const headerRef = (name: string) => ({ $ref: `#/components/headers/${name}` });
 
 /** Headers of particular operations' responses, by operationId and status. */
 const OPERATION_HEADERS: Record<string, Record<string, (keyof typeof HEADERS)[]>> = {
   createTrainingJob: { 202: ['IdempotentReplayed'] },
+  predict: { 200: ['ModelId'] },
 };
 
 function makeTransform(opts: OpenapiOptions): SwaggerTransform {
@@ -339,7 +342,8 @@ async function openapiPlugin(app: FastifyInstance, opts: OpenapiOptions): Promis
       tags: [
         { name: 'datasets', description: 'Upload and inspect training data' },
         { name: 'training-jobs', description: 'Queue training, follow it, cancel it' },
-        { name: 'models', description: 'Trained models: inspect, predict, export' },
+        { name: 'models', description: 'Trained models: inspect, predict, export, delete' },
+        { name: 'model-names', description: 'Named models: versions and aliases (production, staging) that predict can address' },
         { name: 'sweeps', description: 'Grids of training jobs compared side by side' },
         { name: 'operations', description: 'Health, metrics and the job dashboard' },
         { name: 'documentation', description: 'This document and its UI' },
