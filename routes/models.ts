@@ -96,12 +96,12 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       const ref = request.params.modelId;
       const modelId = ref.includes('@') ? await resolveModelRef(registry, ref) : ref;
       const model = await modelCache.get(modelId);
-      reply.header('x-model-id', modelId);
       const started = performance.now();
       const result = await predict(model, request.body, config.maxPredictRows, (counts) =>
         metrics.observePredictWarnings(counts),
       );
       metrics.observePredict(model.meta.task, (performance.now() - started) / 1000, result.predictions.length);
+      reply.header('x-model-id', modelId);
       return result;
     },
   );

@@ -151,6 +151,7 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(authed(http().delete('/v1/training-jobs/nope')), 404);
     const other = await expect(authed(http().post('/v1/training-jobs')).send({ ...request, training: { epochs: 50 } }), 202);
     await expect(authed(http().delete(`/v1/training-jobs/${other.body.jobId}`)), 202);
+    ids.cancelledJobId = other.body.jobId;
   });
 
   test('models: list, read, predict, export', async () => {
@@ -181,6 +182,54 @@ describe('contract: every response matches the served /openapi.json', () => {
     await svc.waitForJob(cosine.body.jobId);
     const cosineModel = (await authed(http().get(`/v1/training-jobs/${cosine.body.jobId}`))).body.modelId as string;
     await expect(authed(http().get(`/v1/models/${cosineModel}/export`)), 422);
+    ids.spareModelId = cosineModel;
+  });
+
+  test('model names: versions, aliases, history, deletion', async () => {
+    ids.name = 'churn';
+    ids.alias = 'production';
+    const versions = '/v1/model-names/churn/versions';
+    await expect(authed(http().post(versions)).send({ modelId: ids.modelId }), 201);
+    await expect(authed(http().post(versions)).send({ jobId: ids.jobId }), 201);
+    await expect(authed(http().post(versions)).send({ modelId: 'mdl_missing' }), 404);
+    await expect(authed(http().post(versions)).send({ jobId: 'nope' }), 404);
+    await expect(authed(http().post(versions)).send({ jobId: ids.cancelledJobId }), 409);
+    await expect(authed(http().post(versions)).send({ modelId: ids.modelId, jobId: ids.jobId }), 400);
+    await expect(authed(http().post(versions)).send({ modelId: 'x'.repeat(BODY_LIMIT) }), 413);
+    await expect(authed(http().post(versions)).type('text/plain').send('{}'), 415);
+    await expect(authed(http().post(`/v1/model-names/${'n'.repeat(100)}/versions`)).send({ modelId: ids.modelId }), 400);
+
+    await expect(authed(http().get('/v1/model-names')), 200);
+    await expect(authed(http().get('/v1/model-names?offset=-1')), 400);
+    await expect(authed(http().get('/v1/model-names/churn')), 200);
+    await expect(authed(http().get('/v1/model-names/nobody')), 404);
+    await expect(authed(http().get('/v1/model-names/.bad')), 400);
+
+    const alias = '/v1/model-names/churn/aliases/production';
+    await expect(authed(http().put(alias)).send({ version: 1 }), 200);
+    await expect(authed(http().put(alias)).send({ version: 2 }), 200);
+    await expect(authed(http().put(alias)).send({ version: 99 }), 404);
+    await expect(authed(http().put(alias)).send({ version: 'one' }), 400);
+    await expect(authed(http().put(alias)).send({ version: 1, pad: 'x'.repeat(BODY_LIMIT) }), 413);
+    await expect(authed(http().put(alias)).type('text/plain').send('{"version":1}'), 415);
+    await expect(authed(http().put('/v1/model-names/nobody/aliases/production')).send({ version: 1 }), 404);
+    await expect(authed(http().put(alias)).send({ version: 1 }), 200);
+    await expect(authed(http().get('/v1/model-names/churn/history')), 200);
+    await expect(authed(http().get('/v1/model-names/churn/history?limit=5000')), 400);
+    await expect(authed(http().get('/v1/model-names/nobody/history')), 404);
+
+    const predicted = await expect(authed(http().post('/v1/models/churn@production/predict')).send({ inputs: [[0.5, -0.5, 'blue']] }), 200);
+    assert.equal(predicted.headers['x-model-id'], ids.modelId);
+    await expect(authed(http().get('/v1/models/churn@staging')), 404);
+
+    await expect(authed(http().put('/v1/model-names/churn/aliases/staging')).send({ version: 2 }), 200);
+    await expect(authed(http().delete('/v1/model-names/churn/aliases/staging')), 204);
+    await expect(authed(http().delete('/v1/model-names/churn/aliases/staging')), 404);
+    await expect(authed(http().delete('/v1/model-names/churn/aliases/12')), 400);
+
+    await expect(authed(http().delete(`/v1/models/${ids.modelId}`)), 409);
+    await expect(authed(http().delete(`/v1/models/${ids.spareModelId}`)), 204);
+    await expect(authed(http().delete(`/v1/models/${ids.spareModelId}`)), 404);
   });
 
   test('sweeps', async () => {
@@ -242,6 +291,8 @@ describe('contract: every response matches the served /openapi.json', () => {
         'POST /v1/sweeps': () =>
           away.http.post('/v1/sweeps').send({ base: { datasetId: 'ds_x', target: 'y', task: 'regression' }, grid: { 'regularization.l2': [0] } }),
         'POST /v1/models/{modelId}/predict': () => away.http.post(urlOf(operation)).send({ inputs: [[1]] }),
+        'POST /v1/model-names/{name}/versions': () => away.http.post(urlOf(operation)).send({ modelId: 'mdl_x' }),
+        'PUT /v1/model-names/{name}/aliases/{alias}': () => away.http.put(urlOf(operation)).send({ version: 1 }),
       };
       const send = bodies[`${operation.method} ${operation.template}`] ?? (() => call(away.http, operation, urlOf(operation)));
       const res = await expect(send(), 503, away.contract);
@@ -287,7 +338,7 @@ describe('contract: every response matches the served /openapi.json', () => {
         const raw = await new Promise<string>((resolve) => {
           let received = '';
           const socket = net.connect({ port, host: '127.0.0.1' }, () =>
-            socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`),
+            socket.write(`${operation.method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`),
           );
           socket.on('data', (chunk) => (received += chunk));
           socket.on('close', () => resolve(received));
@@ -296,10 +347,10 @@ describe('contract: every response matches the served /openapi.json', () => {
         const [head, text = ''] = raw.split('\r\n\r\n');
         const [statusLine, ...lines] = head.split('\r\n');
         const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
-        const res: HttpResponse = { status: Number(statusLine.split(' ')[1]), headers, text, req: { method: 'POST', path } };
+        const res: HttpResponse = { status: Number(statusLine.split(' ')[1]), headers, text, req: { method: operation.method, path } };
         slow.contract.check(res);
         assert.equal(res.status, 408, raw);
-        contract.seen.add(`POST ${operation.template} 408`);
+        contract.seen.add(`${operation.method} ${operation.template} 408`);
       }),
     );
   });
