@@ -41,7 +41,7 @@ import trainingJobRoutes from '../routes/training-jobs';
 import trainingJobEventRoutes from '../routes/training-job-events';
 import modelRoutes from '../routes/models';
 import modelNameRoutes from '../routes/model-names';
-// import openInferenceRoutes from '../routes/open-inference';
+import openInferenceRoutes from '../routes/open-inference';
 import modelExportRoutes from '../routes/model-export';
 import dashboardRoutes from '../routes/dashboard';
 import trainingJobReportRoutes from '../routes/training-job-report';
@@ -203,7 +203,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(modelRoutes, { prefix: '/v1' });
   await app.register(modelExportRoutes, { prefix: '/v1' });
   await app.register(modelNameRoutes, { prefix: '/v1' });
-  // await app.register(openInferenceRoutes, { prefix: '/v2' });
+  await app.register(openInferenceRoutes, { prefix: '/v2' });
   await app.register(trainingJobReportRoutes, { prefix: '/v1' });
   await app.register(sweepRoutes, { prefix: '/v1' });
   // /admin/queues: behind the API keys through the auth plugin's onRequest hook, registered above.

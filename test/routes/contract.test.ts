@@ -103,6 +103,7 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(http().get('/openapi.json'), 200);
     await expect(http().get('/metrics'), 200);
     await expect(http().get('/docs').redirects(1), 200);
+    await expect(http().get('/v2/health/live'), 200);
     await expect(http().get('/admin/queues'), 401);
     const basic = `Basic ${Buffer.from(`me:${KEY}`).toString('base64')}`;
     await expect(http().get('/admin/queues').set('authorization', basic), 200);
@@ -232,6 +233,36 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(authed(http().delete(`/v1/models/${ids.spareModelId}`)), 404);
   });
 
+  test('open inference protocol (/v2)', async () => {
+    ids.version = '1';
+    await expect(authed(http().get('/v2')), 200);
+    await expect(http().get('/v2/health/live'), 200);
+    await expect(http().get('/v2/health/ready'), 200);
+    await expect(authed(http().get('/v2/models/churn')), 200);
+    await expect(authed(http().get(`/v2/models/${ids.modelId}`)), 200);
+    await expect(authed(http().get('/v2/models/nobody')), 404);
+    await expect(authed(http().get('/v2/models/churn/versions/1')), 200);
+    await expect(authed(http().get('/v2/models/churn/versions/99')), 404);
+    await expect(authed(http().get('/v2/models/churn/ready')), 200);
+    await expect(authed(http().get('/v2/models/nobody/ready')), 404);
+    await expect(authed(http().get('/v2/models/churn/versions/production/ready')), 200);
+    await expect(authed(http().get('/v2/models/churn/versions/canary/ready')), 404);
+    const inputs = [
+      { name: 'a', shape: [1, 1], datatype: 'FP32', data: [0.5] },
+      { name: 'b', shape: [1, 1], datatype: 'FP32', data: [-0.5] },
+      { name: 'color', shape: [1, 1], datatype: 'BYTES', data: ['blue'] },
+    ];
+    for (const path of ['/v2/models/churn/infer', '/v2/models/churn/versions/1/infer']) {
+      await expect(authed(http().post(path)).send({ inputs }), 200);
+      await expect(authed(http().post(path)).send({ inputs: inputs.slice(1) }), 400);
+      await expect(authed(http().post(path)).send({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: ['x'.repeat(BODY_LIMIT)] }] }), 413);
+      await expect(authed(http().post(path)).type('text/csv').send('a,b\n1,2\n'), 415);
+    }
+    await expect(authed(http().post('/v2/models/nobody/infer')).send({ inputs }), 404);
+    await expect(authed(http().post('/v2/models/churn/versions/7/infer')).send({ inputs }), 404);
+    await expect(authed(http().get('/v2/models/nobody/versions/1')), 404);
+  });
+
   test('sweeps', async () => {
     const base = { datasetId: ids.datasetId, target: 'label', task: 'classification', training: { epochs: 1, seed: 1 } };
     const created = await expect(authed(http().post('/v1/sweeps')).send({ base, grid: { 'regularization.l2': [0, 0.01] } }), 202);
@@ -276,15 +307,17 @@ describe('contract: every response matches the served /openapi.json', () => {
     }
   });
 
-  test('every /v1 operation: 503 with Retry-After while Redis is away', async () => {
+  test('every /v1 operation and /v2 model operation: 503 with Retry-After while Redis is away', async () => {
     // A Redis of this test's own, stopped before the app starts and started again before it closes.
     const redis = await PrivateRedis.start();
     await redis.kill();
     const away = await startApp({ REDIS_URL: redis.url, RATE_LIMIT_MAX: '0' });
     await expect(away.http.get('/readyz'), 503, away.contract);
     contract.seen.add('GET /readyz 503');
+    await expect(away.http.get('/v2/health/ready'), 400, away.contract);
+    contract.seen.add('GET /v2/health/ready 400');
     for (const operation of operations(away.document)) {
-      if (!operation.template.startsWith('/v1/')) continue;
+      if (!/^\/v[12]\/models|^\/v1\//.test(operation.template)) continue;
       const bodies: Record<string, () => supertest.Test> = {
         'POST /v1/datasets': () => away.http.post('/v1/datasets').type('text/csv').send('a,b\n1,2\n3,4\n'),
         'POST /v1/training-jobs': () => away.http.post('/v1/training-jobs').send({ datasetId: 'ds_x', target: 'y', task: 'regression' }),
@@ -293,6 +326,9 @@ describe('contract: every response matches the served /openapi.json', () => {
         'POST /v1/models/{modelId}/predict': () => away.http.post(urlOf(operation)).send({ inputs: [[1]] }),
         'POST /v1/model-names/{name}/versions': () => away.http.post(urlOf(operation)).send({ modelId: 'mdl_x' }),
         'PUT /v1/model-names/{name}/aliases/{alias}': () => away.http.put(urlOf(operation)).send({ version: 1 }),
+        'POST /v2/models/{name}/infer': () => away.http.post(urlOf(operation)).send({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: [1] }] }),
+        'POST /v2/models/{name}/versions/{version}/infer': () =>
+          away.http.post(urlOf(operation)).send({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: [1] }] }),
       };
       const send = bodies[`${operation.method} ${operation.template}`] ?? (() => call(away.http, operation, urlOf(operation)));
       const res = await expect(send(), 503, away.contract);
@@ -316,12 +352,14 @@ describe('contract: every response matches the served /openapi.json', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     for (const operation of operations(busy.document)) {
-      if (['/healthz', '/readyz', '/metrics'].includes(operation.template)) {
+      if (['/healthz', '/readyz', '/metrics', '/v2/health/live', '/v2/health/ready'].includes(operation.template)) {
         assert.equal(operation.responses['503'] === undefined, operation.template !== '/readyz', operation.template);
         continue;
       }
       const res = await expect(call(busy.http, operation, urlOf(operation)), 503, busy.contract);
-      assert.equal(res.body.error.code, 'OVERLOADED');
+      // The Open Inference Protocol's error body is a message, not a code.
+      if (operation.template.startsWith('/v2')) assert.match(res.body.error, /overloaded/);
+      else assert.equal(res.body.error.code, 'OVERLOADED');
       contract.seen.add(`${operation.method} ${operation.template} 503`);
     }
   });
