@@ -4,6 +4,7 @@ import { predict } from '../src/serving/predict';
 import {
   errorSchema,
   idParams,
+  predictQuerySchema,
   predictRequestSchema,
   predictResponseSchema,
 } from '../src/schemas/api.schema';
@@ -83,8 +84,11 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
           'Rows by feature name (`rows`) or raw values in feature order (`inputs`), at most MAX_PREDICT_ROWS per ' +
           'request and PREDICT_BODY_LIMIT bytes, run through the frozen model (running statistics, no dropout). ' +
           '`modelId` may name a registered version: `name@alias` (e.g. `churn@production`) or `name@3`; the ' +
-          'x-model-id header says which model answered.',
+          'x-model-id header says which model answered. `?explain=drift` adds the request\'s drift counts ' +
+          '(values more than PREDICT_DRIFT_K training standard deviations from the mean, unseen categories), which ' +
+          'are counted per model in /metrics either way.',
         params: idParams('modelId'),
+        querystring: predictQuerySchema,
         body: predictRequestSchema,
         response: { 200: predictResponseSchema, 400: errorSchema, 404: errorSchema },
       },
@@ -97,8 +101,16 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       const modelId = ref.includes('@') ? await resolveModelRef(registry, ref) : ref;
       const model = await modelCache.get(modelId);
       const started = performance.now();
-      const result = await predict(model, request.body, config.maxPredictRows, (counts) =>
-        metrics.observePredictWarnings(counts),
+      const result = await predict(
+        model,
+        request.body,
+        config.maxPredictRows,
+        (counts) => metrics.observePredictWarnings(counts),
+        {
+          k: config.predictDriftK,
+          explain: request.query.explain === 'drift',
+          observe: (drift) => metrics.observeDrift(modelId, Object.values(drift.outOfRange).reduce((a, b) => a + b, 0), drift.unseenCategories),
+        },
       );
       metrics.observePredict(model.meta.task, (performance.now() - started) / 1000, result.predictions.length);
       reply.header('x-model-id', modelId);

@@ -145,8 +145,15 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
     const model = await modelCache.get(target.modelId);
     const prep = model.meta.preprocessing;
     const started = performance.now();
-    const prediction = await predict(model, toPredictInput(request.body, prep), config.maxPredictRows, (counts) =>
-      metrics.observePredictWarnings(counts),
+    const prediction = await predict(
+      model,
+      toPredictInput(request.body, prep),
+      config.maxPredictRows,
+      (counts) => metrics.observePredictWarnings(counts),
+      {
+        k: config.predictDriftK,
+        observe: (drift) => metrics.observeDrift(target.modelId, Object.values(drift.outOfRange).reduce((a, b) => a + b, 0), drift.unseenCategories),
+      },
     );
     metrics.observePredict(model.meta.task, (performance.now() - started) / 1000, prediction.predictions.length);
     return {

@@ -163,6 +163,8 @@ describe('contract: every response matches the served /openapi.json', () => {
     const predict = `/v1/models/${ids.modelId}/predict`;
     await expect(authed(http().post(predict)).send({ rows: [{ a: 0.5, b: -0.5, color: 'red' }] }), 200);
     await expect(authed(http().post(predict)).send({ inputs: [[0.5, -0.5, 'blue']] }), 200);
+    const drift = await expect(authed(http().post(`${predict}?explain=drift`)).send({ inputs: [[50, -0.5, 'green']] }), 200);
+    assert.equal(drift.body.drift.outOfRange.a, 1);
     await expect(authed(http().post(predict)).send({ rows: [{ a: 'high', b: 1, color: 'red' }] }), 400);
     await expect(authed(http().post('/v1/models/mdl_missing/predict')).send({ inputs: [[1, 2, 'red']] }), 404);
     await expect(authed(http().post(predict)).send({ inputs: Array.from({ length: 2_000 }, () => [0.12345, 0.6789, 'red']) }), 413);
