@@ -105,11 +105,12 @@ const servicesPlugin = fp(
       maxBytes: config.modelCacheBytes,
       serving: { batchWaitMs: config.predictBatchWaitMs },
     });
+    const registry = new ModelRegistry(redis, config.redisPrefix);
     const modelEvents = new ModelEvents({
       redisUrl: config.redisUrl,
       prefix: config.redisPrefix,
       cache: modelCache,
-      exists: (id) => models.exists(id),
+      wasDeleted: (id) => registry.wasDeleted(id),
       log: app.log,
     });
     const queueEvents = new QueueEvents(TRAINING_QUEUE, {
@@ -145,7 +146,7 @@ const servicesPlugin = fp(
       datasets: new DatasetStore(redis, config.redisPrefix),
       models,
       modelCache,
-      registry: new ModelRegistry(redis, config.redisPrefix),
+      registry,
       modelEvents,
       queueEvents,
       jobEvents: new JobEventHub(queueEvents),

@@ -7,8 +7,8 @@ export interface ModelEventsOptions {
   redisUrl: string;
   prefix: string;
   cache: ModelCache;
-  /** Whether a model still exists (the store's EXISTS), for the check after a reconnect. */
-  exists: (id: string) => Promise<boolean>;
+  /** Whether a model was deleted (the registry's mark), for the check after a reconnect. */
+  wasDeleted: (id: string) => Promise<boolean>;
   log: { warn: (obj: object, msg: string) => void; debug: (obj: object, msg: string) => void };
 }
 
@@ -17,8 +17,10 @@ export interface ModelEventsOptions {
  * from this cache as soon as its `deleted <id>` message arrives (the delete script publishes it
  * in the same atomic step), and `warm <id>` (an alias about to move to it) loads a model ahead
  * of its first request. Pub/sub delivers nothing to a disconnected subscriber, so after every
- * (re)connection each cached model is checked against Redis and dropped when it is gone: a
- * replica that missed a deletion while Redis was away stops serving the model once it is back.
+ * (re)connection each cached model is checked for the mark the deletion leaves, and dropped when
+ * it has one: a replica that missed a deletion while disconnected stops serving the model once it
+ * is back. A model merely absent (a Redis that came back without its data) keeps serving from
+ * the cache, as it does while Redis is away.
  */
 export class ModelEvents {
   private readonly subscriber: Redis;
@@ -50,12 +52,12 @@ export class ModelEvents {
     else if (kind === 'warm') this.options.cache.get(id).catch(() => undefined);
   }
 
-  /** Drops every cached model that no longer exists. */
+  /** Drops every cached model that was deleted. */
   async revalidate(): Promise<void> {
     await Promise.all(
       this.options.cache.ids().map(async (id) => {
         try {
-          if (!(await this.options.exists(id))) this.options.cache.drop(id);
+          if (await this.options.wasDeleted(id)) this.options.cache.drop(id);
         } catch (error) {
           this.options.log.warn({ err: (error as Error).message, id }, 'could not check a cached model');
         }

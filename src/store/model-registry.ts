@@ -18,6 +18,9 @@ import { modelIndexKey, modelKey } from './model-store';
  *   {prefix}:model-name:{name}        HASH  next (latest version), createdAt, v:{n} → version JSON, a:{alias} → n
  *   {prefix}:model-name:{name}:history LIST alias moves, oldest first (the last MAX_HISTORY kept)
  *   {prefix}:model:{id}:versions      SET   "name@n" for every version that is this model
+ *   {prefix}:model:{id}:deleted       STRING when it was deleted, kept DELETED_MARK_SECONDS: lets a
+ *                                     replica that missed the message tell a deletion from a Redis
+ *                                     that came back without its data (where cached copies keep serving)
  */
 
 /** Names: letters, digits, `.`, `_`, `-`, starting with a letter or digit; at most 63, so `name@alias` fits an id (128). */
@@ -26,6 +29,8 @@ export const MODEL_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export const ALIAS_PATTERN = /^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** The alias a bare name resolves to when it is set. */
 export const DEFAULT_ALIAS = 'production';
+/** How long a deleted model's mark is kept: longer than any replica stays disconnected. */
+export const DELETED_MARK_SECONDS = 30 * 24 * 3600;
 /** Alias moves kept per name. */
 export const MAX_HISTORY = 1000;
 
@@ -63,6 +68,7 @@ export const modelNamesKey = (prefix: string) => `${prefix}:model-names`;
 export const modelNameKey = (prefix: string, name: string) => `${prefix}:model-name:${name}`;
 export const modelHistoryKey = (prefix: string, name: string) => `${prefix}:model-name:${name}:history`;
 export const modelVersionsKey = (prefix: string, id: string) => `${prefix}:model:${id}:versions`;
+export const modelDeletedKey = (prefix: string, id: string) => `${prefix}:model:${id}:deleted`;
 /** Pub/sub channel of model changes every API replica follows: `deleted <id>`, `warm <id>`. */
 export const modelEventsChannel = (prefix: string) => `${prefix}:model-events`;
 
@@ -125,7 +131,8 @@ if not raw then return redis.error_reply('MODEL_VERSION_NOT_FOUND') end
 return {tonumber(v), cjson.decode(raw).modelId}
 `;
 
-// KEYS: model hash, models index, model's versions set. ARGV: prefix, modelId, events channel.
+// KEYS: model hash, models index, model's versions set, deleted mark.
+// ARGV: prefix, modelId, events channel, now ISO, mark seconds.
 // Refused (IN_USE with the aliases) while an alias points to one of the model's versions.
 const DELETE_MODEL = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return redis.error_reply('MODEL_NOT_FOUND') end
@@ -148,6 +155,7 @@ for _, ref in ipairs(refs) do
 end
 redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('ZREM', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[4], ARGV[4], 'EX', tonumber(ARGV[5]))
 redis.call('PUBLISH', ARGV[3], 'deleted ' .. ARGV[2])
 return #refs
 `;
@@ -194,7 +202,7 @@ export class ModelRegistry {
       redis.defineCommand('fitwellMoveAlias', { numberOfKeys: 2, lua: MOVE_ALIAS });
       redis.defineCommand('fitwellRemoveAlias', { numberOfKeys: 2, lua: REMOVE_ALIAS });
       redis.defineCommand('fitwellResolve', { numberOfKeys: 1, lua: RESOLVE });
-      redis.defineCommand('fitwellDeleteModel', { numberOfKeys: 3, lua: DELETE_MODEL });
+      redis.defineCommand('fitwellDeleteModel', { numberOfKeys: 4, lua: DELETE_MODEL });
     }
   }
 
@@ -261,7 +269,8 @@ export class ModelRegistry {
       const [v, modelId] = await this.redis.fitwellResolve(modelNameKey(this.prefix, name), version ?? '', DEFAULT_ALIAS);
       return { name, version: v, modelId };
     } catch (error) {
-      scriptError(error, { name, version, alias: version });
+      // No version asked and none left: every version's model was deleted.
+      scriptError(error, { name, version: version ?? 'left (every version was deleted)', alias: version });
     }
   }
 
@@ -296,20 +305,28 @@ export class ModelRegistry {
   }
 
   /** Deletes a model (refused while an alias points to it) and publishes the deletion to every replica. */
-  async deleteModel(modelId: string): Promise<void> {
+  async deleteModel(modelId: string, now = new Date()): Promise<void> {
     const p = this.prefix;
     try {
       await this.redis.fitwellDeleteModel(
         modelKey(p, modelId),
         modelIndexKey(p),
         modelVersionsKey(p, modelId),
+        modelDeletedKey(p, modelId),
         p,
         modelId,
         modelEventsChannel(p),
+        now.toISOString(),
+        DELETED_MARK_SECONDS,
       );
     } catch (error) {
       scriptError(error, { modelId });
     }
+  }
+
+  /** Whether the model was deleted (within DELETED_MARK_SECONDS), as opposed to never written or lost with Redis's data. */
+  async wasDeleted(modelId: string): Promise<boolean> {
+    return (await this.redis.exists(modelDeletedKey(this.prefix, modelId))) === 1;
   }
 
   /** Asks every replica to load a model into its cache (before an alias is moved to it). */

@@ -101,10 +101,6 @@ export class ModelStore {
     return readMeta(raw);
   }
 
-  async exists(id: string): Promise<boolean> {
-    return (await this.redis.exists(this.key(id))) === 1;
-  }
-
   async load(id: string): Promise<StoredModel> {
     const [meta, graph] = await this.redis.hmget(this.key(id), 'meta', 'graph');
     const weights = await this.redis.hgetBuffer(this.key(id), 'weights');

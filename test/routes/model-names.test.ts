@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import supertest from 'supertest';
 import { buildApp } from '../../src/app';
 import type { Config } from '../../src/config';
+import { modelDeletedKey } from '../../src/store/model-registry';
 import { modelKey, type StoredModel } from '../../src/store/model-store';
 import { xorCsv } from '../helpers/app';
 import { deletePrefix, testConfig } from '../helpers/config';
@@ -142,11 +143,16 @@ describe('named models: versions, aliases, deletion across replicas', () => {
     assert.equal(third.body.version, 3);
   });
 
-  test('a deletion missed while disconnected is caught by the check after reconnecting', async () => {
+  test('a deletion missed while disconnected is caught by the check after reconnecting; lost data is not a deletion', async () => {
     assert.equal((await predict(httpB, v2.meta.id)).status, 200);
     assert.ok(b.services.modelCache.has(v2.meta.id));
-    // The model goes without a message (as if B were disconnected when it was published).
+    // The model's key goes without a deletion (a Redis that came back without its data): B keeps serving it.
     await b.services.redis.del(modelKey(config.redisPrefix, v2.meta.id));
+    await b.services.modelEvents.revalidate();
+    assert.ok(b.services.modelCache.has(v2.meta.id));
+    assert.equal((await predict(httpB, v2.meta.id)).status, 200);
+    // A deletion whose message B missed: the delete script's mark, without the message.
+    await b.services.redis.set(modelDeletedKey(config.redisPrefix, v2.meta.id), new Date().toISOString());
     assert.ok(b.services.modelCache.has(v2.meta.id));
     await b.services.modelEvents.revalidate();
     assert.ok(!b.services.modelCache.has(v2.meta.id));
