@@ -1,13 +1,15 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { z } from 'zod';
+import { z } from 'zod';
 import { predict } from '../src/serving/predict';
 import {
   errorSchema,
   idParams,
+  predictQuerySchema,
   predictRequestSchema,
   predictResponseSchema,
 } from '../src/schemas/api.schema';
 import { modelListQuerySchema, modelListSchema, modelSchema } from '../src/schemas/model.schema';
+import { resolveModelRef } from '../src/serving/model-ref';
 import { predictSerializerCompiler } from '../src/serving/predict-serializer';
 import { predictValidatorCompiler } from '../src/serving/predict-validation';
 import type { ModelMeta } from '../src/store/model-store';
@@ -19,7 +21,7 @@ function view(meta: ModelMeta): z.infer<typeof modelSchema> {
 }
 
 const modelRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { models, modelCache, config, metrics } = app.services;
+  const { models, modelCache, config, metrics, registry } = app.services;
 
   app.get(
     '/models',
@@ -43,12 +45,32 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'getModel',
         description:
           'The spec as trained (every default filled in), the seed, the backend, the preprocessing (feature ' +
-          'encodings, classes), the final metrics, sparsity and warnings.',
+          'encodings, classes), the final metrics, sparsity and warnings. `modelId` may name a registered ' +
+          'version: `name@alias` or `name@3`.',
         params: idParams('modelId'),
         response: { 200: modelSchema, 404: errorSchema },
       },
     },
-    async (request) => view(await models.meta(request.params.modelId)),
+    async (request) => view(await models.meta(await resolveModelRef(registry, request.params.modelId))),
+  );
+
+  app.delete(
+    '/models/:modelId',
+    {
+      schema: {
+        operationId: 'deleteModel',
+        description:
+          'Deletes a model and its registered versions (their numbers are not reused); refused (409) while an ' +
+          "alias points to one of them. Every API replica drops its cached copy when it hears of the deletion.",
+        params: idParams('modelId'),
+        response: { 204: z.undefined().describe('Deleted'), 404: errorSchema, 409: errorSchema },
+      },
+    },
+    async (request, reply) => {
+      await registry.deleteModel(request.params.modelId);
+      modelCache.drop(request.params.modelId);
+      return reply.status(204).send();
+    },
   );
 
   app.post(
@@ -60,8 +82,13 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'predict',
         description:
           'Rows by feature name (`rows`) or raw values in feature order (`inputs`), at most MAX_PREDICT_ROWS per ' +
-          'request and PREDICT_BODY_LIMIT bytes, run through the frozen model (running statistics, no dropout).',
+          'request and PREDICT_BODY_LIMIT bytes, run through the frozen model (running statistics, no dropout). ' +
+          '`modelId` may name a registered version: `name@alias` (e.g. `churn@production`) or `name@3`; the ' +
+          'x-model-id header says which model answered. `?explain=drift` adds the request\'s drift counts ' +
+          '(values more than PREDICT_DRIFT_K training standard deviations from the mean, unseen categories), which ' +
+          'are counted per model in /metrics either way.',
         params: idParams('modelId'),
+        querystring: predictQuerySchema,
         body: predictRequestSchema,
         response: { 200: predictResponseSchema, 400: errorSchema, 404: errorSchema },
       },
@@ -69,13 +96,24 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       validatorCompiler: predictValidatorCompiler,
       serializerCompiler: predictSerializerCompiler,
     },
-    async (request) => {
-      const model = await modelCache.get(request.params.modelId);
+    async (request, reply) => {
+      const ref = request.params.modelId;
+      const modelId = ref.includes('@') ? await resolveModelRef(registry, ref) : ref;
+      const model = await modelCache.get(modelId);
       const started = performance.now();
-      const result = await predict(model, request.body, config.maxPredictRows, (counts) =>
-        metrics.observePredictWarnings(counts),
+      const result = await predict(
+        model,
+        request.body,
+        config.maxPredictRows,
+        (counts) => metrics.observePredictWarnings(counts),
+        {
+          k: config.predictDriftK,
+          explain: request.query.explain === 'drift',
+          observe: (drift) => metrics.observeDrift(modelId, Object.values(drift.outOfRange).reduce((a, b) => a + b, 0), drift.unseenCategories),
+        },
       );
       metrics.observePredict(model.meta.task, (performance.now() - started) / 1000, result.predictions.length);
+      reply.header('x-model-id', modelId);
       return result;
     },
   );

@@ -26,6 +26,8 @@ import { MAX_ID_LENGTH } from './schemas/api.schema';
 import { closeBullmq } from './store/close-bullmq';
 import { DatasetStore } from './store/dataset-store';
 import { ModelCache } from './serving/model-cache';
+import { ModelEvents } from './serving/model-events';
+import { ModelRegistry } from './store/model-registry';
 import { ModelStore } from './store/model-store';
 import { createRedis } from './store/redis';
 import type { TrainingJobData, TrainingJobResult } from './training-jobs/contract';
@@ -38,6 +40,8 @@ import datasetRoutes from '../routes/datasets';
 import trainingJobRoutes from '../routes/training-jobs';
 import trainingJobEventRoutes from '../routes/training-job-events';
 import modelRoutes from '../routes/models';
+import modelNameRoutes from '../routes/model-names';
+import openInferenceRoutes from '../routes/open-inference';
 import modelExportRoutes from '../routes/model-export';
 import dashboardRoutes from '../routes/dashboard';
 import trainingJobReportRoutes from '../routes/training-job-report';
@@ -53,6 +57,10 @@ export interface Services {
   datasets: DatasetStore;
   models: ModelStore;
   modelCache: ModelCache;
+  /** Named models: versions and aliases (src/store/model-registry.ts). */
+  registry: ModelRegistry;
+  /** Keeps modelCache in step with deletions made by any replica. */
+  modelEvents: ModelEvents;
   /** The app's one subscription to the training queue's events (live progress, job metrics). */
   queueEvents: QueueEvents;
   /** queueEvents fanned out per job, for the event streams. */
@@ -97,6 +105,14 @@ const servicesPlugin = fp(
       maxBytes: config.modelCacheBytes,
       serving: { batchWaitMs: config.predictBatchWaitMs },
     });
+    const registry = new ModelRegistry(redis, config.redisPrefix);
+    const modelEvents = new ModelEvents({
+      redisUrl: config.redisUrl,
+      prefix: config.redisPrefix,
+      cache: modelCache,
+      wasDeleted: (id) => registry.wasDeleted(id),
+      log: app.log,
+    });
     const queueEvents = new QueueEvents(TRAINING_QUEUE, {
       // Reconnects as quickly as the app's other Redis clients after an outage (BullMQ's default
       // waits up to 20 s), so event streams and job metrics resume soon after Redis does.
@@ -130,6 +146,8 @@ const servicesPlugin = fp(
       datasets: new DatasetStore(redis, config.redisPrefix),
       models,
       modelCache,
+      registry,
+      modelEvents,
       queueEvents,
       jobEvents: new JobEventHub(queueEvents),
       metrics,
@@ -137,6 +155,7 @@ const servicesPlugin = fp(
     app.addHook('onClose', async () => {
       // Bounded, and dropping the connection when QUIT cannot be sent: see closeBullmq.
       await Promise.all([closeBullmq(queueEvents), closeBullmq(queue)]);
+      modelEvents.close();
       redis.disconnect();
     });
   },
@@ -184,6 +203,8 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(trainingJobEventRoutes, { prefix: '/v1' });
   await app.register(modelRoutes, { prefix: '/v1' });
   await app.register(modelExportRoutes, { prefix: '/v1' });
+  await app.register(modelNameRoutes, { prefix: '/v1' });
+  await app.register(openInferenceRoutes, { prefix: '/v2' });
   await app.register(trainingJobReportRoutes, { prefix: '/v1' });
   await app.register(sweepRoutes, { prefix: '/v1' });
   // /admin/queues: behind the API keys through the auth plugin's onRequest hook, registered above.

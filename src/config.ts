@@ -41,6 +41,11 @@ const envSchema = z.object({
    * 10,000 rows), and never less than BODY_LIMIT.
    */
   PREDICT_BODY_LIMIT: int(1024, 1 << 30).optional(),
+  /**
+   * Input drift at predict (src/serving/drift.ts): a numeric value more than this many training
+   * standard deviations from its training mean counts as out of range. 4.
+   */
+  PREDICT_DRIFT_K: z.coerce.number().positive().max(1_000).default(4),
   /** Trained models kept in the API's memory for prediction. */
   MODEL_CACHE_SIZE: int(1, 100_000).default(100),
   /**
@@ -122,6 +127,7 @@ export interface Config {
   maxDatasetColumns: number;
   maxPredictRows: number;
   predictBodyLimit: number;
+  predictDriftK: number;
   modelCacheSize: number;
   modelCacheBytes: number;
   /** null: micro-batching off. */
@@ -212,6 +218,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxPredictRows: e.MAX_PREDICT_ROWS,
     predictBodyLimit:
       e.PREDICT_BODY_LIMIT ?? Math.min(1 << 30, Math.max(e.BODY_LIMIT, e.MAX_PREDICT_ROWS * PREDICT_BYTES_PER_ROW)),
+    predictDriftK: e.PREDICT_DRIFT_K,
     modelCacheSize: e.MODEL_CACHE_SIZE,
     modelCacheBytes: e.MODEL_CACHE_BYTES,
     predictBatchWaitMs: e.PREDICT_BATCH_WAIT_MS,
@@ -254,6 +261,7 @@ export function configToEnv(config: Config): Record<string, string> {
     MAX_DATASET_COLUMNS: String(config.maxDatasetColumns),
     MAX_PREDICT_ROWS: String(config.maxPredictRows),
     PREDICT_BODY_LIMIT: String(config.predictBodyLimit),
+    PREDICT_DRIFT_K: String(config.predictDriftK),
     MODEL_CACHE_SIZE: String(config.modelCacheSize),
     MODEL_CACHE_BYTES: String(config.modelCacheBytes),
     PREDICT_BATCH_WAIT_MS: config.predictBatchWaitMs === null ? 'off' : String(config.predictBatchWaitMs),

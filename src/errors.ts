@@ -21,6 +21,14 @@ export const ERRORS = {
   DATASET_NOT_FOUND: { status: 404, message: 'dataset "{id}" does not exist' },
   JOB_NOT_FOUND: { status: 404, message: 'training job "{id}" does not exist' },
   MODEL_NOT_FOUND: { status: 404, message: 'model "{id}" does not exist' },
+  MODEL_NAME_NOT_FOUND: { status: 404, message: 'model name "{name}" does not exist' },
+  MODEL_VERSION_NOT_FOUND: { status: 404, message: 'model "{name}" has no version {version}' },
+  ALIAS_NOT_FOUND: { status: 404, message: 'model "{name}" has no alias "{alias}"' },
+  MODEL_IN_USE: {
+    status: 409,
+    message: 'model "{id}" cannot be deleted while an alias points to it ({aliases}); move or remove the alias first',
+  },
+  JOB_HAS_NO_MODEL: { status: 409, message: 'training job "{id}" has no model to register ({state})' },
   MODEL_NOT_EXPORTABLE: {
     status: 422,
     message: 'model "{id}" cannot be exported in the TensorFlow.js layers format: {reason}',

@@ -19,7 +19,7 @@ declare module 'fastify' {
  * against the route's pattern (not the raw URL), so no spelling of a path can reach a protected
  * route through this list; every other route needs a key, including ones added later.
  */
-const OPEN_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json']);
+const OPEN_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json', '/v2/health/live', '/v2/health/ready']);
 const OPEN_PREFIXES = ['/docs'];
 
 /** The job dashboard: browsers cannot send a bearer token, so it also takes HTTP Basic auth. */
@@ -36,7 +36,7 @@ export const BROWSER_PAGES = new Set([
 ]);
 
 /** Paths under which an unknown route still asks for a key, so probing reveals nothing. */
-const PROTECTED_PREFIXES = ['/v1', DASHBOARD_PREFIX];
+const PROTECTED_PREFIXES = ['/v1', '/v2', DASHBOARD_PREFIX];
 
 const REALM = 'fitwell';
 

@@ -78,19 +78,27 @@ export function formatValidation(issues: ValidationIssue[], context: string): st
  * error handler runs (a malformed percent-encoding, a path parameter over maxParamLength), in
  * the same JSON shape as every other error.
  */
-export function frameworkErrors(error: FastifyError, _request: FastifyRequest, reply: FastifyReply): void {
+export function frameworkErrors(error: FastifyError, request: FastifyRequest, reply: FastifyReply): void {
+  const send = (status: number, code: ErrorCode, message: string) =>
+    void reply.status(status).send(bodyFor(request.url, code, message));
   if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
-    void reply
-      .status(414)
-      .send(body('URI_TOO_LONG', `a path parameter is too long; ids are at most ${MAX_ID_LENGTH} characters`));
+    send(414, 'URI_TOO_LONG', `a path parameter is too long; ids are at most ${MAX_ID_LENGTH} characters`);
     return;
   }
   if (error.code === 'FST_ERR_BAD_URL') {
-    void reply.status(400).send(body('VALIDATION', 'the URL is not valid (bad percent-encoding)'));
+    send(400, 'VALIDATION', 'the URL is not valid (bad percent-encoding)');
     return;
   }
   const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 400;
-  void reply.status(status).send(body(clientCode(status), error.message));
+  send(status, clientCode(status), error.message);
+}
+
+/**
+ * The error body for a URL: the Open Inference Protocol's `{"error": "<message>"}` under /v2
+ * (routes/open-inference.ts does the same for its routes' own errors), the API's elsewhere.
+ */
+function bodyFor(url: string | undefined, code: ErrorCode, message: string): ErrorBody | { error: string } {
+  return url !== undefined && /^\/v2(?:[/?]|$)/.test(url) ? { error: message } : body(code, message);
 }
 
 /**
@@ -108,7 +116,9 @@ export function clientErrorHandler(timeoutMs: number) {
           ? [431, 'HEADERS_TOO_LARGE' as const, ERRORS.HEADERS_TOO_LARGE.message]
           : [400, 'VALIDATION' as const, 'the request is not a valid HTTP/1.1 message'];
     if (socket.writable) {
-      const text = JSON.stringify(body(code, message));
+      // The request line is parsed by the time a body times out: Node keeps it on the socket's parser.
+      const url = (socket as Socket & { parser?: { incoming?: { url?: string } } }).parser?.incoming?.url;
+      const text = JSON.stringify(bodyFor(url, code, message));
       socket.write(
         `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
           `Content-Type: application/json; charset=utf-8\r\nConnection: close\r\n\r\n${text}`,

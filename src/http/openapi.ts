@@ -90,10 +90,15 @@ const STATUS_TEXT: Record<string, string> = {
   503: 'Redis unreachable or the server overloaded (see Retry-After)',
 };
 
+/** The Open Inference Protocol's health probes: open and never refused, like /healthz and /readyz. */
+const V2_HEALTH = ['/v2/health/live', '/v2/health/ready'];
+/** The Open Inference Protocol's error body (`{"error": "<message>"}`) on every /v2 error. */
+const V2_ERROR_REF = { $ref: '#/components/schemas/InferenceErrorResponse' };
+
 /** Routes that need no key even when API_KEYS is set (see src/http/auth.ts). */
-const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics', OPENAPI_PATH]);
+const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics', OPENAPI_PATH, ...V2_HEALTH]);
 /** Routes answered even when the server is overloaded (see src/http/overload.ts). */
-const NEVER_OVERLOADED = new Set(['/healthz', '/readyz', '/metrics']);
+const NEVER_OVERLOADED = new Set(['/healthz', '/readyz', '/metrics', ...V2_HEALTH]);
 
 /** Response headers, described once under components.headers. */
 const HEADERS: Record<string, JsonObject> = {
@@ -101,6 +106,7 @@ const HEADERS: Record<string, JsonObject> = {
   RateLimitLimit: { description: 'Requests allowed per window (RATE_LIMIT_MAX)', schema: { type: 'integer', minimum: 1 } },
   RateLimitRemaining: { description: 'Requests left in the current window', schema: { type: 'integer', minimum: 0 } },
   RateLimitReset: { description: 'Seconds until the window resets', schema: { type: 'integer', minimum: 0 } },
+  ModelId: { description: 'The id of the model that answered (what `name@alias` resolved to)', schema: { type: 'string' } },
   IdempotentReplayed: {
     description: '"true" when the answer repeats the one given to an earlier request with the same Idempotency-Key',
     schema: { type: 'string', enum: ['true'] },
@@ -112,12 +118,14 @@ const HEADER_NAMES: Record<string, string> = {
   RateLimitRemaining: 'x-ratelimit-remaining',
   RateLimitReset: 'x-ratelimit-reset',
   IdempotentReplayed: 'Idempotent-Replayed',
+  ModelId: 'x-model-id',
 };
 const headerRef = (name: string) => ({ $ref: `#/components/headers/${name}` });
 
 /** Headers of particular operations' responses, by operationId and status. */
 const OPERATION_HEADERS: Record<string, Record<string, (keyof typeof HEADERS)[]>> = {
   createTrainingJob: { 202: ['IdempotentReplayed'] },
+  predict: { 200: ['ModelId'] },
 };
 
 function makeTransform(opts: OpenapiOptions): SwaggerTransform {
@@ -137,7 +145,7 @@ function makeTransform(opts: OpenapiOptions): SwaggerTransform {
     const responses = { ...((schema.response as JsonObject | undefined) ?? {}) };
     const protectedRoute = !OPEN_PATHS.has(path) && !path.startsWith(DOCS_PREFIX);
     for (const status of commonStatuses(input.schema as JsonObject, path, protectedRoute, opts)) {
-      responses[status] ??= { ...ERROR_REF };
+      responses[status] ??= { ...(path.startsWith('/v2') ? V2_ERROR_REF : ERROR_REF) };
     }
     for (const [status, response] of Object.entries(responses)) {
       responses[status] = withDescription(status, response as JsonObject);
@@ -176,6 +184,7 @@ function withDescription(status: string, response: JsonObject): JsonObject {
 }
 
 function tagOf(path: string): string {
+  if (path === '/v2' || path.startsWith('/v2/')) return 'open-inference';
   const resource = /^\/v1\/([^/]+)/.exec(path)?.[1];
   if (resource) return resource;
   if (path === OPENAPI_PATH || path.startsWith(DOCS_PREFIX)) return 'documentation';
@@ -318,8 +327,9 @@ async function openapiPlugin(app: FastifyInstance, opts: OpenapiOptions): Promis
         version: opts.version,
         description:
           'Train neural networks on tabular data with the normalization, dropout and L1/L2 regularization you ' +
-          'choose, follow training live, and serve the trained models. Errors are always ' +
-          '`{"error":{"code","message"}}`, `code` one of a fixed list.' +
+          'choose, follow training live, and serve the trained models. Errors are ' +
+          '`{"error":{"code","message"}}`, `code` one of a fixed list; under /v2 (the Open Inference Protocol) they ' +
+          'are the protocol\'s `{"error": "<message>"}`.' +
           (opts.apiKeys
             ? ''
             : ' This server runs open (API_KEYS is not set): no route needs a key, and a key sent is not checked.'),
@@ -339,8 +349,10 @@ async function openapiPlugin(app: FastifyInstance, opts: OpenapiOptions): Promis
       tags: [
         { name: 'datasets', description: 'Upload and inspect training data' },
         { name: 'training-jobs', description: 'Queue training, follow it, cancel it' },
-        { name: 'models', description: 'Trained models: inspect, predict, export' },
+        { name: 'models', description: 'Trained models: inspect, predict, export, delete' },
+        { name: 'model-names', description: 'Named models: versions and aliases (production, staging) that predict can address' },
         { name: 'sweeps', description: 'Grids of training jobs compared side by side' },
+        { name: 'open-inference', description: 'The Open Inference Protocol (KServe v2 / Triton REST): metadata, readiness, inference' },
         { name: 'operations', description: 'Health, metrics and the job dashboard' },
         { name: 'documentation', description: 'This document and its UI' },
       ],

@@ -14,7 +14,7 @@ export const OVERLOAD_RETRY_AFTER_SECONDS = 5;
  * of the load balancer at once; overload shows as fast 503s on the API routes instead. Metrics
  * are how an operator sees the overload.
  */
-const EXEMPT_ROUTES = new Set(['/healthz', '/readyz', '/metrics']);
+const EXEMPT_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/v2/health/live', '/v2/health/ready']);
 
 const REASONS: Record<string, string> = {
   eventLoopDelay: 'event-loop delay',

@@ -68,6 +68,21 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  readonly predictDrift = new Counter({
+    name: 'fitwell_predict_drift_total',
+    help:
+      'Predict input values far from the training data, per model: out_of_range (a numeric value more than ' +
+      'PREDICT_DRIFT_K training standard deviations from the training mean), unseen_category.',
+    labelNames: ['model', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  /** One request's drift counts (see src/serving/drift.ts). */
+  observeDrift(modelId: string, outOfRange: number, unseenCategories: number): void {
+    if (outOfRange > 0) this.predictDrift.inc({ model: modelId, kind: 'out_of_range' }, outOfRange);
+    if (unseenCategories > 0) this.predictDrift.inc({ model: modelId, kind: 'unseen_category' }, unseenCategories);
+  }
+
   readonly jobDuration = new Histogram({
     name: 'fitwell_training_job_duration_seconds',
     help: 'Wall time of a finished training job (its last attempt: start to finish), by outcome.',

@@ -146,4 +146,19 @@ export const predictResponseSchema = z.object({
     .array(z.string())
     .optional()
     .meta({ description: 'Input accepted but probably not meant: a category not seen in training, a key that is no feature' }),
+  drift: z
+    .object({
+      k: z.number().meta({ description: 'PREDICT_DRIFT_K: the threshold in training standard deviations' }),
+      rows: z.number().int(),
+      outOfRange: z
+        .record(z.string(), z.number().int())
+        .meta({ description: 'Numeric feature → values more than k training standard deviations from the training mean' }),
+      unseenCategories: z.number().int().meta({ description: 'Categorical values not seen in training' }),
+    })
+    .optional()
+    .meta({ description: 'With ?explain=drift: how far this request\'s input is from the training data' }),
+});
+
+export const predictQuerySchema = z.object({
+  explain: z.enum(['drift']).optional().meta({ description: '"drift": add the request\'s drift counts to the answer' }),
 });

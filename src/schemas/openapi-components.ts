@@ -12,6 +12,14 @@ import {
 import { modelListSchema, modelSchema, preprocessingSchema } from './model.schema';
 import { trainingEndEventSchema, trainingRemovedEventSchema, trainingStateEventSchema } from './training-events.schema';
 import { trainingRequestSchema } from './training-request.schema';
+import {
+  v2ErrorSchema,
+  v2InferRequestSchema,
+  v2InferResponseSchema,
+  v2ModelMetadataSchema,
+  v2ServerMetadataSchema,
+} from './open-inference.schema';
+import { aliasSchema, modelNameSchema, modelVersionSchema } from './model-registry.schema';
 
 /**
  * Names (components), descriptions and examples of the API's schemas in the OpenAPI document.
@@ -194,6 +202,80 @@ export const API_EXAMPLES = {
     schema: modelListSchema,
     description: 'Trained models, newest first.',
     example: { models: [] },
+  },
+  ModelVersion: {
+    schema: modelVersionSchema,
+    description: 'A trained model registered under a name as a numbered version.',
+    example: { name: 'churn', version: 3, modelId: 'mdl_Xr2c8QpLk1vB', registeredAt: '2026-01-05T10:02:00.000Z' },
+  },
+  ModelName: {
+    schema: modelNameSchema,
+    description: 'A model name: its versions and the aliases that point to them.',
+    example: {
+      name: 'churn',
+      createdAt: '2026-01-05T10:02:00.000Z',
+      latestVersion: 2,
+      versions: [
+        { version: 1, modelId: 'mdl_Xr2c8QpLk1vB', registeredAt: '2026-01-05T10:02:00.000Z' },
+        { version: 2, modelId: 'mdl_9QwErTy4UiOp', registeredAt: '2026-01-06T09:00:00.000Z' },
+      ],
+      aliases: { production: 1, staging: 2 },
+    },
+  },
+  Alias: {
+    schema: aliasSchema,
+    description: 'An alias as moved: the version (and model) it points to now, and before.',
+    example: { name: 'churn', alias: 'production', version: 2, modelId: 'mdl_9QwErTy4UiOp', previousVersion: 1 },
+  },
+  InferenceErrorResponse: {
+    schema: v2ErrorSchema,
+    description: 'Open Inference Protocol: every /v2 error.',
+    example: { error: 'model "churn" has no alias "canary"' },
+  },
+  ServerMetadataResponse: {
+    schema: v2ServerMetadataSchema,
+    description: 'Open Inference Protocol: server metadata.',
+    example: { name: 'fitwell', version: '0.1.0', extensions: [] },
+  },
+  ModelMetadataResponse: {
+    schema: v2ModelMetadataSchema,
+    description: 'Open Inference Protocol: model metadata, one input per feature.',
+    example: {
+      name: 'churn',
+      versions: ['1', '2'],
+      platform: 'fitwell_tfjs',
+      inputs: [
+        { name: 'tenure_months', datatype: 'FP32', shape: [-1, 1] },
+        { name: 'plan', datatype: 'BYTES', shape: [-1, 1] },
+      ],
+      outputs: [
+        { name: 'label', datatype: 'BYTES', shape: [-1] },
+        { name: 'class_index', datatype: 'INT64', shape: [-1] },
+        { name: 'probabilities', datatype: 'FP32', shape: [-1, 2] },
+      ],
+    },
+  },
+  InferenceRequest: {
+    schema: v2InferRequestSchema,
+    description: 'Open Inference Protocol: an inference request, one tensor per feature.',
+    example: {
+      id: 'req-1',
+      inputs: [
+        { name: 'tenure_months', shape: [2, 1], datatype: 'FP32', data: [3, 41] },
+        { name: 'plan', shape: [2, 1], datatype: 'BYTES', data: ['basic', 'pro'] },
+      ],
+      outputs: [{ name: 'probabilities' }],
+    },
+  },
+  InferenceResponse: {
+    schema: v2InferResponseSchema,
+    description: 'Open Inference Protocol: an inference response.',
+    example: {
+      model_name: 'churn',
+      model_version: '2',
+      id: 'req-1',
+      outputs: [{ name: 'probabilities', shape: [2, 2], datatype: 'FP32', data: [0.04, 0.96, 0.81, 0.19] }],
+    },
   },
 } satisfies Record<string, { schema: z.ZodType; description: string; example: unknown }>;
 

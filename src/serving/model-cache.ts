@@ -26,8 +26,9 @@ interface Entry {
  * Trained models kept in memory for prediction, ready to serve (executor and batcher built once),
  * least recently used evicted first beyond `capacity` models (MODEL_CACHE_SIZE) or `maxBytes`
  * estimated bytes (MODEL_CACHE_BYTES), whichever is reached first. Models are immutable once
- * written, so a cached copy is never stale. Once cached, a model keeps serving even while Redis
- * is unreachable.
+ * written; the one change is deletion, which every replica hears of (ModelEvents, `drop`) and
+ * which makes a cached copy go. Once cached, a model keeps serving even while Redis is
+ * unreachable.
  */
 export class ModelCache {
   private readonly entries = new Map<string, Entry>();
@@ -90,6 +91,21 @@ export class ModelCache {
     );
     this.evict();
     return entry.model;
+  }
+
+  /** The ids held (loaded or loading), least recently used first. */
+  ids(): string[] {
+    return [...this.entries.keys()];
+  }
+
+  /**
+   * Forgets a model (it was deleted): the next `get` loads it again (a 404 once it is gone).
+   * Requests already holding it finish with it; a copy still loading is served to its callers
+   * and then disposed, never kept.
+   */
+  drop(id: string): void {
+    const entry = this.entries.get(id);
+    if (entry) this.remove(id, entry);
   }
 
   private async load(id: string): Promise<ServedModel> {

@@ -25,7 +25,7 @@ export const predictSerializerCompiler: FastifySerializerCompiler<unknown> = (ro
 
 /** JSON.stringify(prediction), with the keys in the order `predict` sets them. */
 export function serializePrediction(prediction: Prediction): string {
-  const { predictions, probabilities, classes, warnings } = prediction;
+  const { predictions, probabilities, classes, warnings, drift } = prediction;
   let json = `{"predictions":${JSON.stringify(predictions)}`;
   if (probabilities !== undefined) json += `,"probabilities":${JSON.stringify(probabilities)}`;
   if (classes !== undefined) {
@@ -37,5 +37,6 @@ export function serializePrediction(prediction: Prediction): string {
     json += `,"classes":${cached}`;
   }
   if (warnings !== undefined) json += `,"warnings":${JSON.stringify(warnings)}`;
+  if (drift !== undefined) json += `,"drift":${JSON.stringify(drift)}`;
   return `${json}}`;
 }

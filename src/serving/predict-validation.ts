@@ -13,7 +13,14 @@ import { MAX_ID_LENGTH } from '../schemas/api.schema';
  */
 export const predictValidatorCompiler: FastifySchemaCompiler<unknown> = (route) => {
   const full = validatorCompiler(route as Parameters<typeof validatorCompiler>[0]);
-  const fast = route.httpPart === 'body' ? isPlainPredictBody : route.httpPart === 'params' ? isPlainModelParams : null;
+  const fast =
+    route.httpPart === 'body'
+      ? isPlainPredictBody
+      : route.httpPart === 'params'
+        ? isPlainModelParams
+        : route.httpPart === 'querystring'
+          ? isEmptyQuery
+          : null;
   if (!fast) return full;
   return (data: unknown) => (fast(data) ? { value: data } : full(data));
 };
@@ -33,6 +40,13 @@ export function isPlainPredictBody(data: unknown): boolean {
   if (keys !== 1) return false;
   const body = data as { rows?: unknown; inputs?: unknown };
   return Array.isArray(body.rows) || Array.isArray(body.inputs);
+}
+
+/** No query string: what `predictQuerySchema` (every key optional, no defaults) accepts unchanged. */
+export function isEmptyQuery(data: unknown): boolean {
+  if (typeof data !== 'object' || data === null) return false;
+  for (const key in data) return false;
+  return true;
 }
 
 /** What `idParams('modelId')` accepts unchanged: `{ modelId }`, a string of 1 to 128 characters. */

@@ -6,6 +6,7 @@ import {
   type Preprocessing,
 } from '../data/preprocessing';
 import { rowsToTable, vectorsToTable } from '../data/prediction-input';
+import { measureDrift, type DriftReport } from './drift';
 import type { PredictWarningKind, PredictWarnings } from './predict-warnings';
 import type { ServedModel } from './served-model';
 
@@ -20,6 +21,17 @@ export interface Prediction {
   classes?: (number | string)[];
   /** Input accepted but probably not meant: unseen categories, keys that are no feature. */
   warnings?: string[];
+  /** With `explain: true` in the drift options: the request's drift counts. */
+  drift?: DriftReport;
+}
+
+export interface DriftOptions {
+  /** PREDICT_DRIFT_K. */
+  k: number;
+  /** Called with every request's drift counts (for /metrics). */
+  observe?: (report: DriftReport) => void;
+  /** Put the report in the answer (`?explain=drift`). */
+  explain?: boolean;
 }
 
 /**
@@ -34,8 +46,11 @@ export async function predict(
   maxRows: number,
   /** Called with how many warnings of each kind the request had (for /metrics). */
   onWarnings?: (counts: Record<PredictWarningKind, number>) => void,
+  drift?: DriftOptions,
 ): Promise<Prediction> {
   const { x, rows, warnings } = encodeInput(model, input, maxRows);
+  // On the encoded rows, before they go to the network.
+  const report = drift && measureDrift(model.meta.preprocessing, x, rows, drift.k, warnings?.counts.unseen_category ?? 0);
   const output = await model.infer(x, rows);
   checkFinite(model.meta.preprocessing, input, output, rows);
   const prediction = decodeOutput(model, output, rows);
@@ -43,6 +58,10 @@ export async function predict(
   if (messages) {
     onWarnings?.(warnings!.counts);
     prediction.warnings = messages;
+  }
+  if (report) {
+    drift!.observe?.(report);
+    if (drift!.explain) prediction.drift = report;
   }
   return prediction;
 }

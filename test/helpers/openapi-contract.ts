@@ -50,7 +50,7 @@ export interface HttpResponse {
 }
 
 /** Headers a client acts on: wherever one is sent, the document must say so. */
-const WATCHED_HEADERS = ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'idempotent-replayed'];
+const WATCHED_HEADERS = ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'idempotent-replayed', 'x-model-id'];
 
 const ANNOTATIONS = ['example', 'deprecated', 'readOnly', 'writeOnly', 'xml', 'externalDocs'];
 

@@ -103,6 +103,7 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(http().get('/openapi.json'), 200);
     await expect(http().get('/metrics'), 200);
     await expect(http().get('/docs').redirects(1), 200);
+    await expect(http().get('/v2/health/live'), 200);
     await expect(http().get('/admin/queues'), 401);
     const basic = `Basic ${Buffer.from(`me:${KEY}`).toString('base64')}`;
     await expect(http().get('/admin/queues').set('authorization', basic), 200);
@@ -151,6 +152,7 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(authed(http().delete('/v1/training-jobs/nope')), 404);
     const other = await expect(authed(http().post('/v1/training-jobs')).send({ ...request, training: { epochs: 50 } }), 202);
     await expect(authed(http().delete(`/v1/training-jobs/${other.body.jobId}`)), 202);
+    ids.cancelledJobId = other.body.jobId;
   });
 
   test('models: list, read, predict, export', async () => {
@@ -161,6 +163,8 @@ describe('contract: every response matches the served /openapi.json', () => {
     const predict = `/v1/models/${ids.modelId}/predict`;
     await expect(authed(http().post(predict)).send({ rows: [{ a: 0.5, b: -0.5, color: 'red' }] }), 200);
     await expect(authed(http().post(predict)).send({ inputs: [[0.5, -0.5, 'blue']] }), 200);
+    const drift = await expect(authed(http().post(`${predict}?explain=drift`)).send({ inputs: [[50, -0.5, 'green']] }), 200);
+    assert.equal(drift.body.drift.outOfRange.a, 1);
     await expect(authed(http().post(predict)).send({ rows: [{ a: 'high', b: 1, color: 'red' }] }), 400);
     await expect(authed(http().post('/v1/models/mdl_missing/predict')).send({ inputs: [[1, 2, 'red']] }), 404);
     await expect(authed(http().post(predict)).send({ inputs: Array.from({ length: 2_000 }, () => [0.12345, 0.6789, 'red']) }), 413);
@@ -181,6 +185,84 @@ describe('contract: every response matches the served /openapi.json', () => {
     await svc.waitForJob(cosine.body.jobId);
     const cosineModel = (await authed(http().get(`/v1/training-jobs/${cosine.body.jobId}`))).body.modelId as string;
     await expect(authed(http().get(`/v1/models/${cosineModel}/export`)), 422);
+    ids.spareModelId = cosineModel;
+  });
+
+  test('model names: versions, aliases, history, deletion', async () => {
+    ids.name = 'churn';
+    ids.alias = 'production';
+    const versions = '/v1/model-names/churn/versions';
+    await expect(authed(http().post(versions)).send({ modelId: ids.modelId }), 201);
+    await expect(authed(http().post(versions)).send({ jobId: ids.jobId }), 201);
+    await expect(authed(http().post(versions)).send({ modelId: 'mdl_missing' }), 404);
+    await expect(authed(http().post(versions)).send({ jobId: 'nope' }), 404);
+    await expect(authed(http().post(versions)).send({ jobId: ids.cancelledJobId }), 409);
+    await expect(authed(http().post(versions)).send({ modelId: ids.modelId, jobId: ids.jobId }), 400);
+    await expect(authed(http().post(versions)).send({ modelId: 'x'.repeat(BODY_LIMIT) }), 413);
+    await expect(authed(http().post(versions)).type('text/plain').send('{}'), 415);
+    await expect(authed(http().post(`/v1/model-names/${'n'.repeat(100)}/versions`)).send({ modelId: ids.modelId }), 400);
+
+    await expect(authed(http().get('/v1/model-names')), 200);
+    await expect(authed(http().get('/v1/model-names?offset=-1')), 400);
+    await expect(authed(http().get('/v1/model-names/churn')), 200);
+    await expect(authed(http().get('/v1/model-names/nobody')), 404);
+    await expect(authed(http().get('/v1/model-names/.bad')), 400);
+
+    const alias = '/v1/model-names/churn/aliases/production';
+    await expect(authed(http().put(alias)).send({ version: 1 }), 200);
+    await expect(authed(http().put(alias)).send({ version: 2 }), 200);
+    await expect(authed(http().put(alias)).send({ version: 99 }), 404);
+    await expect(authed(http().put(alias)).send({ version: 'one' }), 400);
+    await expect(authed(http().put(alias)).send({ version: 1, pad: 'x'.repeat(BODY_LIMIT) }), 413);
+    await expect(authed(http().put(alias)).type('text/plain').send('{"version":1}'), 415);
+    await expect(authed(http().put('/v1/model-names/nobody/aliases/production')).send({ version: 1 }), 404);
+    await expect(authed(http().put(alias)).send({ version: 1 }), 200);
+    await expect(authed(http().get('/v1/model-names/churn/history')), 200);
+    await expect(authed(http().get('/v1/model-names/churn/history?limit=5000')), 400);
+    await expect(authed(http().get('/v1/model-names/nobody/history')), 404);
+
+    const predicted = await expect(authed(http().post('/v1/models/churn@production/predict')).send({ inputs: [[0.5, -0.5, 'blue']] }), 200);
+    assert.equal(predicted.headers['x-model-id'], ids.modelId);
+    await expect(authed(http().get('/v1/models/churn@staging')), 404);
+
+    await expect(authed(http().put('/v1/model-names/churn/aliases/staging')).send({ version: 2 }), 200);
+    await expect(authed(http().delete('/v1/model-names/churn/aliases/staging')), 204);
+    await expect(authed(http().delete('/v1/model-names/churn/aliases/staging')), 404);
+    await expect(authed(http().delete('/v1/model-names/churn/aliases/12')), 400);
+
+    await expect(authed(http().delete(`/v1/models/${ids.modelId}`)), 409);
+    await expect(authed(http().delete(`/v1/models/${ids.spareModelId}`)), 204);
+    await expect(authed(http().delete(`/v1/models/${ids.spareModelId}`)), 404);
+  });
+
+  test('open inference protocol (/v2)', async () => {
+    ids.version = '1';
+    await expect(authed(http().get('/v2')), 200);
+    await expect(http().get('/v2/health/live'), 200);
+    await expect(http().get('/v2/health/ready'), 200);
+    await expect(authed(http().get('/v2/models/churn')), 200);
+    await expect(authed(http().get(`/v2/models/${ids.modelId}`)), 200);
+    await expect(authed(http().get('/v2/models/nobody')), 404);
+    await expect(authed(http().get('/v2/models/churn/versions/1')), 200);
+    await expect(authed(http().get('/v2/models/churn/versions/99')), 404);
+    await expect(authed(http().get('/v2/models/churn/ready')), 200);
+    await expect(authed(http().get('/v2/models/nobody/ready')), 404);
+    await expect(authed(http().get('/v2/models/churn/versions/production/ready')), 200);
+    await expect(authed(http().get('/v2/models/churn/versions/canary/ready')), 404);
+    const inputs = [
+      { name: 'a', shape: [1, 1], datatype: 'FP32', data: [0.5] },
+      { name: 'b', shape: [1, 1], datatype: 'FP32', data: [-0.5] },
+      { name: 'color', shape: [1, 1], datatype: 'BYTES', data: ['blue'] },
+    ];
+    for (const path of ['/v2/models/churn/infer', '/v2/models/churn/versions/1/infer']) {
+      await expect(authed(http().post(path)).send({ inputs }), 200);
+      await expect(authed(http().post(path)).send({ inputs: inputs.slice(1) }), 400);
+      await expect(authed(http().post(path)).send({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: ['x'.repeat(BODY_LIMIT)] }] }), 413);
+      await expect(authed(http().post(path)).type('text/csv').send('a,b\n1,2\n'), 415);
+    }
+    await expect(authed(http().post('/v2/models/nobody/infer')).send({ inputs }), 404);
+    await expect(authed(http().post('/v2/models/churn/versions/7/infer')).send({ inputs }), 404);
+    await expect(authed(http().get('/v2/models/nobody/versions/1')), 404);
   });
 
   test('sweeps', async () => {
@@ -227,21 +309,28 @@ describe('contract: every response matches the served /openapi.json', () => {
     }
   });
 
-  test('every /v1 operation: 503 with Retry-After while Redis is away', async () => {
+  test('every /v1 operation and /v2 model operation: 503 with Retry-After while Redis is away', async () => {
     // A Redis of this test's own, stopped before the app starts and started again before it closes.
     const redis = await PrivateRedis.start();
     await redis.kill();
     const away = await startApp({ REDIS_URL: redis.url, RATE_LIMIT_MAX: '0' });
     await expect(away.http.get('/readyz'), 503, away.contract);
     contract.seen.add('GET /readyz 503');
+    await expect(away.http.get('/v2/health/ready'), 400, away.contract);
+    contract.seen.add('GET /v2/health/ready 400');
     for (const operation of operations(away.document)) {
-      if (!operation.template.startsWith('/v1/')) continue;
+      if (!/^\/v[12]\/models|^\/v1\//.test(operation.template)) continue;
       const bodies: Record<string, () => supertest.Test> = {
         'POST /v1/datasets': () => away.http.post('/v1/datasets').type('text/csv').send('a,b\n1,2\n3,4\n'),
         'POST /v1/training-jobs': () => away.http.post('/v1/training-jobs').send({ datasetId: 'ds_x', target: 'y', task: 'regression' }),
         'POST /v1/sweeps': () =>
           away.http.post('/v1/sweeps').send({ base: { datasetId: 'ds_x', target: 'y', task: 'regression' }, grid: { 'regularization.l2': [0] } }),
         'POST /v1/models/{modelId}/predict': () => away.http.post(urlOf(operation)).send({ inputs: [[1]] }),
+        'POST /v1/model-names/{name}/versions': () => away.http.post(urlOf(operation)).send({ modelId: 'mdl_x' }),
+        'PUT /v1/model-names/{name}/aliases/{alias}': () => away.http.put(urlOf(operation)).send({ version: 1 }),
+        'POST /v2/models/{name}/infer': () => away.http.post(urlOf(operation)).send({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: [1] }] }),
+        'POST /v2/models/{name}/versions/{version}/infer': () =>
+          away.http.post(urlOf(operation)).send({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: [1] }] }),
       };
       const send = bodies[`${operation.method} ${operation.template}`] ?? (() => call(away.http, operation, urlOf(operation)));
       const res = await expect(send(), 503, away.contract);
@@ -265,12 +354,14 @@ describe('contract: every response matches the served /openapi.json', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
     for (const operation of operations(busy.document)) {
-      if (['/healthz', '/readyz', '/metrics'].includes(operation.template)) {
+      if (['/healthz', '/readyz', '/metrics', '/v2/health/live', '/v2/health/ready'].includes(operation.template)) {
         assert.equal(operation.responses['503'] === undefined, operation.template !== '/readyz', operation.template);
         continue;
       }
       const res = await expect(call(busy.http, operation, urlOf(operation)), 503, busy.contract);
-      assert.equal(res.body.error.code, 'OVERLOADED');
+      // The Open Inference Protocol's error body is a message, not a code.
+      if (operation.template.startsWith('/v2')) assert.match(res.body.error, /overloaded/);
+      else assert.equal(res.body.error.code, 'OVERLOADED');
       contract.seen.add(`${operation.method} ${operation.template} 503`);
     }
   });
@@ -287,7 +378,7 @@ describe('contract: every response matches the served /openapi.json', () => {
         const raw = await new Promise<string>((resolve) => {
           let received = '';
           const socket = net.connect({ port, host: '127.0.0.1' }, () =>
-            socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`),
+            socket.write(`${operation.method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`),
           );
           socket.on('data', (chunk) => (received += chunk));
           socket.on('close', () => resolve(received));
@@ -296,10 +387,10 @@ describe('contract: every response matches the served /openapi.json', () => {
         const [head, text = ''] = raw.split('\r\n\r\n');
         const [statusLine, ...lines] = head.split('\r\n');
         const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
-        const res: HttpResponse = { status: Number(statusLine.split(' ')[1]), headers, text, req: { method: 'POST', path } };
+        const res: HttpResponse = { status: Number(statusLine.split(' ')[1]), headers, text, req: { method: operation.method, path } };
         slow.contract.check(res);
         assert.equal(res.status, 408, raw);
-        contract.seen.add(`POST ${operation.template} 408`);
+        contract.seen.add(`${operation.method} ${operation.template} 408`);
       }),
     );
   });

@@ -88,7 +88,8 @@ describe('OpenAPI document', () => {
             const schema = response.content?.['application/json']?.schema;
             // The API's errors are all {"error":{code,message}}; only the probes answer in their own shape.
             if (path.startsWith('/v1/')) assert.deepEqual(schema, { $ref: '#/components/schemas/Error' }, `${name} ${status}`);
-            else assert.ok(schema, `${name} ${status} has a JSON schema`);
+            // The Open Inference Protocol's health probes answer "not ready" with an empty body, as it says.
+            else if (!path.startsWith('/v2/health/')) assert.ok(schema, `${name} ${status} has a JSON schema`);
           }
         }
         if (path.startsWith('/v1/')) {

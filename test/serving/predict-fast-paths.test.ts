@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { validatorCompiler } from 'fastify-type-provider-zod';
-import { idParams, predictRequestSchema } from '../../src/schemas/api.schema';
+import { idParams, predictQuerySchema, predictRequestSchema } from '../../src/schemas/api.schema';
 import type { Prediction } from '../../src/serving/predict';
 import { serializePrediction } from '../../src/serving/predict-serializer';
 import {
+  isEmptyQuery,
   isPlainModelParams,
   isPlainPredictBody,
   predictValidatorCompiler,
@@ -80,10 +81,16 @@ describe('predict fast paths', () => {
     assert.ok(isPlainModelParams({ modelId: 'mdl_abc' }));
   });
 
+  test('an empty query passes the check, and zod returns it unchanged', () => {
+    assert.ok(isEmptyQuery({}) && !isEmptyQuery({ explain: 'drift' }) && !isEmptyQuery(null));
+    assert.deepEqual(predictQuerySchema.parse({}), {});
+  });
+
   test('the compiled validators give the same values and the same errors as zod\'s', () => {
     for (const [schema, part, inputs] of [
       [predictRequestSchema, 'body', BODIES],
       [idParams('modelId'), 'params', PARAMS],
+      [predictQuerySchema, 'querystring', [{}, { explain: 'drift' }, { explain: 'everything' }, { other: '1' }]],
     ] as const) {
       const fast = compile(predictValidatorCompiler, schema, part);
       const zod = compile(validatorCompiler, schema, part);
