@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CODES } from '../errors';
+import { evaluationResultSchema } from './evaluation.schema';
 
 /** Shapes of the API's requests and responses other than the training request. */
 
@@ -111,6 +112,7 @@ export const trainingJobSchema = z.object({
       mae: z.number().optional(),
     })
     .optional(),
+  evaluation: evaluationResultSchema.optional().meta({ description: 'The kept model on the validation and test rows (README, "Evaluation")' }),
   diagnosis: z.looseObject({ verdict: z.enum(VERDICTS) }).optional(),
   sparsity: z.looseObject({ zeroShare: z.number() }).optional(),
   resumedAt: z.array(z.number().int()).optional(),

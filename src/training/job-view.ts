@@ -36,6 +36,7 @@ export function describeJob(
           stoppedEpoch: result.stoppedEpoch,
           restoredBestWeights: result.restoredBestWeights,
           testMetrics: result.testMetrics,
+          evaluation: result.evaluation,
           // Plain JSON from Redis; spread into records for the loosely described response schema.
           diagnosis: result.diagnosis ? { ...result.diagnosis } : undefined,
           sparsity: result.sparsity ? { ...result.sparsity } : undefined,

@@ -16,6 +16,8 @@ import { sparsityReport, type SparsityReport } from '../ml/sparsity';
 import { Trainer, type EpochMetrics, type TrainerCheckpoint } from '../ml/trainer';
 import { Rng } from '../random';
 import { batchStatisticsLayer, type TrainingRequest } from '../schemas/training-request.schema';
+import type { EvaluationResult } from '../schemas/evaluation.schema';
+import { evaluateModel } from './evaluate-model';
 import { specWarnings } from './spec-warnings';
 import { targetWarnings, unknownClassesMessage, type TargetFacts } from './trainable';
 
@@ -57,6 +59,8 @@ export interface TrainingOutcome {
   rows: { train: number; validation: number; test: number };
   /** The target column over the rows with a target, for the diagnosis (does it look continuous?). */
   target: TargetFacts;
+  /** The kept model's metrics, calibration, threshold and importance (a completed run only). */
+  evaluation?: EvaluationResult;
 }
 
 /** A seed for requests that leave it out, recorded with the model so the run can be repeated. */
@@ -131,11 +135,12 @@ export async function trainFromRequest(
     throw invalid('INVALID_TRAINING_REQUEST', `target "${request.target}" has more than 4096 classes`);
   }
   const y = encodeTargets(preprocessing, table, rows);
+  const x = encodeFeatures(preprocessing, table, rows);
   const classWeights = resolveClassWeights(request, preprocessing, y, split.train);
   const trainer = new Trainer(
     {
       task: request.task,
-      x: encodeFeatures(preprocessing, table, rows),
+      x,
       y,
       inputSize: preprocessing.inputSize,
       outputSize: classes,
@@ -174,12 +179,18 @@ export async function trainFromRequest(
       await hooks.onEpoch?.(metrics, trainer);
     }
     const restoredBestWeights = status === 'completed' && trainer.restoreBestWeights();
+    const frozen = trainer.network.freeze();
+    const evaluation =
+      status === 'completed'
+        ? evaluateModel({ frozen, preprocessing, x, y, validation: split.validation, test: split.test, options: request.evaluation, seed })
+        : undefined;
     return {
       status,
       seed,
       preprocessing,
       metrics: trainer.metrics,
-      frozen: trainer.network.freeze(),
+      frozen,
+      ...(evaluation ? { evaluation } : {}),
       sparsity: sparsityReport(
         trainer.network,
         encodedFeatureNames(preprocessing).map((f) => f.label),
