@@ -22,6 +22,7 @@ Which reference each figure has:
   multiclass: the mean over the classes present in y_true of the one-vs-rest binary AP.
 - Brier multiclass: sklearn 1.2 has none; the mean over rows of Σ_k (p_k − 1[y = k])² (Brier's
   original definition), computed with numpy.
+- ROC curve (binary, for the report): roc_curve(drop_intermediate=False).
 - ECE: sklearn has only the binary calibration_curve; top-label ECE in numpy with 10 equal-width
   bins assigned as calibration_curve assigns them (np.searchsorted on the inner edges).
 """
@@ -91,6 +92,9 @@ def classification_case(name, y, p, threshold=None):
         expected['rocAuc'] = metrics.roc_auc_score(y, p[:, 1]) if len(present) == 2 else None
         expected['prAuc'] = metrics.average_precision_score(y, p[:, 1]) if 1 in present else None
         expected['brier'] = metrics.brier_score_loss(y, p[:, 1])
+        if len(present) == 2:
+            fpr, tpr, _ = metrics.roc_curve(y, p[:, 1], drop_intermediate=False)
+            expected['rocCurve'] = {'fpr': fpr.tolist(), 'tpr': tpr.tolist()}
     else:
         expected['rocAuc'] = (
             metrics.roc_auc_score(y, p, multi_class='ovr', average='macro', labels=labels)

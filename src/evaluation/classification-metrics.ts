@@ -61,7 +61,22 @@ export interface ClassificationMetrics {
   reliability: ReliabilityBin[];
   /** Binary only: the probability of class 1 from which a row is predicted as class 1. */
   threshold?: number;
+  /**
+   * ROC curves for the report: binary, one of class 1; multiclass, one-vs-rest per class with
+   * rows. Every distinct score a point (sklearn roc_curve, drop_intermediate=False), thinned to
+   * at most ROC_POINTS evenly spaced ones beyond that.
+   */
+  rocCurves?: RocCurve[];
 }
+
+export interface RocCurve {
+  /** Class index. */
+  class: number;
+  fpr: number[];
+  tpr: number[];
+}
+
+export const ROC_POINTS = 201;
 
 export const ECE_BINS = 10;
 
@@ -153,6 +168,36 @@ export function averagePrecision(positive: ArrayLike<boolean>, scores: ArrayLike
     sum += ((tp - prevTp) / positives) * (tp / seen);
   }
   return sum;
+}
+
+/** (false positive rate, true positive rate) from (0, 0) through every distinct score, highest first. */
+export function rocCurve(positive: ArrayLike<boolean>, scores: ArrayLike<number>): { fpr: number[]; tpr: number[] } | undefined {
+  const order = sortedByScoreDescending(scores);
+  let positives = 0;
+  for (let i = 0; i < positive.length; i++) if (positive[i]) positives++;
+  const negatives = positive.length - positives;
+  if (positives === 0 || negatives === 0) return undefined;
+  const fpr = [0];
+  const tpr = [0];
+  let tp = 0;
+  let fp = 0;
+  for (let i = 0; i < order.length; ) {
+    const score = scores[order[i]];
+    for (; i < order.length && scores[order[i]] === score; i++) {
+      if (positive[order[i]]) tp++;
+      else fp++;
+    }
+    fpr.push(fp / negatives);
+    tpr.push(tp / positives);
+  }
+  return { fpr, tpr };
+}
+
+function thin(curve: { fpr: number[]; tpr: number[] }): { fpr: number[]; tpr: number[] } {
+  const n = curve.fpr.length;
+  if (n <= ROC_POINTS) return curve;
+  const keep = Array.from({ length: ROC_POINTS }, (_, i) => Math.round((i * (n - 1)) / (ROC_POINTS - 1)));
+  return { fpr: keep.map((i) => curve.fpr[i]), tpr: keep.map((i) => curve.tpr[i]) };
 }
 
 function sortedByScoreDescending(scores: ArrayLike<number>): Int32Array {
@@ -252,7 +297,10 @@ export function classificationMetrics(
     if (auc !== undefined) metrics.rocAuc = auc;
     if (ap !== undefined) metrics.prAuc = ap;
     if (threshold !== undefined) metrics.threshold = threshold;
+    const curve = rocCurve(isClass(1), column(1));
+    if (curve) metrics.rocCurves = [{ class: 1, ...thin(curve) }];
   } else {
+    metrics.rocCurves = [];
     const aucs: number[] = [];
     const aps: number[] = [];
     for (let c = 0; c < classes; c++) {
@@ -260,6 +308,8 @@ export function classificationMetrics(
       const auc = rocAuc(isClass(c), column(c));
       if (auc !== undefined) aucs.push(auc);
       aps.push(averagePrecision(isClass(c), column(c))!);
+      const curve = rocCurve(isClass(c), column(c));
+      if (curve) metrics.rocCurves.push({ class: c, ...thin(curve) });
     }
     if (present.length === classes && aucs.length === classes) metrics.rocAuc = mean(aucs);
     if (aps.length > 0) metrics.prAuc = mean(aps);

@@ -64,6 +64,10 @@ export const classificationMetricsSchema = z
     ece: z.number().meta({ description: 'Top-label expected calibration error, 10 equal-width bins' }),
     reliability: z.array(reliabilityBinSchema),
     threshold: z.number().optional().meta({ description: 'Binary: the decision threshold the predictions used' }),
+    rocCurves: z
+      .array(z.object({ class: z.number().int(), fpr: z.array(z.number()), tpr: z.array(z.number()) }))
+      .optional()
+      .meta({ description: 'For drawing: binary, of class index 1; multiclass, one-vs-rest per class with rows (at most 201 points each)' }),
   });
 
 export const regressionMetricsSchema = z

@@ -32,6 +32,7 @@ interface ClassificationCase {
     brier: number;
     ece: number;
     reliability: ReliabilityBin[];
+    rocCurve?: { fpr: number[]; tpr: number[] };
   };
 }
 
@@ -65,6 +66,12 @@ describe('classification metrics equal scikit-learn', () => {
         else close(m[key], value, key);
       }
       assert.deepEqual(m.confusionMatrix, e.confusionMatrix);
+      if (e.rocCurve) {
+        const curve = m.rocCurves![0];
+        assert.equal(curve.fpr.length, e.rocCurve.fpr.length, 'one point per distinct score, as roc_curve');
+        curve.fpr.forEach((v, i) => close(v, e.rocCurve!.fpr[i], `fpr[${i}]`));
+        curve.tpr.forEach((v, i) => close(v, e.rocCurve!.tpr[i], `tpr[${i}]`));
+      }
       m.perClass.forEach((k, i) => {
         close(k.precision, e.precision[i], `precision[${i}]`);
         close(k.recall, e.recall[i], `recall[${i}]`);
