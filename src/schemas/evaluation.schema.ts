@@ -32,6 +32,12 @@ export const evaluationOptionsSchema = z
 
 export type EvaluationOptions = z.infer<typeof evaluationOptionsSchema>;
 
+export const crossValidationOptionsSchema = z
+  .object({
+    folds: z.number().int().min(2).max(20).meta({ description: 'k of k-fold cross-validation over the rows outside the test split (stratified for classification, seeded by the job\'s seed)' }),
+  })
+  .strict();
+
 const reliabilityBinSchema = z.object({
   lower: z.number(),
   upper: z.number(),
@@ -122,6 +128,33 @@ export const evaluationResultSchema = z
   });
 
 export type EvaluationResult = z.infer<typeof evaluationResultSchema>;
+
+const setMetricsSchema = z.union([classificationMetricsSchema, regressionMetricsSchema]);
+
+export const crossValidationResultSchema = z.object({
+  folds: z.number().int(),
+  rows: z.number().int().meta({ description: 'Rows dealt into the folds: every row outside the test split' }),
+  keptModel: z
+    .literal('split')
+    .meta({ description: 'The served model is the one trained on the request\'s own train/validation split; the fold models are discarded' }),
+  perFold: z.array(
+    z.object({
+      fold: z.number().int(),
+      rows: z.object({ train: z.number().int(), validation: z.number().int() }),
+      epochsRun: z.number().int(),
+      bestEpoch: z.number().int().optional(),
+      valLoss: z.number().meta({ description: "The fold model's validation loss at its kept epoch" }),
+      metrics: setMetricsSchema.meta({ description: "The fold model's metrics on its fold" }),
+    }),
+  ),
+  summary: z
+    .record(z.string(), z.object({ mean: z.number(), sd: z.number(), folds: z.number().int() }))
+    .meta({ description: 'Per metric: mean and sample standard deviation across the folds that have it' }),
+  outOfFold: setMetricsSchema.optional().meta({ description: 'Every row predicted once, by the fold model that did not train on it' }),
+  outOfFoldClasses: z.array(z.string()).optional().meta({ description: "The class of each index in outOfFold (labels as strings, sorted)" }),
+});
+
+export type CrossValidationResult = z.infer<typeof crossValidationResultSchema>;
 
 /** What the evaluation options need of the rest of the request (checked at submission). */
 export function checkEvaluationOptions(

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { checkEvaluationOptions, evaluationOptionsSchema } from './evaluation.schema';
+import { checkEvaluationOptions, crossValidationOptionsSchema, evaluationOptionsSchema } from './evaluation.schema';
 
 /**
  * The training request: the one source of truth. The route validates the body with it, the
@@ -578,6 +578,8 @@ export const trainingRequestSchema = z
       .prefault({}),
     /** After training: metrics, calibration, decision threshold, importance (README, "Evaluation"). */
     evaluation: evaluationOptionsSchema.prefault({}),
+    /** k-fold cross-validation after training, an estimate beside the kept model (README, "Evaluation"). */
+    validation: crossValidationOptionsSchema.optional(),
   })
   .strict()
   .refine((r) => r.training.validationSplit + r.training.testSplit < 0.9, {

@@ -37,6 +37,7 @@ export function describeJob(
           restoredBestWeights: result.restoredBestWeights,
           testMetrics: result.testMetrics,
           evaluation: result.evaluation,
+          crossValidation: result.crossValidation,
           // Plain JSON from Redis; spread into records for the loosely described response schema.
           diagnosis: result.diagnosis ? { ...result.diagnosis } : undefined,
           sparsity: result.sparsity ? { ...result.sparsity } : undefined,

@@ -28,6 +28,8 @@ export interface TrainingHooks {
   shouldStop?(): boolean | Promise<boolean>;
   /** A checkpoint to continue from instead of epoch 0. */
   resumeFrom?: TrainerCheckpoint;
+  /** Train on this split (positions into the rows with a target) instead of the request's (cross-validation's folds). */
+  split?: Split;
 }
 
 export interface EvaluationMetrics {
@@ -68,7 +70,7 @@ export function resolveSeed(request: TrainingRequest): number {
   return request.training.seed ?? Math.floor(Math.random() * 2 ** 31);
 }
 
-interface Split {
+export interface Split {
   train: Int32Array;
   validation: Int32Array;
   test: Int32Array;
@@ -78,7 +80,7 @@ interface Split {
  * Test rows first (held out from everything), then validation rows out of the rest; both
  * stratified by class for classification. Returns positions into `rows`.
  */
-function splitRows(request: TrainingRequest, table: Table, rows: Int32Array, rng: Rng): Split {
+export function splitRows(request: TrainingRequest, table: Table, rows: Int32Array, rng: Rng): Split {
   const { validationSplit, testSplit } = request.training;
   const labelsOf = (positions: Int32Array) =>
     request.task === 'classification'
@@ -114,7 +116,7 @@ export async function trainFromRequest(
   const rows = rowsWithTarget(table, request.target);
   const targetProfile = profileColumn(columnInfo(table, request.target)!.type, columnValues(table, request.target));
   const rng = new Rng(seed);
-  const split = splitRows(request, table, rows, rng);
+  const split = hooks.split ?? splitRows(request, table, rows, rng);
   const batchStatistics = batchStatisticsLayer(request.model.hidden);
   if (batchStatistics && split.train.length < 2) {
     throw invalid(
