@@ -1,4 +1,4 @@
-import type { EvaluationResult } from '../schemas/evaluation.schema';
+import type { CrossValidationResult, EvaluationResult } from '../schemas/evaluation.schema';
 import type { Diagnosis } from '../training/diagnosis';
 import type { EvaluationSvgs } from './evaluation-charts';
 import type { ChartedEpoch } from './curves-chart';
@@ -46,6 +46,7 @@ ${diagnosisSection(diagnosis, report.provisional)}
   ${earlyStoppingLine(report)}
 </section>
 ${evaluationSection(result?.evaluation, evaluationCharts)}
+${crossValidationSection(result?.crossValidation)}
 ${sparsitySection(report)}
 ${warningsSection(result?.warnings ?? [])}
 <section id="config">
@@ -155,6 +156,29 @@ function evaluationSection(evaluation: EvaluationResult | undefined, charts: Eva
   <table><tr><th></th>${sets.map((s) => `<th>${s}</th>`).join('')}</tr>${body}</table>
   ${calibration}${threshold}
   ${charts ? `<div class="charts">${figure('confusion-chart', charts.confusion)}${figure('roc-chart', charts.roc)}${figure('reliability-chart', charts.reliability)}${figure('importance-chart', charts.importance)}</div>` : ''}
+</section>`;
+}
+
+/** The fold table: each fold's figures, then mean ± sd across the folds and the out-of-fold figures. */
+function crossValidationSection(cv: CrossValidationResult | undefined): string {
+  if (!cv) return '';
+  const keys = ['valLoss', 'accuracy', 'balancedAccuracy', 'f1Macro', 'rocAuc', 'prAuc', 'brier', 'ece', 'rmse', 'mae', 'r2', 'bestEpoch'].filter(
+    (k) => cv.summary[k] !== undefined,
+  );
+  const value = (f: CrossValidationResult['perFold'][number], k: string) =>
+    (k === 'valLoss' ? f.valLoss : k === 'bestEpoch' ? f.bestEpoch : (f.metrics as Record<string, unknown>)[k]) as number | undefined;
+  const rows = cv.perFold
+    .map((f) => `<tr><td>${f.fold}</td><td class="num">${f.rows.validation}</td>${keys.map((k) => `<td class="num">${num(value(f, k))}</td>`).join('')}</tr>`)
+    .join('');
+  const summary = `<tr><th>mean ± sd</th><td></td>${keys.map((k) => `<td class="num">${num(cv.summary[k].mean)} ± ${num(cv.summary[k].sd)}</td>`).join('')}</tr>`;
+  const oof = cv.outOfFold as Record<string, unknown> | undefined;
+  const oofRow = oof
+    ? `<tr><th>out of fold</th><td class="num">${num(oof.rows as number)}</td>${keys.map((k) => `<td class="num">${num(k === 'valLoss' ? (oof.logLoss as number | undefined) : (oof[k] as number | undefined))}</td>`).join('')}</tr>`
+    : '';
+  return `<section id="cross-validation">
+  <h2>Cross-validation: ${cv.folds} folds over ${cv.rows} rows</h2>
+  <table><tr><th>fold</th><th>rows</th>${keys.map((k) => `<th>${esc(k)}</th>`).join('')}</tr>${rows}${summary}${oofRow}</table>
+  <p class="meta">Each fold's model trained on the other folds (early stopping on its own fold) and was discarded; the served model is the one trained on the request's split. Out of fold: every row predicted by the model that did not train on it (valLoss there: its log loss).</p>
 </section>`;
 }
 

@@ -59,6 +59,9 @@ describe('cross-validation across two worker processes', () => {
       if (source !== undefined) assert.equal(source, 'folds');
       const model = (await svc.http.get(`/v1/models/${job.modelId}`)).body;
       assert.deepEqual(model.crossValidation, cv);
+      const page = await svc.http.get(`/v1/training-jobs/${job.jobId}/report`);
+      assert.match(page.text, /Cross-validation: 5 folds over 160 rows/);
+      assert.match(page.text, /<th>mean ± sd<\/th>/);
     }
     assert.deepEqual(jobs[0].crossValidation, jobs[1].crossValidation);
   });

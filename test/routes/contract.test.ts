@@ -127,6 +127,7 @@ describe('contract: every response matches the served /openapi.json', () => {
       training: { epochs: 2, seed: 1, testSplit: 0.2 },
       // Every part of the evaluation, so the job's and the model's documents cover it.
       evaluation: { calibration: 'temperature', threshold: 'f1', importance: { repeats: 2 } },
+      validation: { folds: 3 },
     };
     const queued = await expect(authed(http().post('/v1/training-jobs')).set('idempotency-key', 'contract-1').send(request), 202);
     ids.jobId = queued.body.jobId;
@@ -148,6 +149,7 @@ describe('contract: every response matches the served /openapi.json', () => {
     for (const key of ['validation', 'test', 'calibration', 'threshold', 'importance']) {
       assert.ok(job.body.evaluation?.[key], `the job's evaluation has ${key}`);
     }
+    assert.equal(job.body.crossValidation?.perFold.length, 3, 'the cross-validation is in the document too');
     await expect(authed(http().get('/v1/training-jobs/nope')), 404);
     await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}/events`)), 200);
     await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}/events`)).set('last-event-id', 'end'), 204);
