@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { parseCsv } from '../src/data/parse-dataset';
 import { initBackend } from '../src/ml/backend';
 import { trainingRequestSchema, type TrainingRequestInput } from '../src/schemas/training-request.schema';
+import { crossValidate } from '../src/training/cross-validate';
 import { trainFromRequest } from '../src/training/train-from-request';
 
 /**
@@ -27,6 +28,16 @@ async function run(file: string, input: Omit<TrainingRequestInput, 'datasetId'>)
   console.log(JSON.stringify({ file, rows: outcome.rows, epochsRun: outcome.metrics.length, ...(round({ ...e, importance: undefined }) as object), topImportance: round(importance) }, null, 1));
 }
 
+async function crossValidation(file: string, input: Omit<TrainingRequestInput, 'datasetId'>) {
+  const table = parseCsv(readFileSync(join(DATA, file), 'utf8'), { maxRows: 100_000, maxColumns: 1000 });
+  const cv = (await crossValidate(trainingRequestSchema.parse({ datasetId: file, ...input }), table, 7))!;
+  const r = (v: number) => Number(v.toPrecision(4));
+  const summary = Object.fromEntries(Object.entries(cv.summary).map(([k, s]) => [k, `${r(s.mean)} ± ${r(s.sd)}`]));
+  const oof = cv.outOfFold as Record<string, unknown>;
+  console.log(JSON.stringify({ file, folds: cv.folds, rows: cv.rows, summary, outOfFold: Object.fromEntries(
+    ['logLoss', 'accuracy', 'balancedAccuracy', 'f1Macro', 'rocAuc', 'prAuc', 'brier', 'ece'].map((k) => [k, r(oof[k] as number)])) }, null, 1));
+}
+
 async function main() {
   await initBackend('wasm');
   await run('breast-cancer.train.csv', {
@@ -35,6 +46,13 @@ async function main() {
     model: { hidden: [{ units: 32 }] },
     training: { epochs: 60, seed: 7, validationSplit: 0.25, testSplit: 0.2 },
     evaluation: { calibration: 'temperature', threshold: 'f1', importance: { repeats: 5 } },
+  });
+  await crossValidation('breast-cancer.train.csv', {
+    target: 'target',
+    task: 'classification',
+    model: { hidden: [{ units: 32 }] },
+    training: { epochs: 60, seed: 7, validationSplit: 0.25, testSplit: 0.2 },
+    validation: { folds: 5 },
   });
   await run('diabetes.train.csv', {
     target: 'target',
