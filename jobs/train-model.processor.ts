@@ -9,6 +9,7 @@ import { newModelId } from '../src/store/model-store';
 import { createRedis } from '../src/store/redis';
 import { FencedJobState, jobResultKey, LostJobLockError } from '../src/training-jobs/fenced-job-state';
 import { diagnose } from '../src/training/diagnosis';
+import { crossValidate } from '../src/training/cross-validate';
 import { trainFromRequest } from '../src/training/train-from-request';
 import {
   CANCELLED_REASON,
@@ -121,21 +122,22 @@ async function trainAttempt(
   const epochs = request.training.epochs;
   // The metrics list is made to hold exactly the checkpointed epochs, and progress set to match.
   await state.reconcile(saved, epochs);
+  // After every batch: the drain flag at once, the cancel flag in Redis at most every
+  // CANCEL_CHECK_MS (a round trip per batch cost up to a fifth of the step on a busy machine).
+  const shouldStop = async () => {
+    const checking = performance.now();
+    let stop = draining;
+    if (!stop && checking - lastCancelCheck >= CANCEL_CHECK_MS) {
+      stop = (await redis.exists(keys.cancel)) === 1;
+      lastCancelCheck = performance.now();
+    }
+    lastCheckEnded = performance.now();
+    timings.cancelChecksMs += lastCheckEnded - checking;
+    return stop;
+  };
   const outcome = await trainFromRequest(request, table, job.data.seed, {
     resumeFrom: saved?.trainer,
-    // After every batch: the drain flag at once, the cancel flag in Redis at most every
-    // CANCEL_CHECK_MS (a round trip per batch cost up to a fifth of the step on a busy machine).
-    shouldStop: async () => {
-      const checking = performance.now();
-      let stop = draining;
-      if (!stop && checking - lastCancelCheck >= CANCEL_CHECK_MS) {
-        stop = (await redis.exists(keys.cancel)) === 1;
-        lastCancelCheck = performance.now();
-      }
-      lastCheckEnded = performance.now();
-      timings.cancelChecksMs += lastCheckEnded - checking;
-      return stop;
-    },
+    shouldStop,
     onEpoch: async (metrics, trainer) => {
       // The trainer's durationMs runs from the epoch's start to the end of its metrics pass.
       const metricsEnded = performance.now();
@@ -152,7 +154,13 @@ async function trainAttempt(
       timings.checkpointMs += epochEnded - metricsEnded;
     },
   }).catch(unrecoverable);
-  if (outcome.status === 'stopped') {
+  // Cross-validation after the kept model (no checkpoints of its own: deterministic from the
+  // seed, a job taken over starts it again from its first fold).
+  const crossValidation =
+    outcome.status === 'completed' && request.validation
+      ? await crossValidate(request, table, job.data.seed, shouldStop).catch(unrecoverable)
+      : undefined;
+  if (outcome.status === 'stopped' || (request.validation && !crossValidation)) {
     if ((await redis.exists(keys.cancel)) === 1) {
       await state.deleteCheckpoint();
       throw new UnrecoverableError(CANCELLED_REASON);
@@ -173,6 +181,7 @@ async function trainAttempt(
     baselineLoss: outcome.baselineLoss,
     rows: outcome.rows,
     target: outcome.target,
+    ...(crossValidation ? { foldValLosses: crossValidation.perFold.map((f) => f.valLoss) } : {}),
   });
   const modelId = newModelId();
   const result: TrainingJobResult = {
@@ -185,6 +194,8 @@ async function trainAttempt(
     stoppedEpoch: outcome.stoppedEpoch,
     restoredBestWeights: outcome.restoredBestWeights,
     testMetrics: outcome.testMetrics,
+    evaluation: outcome.evaluation,
+    ...(crossValidation ? { crossValidation } : {}),
     diagnosis,
     sparsity: outcome.sparsity,
     resumedAt,
@@ -208,6 +219,8 @@ async function trainAttempt(
       stoppedEpoch: outcome.stoppedEpoch,
       restoredBestWeights: outcome.restoredBestWeights,
       testMetrics: outcome.testMetrics,
+      evaluation: outcome.evaluation,
+      ...(crossValidation ? { crossValidation } : {}),
       rows: outcome.rows,
       diagnosis,
       sparsity: outcome.sparsity,

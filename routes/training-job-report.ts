@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jobCurvesSvg, loadJobReport } from '../src/report/job-report';
+import { evaluationSvgs } from '../src/report/evaluation-charts';
 import { reportPage } from '../src/report/report-page';
 import { requireRedis } from '../src/http/redis-errors';
 import { errorSchema, idParams } from '../src/schemas/api.schema';
@@ -45,7 +46,7 @@ const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         operationId: 'getTrainingJobReport',
-        description: 'An HTML page: configuration, curves, diagnosis, sparsity per layer, warnings.',
+        description: 'An HTML page: configuration, curves, diagnosis, evaluation (metrics, confusion matrix, ROC, reliability, importance), sparsity per layer, warnings.',
         params: idParams('jobId'),
         response: {
           200: { description: 'An HTML page', content: { 'text/html': { schema: z.string() } } },
@@ -55,7 +56,7 @@ const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const report = await loadJobReport(trainingJobs, request.params.jobId);
-      const html = reportPage(report, await jobCurvesSvg(report));
+      const html = reportPage(report, await jobCurvesSvg(report), await evaluationSvgs(report.result?.evaluation));
       return reply
         .type('text/html; charset=utf-8')
         .header('content-security-policy', REPORT_CSP)

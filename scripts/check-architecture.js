@@ -17,7 +17,7 @@ const root = resolve(__dirname, '..');
  */
 const LAYERS = [
   { name: 'foundation', paths: ['src/config', 'src/errors', 'src/schemas/', 'src/random'] },
-  { name: 'data-ml', paths: ['src/data/', 'src/ml/'] },
+  { name: 'data-ml', paths: ['src/data/', 'src/ml/', 'src/evaluation/'] },
   { name: 'domain', paths: ['src/training/', 'src/store/', 'src/training-jobs/', 'src/local-redis'] },
   { name: 'services', paths: ['src/serving/', 'src/search/', 'src/sweeps/', 'src/report/', 'src/export/'] },
   { name: 'http', paths: ['src/http/', 'src/observability/'] },

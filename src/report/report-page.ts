@@ -1,4 +1,6 @@
+import type { CrossValidationResult, EvaluationResult } from '../schemas/evaluation.schema';
 import type { Diagnosis } from '../training/diagnosis';
+import type { EvaluationSvgs } from './evaluation-charts';
 import type { ChartedEpoch } from './curves-chart';
 import type { JobReport } from './job-report';
 
@@ -7,7 +9,7 @@ import type { JobReport } from './job-report';
  * resource) with the configuration, the curves as inline SVG, the diagnosis, sparsity per layer
  * and the warnings. Every value from the request or the dataset is escaped.
  */
-export function reportPage(report: JobReport, curvesSvg: string): string {
+export function reportPage(report: JobReport, curvesSvg: string, evaluationCharts?: EvaluationSvgs): string {
   const { request, result, diagnosis } = report;
   const title = `fitwell · training job ${report.jobId}`;
   const modelEpoch = diagnosis?.evidence.modelEpoch ?? report.metrics.length;
@@ -43,6 +45,8 @@ ${diagnosisSection(diagnosis, report.provisional)}
   ${result?.testMetrics ? `<h3>Held-out test rows</h3>${keyValues(result.testMetrics as unknown as Record<string, unknown>)}` : ''}
   ${earlyStoppingLine(report)}
 </section>
+${evaluationSection(result?.evaluation, evaluationCharts)}
+${crossValidationSection(result?.crossValidation)}
 ${sparsitySection(report)}
 ${warningsSection(result?.warnings ?? [])}
 <section id="config">
@@ -76,6 +80,8 @@ th { color: var(--muted); font-weight: 600; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 figure.chart { margin: 0; overflow-x: auto; }
 figure.chart svg { max-width: 100%; height: auto; }
+.charts { display: flex; flex-wrap: wrap; gap: 16px; }
+.charts figure.chart { flex: 0 1 auto; }
 ul { margin: 6px 0; padding-left: 22px; }
 pre { background: #f6f8fa; padding: 10px; overflow-x: auto; font-size: 12px; }
 `;
@@ -122,6 +128,58 @@ function metricsTable(m: ChartedEpoch): string {
   <tr><th>penalty</th><td class="num">${num(m.penalty)}</td><td></td></tr>
   <tr><th>training-mode loss (mean over the epoch's batches, dropout on)</th><td class="num">${num(m.trainingModeLoss)}</td><td></td></tr></table>
   <p class="meta">Training and validation figures are both measured in inference mode (dropout off, running batch-norm statistics) with the epoch's final weights.</p>`;
+}
+
+/** The kept model's evaluation (README, "Evaluation"): the figures of each row set, then the charts. */
+function evaluationSection(evaluation: EvaluationResult | undefined, charts: EvaluationSvgs | undefined): string {
+  if (!evaluation || (!evaluation.validation && !evaluation.test)) return '';
+  const sets = (['validation', 'test'] as const).filter((s) => evaluation[s]);
+  const names = [
+    ['rows', 'rows'], ['logLoss', 'log loss'], ['accuracy', 'accuracy'], ['balancedAccuracy', 'balanced accuracy'],
+    ['f1Macro', 'F1 (macro)'], ['f1Weighted', 'F1 (weighted)'], ['rocAuc', 'ROC AUC'], ['prAuc', 'PR AUC (average precision)'],
+    ['brier', 'Brier score'], ['ece', 'ECE (10 bins)'], ['mse', 'MSE'], ['rmse', 'RMSE'], ['mae', 'MAE'], ['r2', 'R²'],
+  ] as const;
+  const value = (s: (typeof sets)[number], key: string) => (evaluation[s] as Record<string, unknown> | undefined)?.[key] as number | undefined;
+  const body = names
+    .filter(([key]) => sets.some((s) => value(s, key) !== undefined))
+    .map(([key, label]) => `<tr><th>${label}</th>${sets.map((s) => `<td class="num">${num(value(s, key))}</td>`).join('')}</tr>`)
+    .join('');
+  const c = evaluation.calibration;
+  const calibration = c
+    ? `<p>Temperature scaling: T = ${num(c.temperature)}, fitted on the validation rows; ECE there ${num(c.validationEce.before)} → ${num(c.validationEce.after)}${c.testEce ? `, on the test rows ${num(c.testEce.before)} → ${num(c.testEce.after)}` : ''}; log loss ${num(c.validationLogLoss.before)} → ${num(c.validationLogLoss.after)}.</p>`
+    : '';
+  const t = evaluation.threshold;
+  const threshold = t ? `<p>Decision threshold: ${num(t.value)} (${esc(t.objective)}); predict answers ${esc(String(evaluation.classes?.[1] ?? 1))} from there.</p>` : '';
+  const figure = (id: string, svg?: string) => (svg ? `<figure class="chart" id="${id}">${svg}</figure>` : '');
+  return `<section id="evaluation">
+  <h2>Evaluation of the kept model</h2>
+  <table><tr><th></th>${sets.map((s) => `<th>${s}</th>`).join('')}</tr>${body}</table>
+  ${calibration}${threshold}
+  ${charts ? `<div class="charts">${figure('confusion-chart', charts.confusion)}${figure('roc-chart', charts.roc)}${figure('reliability-chart', charts.reliability)}${figure('importance-chart', charts.importance)}</div>` : ''}
+</section>`;
+}
+
+/** The fold table: each fold's figures, then mean ± sd across the folds and the out-of-fold figures. */
+function crossValidationSection(cv: CrossValidationResult | undefined): string {
+  if (!cv) return '';
+  const keys = ['valLoss', 'accuracy', 'balancedAccuracy', 'f1Macro', 'rocAuc', 'prAuc', 'brier', 'ece', 'rmse', 'mae', 'r2', 'bestEpoch'].filter(
+    (k) => cv.summary[k] !== undefined,
+  );
+  const value = (f: CrossValidationResult['perFold'][number], k: string) =>
+    (k === 'valLoss' ? f.valLoss : k === 'bestEpoch' ? f.bestEpoch : (f.metrics as Record<string, unknown>)[k]) as number | undefined;
+  const rows = cv.perFold
+    .map((f) => `<tr><td>${f.fold}</td><td class="num">${f.rows.validation}</td>${keys.map((k) => `<td class="num">${num(value(f, k))}</td>`).join('')}</tr>`)
+    .join('');
+  const summary = `<tr><th>mean ± sd</th><td></td>${keys.map((k) => `<td class="num">${num(cv.summary[k].mean)} ± ${num(cv.summary[k].sd)}</td>`).join('')}</tr>`;
+  const oof = cv.outOfFold as Record<string, unknown> | undefined;
+  const oofRow = oof
+    ? `<tr><th>out of fold</th><td class="num">${num(oof.rows as number)}</td>${keys.map((k) => `<td class="num">${num(k === 'valLoss' ? (oof.logLoss as number | undefined) : (oof[k] as number | undefined))}</td>`).join('')}</tr>`
+    : '';
+  return `<section id="cross-validation">
+  <h2>Cross-validation: ${cv.folds} folds over ${cv.rows} rows</h2>
+  <table><tr><th>fold</th><th>rows</th>${keys.map((k) => `<th>${esc(k)}</th>`).join('')}</tr>${rows}${summary}${oofRow}</table>
+  <p class="meta">Each fold's model trained on the other folds (early stopping on its own fold) and was discarded; the served model is the one trained on the request's split. Out of fold: every row predicted by the model that did not train on it (valLoss there: its log loss).</p>
+</section>`;
 }
 
 function earlyStoppingLine(report: JobReport): string {

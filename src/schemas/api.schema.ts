@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CODES } from '../errors';
+import { crossValidationResultSchema, evaluationResultSchema } from './evaluation.schema';
 
 /** Shapes of the API's requests and responses other than the training request. */
 
@@ -111,6 +112,8 @@ export const trainingJobSchema = z.object({
       mae: z.number().optional(),
     })
     .optional(),
+  evaluation: evaluationResultSchema.optional().meta({ description: 'The kept model on the validation and test rows (README, "Evaluation")' }),
+  crossValidation: crossValidationResultSchema.optional().meta({ description: 'With validation.folds: per-fold, mean ± sd and out-of-fold metrics' }),
   diagnosis: z.looseObject({ verdict: z.enum(VERDICTS) }).optional(),
   sparsity: z.looseObject({ zeroShare: z.number() }).optional(),
   resumedAt: z.array(z.number().int()).optional(),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { crossValidationResultSchema, evaluationResultSchema } from './evaluation.schema';
 
 /**
  * A trained model as GET /v1/models/:modelId returns it. The parts the API promises are typed;
@@ -52,6 +53,10 @@ export const modelSchema = z.looseObject({
     .optional()
     .meta({ description: 'The metrics of the epoch whose weights the model keeps.' }),
   epochsRun: z.number().int().optional(),
+  crossValidation: crossValidationResultSchema.optional(),
+  evaluation: evaluationResultSchema
+    .optional()
+    .meta({ description: 'Metrics on the validation and test rows, calibration and decision threshold (applied by predict), importance' }),
   sparsity: z.looseObject({}).optional(),
   warnings: z.array(z.string()).optional(),
 });

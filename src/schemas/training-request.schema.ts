@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { checkEvaluationOptions, crossValidationOptionsSchema, evaluationOptionsSchema } from './evaluation.schema';
 
 /**
  * The training request: the one source of truth. The route validates the body with it, the
@@ -575,6 +576,10 @@ export const trainingRequestSchema = z
       })
       .strict()
       .prefault({}),
+    /** After training: metrics, calibration, decision threshold, importance (README, "Evaluation"). */
+    evaluation: evaluationOptionsSchema.prefault({}),
+    /** k-fold cross-validation after training, an estimate beside the kept model (README, "Evaluation"). */
+    validation: crossValidationOptionsSchema.optional(),
   })
   .strict()
   .refine((r) => r.training.validationSplit + r.training.testSplit < 0.9, {
@@ -629,7 +634,8 @@ export const trainingRequestSchema = z
     path: ['features', 'drop'],
   })
   .superRefine((r, ctx) => checkBatchStatistics(r.model.hidden, r.training.batchSize, ctx))
-  .superRefine(checkWeightDecay);
+  .superRefine(checkWeightDecay)
+  .superRefine((r, ctx) => checkEvaluationOptions(r, ctx));
 
 function monitorFitsTask(schedule: LearningRateScheduleSpec | undefined, task: 'classification' | 'regression'): boolean {
   if (schedule?.type !== 'reduce-on-plateau') return true;

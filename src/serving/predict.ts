@@ -6,6 +6,8 @@ import {
   type Preprocessing,
 } from '../data/preprocessing';
 import { rowsToTable, vectorsToTable } from '../data/prediction-input';
+import { applyTemperature } from '../evaluation/calibration';
+import { servingAdjustments } from '../training/evaluate-model';
 import { measureDrift, type DriftReport } from './drift';
 import type { PredictWarningKind, PredictWarnings } from './predict-warnings';
 import type { ServedModel } from './served-model';
@@ -116,6 +118,8 @@ function decodeOutput(model: ServedModel, output: Float32Array, n: number): Pred
   }
   const predictions: (number | string)[] = [];
   const probabilities: number[][] = [];
+  const { temperature, threshold } = servingAdjustments(model.meta.evaluation);
+  if (temperature !== undefined) output = Float32Array.from(applyTemperature(output, width, temperature));
   for (let r = 0; r < n; r++) {
     // A plain loop (Array.from over a subarray goes through the iterator, 20× slower), and push
     // (packed arrays, which JSON.stringify writes faster than holey ones).
@@ -125,6 +129,8 @@ function decodeOutput(model: ServedModel, output: Float32Array, n: number): Pred
       row.push(output[at + c]);
       if (row[c] > row[best]) best = c;
     }
+    // The decision threshold (binary) picks the class; the probabilities are returned as they are.
+    if (width === 2 && threshold !== undefined) best = row[1] >= threshold ? 1 : 0;
     predictions.push(decodeClass(prep, best));
     probabilities.push(row);
   }

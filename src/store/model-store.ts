@@ -11,6 +11,7 @@ import {
 import type { SparsityReport } from '../ml/sparsity';
 import type { EpochMetrics } from '../ml/trainer';
 import { upgradeStoredEpochMetrics } from '../schemas/api.schema';
+import type { CrossValidationResult, EvaluationResult } from '../schemas/evaluation.schema';
 import type { TrainingRequest } from '../schemas/training-request.schema';
 import type { Diagnosis } from '../training/diagnosis';
 import type { EvaluationMetrics } from '../training/train-from-request';
@@ -36,6 +37,9 @@ export interface ModelMeta {
   stoppedEpoch?: number;
   restoredBestWeights: boolean;
   testMetrics?: EvaluationMetrics;
+  /** Metrics, calibration (its temperature), decision threshold and importance; predict applies the first two. */
+  evaluation?: EvaluationResult;
+  crossValidation?: CrossValidationResult;
   rows: { train: number; validation: number; test: number };
   diagnosis: Diagnosis;
   sparsity: SparsityReport;

@@ -1,4 +1,5 @@
 import type { SparsityReport } from '../ml/sparsity';
+import type { CrossValidationResult, EvaluationResult } from '../schemas/evaluation.schema';
 import type { TrainingRequest } from '../schemas/training-request.schema';
 import type { Diagnosis } from '../training/diagnosis';
 import type { EvaluationMetrics } from '../training/train-from-request';
@@ -25,6 +26,10 @@ export interface TrainingJobResult {
   stoppedEpoch?: number;
   restoredBestWeights: boolean;
   testMetrics?: EvaluationMetrics;
+  /** Metrics, calibration, threshold and importance of the kept model (README, "Evaluation"). */
+  evaluation?: EvaluationResult;
+  /** With validation.folds: per fold, mean ± sd, out-of-fold metrics. */
+  crossValidation?: CrossValidationResult;
   diagnosis: Diagnosis;
   sparsity: SparsityReport;
   /** Epochs at which the job continued from a checkpoint after losing its worker. */

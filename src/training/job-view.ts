@@ -36,6 +36,8 @@ export function describeJob(
           stoppedEpoch: result.stoppedEpoch,
           restoredBestWeights: result.restoredBestWeights,
           testMetrics: result.testMetrics,
+          evaluation: result.evaluation,
+          crossValidation: result.crossValidation,
           // Plain JSON from Redis; spread into records for the loosely described response schema.
           diagnosis: result.diagnosis ? { ...result.diagnosis } : undefined,
           sparsity: result.sparsity ? { ...result.sparsity } : undefined,

@@ -16,6 +16,8 @@ import { sparsityReport, type SparsityReport } from '../ml/sparsity';
 import { Trainer, type EpochMetrics, type TrainerCheckpoint } from '../ml/trainer';
 import { Rng } from '../random';
 import { batchStatisticsLayer, type TrainingRequest } from '../schemas/training-request.schema';
+import type { EvaluationResult } from '../schemas/evaluation.schema';
+import { evaluateModel } from './evaluate-model';
 import { specWarnings } from './spec-warnings';
 import { targetWarnings, unknownClassesMessage, type TargetFacts } from './trainable';
 
@@ -26,6 +28,8 @@ export interface TrainingHooks {
   shouldStop?(): boolean | Promise<boolean>;
   /** A checkpoint to continue from instead of epoch 0. */
   resumeFrom?: TrainerCheckpoint;
+  /** Train on this split (positions into the rows with a target) instead of the request's (cross-validation's folds). */
+  split?: Split;
 }
 
 export interface EvaluationMetrics {
@@ -57,6 +61,8 @@ export interface TrainingOutcome {
   rows: { train: number; validation: number; test: number };
   /** The target column over the rows with a target, for the diagnosis (does it look continuous?). */
   target: TargetFacts;
+  /** The kept model's metrics, calibration, threshold and importance (a completed run only). */
+  evaluation?: EvaluationResult;
 }
 
 /** A seed for requests that leave it out, recorded with the model so the run can be repeated. */
@@ -64,7 +70,7 @@ export function resolveSeed(request: TrainingRequest): number {
   return request.training.seed ?? Math.floor(Math.random() * 2 ** 31);
 }
 
-interface Split {
+export interface Split {
   train: Int32Array;
   validation: Int32Array;
   test: Int32Array;
@@ -74,7 +80,7 @@ interface Split {
  * Test rows first (held out from everything), then validation rows out of the rest; both
  * stratified by class for classification. Returns positions into `rows`.
  */
-function splitRows(request: TrainingRequest, table: Table, rows: Int32Array, rng: Rng): Split {
+export function splitRows(request: TrainingRequest, table: Table, rows: Int32Array, rng: Rng): Split {
   const { validationSplit, testSplit } = request.training;
   const labelsOf = (positions: Int32Array) =>
     request.task === 'classification'
@@ -110,7 +116,7 @@ export async function trainFromRequest(
   const rows = rowsWithTarget(table, request.target);
   const targetProfile = profileColumn(columnInfo(table, request.target)!.type, columnValues(table, request.target));
   const rng = new Rng(seed);
-  const split = splitRows(request, table, rows, rng);
+  const split = hooks.split ?? splitRows(request, table, rows, rng);
   const batchStatistics = batchStatisticsLayer(request.model.hidden);
   if (batchStatistics && split.train.length < 2) {
     throw invalid(
@@ -131,11 +137,12 @@ export async function trainFromRequest(
     throw invalid('INVALID_TRAINING_REQUEST', `target "${request.target}" has more than 4096 classes`);
   }
   const y = encodeTargets(preprocessing, table, rows);
+  const x = encodeFeatures(preprocessing, table, rows);
   const classWeights = resolveClassWeights(request, preprocessing, y, split.train);
   const trainer = new Trainer(
     {
       task: request.task,
-      x: encodeFeatures(preprocessing, table, rows),
+      x,
       y,
       inputSize: preprocessing.inputSize,
       outputSize: classes,
@@ -174,12 +181,18 @@ export async function trainFromRequest(
       await hooks.onEpoch?.(metrics, trainer);
     }
     const restoredBestWeights = status === 'completed' && trainer.restoreBestWeights();
+    const frozen = trainer.network.freeze();
+    const evaluation =
+      status === 'completed'
+        ? evaluateModel({ frozen, preprocessing, x, y, validation: split.validation, test: split.test, options: request.evaluation, seed })
+        : undefined;
     return {
       status,
       seed,
       preprocessing,
       metrics: trainer.metrics,
-      frozen: trainer.network.freeze(),
+      frozen,
+      ...(evaluation ? { evaluation } : {}),
       sparsity: sparsityReport(
         trainer.network,
         encodedFeatureNames(preprocessing).map((f) => f.label),

@@ -121,7 +121,15 @@ describe('contract: every response matches the served /openapi.json', () => {
   });
 
   test('training jobs: queue (idempotent), read, follow, cancel', async () => {
-    const request = { datasetId: ids.datasetId, target: 'label', task: 'classification', training: { epochs: 2, seed: 1 } };
+    const request = {
+      datasetId: ids.datasetId,
+      target: 'label',
+      task: 'classification',
+      training: { epochs: 2, seed: 1, testSplit: 0.2 },
+      // Every part of the evaluation, so the job's and the model's documents cover it.
+      evaluation: { calibration: 'temperature', threshold: 'f1', importance: { repeats: 2 } },
+      validation: { folds: 3 },
+    };
     const queued = await expect(authed(http().post('/v1/training-jobs')).set('idempotency-key', 'contract-1').send(request), 202);
     ids.jobId = queued.body.jobId;
     const replayed = await expect(authed(http().post('/v1/training-jobs')).set('idempotency-key', 'contract-1').send(request), 202);
@@ -139,6 +147,10 @@ describe('contract: every response matches the served /openapi.json', () => {
     await svc.waitForJob(ids.jobId);
     const job = await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}`)), 200);
     ids.modelId = job.body.modelId;
+    for (const key of ['validation', 'test', 'calibration', 'threshold', 'importance']) {
+      assert.ok(job.body.evaluation?.[key], `the job's evaluation has ${key}`);
+    }
+    assert.equal(job.body.crossValidation?.perFold.length, 3, 'the cross-validation is in the document too');
     await expect(authed(http().get('/v1/training-jobs/nope')), 404);
     await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}/events`)), 200);
     await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}/events`)).set('last-event-id', 'end'), 204);
@@ -158,7 +170,8 @@ describe('contract: every response matches the served /openapi.json', () => {
   test('models: list, read, predict, export', async () => {
     await expect(authed(http().get('/v1/models')), 200);
     await expect(authed(http().get('/v1/models?limit=0')), 400);
-    await expect(authed(http().get(`/v1/models/${ids.modelId}`)), 200);
+    const model = await expect(authed(http().get(`/v1/models/${ids.modelId}`)), 200);
+    assert.ok(model.body.evaluation?.calibration?.temperature > 0, "the model's evaluation has its temperature");
     await expect(authed(http().get('/v1/models/mdl_missing')), 404);
     const predict = `/v1/models/${ids.modelId}/predict`;
     await expect(authed(http().post(predict)).send({ rows: [{ a: 0.5, b: -0.5, color: 'red' }] }), 200);

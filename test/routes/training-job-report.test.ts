@@ -19,6 +19,8 @@ const overfitRequest = (datasetId: string) => ({
   task: 'classification',
   model: { hidden: [{ units: 256 }, { units: 256 }] },
   training: { epochs: 40, batchSize: 16, learningRate: 0.001, validationSplit: 0.3, seed: 1 },
+  // The evaluation's charts: confusion matrix, ROC, reliability (calibrated), importance.
+  evaluation: { calibration: 'temperature', importance: { repeats: 2 } },
 });
 
 describe('curves and report of a finished job', () => {
@@ -90,6 +92,16 @@ describe('curves and report of a finished job', () => {
       assert.equal((await page.locator('.verdict').first().textContent())?.trim(), 'overfit');
       assert.ok(await page.locator('#diagnosis .suggestions li', { hasText: 'Add L2' }).isVisible());
       assert.ok(await page.locator('#sparsity table').isVisible(), 'sparsity per layer');
+      for (const id of ['confusion-chart', 'roc-chart', 'reliability-chart', 'importance-chart']) {
+        const figure = page.locator(`#${id} svg.marks`);
+        assert.equal(await figure.count(), 1, `${id} is drawn`);
+        const size = await figure.boundingBox();
+        assert.ok(size && size.width > 150 && size.height > 100, `${id} at a real size: ${JSON.stringify(size)}`);
+      }
+      // 2 × 2 cells of the confusion matrix, one bar per input column (20 noise features and more).
+      assert.equal(await page.locator('#confusion-chart svg .mark-rect.role-mark path').count(), 4);
+      assert.ok((await page.locator('#importance-chart svg .mark-rect.role-mark path').count()) >= 20);
+      assert.ok(await page.locator('#evaluation', { hasText: 'ROC AUC' }).isVisible());
       assert.ok(await page.locator('#config').isVisible());
       assert.deepEqual(problems, []);
 
