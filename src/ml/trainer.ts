@@ -325,7 +325,7 @@ export class Trainer {
       addPenaltyGradients(this.plan, byName, { includeL1 });
       if (this.options.gradientClipping) clipGradients(byName, this.options.gradientClipping);
       this.optimizer.apply(params, byName);
-      applyPostStep(this.plan, rate);
+      applyPostStep(this.plan, rate, (param) => this.optimizer.stepSize(param));
       for (const update of updates) update.variable.assign(update.value);
       return loss.dataSync()[0];
     });
