@@ -16,6 +16,7 @@ import { LearningRateSchedule, type LearningRateScheduleState } from './learning
 import { softmaxCrossEntropyWithGradient, weightedCrossEntropySums } from './losses';
 import { Network, type NetworkSpec } from './network';
 import { createOptimizer, type Optimizer, type OptimizerState } from './optimizers';
+import { recomputeBatchStatistics } from './precise-batch-statistics';
 import {
   addPenaltyGradients,
   applyPostStep,
@@ -285,6 +286,16 @@ export class Trainer {
     const { improved, stop } = this.earlyStopping.update(metrics.epoch, metrics[this.earlyStopping.spec.monitor]);
     if (improved && this.earlyStopping.spec.restoreBestWeights) this.bestWeights = this.network.getWeights();
     if (stop) this.stopped = true;
+  }
+
+  /**
+   * Batch norm's running statistics recomputed for the current weights over the training rows
+   * (precise-batch-statistics.ts); nothing without a batch-statistics layer. Deterministic: the
+   * dropout masks come from a stream of their own, seeded from the run's seed.
+   */
+  recomputeBatchStatistics(): void {
+    if (!this.hasBatchStatistics) return;
+    recomputeBatchStatistics(this.network, this.data, this.options.batchSize, new Rng((this.options.seed ^ 0x5bd1e995) >>> 0));
   }
 
   /**

@@ -174,6 +174,8 @@ export async function trainFromRequest(
       await hooks.onEpoch?.(metrics, trainer);
     }
     const restoredBestWeights = status === 'completed' && trainer.restoreBestWeights();
+    // The served weights' own batch-norm statistics, not the running averages of earlier ones.
+    if (status === 'completed') trainer.recomputeBatchStatistics();
     return {
       status,
       seed,
