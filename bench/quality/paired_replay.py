@@ -9,7 +9,8 @@ fitwell's initial weights, the batch order of every epoch and fitwell's test out
 builds the same network in PyTorch, loads the same initial weights, trains in the same batch
 order with fitwell's conventions for the row (Adam eps 1e-7; layer norm eps 1e-3; batch norm
 momentum 0.01 in PyTorch's convention, i.e. fitwell's 0.99, eps 1e-3, no bias before it; L1 by
-soft-thresholding after each step, as fitwell's default proximal mode), and prints both test
+soft-thresholding after each step with Adam's per-weight step lr/(sqrt(v_hat) + eps), as
+fitwell's default proximal mode, or with lr for l1Mode proximal-lr), and prints both test
 metrics per seed and their mean difference. If the two training paths compute the same thing,
 the paired differences are small (float32 rounding still grows over 60 epochs); what then
 separates fitwell's figures from PyTorch's in the benchmark is the draw of seeds.
@@ -121,10 +122,14 @@ def replay(run):
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            if reg['l1'] and reg['l1Mode'] == 'proximal':
+            if reg['l1'] and reg['l1Mode'] != 'subgradient':
                 with torch.no_grad():
                     for k in kernels:
-                        k.copy_(k.sign() * (k.abs() - lr * reg['l1']).clamp(min=0))
+                        threshold = lr * reg['l1']
+                        if reg['l1Mode'] == 'proximal':  # fitwell's default: Adam's per-weight step
+                            state = optimizer.state[k]
+                            threshold = threshold / ((state['exp_avg_sq'] / (1 - 0.999 ** float(state['step']))).sqrt() + 1e-7)
+                        k.copy_(k.sign() * (k.abs() - threshold).clamp(min=0))
     model.eval()
     with torch.no_grad():
         outputs = model(torch.tensor(run['xTest'], dtype=torch.float32).view(-1, n_in)).double().numpy()

@@ -43,10 +43,11 @@ between fitwell and PyTorch comes from, by giving PyTorch one of fitwell's conve
 lecun-uniform; zero biases, as fitwell's schemes other than torch-default); --adam-eps, --bn-momentum
 (PyTorch's convention: fitwell's 0.99 is 0.01 here), --bn-eps, --ln-eps set those constants;
 --no-bias-before-bn drops the Linear bias in front of batch norm (fitwell's Dense has none there);
---l1-mode=proximal applies L1 as fitwell does by default, soft-thresholding
+--l1-mode=proximal applies L1 as fitwell's l1Mode "proximal-lr" does, soft-thresholding
 w <- sign(w)*max(|w| - lr*alpha, 0) after each Adam step instead of adding alpha*sum|w| to the
 loss, and --l1-mode=proximal-adam thresholds by Adam's own per-weight step size instead
-(lr*alpha/(sqrt(v_hat) + eps)), the proximal step of the preconditioned problem.
+(lr*alpha/(sqrt(v_hat) + eps)), the proximal step of the preconditioned problem and fitwell's
+default l1Mode "proximal".
 """
 import argparse
 import csv

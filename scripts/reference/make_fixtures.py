@@ -20,11 +20,13 @@ Layouts follow fitwell: matrices are row-major lists, a dense kernel is [inputSi
 Batch-norm conventions, converted explicitly below:
 - momentum: fitwell (Keras) running = m·running + (1 − m)·batch; PyTorch running =
   (1 − m_t)·running + m_t·batch. So m_t = 1 − m.
-- running variance: fitwell stores the biased batch variance (divide by n), PyTorch the
-  unbiased one (divide by n − 1). The fitwell running variance is rebuilt step by step from
-  PyTorch's: the batch's unbiased variance is recovered from PyTorch's update,
-  unbiased = (running_after − (1 − m_t)·running_before) / m_t, turned into the biased one
-  (· (n − 1)/n) and fed to fitwell's update. The running means agree without conversion.
+- running variance: fitwell, like PyTorch, moves it towards the batch's unbiased variance
+  (divide by n − 1; it normalizes with the biased one, as PyTorch does), so with m_t = 1 − m
+  and the start correction off (a warm layer, as the test sets it) the running mean and
+  variance are PyTorch's own buffers. The fitwell running variance is still rebuilt step by step
+  from the batch's unbiased variance, recovered from PyTorch's update,
+  unbiased = (running_after − (1 − m_t)·running_before) / m_t, and fed to fitwell's update,
+  which checks that recovery against torch's buffer.
 - inference uses whatever running variance is stored, so the inference reference sets
   PyTorch's buffer to fitwell's running variance before switching to eval().
 """
@@ -93,8 +95,8 @@ def batch_norm_case():
             step['gradBeta'] = flat(bn.bias.grad)
         after = bn.running_var.detach().numpy().copy()
         unbiased = (after - (1 - m_torch) * before) / m_torch  # PyTorch's batch variance
-        biased = unbiased * (n - 1) / n
-        fitwell_var = m * fitwell_var + (1 - m) * biased
+        fitwell_var = m * fitwell_var + (1 - m) * unbiased
+        assert np.allclose(fitwell_var, after, rtol=1e-12, atol=0)
         step['movingMean'] = flat(bn.running_mean)
         step['movingVariance'] = flat(fitwell_var)
         step['torchRunningVar'] = flat(after)
@@ -195,21 +197,25 @@ def replica_case():
     full = {
         'output': flat(y), 'gradX': flat(xt.grad), 'gradGamma': flat(gt.grad), 'gradBeta': flat(bt.grad),
         'mean': flat(x.mean(0)), 'variance': flat(x.var(0)),  # numpy var: biased (ddof=0)
+        # What the running variance moves to: unbiased (ddof=1), as torch's running_var.
+        'unbiasedVariance': flat(x.var(0, ddof=1)),
     }
-    ghost_out, means, variances, start = [], [], [], 0
+    ghost_out, means, variances, unbiased, start = [], [], [], [], 0
     for size in sizes:
         shard = x[start:start + size]
         ghost_out.append(F.batch_norm(tensor(shard), None, None, tensor(gamma), tensor(beta), training=True, eps=eps))
         means.append(shard.mean(0))
         variances.append(shard.var(0))
+        unbiased.append(shard.var(0, ddof=1))
         start += size
     weights = np.array(sizes, dtype=np.float64) / sum(sizes)
     ghost = {
         'output': flat(torch.cat(ghost_out)),
         # fitwell's choice: running statistics move towards the count-weighted mean of the
-        # shards' means and biased variances.
+        # shards' means and unbiased variances (each shard's ddof=1 variance).
         'mean': flat(np.tensordot(weights, np.array(means), 1)),
         'variance': flat(np.tensordot(weights, np.array(variances), 1)),
+        'unbiasedVariance': flat(np.tensordot(weights, np.array(unbiased), 1)),
     }
     return {
         'units': units, 'epsilon': eps, 'replicas': replicas, 'shardSizes': sizes,

@@ -18,6 +18,14 @@ export interface Optimizer {
   learningRate: number;
   /** Applies one update; `grads` is keyed by Param.name. */
   apply(params: Param[], grads: Record<string, tf.Tensor>): void;
+  /**
+   * The step size the last update gave each value of `param`: the factor that turned its
+   * gradient (or gradient estimate) into the step, lr for SGD, lr·√(1 − β₂ᵗ)/(√v + ε) for Adam,
+   * lr/√(ms + ε) for RMSprop; a number where it is the same for every value. It is the metric of
+   * the optimizer's step, so the proximal L1 step can use the same one (regularization.ts).
+   * Call after `apply`, inside a tidy.
+   */
+  stepSize(param: Param): tf.Tensor | number;
   getState(): OptimizerState;
   setState(state: OptimizerState): void;
   dispose(): void;
@@ -54,6 +62,23 @@ abstract class SlotOptimizer implements Optimizer {
 
   /** One element-wise update at this.step: new parameter values and new slot values. */
   protected abstract update(w: tf.Tensor, g: tf.Tensor, slots: tf.Tensor[]): { w: tf.Tensor; slots: tf.Tensor[] };
+
+  /** The per-value step size of the update at this.step, from the slots that update wrote. */
+  protected abstract stepSizeFrom(slots: tf.Tensor[]): tf.Tensor | number;
+
+  stepSize(param: Param): tf.Tensor | number {
+    if (this.slotKinds.length === 0) return this.stepSizeFrom([]);
+    const group = this.layout?.groups.find((g) => g.names.includes(param.name));
+    if (!group) throw new Error(`${param.name} was not updated by the last step`);
+    const slots = this.slotKinds.map((kind) => this.slots.get(`${group.key}#${kind}`)!);
+    if (group.names.length === 1) return this.stepSizeFrom(slots);
+    const index = group.names.indexOf(param.name);
+    const offset = group.sizes.slice(0, index).reduce((a, b) => a + b, 0);
+    const own = slots.map((slot) =>
+      tf.reshape(tf.slice(slot, [offset], [group.sizes[index]]), param.variable.shape),
+    );
+    return this.stepSizeFrom(own);
+  }
 
   apply(params: Param[], grads: Record<string, tf.Tensor>): void {
     this.step++;
@@ -203,6 +228,10 @@ export class Sgd extends SlotOptimizer {
   protected update(w: tf.Tensor, g: tf.Tensor): { w: tf.Tensor; slots: tf.Tensor[] } {
     return { w: tf.sub(w, tf.mul(g, this.learningRate)), slots: [] };
   }
+
+  protected stepSizeFrom(): number {
+    return this.learningRate;
+  }
 }
 
 /**
@@ -232,6 +261,15 @@ export class Adam extends SlotOptimizer {
     const v = tf.add(tf.mul(vSlot, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));
     return { w: tf.sub(w, tf.div(tf.mul(m, lr), tf.add(tf.sqrt(v), this.epsilon))), slots: [m, v] };
   }
+
+  /**
+   * lr·√(1 − β₂ᵗ)/(√v + ε): the update is this times m/(1 − β₁ᵗ), the bias-corrected gradient
+   * estimate; in PyTorch's notation lr/(√v̂ + ε′), the preconditioner of Adam's step.
+   */
+  protected stepSizeFrom([, v]: tf.Tensor[]): tf.Tensor {
+    const scale = this.learningRate * Math.sqrt(1 - this.beta2 ** this.step);
+    return tf.div(scale, tf.add(tf.sqrt(v), this.epsilon));
+  }
 }
 
 /**
@@ -260,6 +298,11 @@ export class RmsProp extends SlotOptimizer {
       w: tf.sub(w, tf.div(tf.mul(g, this.learningRate), tf.sqrt(tf.add(ms, this.epsilon)))),
       slots: [ms],
     };
+  }
+
+  /** lr/√(ms + ε): the update is this times g. */
+  protected stepSizeFrom([ms]: tf.Tensor[]): tf.Tensor {
+    return tf.div(this.learningRate, tf.sqrt(tf.add(ms, this.epsilon)));
   }
 }
 

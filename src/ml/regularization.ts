@@ -48,8 +48,8 @@ export function planRegularization(
 }
 
 /**
- * The penalty term Σ α₁·|w| + α₂·w² over kernels. With `gradientL1` false (proximal mode) the L1
- * part is left out: it is applied by `proximalL1` after the optimizer step instead.
+ * The penalty term Σ α₁·|w| + α₂·w² over kernels. With `includeL1` false (the proximal modes)
+ * the L1 part is left out: it is applied by `applyPostStep` after the optimizer step instead.
  */
 export function penaltyTerm(plan: RegularizationPlan, options: { includeL1: boolean }): tf.Scalar {
   let total: tf.Scalar = tf.scalar(0);
@@ -90,12 +90,25 @@ export function kernelPenalty(kernels: Param[], reg: { l1: number; l2: number })
   );
 }
 
+/** The per-value step size of the optimizer's last update of a parameter (Optimizer.stepSize). */
+export type StepSize = (param: Param) => tf.Tensor | number;
+
 /**
- * Steps that follow the optimizer's: soft-thresholding for proximal L1,
- * w ← sign(w)·max(|w| − lr·α₁, 0), which puts weights at exactly zero, and decoupled weight decay
- * (AdamW), θ ← θ − lr·λ·θ. Both on kernels only.
+ * Steps that follow the optimizer's, on kernels only: decoupled weight decay (AdamW),
+ * θ ← θ − lr·λ·θ, then soft-thresholding for proximal L1, w ← sign(w)·max(|w| − τ·α₁, 0), which
+ * puts weights at exactly zero. τ is the step the optimizer just took in each value's own units:
+ *
+ * - `proximal` (default): τ = `stepSize(param)`, the optimizer's per-value step size: lr for
+ *   SGD, lr·√(1 − β₂ᵗ)/(√v + ε) for Adam, lr/√(ms + ε) for RMSprop. The proximal gradient step
+ *   for J0 + α₁·Σ|w| in the metric the optimizer steps in (w ← prox(w − D·g) with D the
+ *   per-value step size, whose threshold is D·α₁): with SGD it is concepts.md's lr·α₁; with an
+ *   adaptive optimizer, whose steps are about lr per value whatever the gradient's scale, a
+ *   threshold of lr·α₁ is a rounding error beside them and L1 does next to nothing.
+ * - `proximal-lr`: τ = lr for every optimizer (the plain formula whatever the optimizer).
+ *
+ * `stepSize` is read after the optimizer's update, inside the caller's tidy.
  */
-export function applyPostStep(plan: RegularizationPlan, learningRate: number): void {
+export function applyPostStep(plan: RegularizationPlan, learningRate: number, stepSize: StepSize): void {
   tf.tidy(() => {
     for (const { param, penalties } of plan.kernels) {
       let w: tf.Tensor = param.variable;
@@ -104,8 +117,9 @@ export function applyPostStep(plan: RegularizationPlan, learningRate: number): v
         w = tf.mul(w, 1 - learningRate * penalties.weightDecay);
         changed = true;
       }
-      if (plan.l1Mode === 'proximal' && penalties.l1 > 0) {
-        const threshold = learningRate * penalties.l1;
+      if (plan.l1Mode !== 'subgradient' && penalties.l1 > 0) {
+        const step = plan.l1Mode === 'proximal' ? stepSize(param) : learningRate;
+        const threshold = typeof step === 'number' ? step * penalties.l1 : tf.mul(step, penalties.l1);
         w = tf.mul(tf.sign(w), tf.relu(tf.sub(tf.abs(w), threshold)));
         changed = true;
       }

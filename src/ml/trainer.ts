@@ -16,6 +16,7 @@ import { LearningRateSchedule, type LearningRateScheduleState } from './learning
 import { softmaxCrossEntropyWithGradient, weightedCrossEntropySums } from './losses';
 import { Network, type NetworkSpec } from './network';
 import { createOptimizer, type Optimizer, type OptimizerState } from './optimizers';
+import { recomputeBatchStatistics } from './precise-batch-statistics';
 import {
   addPenaltyGradients,
   applyPostStep,
@@ -288,6 +289,16 @@ export class Trainer {
   }
 
   /**
+   * Batch norm's running statistics recomputed for the current weights over the training rows
+   * (precise-batch-statistics.ts); nothing without a batch-statistics layer. Deterministic: the
+   * dropout masks come from a stream of their own, seeded from the run's seed.
+   */
+  recomputeBatchStatistics(): void {
+    if (!this.hasBatchStatistics) return;
+    recomputeBatchStatistics(this.network, this.data, this.options.batchSize, new Rng((this.options.seed ^ 0x5bd1e995) >>> 0));
+  }
+
+  /**
    * Puts the best epoch's weights back when early stopping asked for it. Returns whether it did
    * (false when the last epoch was the best, or early stopping is off).
    */
@@ -325,7 +336,7 @@ export class Trainer {
       addPenaltyGradients(this.plan, byName, { includeL1 });
       if (this.options.gradientClipping) clipGradients(byName, this.options.gradientClipping);
       this.optimizer.apply(params, byName);
-      applyPostStep(this.plan, rate);
+      applyPostStep(this.plan, rate, (param) => this.optimizer.stepSize(param));
       for (const update of updates) update.variable.assign(update.value);
       return loss.dataSync()[0];
     });

@@ -320,11 +320,13 @@ export const regularizationSchema = z
     /** Weight of α·Σ|w| over kernels. Default 0. */
     l1: penalty('regularization.l1').default(0),
     /**
-     * How L1 is applied. "proximal" (default): soft-thresholding w ← sign(w)·max(|w| − lr·α, 0)
-     * after each optimizer step, which makes weights exactly zero. "subgradient": α·sign(w) in
+     * How L1 is applied. "proximal" (default): soft-thresholding w ← sign(w)·max(|w| − τ·α, 0)
+     * after each optimizer step, τ the optimizer's own per-weight step size (lr for SGD,
+     * lr·√(1 − β₂ᵗ)/(√v + ε) for Adam, lr/√(ms + ε) for RMSprop), which makes weights exactly
+     * zero. "proximal-lr": the same with τ = lr for every optimizer. "subgradient": α·sign(w) in
      * the gradient, which only makes weights oscillate around zero.
      */
-    l1Mode: z.enum(['proximal', 'subgradient']).default('proximal'),
+    l1Mode: z.enum(['proximal', 'proximal-lr', 'subgradient']).default('proximal'),
     /** Weight of α·Σw² over kernels, added to the loss (coupled). Default 0. */
     l2: penalty('regularization.l2').default(0),
     /**

@@ -181,6 +181,8 @@ export async function trainFromRequest(
       await hooks.onEpoch?.(metrics, trainer);
     }
     const restoredBestWeights = status === 'completed' && trainer.restoreBestWeights();
+    // The served weights' own batch-norm statistics, not the running averages of earlier ones.
+    if (status === 'completed') trainer.recomputeBatchStatistics();
     const frozen = trainer.network.freeze();
     const evaluation =
       status === 'completed'

@@ -88,8 +88,8 @@ describe('batch norm running statistics after the first epoch', () => {
         const variance = bn.movingVariance.dataSync();
         for (let u = 0; u < UNITS; u++) {
           const sd = Math.sqrt(truth.variance[u]);
-          // The weights moved during the epoch, and the stored variance is the biased batch
-          // variance (Keras), on average (1 − 1/32) of the set's: a few percent, not more.
+          // The weights moved during the epoch (the stored variance is the batches' unbiased
+          // variance, an unbiased estimate of the set's): a few percent, not more.
           assert.ok(Math.abs(mean[u] - truth.mean[u]) <= 0.05 * sd, `unit ${u}: running mean ${mean[u]}, training set ${truth.mean[u]} (σ ${sd})`);
           assert.ok(Math.abs(variance[u] / truth.variance[u] - 1) <= 0.1, `unit ${u}: running variance ${variance[u]}, training set ${truth.variance[u]}`);
         }

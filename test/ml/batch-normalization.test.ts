@@ -98,22 +98,22 @@ describe('BatchNormalization', () => {
     assertClose(trainingStep(layer, X), expected, TOL, 'training output');
   });
 
-  test('running statistics follow Keras: running = m·running + (1−m)·batch, biased variance', () => {
+  test('running statistics follow Keras: running = m·running + (1−m)·batch, unbiased variance', () => {
     const m = 0.9;
     const layer = makeLayer(m);
     trainingStep(layer, X);
     const { mean, variance, unbiased } = batchStats(X);
     const expectedMean = START_MEAN.map((r, j) => m * r + (1 - m) * mean[j]);
-    const expectedVar = START_VAR.map((r, j) => m * r + (1 - m) * variance[j]);
+    const expectedVar = START_VAR.map((r, j) => m * r + (1 - m) * unbiased[j]);
     assertClose(layer.movingMean.dataSync(), expectedMean, TOL, 'moving mean');
     assertClose(layer.movingVariance.dataSync(), expectedVar, TOL, 'moving variance');
 
-    // The check above can tell the conventions apart: PyTorch's (weights swapped) and an unbiased
-    // stored variance both land far outside the tolerance on this data.
+    // The check above can tell the conventions apart: PyTorch's momentum (weights swapped) and a
+    // biased stored variance (Keras') both land far outside the tolerance on this data.
     const pytorchMean = START_MEAN.map((r, j) => (1 - m) * r + m * mean[j]);
-    const unbiasedVar = START_VAR.map((r, j) => m * r + (1 - m) * unbiased[j]);
+    const biasedVar = START_VAR.map((r, j) => m * r + (1 - m) * variance[j]);
     assert.ok(Math.abs(pytorchMean[0] - expectedMean[0]) > 100 * TOL);
-    assert.ok(Math.abs(unbiasedVar[0] - expectedVar[0]) > 100 * TOL);
+    assert.ok(Math.abs(biasedVar[0] - expectedVar[0]) > 100 * TOL);
   });
 
   test('a second step compounds: running₂ = m·(m·r₀ + (1−m)·b₁) + (1−m)·b₂', () => {
@@ -126,7 +126,7 @@ describe('BatchNormalization', () => {
     const b2 = batchStats(second);
     const expectedMean = START_MEAN.map((r, j) => m * (m * r + (1 - m) * b1.mean[j]) + (1 - m) * b2.mean[j]);
     const expectedVar = START_VAR.map(
-      (r, j) => m * (m * r + (1 - m) * b1.variance[j]) + (1 - m) * b2.variance[j],
+      (r, j) => m * (m * r + (1 - m) * b1.unbiased[j]) + (1 - m) * b2.unbiased[j],
     );
     assertClose(layer.movingMean.dataSync(), expectedMean, TOL, 'moving mean');
     assertClose(layer.movingVariance.dataSync(), expectedVar, 1e-4, 'moving variance'); // values ~40
@@ -139,7 +139,7 @@ describe('BatchNormalization', () => {
     assert.deepEqual(Array.from(layer.movingVariance.dataSync()), [1, 1, 1]);
     assert.equal(layer.startWeight.dataSync()[0], 1);
     const y = trainingStep(layer, X);
-    const { mean, variance } = batchStats(X);
+    const { mean, variance, unbiased } = batchStats(X);
     assertClose(y, normalizeByHand(X, mean, variance, [1, 1, 1], [0, 0, 0], 1e-3), TOL, 'output (ε = 1e-3)');
     // Once warm, a step moves the running statistics 1 % of the way (m = 0.99).
     setVariable(layer.movingMean, START_MEAN);
@@ -147,7 +147,7 @@ describe('BatchNormalization', () => {
     setVariable(layer.startWeight, [0]);
     trainingStep(layer, X);
     assertClose(layer.movingMean.dataSync(), START_MEAN.map((r, j) => 0.99 * r + 0.01 * mean[j]), TOL, 'moving mean');
-    assertClose(layer.movingVariance.dataSync(), START_VAR.map((r, j) => 0.99 * r + 0.01 * variance[j]), TOL, 'moving var');
+    assertClose(layer.movingVariance.dataSync(), START_VAR.map((r, j) => 0.99 * r + 0.01 * unbiased[j]), TOL, 'moving var');
   });
 
   test('a fresh layer: running = Σₖ (1−m)·mᵗ⁻ᵏ·bₖ / (1 − mᵗ), the Keras average from zero, bias-corrected', () => {
@@ -162,14 +162,14 @@ describe('BatchNormalization', () => {
       const corrected = (pick: (s: (typeof stats)[number]) => number[]) =>
         [0, 1, 2].map((j) => stats.slice(0, t).reduce((sum, s, k) => sum + (1 - m) * m ** (t - 1 - k) * pick(s)[j], 0) / (1 - m ** t));
       assertClose(layer.movingMean.dataSync(), corrected((s) => s.mean), TOL, `step ${t}: moving mean`);
-      assertClose(layer.movingVariance.dataSync(), corrected((s) => s.variance), 1e-4, `step ${t}: moving variance`); // values ~40
+      assertClose(layer.movingVariance.dataSync(), corrected((s) => s.unbiased), 1e-4, `step ${t}: moving variance`); // values ~40
       assertClose(layer.startWeight.dataSync(), [m ** t], 1e-6, `step ${t}: start weight mᵗ`);
     });
     // Step 1 took the first batch's statistics exactly: the initial (0, 1) carries no weight.
     const fresh = new BatchNormalization({ name: 'bn', units: UNITS, momentum: 0.99 });
     trainingStep(fresh, X);
     assertClose(fresh.movingMean.dataSync(), stats[0].mean, TOL, 'first step, m = 0.99: mean');
-    assertClose(fresh.movingVariance.dataSync(), stats[0].variance, TOL, 'first step, m = 0.99: variance');
+    assertClose(fresh.movingVariance.dataSync(), stats[0].unbiased, TOL, 'first step, m = 0.99: variance');
   });
 
   test('the correction vanishes: after 200 steps at m = 0.9 (0.9²⁰⁰ < 2⁻²⁵) a step is the Keras rule', () => {
@@ -182,9 +182,9 @@ describe('BatchNormalization', () => {
     setVariable(layer.movingVariance, START_VAR);
     const second = X.map((row) => row.map((v) => v * 2 - 1));
     trainingStep(layer, second);
-    const { mean, variance } = batchStats(second);
+    const { mean, unbiased } = batchStats(second);
     assertClose(layer.movingMean.dataSync(), START_MEAN.map((r, j) => m * r + (1 - m) * mean[j]), 1e-6, 'moving mean');
-    assertClose(layer.movingVariance.dataSync(), START_VAR.map((r, j) => m * r + (1 - m) * variance[j]), 1e-6, 'moving var');
+    assertClose(layer.movingVariance.dataSync(), START_VAR.map((r, j) => m * r + (1 - m) * unbiased[j]), 1e-6, 'moving var');
   });
 
   test('the frozen form uses the corrected running statistics (a fresh layer after two steps)', () => {

@@ -79,9 +79,13 @@ function plainNormalize(bn: BatchNormalization, x: tf.Tensor, mean: tf.Tensor, v
   return tf.add(tf.mul(tf.sub(x, mean), inv), bn.beta) as tf.Tensor2D;
 }
 
+/** n/(n − 1), the biased-to-unbiased factor (1 for a single row, whose variance stays 0). */
+const besselFactor = (n: number) => (n > 1 ? n / (n - 1) : 1);
+
 /**
  * Running statistics as the layers update them: the Keras rule running·m + batch·(1 − m) on the
  * uncorrected average r = running·(1 − mᵗ⁻¹), then divided by 1 − mᵗ; mᵗ = startWeight·m.
+ * `variance` is the one the running variance moves to: the batch's unbiased variance.
  */
 function plainUpdates(bn: BatchNormalization, mean: tf.Tensor, variance: tf.Tensor, out?: BufferUpdate[]): void {
   const m = bn.momentum;
@@ -120,7 +124,7 @@ function plainApply(layer: Layer, x: tf.Tensor2D, ctx: ForwardContext): tf.Tenso
     if (layer instanceof SyncBatchNormalization) {
       const shards = splitIntoShards(x, layer.replicas);
       const { mean, variance } = replicaMoments(shards, new InProcessAllReduce(layer.replicas), layer.passes);
-      plainUpdates(layer, mean, variance, ctx.bufferUpdates);
+      plainUpdates(layer, mean, tf.mul(variance, besselFactor(x.shape[0])), ctx.bufferUpdates);
       const outputs = shards.filter((s) => s.shape[0] > 0).map((s) => plainNormalize(layer, s, mean, variance));
       return outputs.length === 1 ? outputs[0] : tf.concat(outputs, 0);
     }
@@ -129,14 +133,19 @@ function plainApply(layer: Layer, x: tf.Tensor2D, ctx: ForwardContext): tf.Tenso
       // Never a one-row shard: a short batch gets fewer shards (min(replicas, ⌊rows/2⌋), at least 1).
       const shards = splitIntoShards(x, Math.max(1, Math.min(layer.replicas, Math.floor(rows / 2))));
       const moments = shards.map((s) => tf.moments(s, 0));
-      const weighted = (key: 'mean' | 'variance') =>
-        tf.addN(moments.map((m, i) => tf.mul(m[key], shards[i].shape[0] / rows)));
-      plainUpdates(layer, weighted('mean'), weighted('variance'), ctx.bufferUpdates);
+      const weighted = (key: 'mean' | 'variance', unbiased = false) =>
+        tf.addN(
+          moments.map((m, i) => {
+            const n = shards[i].shape[0];
+            return tf.mul(m[key], ((unbiased ? besselFactor(n) : 1) * n) / rows);
+          }),
+        );
+      plainUpdates(layer, weighted('mean'), weighted('variance', true), ctx.bufferUpdates);
       const outputs = shards.map((s, i) => plainNormalize(layer, s, moments[i].mean, moments[i].variance));
       return outputs.length === 1 ? outputs[0] : tf.concat(outputs, 0);
     }
     const { mean, variance } = tf.moments(x, 0);
-    plainUpdates(layer, mean, variance, ctx.bufferUpdates);
+    plainUpdates(layer, mean, tf.mul(variance, besselFactor(x.shape[0])), ctx.bufferUpdates);
     return plainNormalize(layer, x, mean, variance);
   }
   if (layer instanceof Activation) return activate(x, layer.fn);

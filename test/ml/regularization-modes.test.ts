@@ -68,15 +68,17 @@ describe('regularization modes', () => {
     setVariable(kernel.variable, [0.5, -0.05, 0.02, -0.3]);
     setVariable(bias.variable, [0.01, -0.01]);
     const lr = 0.1;
-    // Proximal only: threshold lr·α = 0.1·0.5 = 0.05; w ← sign(w)·max(|w| − 0.05, 0).
+    // Proximal only, after an SGD step (step size lr): threshold lr·α = 0.1·0.5 = 0.05;
+    // w ← sign(w)·max(|w| − 0.05, 0).
+    const sgdStep = () => lr;
     const proximal = planRegularization(network.kernels, regularizationSchema.parse({ l1: 0.5 }));
-    applyPostStep(proximal, lr);
+    applyPostStep(proximal, lr, sgdStep);
     assertClose(kernel.variable.dataSync(), [0.45, 0, 0, -0.25], 1e-7, 'kernel');
     assert.deepEqual(Array.from(bias.variable.dataSync()), [Math.fround(0.01), Math.fround(-0.01)], 'bias untouched');
     assert.ok(Object.is(kernel.variable.dataSync()[1], 0) || kernel.variable.dataSync()[1] === 0);
     // Decay only: w ← w·(1 − lr·λ) = w·0.98 with λ = 0.2.
     const decay = planRegularization(network.kernels, regularizationSchema.parse({ weightDecay: 0.2 }));
-    applyPostStep(decay, lr);
+    applyPostStep(decay, lr, sgdStep);
     assertClose(kernel.variable.dataSync(), [0.45 * 0.98, 0, 0, -0.25 * 0.98], 1e-7, 'decayed kernel');
     assert.deepEqual(Array.from(bias.variable.dataSync()), [Math.fround(0.01), Math.fround(-0.01)], 'bias untouched');
     network.dispose();

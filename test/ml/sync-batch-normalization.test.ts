@@ -173,9 +173,12 @@ describe('synchronized batch normalization: layer', () => {
     });
   }
 
-  test('running statistics move towards the full-batch mean and biased variance (Keras momentum once warm)', () => {
+  test('running statistics move towards the full-batch mean and unbiased variance (Keras momentum once warm)', () => {
     const m = 0.9;
-    const { mean, variance } = exactMoments(rows);
+    const exact = exactMoments(rows);
+    const mean = exact.mean;
+    // n/(n − 1) times the biased variance, n the whole batch's rows (as torch's SyncBatchNorm).
+    const variance = exact.variance.map((v) => (v * rows.length) / (rows.length - 1));
     // A fresh layer's first step takes the batch's statistics (the start correction of
     // runningUpdateWeights): exactly the statistics the running ones move towards.
     const fresh = new SyncBatchNormalization({ name: 'sbn', units: 3, momentum: m, replicas: 3 });
@@ -242,7 +245,8 @@ describe('ghost batch normalization', () => {
     // Running statistics move towards the count-weighted means of the shard statistics: a fresh
     // layer's first step takes them exactly (the start correction of runningUpdateWeights).
     const wMean = [0, 1, 2].map((j) => shardStats.reduce((s, st) => s + st.n * st.mean[j], 0) / 10);
-    const wVar = [0, 1, 2].map((j) => shardStats.reduce((s, st) => s + st.n * st.variance[j], 0) / 10);
+    // Each shard's unbiased variance, n_s/(n_s − 1) times its biased one, count-weighted.
+    const wVar = [0, 1, 2].map((j) => shardStats.reduce((s, st) => s + (st.n * st.n * st.variance[j]) / (st.n - 1), 0) / 10);
     assertClose(updates[0], wMean, 1e-5, 'moving mean');
     assertClose(updates[1], wVar, 1e-5, 'moving variance');
 
@@ -281,14 +285,14 @@ describe('ghost batch normalization', () => {
       for (const size of sizes) {
         const shard = rows.slice(start, start + size);
         const s = exactMoments(shard);
-        s.variance.forEach((v, j) => (weightedVariance[j] += (size * v) / n));
+        s.variance.forEach((v, j) => (weightedVariance[j] += (size * v * size) / (size - 1) / n));
         for (const row of shard) {
           row.forEach((x, j) => hand.push(((x - s.mean[j]) / Math.sqrt(s.variance[j] + 1e-3)) * GAMMA[j] + BETA[j]));
         }
         start += size;
       }
       assertClose(y, hand, 1e-5, `${n} rows: shards ${sizes}`);
-      // A fresh layer's first step takes the count-weighted shard variance (runningUpdateWeights).
+      // A fresh layer's first step takes the count-weighted unbiased shard variance (runningUpdateWeights).
       assertClose(updates[1], weightedVariance, 1e-5, `${n} rows: moving variance`);
       tf.dispose([ghost.gamma, ghost.beta, ghost.movingMean, ghost.movingVariance, ghost.startWeight]);
     }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { splitIntoShards } from '../collective/shards';
-import { BatchNormalization, type BatchNormalizationArgs, type BatchNormPass } from './batch-normalization';
+import { BatchNormalization, unbiased, type BatchNormalizationArgs, type BatchNormPass } from './batch-normalization';
 import type { LayerPass } from './layer';
 import { columnSums } from './matrix';
 
@@ -16,9 +16,10 @@ export interface GhostBatchNormalizationArgs extends BatchNormalizationArgs {
  * SyncBN, and what Hoffer et al.'s ghost batch norm does on purpose (small-batch noise).
  *
  * Running statistics move towards the count-weighted mean of the shards' means (= the batch
- * mean) and the count-weighted mean of the shards' biased variances — the average of what
- * training normalized with, as Keras's `virtual_batch_size` does for equal shards. This is the
- * within-shard variance, smaller than the full batch's by the spread of the shard means.
+ * mean) and the count-weighted mean of the shards' unbiased variances (each shard's biased one
+ * times n_s/(n_s − 1), as in BatchNormalization): the average of what training normalized with,
+ * each corrected to estimate the population's variance. This is the within-shard variance,
+ * smaller than the full batch's by the spread of the shard means.
  *
  * Every shard holds at least two rows: a one-row shard has variance 0, so its output would be β
  * whatever the input, no gradient would reach the kernel, and it would pull the running variance
@@ -45,6 +46,7 @@ export class GhostBatchNormalization extends BatchNormalization {
     const passes: LayerPass[] = [];
     const means: tf.Tensor[] = [];
     const variances: tf.Tensor[] = [];
+    const unbiasedVariances: tf.Tensor[] = [];
     for (const shard of shards) {
       const n = shard.shape[0];
       const mean = tf.div(columnSums(shard), n);
@@ -53,6 +55,7 @@ export class GhostBatchNormalization extends BatchNormalization {
       passes.push(this.batchPass(centred, variance, columnSums));
       means.push(tf.mul(mean, n / rows));
       variances.push(tf.mul(variance, n / rows));
+      unbiasedVariances.push(tf.mul(unbiased(variance, n), n / rows));
     }
     const concat = (parts: tf.Tensor2D[]) => (parts.length === 1 ? parts[0] : tf.concat(parts, 0));
     const perShard = passes.map((p) => p.saved.length);
@@ -75,6 +78,7 @@ export class GhostBatchNormalization extends BatchNormalization {
       },
       mean: tf.addN(means),
       variance: tf.addN(variances),
+      unbiasedVariance: tf.addN(unbiasedVariances),
     };
   }
 }

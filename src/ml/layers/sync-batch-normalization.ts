@@ -3,7 +3,7 @@ import type { AllReduce } from '../collective/all-reduce';
 import { InProcessAllReduce } from '../collective/in-process-all-reduce';
 import { replicaMoments, type SyncPasses } from '../collective/replica-moments';
 import { splitIntoShards } from '../collective/shards';
-import { BatchNormalization, type BatchNormalizationArgs, type BatchNormPass } from './batch-normalization';
+import { BatchNormalization, unbiased, type BatchNormalizationArgs, type BatchNormPass } from './batch-normalization';
 import { columnSums } from './matrix';
 
 export interface SyncBatchNormalizationArgs extends BatchNormalizationArgs {
@@ -57,7 +57,13 @@ export class SyncBatchNormalization extends BatchNormalization {
     // Each replica normalizes its own rows with the shared statistics: row by row the same
     // arithmetic as normalizing the whole batch at once, which is what runs here.
     const centred = tf.sub(x, mean) as tf.Tensor2D;
-    return { ...this.batchPass(centred, variance, (t) => this.allReduceSum(t)), mean, variance };
+    return {
+      ...this.batchPass(centred, variance, (t) => this.allReduceSum(t)),
+      mean,
+      variance,
+      // The whole batch's rows, as torch's SyncBatchNorm corrects by the global count.
+      unbiasedVariance: unbiased(variance, x.shape[0]),
+    };
   }
 
   /** Σ over the whole batch's rows: each replica sums its shard, the all-reduce adds them up. */
