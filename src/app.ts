@@ -127,7 +127,10 @@ const servicesPlugin = fp(
         prefix: config.redisPrefix,
         keepSeconds: config.jobKeepSeconds,
       }),
-      datasets: new DatasetStore(redis, config.redisPrefix),
+      datasets: new DatasetStore(redis, config.redisPrefix, {
+        chunkRows: config.datasetChunkRows,
+        uploadTtlSeconds: config.datasetUploadTtlSeconds,
+      }),
       models,
       modelCache,
       queueEvents,

@@ -31,8 +31,14 @@ const envSchema = z.object({
   JOB_LOCK_MS: int(1000, 3_600_000).default(30_000),
   /** Largest JSON body for ordinary requests, in bytes. */
   BODY_LIMIT: int(1024, 1 << 30).default(1 << 20),
-  /** Largest dataset upload, in bytes. */
-  DATASET_BODY_LIMIT: int(1024, 1 << 30).default(50 << 20),
+  /** Largest dataset upload, in bytes (decompressed, for a gzip body); uploads are streamed. */
+  DATASET_BODY_LIMIT: int(1024, 2 ** 40).default(50 << 20),
+  /** Rows per stored dataset chunk: the API holds about one chunk per upload (README, "Data at scale"). */
+  DATASET_CHUNK_ROWS: int(1024, 1 << 22).default(65_536),
+  /** Seconds an unfinished upload's chunks live in Redis: the cleanup after a crash mid-upload. */
+  DATASET_UPLOAD_TTL_SECONDS: int(10, 7 * 86_400).default(3_600),
+  /** Where an upload's bytes are spooled for a second pass (empty: the OS's temporary directory). */
+  DATASET_SPOOL_DIR: z.string().default(''),
   MAX_DATASET_ROWS: int(2, 10_000_000).default(1_000_000),
   MAX_DATASET_COLUMNS: int(1, 100_000).default(1_000),
   MAX_PREDICT_ROWS: int(1, 1_000_000).default(10_000),
@@ -118,6 +124,10 @@ export interface Config {
   jobLockMs: number;
   bodyLimit: number;
   datasetBodyLimit: number;
+  datasetChunkRows: number;
+  datasetUploadTtlSeconds: number;
+  /** Empty: the OS's temporary directory. */
+  datasetSpoolDir: string;
   maxDatasetRows: number;
   maxDatasetColumns: number;
   maxPredictRows: number;
@@ -207,6 +217,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobLockMs: e.JOB_LOCK_MS,
     bodyLimit: e.BODY_LIMIT,
     datasetBodyLimit: e.DATASET_BODY_LIMIT,
+    datasetChunkRows: e.DATASET_CHUNK_ROWS,
+    datasetUploadTtlSeconds: e.DATASET_UPLOAD_TTL_SECONDS,
+    datasetSpoolDir: e.DATASET_SPOOL_DIR,
     maxDatasetRows: e.MAX_DATASET_ROWS,
     maxDatasetColumns: e.MAX_DATASET_COLUMNS,
     maxPredictRows: e.MAX_PREDICT_ROWS,
@@ -250,6 +263,9 @@ export function configToEnv(config: Config): Record<string, string> {
     JOB_LOCK_MS: String(config.jobLockMs),
     BODY_LIMIT: String(config.bodyLimit),
     DATASET_BODY_LIMIT: String(config.datasetBodyLimit),
+    DATASET_CHUNK_ROWS: String(config.datasetChunkRows),
+    DATASET_UPLOAD_TTL_SECONDS: String(config.datasetUploadTtlSeconds),
+    DATASET_SPOOL_DIR: config.datasetSpoolDir,
     MAX_DATASET_ROWS: String(config.maxDatasetRows),
     MAX_DATASET_COLUMNS: String(config.maxDatasetColumns),
     MAX_PREDICT_ROWS: String(config.maxPredictRows),
