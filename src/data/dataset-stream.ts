@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -65,10 +66,14 @@ export async function ingestUpload(
   const dir = await mkdtemp(join(options.spoolDir ?? tmpdir(), 'fitwell-upload-'));
   const spoolPath = join(dir, 'body');
   const spool = createWriteStream(spoolPath);
+  // Kept, not thrown from an event: a write that failed (disk full) fails the upload at closeSpool.
+  let spoolError: Error | undefined;
+  spool.on('error', (error) => (spoolError ??= error));
   try {
     await beforePass(1);
     const first = await readPass(source, options, builder, undefined, spool);
     await closeSpool(spool);
+    if (spoolError) throw spoolError;
     if ('dataset' in first.result) return { ...first.result.dataset, bytes: first.bytes, passes: 1 };
     await beforePass(2);
     const second = await readPass(createReadStream(spoolPath), options, builder, first.result.secondPass);
@@ -109,7 +114,10 @@ async function* decodedBytes(
   const wire = (async function* () {
     for await (const chunk of source.iterator({ destroyOnReturn: false })) {
       const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer);
-      if (spool && !spool.write(buffer)) await new Promise<void>((resolve) => spool.once('drain', () => resolve()));
+      if (spool) {
+        if (spool.destroyed) throw spool.errored ?? new Error('the upload spool file was closed');
+        if (!spool.write(buffer)) await once(spool, 'drain');
+      }
       yield buffer;
     }
   })();

@@ -1,0 +1,240 @@
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import type { Redis } from 'ioredis';
+import { profileColumn } from '../../src/data/column-profile';
+import { detectDelimiter, ingestUpload, type UploadOptions } from '../../src/data/dataset-stream';
+import { parseCsv } from '../../src/data/parse-dataset';
+import { AppError } from '../../src/errors';
+import { DatasetStore, type DatasetMeta } from '../../src/store/dataset-store';
+import { createRedis, waitForRedis } from '../../src/store/redis';
+import type { CellValue, Table } from '../../src/data/table';
+import { deletePrefix, testConfig } from '../helpers/config';
+
+/**
+ * Streamed ingestion into chunks on a real Redis: what is read back equals what the in-memory
+ * parser (parseCsv, the reference) makes of the same text, with numbers rounded to float32 as
+ * stored; types change on a second pass; chunks are checksummed; older JSON datasets still load.
+ */
+const limits = { maxRows: 1_000_000, maxColumns: 100 };
+const config = testConfig();
+let redis: Redis;
+
+/** The body as a stream of small pieces, so records and lines straddle chunk boundaries. */
+function pieces(body: Buffer | string, size = 7): Readable {
+  const bytes = Buffer.isBuffer(body) ? body : Buffer.from(body);
+  const parts: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) parts.push(bytes.subarray(i, i + size));
+  return Readable.from(parts);
+}
+
+async function ingest(
+  store: DatasetStore,
+  body: Buffer | string,
+  options: Partial<UploadOptions> = {},
+  rowLimits = limits,
+  pieceSize = 7,
+): Promise<DatasetMeta & { passes: number }> {
+  const upload = store.beginUpload();
+  try {
+    const result = await ingestUpload(
+      pieces(body, pieceSize),
+      { format: 'csv', gzip: false, maxBytes: 1 << 30, ...options },
+      { limits: rowLimits, chunkRows: store.options.chunkRows, onChunk: (i, bytes) => upload.writeChunk(i, bytes) },
+      async (pass) => {
+        if (pass === 2) upload.restart();
+      },
+    );
+    const meta = await upload.publish(result, { format: options.format ?? 'csv', bytes: result.bytes });
+    return { ...meta, passes: result.passes };
+  } catch (error) {
+    await upload.abort();
+    throw error;
+  }
+}
+
+/** parseCsv's table with every number as float32 holds it. */
+function asFloat32(table: Table): Record<string, CellValue[]> {
+  const out: Record<string, CellValue[]> = {};
+  for (const { name } of table.columns) {
+    out[name] = table.data[name].map((value) => (typeof value === 'number' ? Math.fround(value) : value));
+  }
+  return out;
+}
+
+describe('streamed dataset ingestion into chunks', () => {
+  before(async () => {
+    redis = createRedis(config.redisUrl);
+    await waitForRedis(redis);
+  });
+  after(async () => {
+    redis.disconnect();
+    await deletePrefix(config);
+  });
+
+  test('reads back what parseCsv makes of the same CSV, across chunk boundaries', async () => {
+    const store = new DatasetStore(redis, config.redisPrefix, { chunkRows: 1024 });
+    const lines = ['id,x,color,maybe,"quoted, name"'];
+    for (let i = 0; i < 3000; i++) {
+      lines.push(`${i},${(i * 0.37 - 500).toFixed(3)},${['red', 'blue', 'green'][i % 3]},${i % 7 === 0 ? 'NA' : i % 5},"v ${i % 11}, x"`);
+    }
+    const text = lines.join('\r\n') + '\r\n';
+    const meta = await ingest(store, text);
+    const reference = parseCsv(text, limits);
+    assert.equal(meta.passes, 1);
+    assert.equal(meta.rows, 3000);
+    assert.deepEqual(meta.columns, reference.columns);
+    assert.equal(meta.storage?.checksums.length, 3, '3000 rows in chunks of 1024');
+    const table = await store.table(meta.id);
+    assert.deepEqual({ ...table.data }, asFloat32(reference));
+    // The profiles the submission checks read are those of the stored values.
+    for (const { name, type } of reference.columns) {
+      assert.deepEqual(await store.columnProfile(meta.id, name), profileColumn(type, table.data[name]), name);
+    }
+    const schema = await store.schema(meta.id);
+    assert.deepEqual(schema.columns.find((c) => c.name === 'color')?.categories, ['red', 'blue', 'green']);
+    assert.equal(schema.columns.find((c) => c.name === 'maybe')?.missing, Math.ceil(3000 / 7));
+  });
+
+  test('a column that turns out categorical after numbers is read again, keeping "007" exact', async () => {
+    const store = new DatasetStore(redis, config.redisPrefix, { chunkRows: 1024 });
+    const lines = ['code,y'];
+    for (let i = 0; i < 2500; i++) lines.push(`${i === 0 ? '007' : i === 2400 ? 'abc' : String(i)},${i}`);
+    const text = lines.join('\n');
+    const meta = await ingest(store, text);
+    assert.equal(meta.passes, 2);
+    assert.deepEqual(meta.columns, [
+      { name: 'code', type: 'categorical' },
+      { name: 'y', type: 'numeric' },
+    ]);
+    const table = await store.table(meta.id);
+    assert.deepEqual(table.data.code, parseCsv(text, limits).data.code);
+    assert.equal(table.data.code[0], '007');
+    assert.equal(table.data.code[2400], 'abc');
+  });
+
+  test('the same data twice has the same content hash, whether gzip-compressed or not; other data another', async () => {
+    const store = new DatasetStore(redis, config.redisPrefix, { chunkRows: 1024 });
+    const text = 'a;b;label\n1;2;x\n3;4;y\n5;6;x\n';
+    const plain = await ingest(store, text);
+    const zipped = await ingest(store, gzipSync(text), { gzip: true });
+    const other = await ingest(store, text.replace('5;6', '5;7'));
+    assert.deepEqual(plain.columns.map((c) => c.name), ['a', 'b', 'label'], 'semicolons detected');
+    assert.match(plain.contentHash!, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(zipped.contentHash, plain.contentHash);
+    assert.notEqual(other.contentHash, plain.contentHash);
+  });
+
+  test('delimiters: detected from the header line (outside quotes), or as given', async () => {
+    assert.equal(detectDelimiter(Buffer.from('a,b,c\n1;2;3')), ',');
+    assert.equal(detectDelimiter(Buffer.from('a;b;c\n')), ';');
+    assert.equal(detectDelimiter(Buffer.from('a\tb\tc')), '\t');
+    assert.equal(detectDelimiter(Buffer.from('a|b|c\r\n')), '|');
+    assert.equal(detectDelimiter(Buffer.from('"x;y;z",b\n')), ',', 'semicolons inside quotes do not count');
+    assert.equal(detectDelimiter(Buffer.from('single\n')), ',');
+    const store = new DatasetStore(redis, config.redisPrefix);
+    const given = await ingest(store, 'a,b|c\n1,2|3\n4,5|6\n', { delimiter: 'pipe' });
+    assert.deepEqual(given.columns.map((c) => c.name), ['a,b', 'c']);
+  });
+
+  test('NDJSON: keys in first-seen order, a key seen later is missing before, JSON rules for values', async () => {
+    const store = new DatasetStore(redis, config.redisPrefix, { chunkRows: 1024 });
+    const lines = [];
+    for (let i = 0; i < 2000; i++) lines.push(JSON.stringify(i < 1500 ? { a: i / 4, b: i % 2 === 0 } : { a: null, b: true, late: `k${i % 3}` }));
+    const meta = await ingest(store, '\uFEFF' + lines.join('\n') + '\n\n', { format: 'ndjson' });
+    assert.deepEqual(meta.columns, [
+      { name: 'a', type: 'numeric' },
+      { name: 'b', type: 'categorical' },
+      { name: 'late', type: 'categorical' },
+    ]);
+    const table = await store.table(meta.id);
+    assert.equal(table.data.a[3], 0.75);
+    assert.equal(table.data.a[1600], null);
+    assert.equal(table.data.b[0], 'true');
+    assert.equal(table.data.b[1], 'false');
+    assert.equal(table.data.late[0], null);
+    assert.equal(table.data.late[1500], 'k0');
+  });
+
+  test('errors: the same messages as parseCsv, line numbers for NDJSON, bad gzip, the byte limit', async () => {
+    const store = new DatasetStore(redis, config.redisPrefix, { chunkRows: 1024 });
+    const rejects = async (promise: Promise<unknown>, pattern: RegExp, status = 400) => {
+      await assert.rejects(promise, (error: unknown) => {
+        assert.equal((error as { statusCode?: number; status?: number }).statusCode ?? (error as AppError).status, status);
+        assert.match((error as Error).message, pattern);
+        return true;
+      });
+    };
+    await rejects(ingest(store, 'a,b\n1,2\n3\n'), /^line 3 has 1 fields but the header has 2$/);
+    await rejects(ingest(store, 'a\n' + '1\n'.repeat(51), {}, { maxRows: 50, maxColumns: 5 }), /51 rows; the limit is 50/);
+    await rejects(ingest(store, 'a,b\n1,Infinity\n2,3\n'), /column "b" line 2: "Infinity" is not a finite number/);
+    await rejects(ingest(store, 'a\n1\n1e39\n'), /column "a" line 3: 1e39 is outside the range/);
+    await rejects(ingest(store, ''), /the CSV is empty/);
+    await rejects(ingest(store, 'a,b\n'), /0 data rows; at least 2/);
+    await rejects(ingest(store, 'a,b\n,\nNA,2\n'), /column "a" has no values/);
+    await rejects(ingest(store, '{"a":1}\n{"a":\n', { format: 'ndjson' }), /^line 2 is not valid JSON/);
+    await rejects(ingest(store, '{"a":1}\n[1]\n', { format: 'ndjson' }), /^line 2 must be an object of column values, got an array/);
+    await rejects(ingest(store, '{"a":1}\n{"a":{"b":1}}\n', { format: 'ndjson' }), /line 2 column "a": an object is not allowed/);
+    await rejects(ingest(store, 'not gzip at all', { gzip: true }), /not valid gzip/);
+    await rejects(ingest(store, 'a\n' + '1\n'.repeat(100), { maxBytes: 100 }), /larger than 100 bytes/, 413);
+    // A gzip bomb is stopped by the decompressed size, not the few bytes sent.
+    await rejects(ingest(store, gzipSync('a\n' + '1\n'.repeat(100_000)), { gzip: true, maxBytes: 10_000 }), /larger than 10000 bytes/, 413);
+    // Every failed upload took its chunks with it: no chunk without its dataset's metadata.
+    const chunks = await redis.keys(`${config.redisPrefix}:dataset:*:chunk:*`);
+    const orphans = [];
+    for (const key of chunks) {
+      if ((await redis.hexists(key.replace(/:chunk:\d+$/, ''), 'meta')) === 0) orphans.push(key);
+    }
+    assert.deepEqual(orphans, []);
+  });
+
+  test('a damaged chunk is refused on read, naming the chunk', async () => {
+    const store = new DatasetStore(redis, config.redisPrefix, { chunkRows: 1024 });
+    const meta = await ingest(store, 'a,b\n1,2\n3,4\n');
+    const key = store.chunkKey(meta.id, 0);
+    const bytes = (await redis.getBuffer(key))!;
+    bytes[bytes.length - 1] ^= 0xff;
+    await redis.set(key, bytes);
+    await assert.rejects(store.table(meta.id), /chunk 0 does not match its checksum/);
+  });
+
+  test('a dataset stored as JSON by an older version still loads, lists and deletes', async () => {
+    const store = new DatasetStore(redis, config.redisPrefix);
+    const table = parseCsv('a,b\n1.1,x\n2,y\n', limits);
+    const meta = { id: 'ds_legacy1', createdAt: '2020-01-01T00:00:00.000Z', rows: 2, columns: table.columns };
+    await redis.hset(`${config.redisPrefix}:dataset:ds_legacy1`, { meta: JSON.stringify(meta), data: JSON.stringify(table) });
+    assert.deepEqual({ ...(await store.table('ds_legacy1')).data }, { ...table.data }, 'float64 as stored then');
+    const schema = await store.schema('ds_legacy1');
+    assert.deepEqual(schema.columns[1], { name: 'b', type: 'categorical', missing: 0, categories: ['x', 'y'] });
+    const listed = await store.list(0, 1000);
+    assert.ok(listed.datasets.some((d) => d.id === 'ds_legacy1'), 'indexed on first listing');
+    assert.equal(listed.datasets.at(-1)?.id, 'ds_legacy1', 'oldest last');
+    assert.equal(await store.delete('ds_legacy1'), true);
+    assert.equal(await store.exists('ds_legacy1'), false);
+    assert.equal(await store.delete('ds_legacy1'), false);
+  });
+
+  test('Redis memory of the chunks is at most 1.2 × the float32 size of the data', async () => {
+    const store = new DatasetStore(redis, config.redisPrefix);
+    const columns = 30;
+    const rows = 150_000;
+    const lines = [Array.from({ length: columns }, (_, c) => `c${c}`).join(',')];
+    let s = 7;
+    for (let r = 0; r < rows; r++) {
+      const cells: string[] = [];
+      for (let c = 0; c < columns; c++) {
+        s = (s * 1103515245 + 12345) % 2147483648;
+        cells.push(c === columns - 1 ? ['a', 'b', 'c'][s % 3] : r % 97 === c ? '' : (s / 2147483648).toFixed(5));
+      }
+      lines.push(cells.join(','));
+    }
+    const meta = await ingest(store, lines.join('\n'), {}, limits, 1 << 16);
+    let used = 0;
+    for (let i = 0; i < meta.storage!.checksums.length; i++) used += Number(await redis.call('MEMORY', 'USAGE', store.chunkKey(meta.id, i)));
+    used += Number(await redis.call('MEMORY', 'USAGE', `${config.redisPrefix}:dataset:${meta.id}`));
+    const float32 = rows * columns * 4;
+    assert.ok(used <= 1.2 * float32, `${used} bytes in Redis for ${float32} bytes of float32`);
+    assert.ok(used >= rows * (columns - 1) * 4, 'the numbers are all there');
+  });
+});
