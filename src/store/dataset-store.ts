@@ -57,7 +57,11 @@ for i = 3, #KEYS do
 end
 for i = 3, #KEYS do redis.call('PERSIST', KEYS[i]) end
 for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+-- Newest last in the index even within one millisecond: never below the newest entry's score.
+local score = tonumber(ARGV[2])
+local newest = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+if newest[2] and tonumber(newest[2]) >= score then score = tonumber(newest[2]) + 0.001 end
+redis.call('ZADD', KEYS[2], score, ARGV[1])
 return 1
 `;
 
