@@ -88,10 +88,17 @@ class ColumnAccumulator {
     this.values[row] = 0;
   }
 
-  putNumber(row: number, value: number, where: () => string): void {
-    if (this.type === 'categorical') return this.putCategory(row, String(value));
+  /**
+   * True when the number is beyond float32's range and is the column's first such: the caller
+   * then records where (`outOfRange`), so no message is built for the other cells.
+   */
+  putNumber(row: number, value: number): boolean {
+    if (this.type === 'categorical') {
+      this.putCategory(row, String(value));
+      return false;
+    }
     this.type = 'numeric';
-    if (Math.abs(value) > FLOAT32_MAX && this.outOfRange === undefined) this.outOfRange = where();
+    const first = Math.abs(value) > FLOAT32_MAX && this.outOfRange === undefined;
     const stored = Math.fround(value);
     this.values[row] = stored;
     this.validity[row >> 3] |= 1 << (row & 7);
@@ -103,6 +110,7 @@ class ColumnAccumulator {
       else if (this.numberCounts.size < MAX_PROFILED_VALUES) this.numberCounts.set(stored, 1);
       else this.numberOverflow = true;
     }
+    return first;
   }
 
   putCategory(row: number, text: string): void {
@@ -207,12 +215,13 @@ export class DatasetBuilder {
     for (let c = 0; c < fields.length; c++) {
       const column = this.columns[c];
       const text = fields[c].trim();
-      if (MISSING_TOKENS.has(text.toLowerCase())) {
+      // The missing spellings are at most 4 characters: longer cells skip the lower-casing.
+      if (text.length <= 4 && MISSING_TOKENS.has(text.toLowerCase())) {
         column.putMissing(row);
       } else if (column.type !== 'categorical' && DECIMAL_NUMBER.test(text)) {
         const value = Number(text);
         if (!Number.isFinite(value)) throw notFinite(column.name, line, text);
-        column.putNumber(row, value, () => `column "${column.name}" line ${line}: ${text}`);
+        if (column.putNumber(row, value)) column.outOfRange = `column "${column.name}" line ${line}: ${text}`;
       } else {
         if (isInfiniteNumberText(text)) throw notFinite(column.name, line, text);
         column.putCategory(row, text);
@@ -270,8 +279,9 @@ export class DatasetBuilder {
 
   private putCell(column: ColumnAccumulator, row: number, cell: CellValue, where: string): void {
     if (cell === null) column.putMissing(row);
-    else if (typeof cell === 'number') column.putNumber(row, cell, () => `${where} column "${column.name}": ${cell}`);
-    else column.putCategory(row, cell);
+    else if (typeof cell === 'number') {
+      if (column.putNumber(row, cell)) column.outOfRange = `${where} column "${column.name}": ${cell}`;
+    } else column.putCategory(row, cell);
   }
 
   private addColumn(name: string): void {
