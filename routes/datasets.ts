@@ -13,6 +13,7 @@ import {
   datasetUploadQuerySchema,
 } from '../src/schemas/dataset.schema';
 import type { DatasetMeta } from '../src/store/dataset-store';
+import { S3DatasetBackend } from '../src/store/s3-dataset-backend';
 import { jobsUsingDataset } from '../src/training-jobs/dataset-users';
 
 /**
@@ -42,6 +43,17 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
   const { config, datasets, queue } = app.services;
   const limits = { maxRows: config.maxDatasetRows, maxColumns: config.maxDatasetColumns };
   const bodies = new WeakMap<FastifyRequest, Readable>();
+
+  // Object storage keeps no TTL: chunks of uploads whose API died are removed at start.
+  if (datasets.backend instanceof S3DatasetBackend) {
+    const backend = datasets.backend;
+    app.addHook('onReady', () => {
+      void backend.cleanupAbandonedUploads().then(
+        (ids) => ids.length > 0 && app.log.info({ ids }, 'removed the chunks of abandoned uploads'),
+        (error: Error) => app.log.warn({ err: error.message }, 'could not clean up abandoned uploads'),
+      );
+    });
+  }
 
   app.addContentTypeParser(Object.keys(STREAMED_TYPES), (request, payload, done) => {
     bodies.set(request, payload);

@@ -24,7 +24,8 @@ import { loggerOptions, requestId, type LogDestination } from './observability/l
 import { ServiceMetrics } from './observability/metrics';
 import { MAX_ID_LENGTH } from './schemas/api.schema';
 import { closeBullmq } from './store/close-bullmq';
-import { DatasetStore } from './store/dataset-store';
+import type { DatasetStore } from './store/dataset-store';
+import { createDatasetStore } from './store/dataset-store-factory';
 import { ModelCache } from './serving/model-cache';
 import { ModelStore } from './store/model-store';
 import { createRedis } from './store/redis';
@@ -127,10 +128,7 @@ const servicesPlugin = fp(
         prefix: config.redisPrefix,
         keepSeconds: config.jobKeepSeconds,
       }),
-      datasets: new DatasetStore(redis, config.redisPrefix, {
-        chunkRows: config.datasetChunkRows,
-        uploadTtlSeconds: config.datasetUploadTtlSeconds,
-      }),
+      datasets: createDatasetStore(config, redis),
       models,
       modelCache,
       queueEvents,

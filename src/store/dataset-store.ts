@@ -5,6 +5,8 @@ import { profileColumn, type ColumnProfile } from '../data/column-profile';
 import { DatasetBuilder, type BuiltDataset } from '../data/dataset-builder';
 import { columnValues, createColumnData, type CellValue, type ColumnInfo, type Table } from '../data/table';
 import { AppError } from '../errors';
+import type { DatasetBackend } from './dataset-backend';
+import { RedisDatasetBackend } from './redis-dataset-backend';
 
 /** How a dataset is stored: chunks (see src/data/column-chunk.ts) or, before them, one JSON field. */
 export interface ChunkStorage {
@@ -39,65 +41,32 @@ export interface DatasetSchema {
 export interface DatasetStoreOptions {
   /** Rows per stored chunk (DATASET_CHUNK_ROWS). */
   chunkRows: number;
-  /** Seconds an upload's chunks live unpublished before Redis deletes them (DATASET_UPLOAD_TTL_SECONDS). */
+  /** Seconds an upload's chunks live unpublished before they are removed (DATASET_UPLOAD_TTL_SECONDS). */
   uploadTtlSeconds: number;
 }
 
 export const DEFAULT_DATASET_STORE_OPTIONS: DatasetStoreOptions = { chunkRows: 65_536, uploadTtlSeconds: 3_600 };
 
 /**
- * Publishes an upload atomically: every chunk must still be there (an upload slower than its TTL
- * lost some), then the chunks lose their TTL, and the metadata and the index entry appear, in
- * one script. Until then no reader can see the dataset; after a crash the chunks expire.
- * KEYS: hash, index, chunk 0..n-1. ARGV: id, score, then field/value pairs for the hash.
- */
-const PUBLISH_SCRIPT = `
-for i = 3, #KEYS do
-  if redis.call('EXISTS', KEYS[i]) == 0 then return 0 end
-end
-for i = 3, #KEYS do redis.call('PERSIST', KEYS[i]) end
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
--- Newest last in the index even within one millisecond: never below the newest entry's score.
-local score = tonumber(ARGV[2])
-local newest = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')
-if newest[2] and tonumber(newest[2]) >= score then score = tonumber(newest[2]) + 0.001 end
-redis.call('ZADD', KEYS[2], score, ARGV[1])
-return 1
-`;
-
-/**
- * Datasets live in Redis so API replicas and workers on different machines share nothing else.
- * Per dataset: one hash (`meta`, one `profile:<column>` per column for the submission checks, one
- * `categories:<column>` per categorical column) and the rows as chunks, each under a key of its
- * own (`…:chunk:<n>`). Datasets stored before chunks keep the table as JSON in the hash's `data`
- * field and still load. A sorted set indexes datasets by creation time, for listing.
+ * Datasets, whichever backend holds their bytes (Redis by default, S3-compatible object storage
+ * with DATASET_STORE=s3; see dataset-backend.ts), so API replicas and workers on different
+ * machines share them. Per dataset: `meta`, one `profile:<column>` per column (for the submission
+ * checks), one `categories:<column>` per categorical column, and the rows as chunks. Datasets
+ * stored before chunks keep the table as JSON in a `data` field and still load.
  */
 export class DatasetStore {
   readonly options: DatasetStoreOptions;
+  readonly backend: DatasetBackend;
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-    options: Partial<DatasetStoreOptions> = {},
-  ) {
+  /** A backend, or a Redis connection and key prefix for the Redis backend. */
+  constructor(backend: DatasetBackend | Redis, prefix?: string, options: Partial<DatasetStoreOptions> = {}) {
     this.options = { ...DEFAULT_DATASET_STORE_OPTIONS, ...options };
-  }
-
-  private key(id: string): string {
-    return `${this.prefix}:dataset:${id}`;
-  }
-
-  chunkKey(id: string, index: number): string {
-    return `${this.prefix}:dataset:${id}:chunk:${index}`;
-  }
-
-  private get indexKey(): string {
-    return `${this.prefix}:datasets`;
+    this.backend = isBackend(backend) ? backend : new RedisDatasetBackend(backend, prefix!, this.options.uploadTtlSeconds);
   }
 
   /** Starts an upload: chunks go in under a new id, invisible until `publish`. */
   beginUpload(): DatasetUpload {
-    return new DatasetUpload(this.redis, this, newDatasetId(), this.options.uploadTtlSeconds);
+    return new DatasetUpload(this.backend, newDatasetId(), this.options.chunkRows);
   }
 
   /** Stores an in-memory table (a JSON upload) the same way a streamed one is stored. */
@@ -131,28 +100,28 @@ export class DatasetStore {
    * table on first use, and kept.
    */
   async columnProfile(id: string, name: string): Promise<ColumnProfile> {
-    const raw = await this.redis.hget(this.key(id), profileField(name));
+    const raw = await this.backend.getField(id, profileField(name));
     if (raw) return JSON.parse(raw) as ColumnProfile;
     const table = await this.table(id);
     const column = table.columns.find((c) => c.name === name);
     if (!column) throw new Error(`dataset ${id} has no column "${name}"`);
     const profile = profileColumn(column.type, columnValues(table, name));
-    await this.redis.hset(this.key(id), profileField(name), JSON.stringify(profile));
+    await this.backend.setField(id, profileField(name), JSON.stringify(profile));
     return profile;
   }
 
   async meta(id: string): Promise<DatasetMeta> {
-    const raw = await this.redis.hget(this.key(id), 'meta');
+    const raw = await this.backend.getField(id, 'meta');
     if (!raw) throw new AppError('DATASET_NOT_FOUND', { id });
     return JSON.parse(raw) as DatasetMeta;
   }
 
   async exists(id: string): Promise<boolean> {
-    return (await this.redis.hexists(this.key(id), 'meta')) === 1;
+    return (await this.backend.getField(id, 'meta')) !== null;
   }
 
   async categories(id: string, name: string): Promise<string[]> {
-    const raw = await this.redis.hget(this.key(id), categoriesField(name));
+    const raw = await this.backend.getField(id, categoriesField(name));
     if (!raw) throw new Error(`dataset ${id} has no categories for column "${name}"`);
     return JSON.parse(raw) as string[];
   }
@@ -181,7 +150,7 @@ export class DatasetStore {
   async *chunks(meta: DatasetMeta) {
     if (!meta.storage) throw new Error(`dataset ${meta.id} is not stored in chunks`);
     for (let index = 0; index < meta.storage.checksums.length; index++) {
-      const bytes = await this.redis.getBuffer(this.chunkKey(meta.id, index));
+      const bytes = await this.backend.getChunk(meta.id, index);
       if (!bytes) throw new Error(`dataset ${meta.id}: chunk ${index} is missing`);
       if (chunkChecksum(bytes) !== meta.storage.checksums[index]) {
         throw new Error(`dataset ${meta.id}: chunk ${index} does not match its checksum; the stored data is damaged`);
@@ -194,7 +163,7 @@ export class DatasetStore {
   async table(id: string): Promise<Table> {
     const meta = await this.meta(id);
     if (!meta.storage) {
-      const raw = await this.redis.hget(this.key(id), 'data');
+      const raw = await this.backend.getField(id, 'data');
       if (!raw) throw new AppError('DATASET_NOT_FOUND', { id });
       return JSON.parse(raw) as Table;
     }
@@ -226,94 +195,53 @@ export class DatasetStore {
 
   /** Newest first, `limit` from `offset`; and how many there are. */
   async list(offset: number, limit: number): Promise<{ datasets: DatasetMeta[]; total: number }> {
-    await this.indexOlderDatasets();
-    const [ids, total] = await Promise.all([
-      this.redis.zrevrange(this.indexKey, offset, offset + limit - 1),
-      this.redis.zcard(this.indexKey),
-    ]);
-    if (ids.length === 0) return { datasets: [], total };
-    const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hget(this.key(id), 'meta');
-    const rows = (await pipeline.exec()) ?? [];
-    const datasets = rows.flatMap(([error, raw]) => (error || !raw ? [] : [JSON.parse(raw as string) as DatasetMeta]));
+    const { ids, total } = await this.backend.list(offset, limit);
+    const raws = await Promise.all(ids.map((id) => this.backend.getField(id, 'meta')));
+    const datasets = raws.flatMap((raw) => (raw ? [JSON.parse(raw) as DatasetMeta] : []));
     return { datasets, total };
   }
 
-  /** Deletes a dataset: its hash, its chunks and its index entry. False when there was none. */
+  /** Deletes a dataset: its fields, its chunks and its listing. False when there was none. */
   async delete(id: string): Promise<boolean> {
-    const raw = await this.redis.hget(this.key(id), 'meta');
+    const raw = await this.backend.getField(id, 'meta');
     if (!raw) return false;
     const meta = JSON.parse(raw) as DatasetMeta;
-    const keys = [this.key(id)];
-    for (let i = 0; i < (meta.storage?.checksums.length ?? 0); i++) keys.push(this.chunkKey(id, i));
-    await this.redis.multi().del(...keys).zrem(this.indexKey, id).exec();
+    await this.backend.delete(id, meta.storage?.checksums.length ?? 0, Date.parse(meta.createdAt));
     return true;
-  }
-
-  /**
-   * Datasets stored before the index existed are added to it once (a SCAN of the prefix's
-   * dataset hashes), the first time datasets are listed; a flag key records that it was done.
-   */
-  private async indexOlderDatasets(): Promise<void> {
-    const flag = `${this.indexKey}:indexed`;
-    if ((await this.redis.exists(flag)) === 1) return;
-    const pattern = `${this.prefix}:dataset:*`;
-    let cursor = '0';
-    do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', pattern, 'COUNT', 500, 'TYPE', 'hash');
-      cursor = next;
-      for (const key of keys) {
-        const raw = await this.redis.hget(key, 'meta');
-        if (!raw) continue;
-        const meta = JSON.parse(raw) as DatasetMeta;
-        await this.redis.zadd(this.indexKey, 'NX', Date.parse(meta.createdAt), meta.id);
-      }
-    } while (cursor !== '0');
-    await this.redis.set(flag, '1');
-  }
-
-  /** @internal for DatasetUpload */
-  async publishScript(id: string, chunks: number, fields: Record<string, string>, score: number): Promise<boolean> {
-    const keys = [this.key(id), this.indexKey];
-    for (let i = 0; i < chunks; i++) keys.push(this.chunkKey(id, i));
-    const args = [id, String(score), ...Object.entries(fields).flat()];
-    return ((await this.redis.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...args)) as number) === 1;
   }
 }
 
+function isBackend(value: DatasetBackend | Redis): value is DatasetBackend {
+  return typeof (value as DatasetBackend).putChunk === 'function';
+}
+
 /**
- * One upload's chunks on their way in. Each is written with a TTL (DATASET_UPLOAD_TTL_SECONDS),
- * renewed on all of them as more arrive, so an upload whose process dies leaves nothing behind
- * once the TTL passes, and nothing is ever visible: only `publish` writes the metadata.
+ * One upload's chunks on their way in, unpublished, so an upload whose process dies leaves
+ * nothing visible; its chunks are removed by the backend's cleanup (Redis: their TTL of
+ * DATASET_UPLOAD_TTL_SECONDS, renewed on all of them at the next chunk once a third of it has
+ * passed; S3: cleanupAbandonedUploads).
  */
 export class DatasetUpload {
   private readonly checksums: number[] = [];
   private hash = createHash('sha256');
   private bytes = 0;
-  /** Chunk keys written, by either pass (for abort). */
+  /** Chunks written, by either pass (for abort). */
   private written = 0;
   private renewedAt = Date.now();
 
   constructor(
-    private readonly redis: Redis,
-    private readonly store: DatasetStore,
+    private readonly backend: DatasetBackend,
     readonly id: string,
-    private readonly ttlSeconds: number,
+    private readonly chunkRows: number,
   ) {}
 
   async writeChunk(index: number, bytes: Buffer): Promise<void> {
     this.checksums[index] = chunkChecksum(bytes);
     this.hash.update(bytes);
     this.bytes += bytes.length;
-    const pipeline = this.redis.pipeline().set(this.store.chunkKey(this.id, index), bytes, 'EX', this.ttlSeconds);
-    // The lease is renewed on every chunk written so far once a third of it has passed.
-    if (Date.now() - this.renewedAt > (this.ttlSeconds * 1000) / 3) {
-      for (let i = 0; i < index; i++) pipeline.expire(this.store.chunkKey(this.id, i), this.ttlSeconds);
-      this.renewedAt = Date.now();
-    }
-    const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([error]) => error);
-    if (failed) throw failed[0];
+    const renew = Date.now() - this.renewedAt > (this.backend.uploadTtlSeconds * 1000) / 3;
+    if (renew) this.renewedAt = Date.now();
+    await this.backend.putChunk(this.id, index, bytes, renew);
     this.written = Math.max(this.written, index + 1);
   }
 
@@ -342,31 +270,22 @@ export class DatasetUpload {
       rows: built.rows,
       columns: built.columns,
       contentHash: `sha256:${this.hash.digest('hex')}`,
-      storage: { format: 'chunks-v1', chunkRows: this.store.options.chunkRows, checksums: this.checksums, bytes: this.bytes },
+      storage: { format: 'chunks-v1', chunkRows: this.chunkRows, checksums: this.checksums, bytes: this.bytes },
       source,
     };
     fields.meta = JSON.stringify(meta);
-    if (this.written > built.chunks) {
-      await this.redis.del(...range(built.chunks, this.written).map((i) => this.store.chunkKey(this.id, i)));
-    }
-    const published = await this.store.publishScript(this.id, built.chunks, fields, Date.parse(meta.createdAt));
+    if (this.written > built.chunks) await this.backend.deleteChunks(this.id, built.chunks, this.written);
+    const published = await this.backend.publish(this.id, built.chunks, fields, Date.parse(meta.createdAt));
     if (!published) {
-      throw new Error(
-        `upload ${this.id}: some chunks expired before the upload finished; raise DATASET_UPLOAD_TTL_SECONDS`,
-      );
+      throw new Error(`upload ${this.id}: some chunks expired before the upload finished; raise DATASET_UPLOAD_TTL_SECONDS`);
     }
     return meta;
   }
 
-  /** Deletes what was written (best effort: the TTL removes whatever this misses). */
+  /** Deletes what was written (best effort: the backend's cleanup removes whatever this misses). */
   async abort(): Promise<void> {
-    if (this.written === 0) return;
-    await this.redis.del(...range(0, this.written).map((i) => this.store.chunkKey(this.id, i))).catch(() => undefined);
+    await this.backend.deleteChunks(this.id, 0, this.written).catch(() => undefined);
   }
-}
-
-function range(from: number, to: number): number[] {
-  return Array.from({ length: Math.max(0, to - from) }, (_, i) => from + i);
 }
 
 export function newDatasetId(): string {
