@@ -13,7 +13,7 @@ import {
   datasetUploadQuerySchema,
 } from '../src/schemas/dataset.schema';
 import type { DatasetMeta } from '../src/store/dataset-store';
-import { S3DatasetBackend } from '../src/store/s3-dataset-backend';
+import type { S3DatasetBackend } from '../src/store/s3-dataset-backend';
 import { jobsUsingDataset } from '../src/training-jobs/dataset-users';
 
 /**
@@ -45,10 +45,12 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
   const bodies = new WeakMap<FastifyRequest, Readable>();
 
   // Object storage keeps no TTL: chunks of uploads whose API died are removed at start.
-  if (datasets.backend instanceof S3DatasetBackend) {
-    const backend = datasets.backend;
+  // (Duck-typed, so that a Redis deployment never loads the AWS SDK.)
+  const backend = datasets.backend as Partial<Pick<S3DatasetBackend, 'cleanupAbandonedUploads'>>;
+  if (typeof backend.cleanupAbandonedUploads === 'function') {
+    const cleanup = backend.cleanupAbandonedUploads.bind(backend);
     app.addHook('onReady', () => {
-      void backend.cleanupAbandonedUploads().then(
+      void cleanup().then(
         (ids) => ids.length > 0 && app.log.info({ ids }, 'removed the chunks of abandoned uploads'),
         (error: Error) => app.log.warn({ err: error.message }, 'could not clean up abandoned uploads'),
       );

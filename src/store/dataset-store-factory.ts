@@ -1,8 +1,6 @@
-import { S3Client } from '@aws-sdk/client-s3';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config';
 import { DatasetStore } from './dataset-store';
-import { S3DatasetBackend } from './s3-dataset-backend';
 
 /**
  * The dataset store the configuration names: Redis (DATASET_STORE=redis, the default) or
@@ -13,6 +11,11 @@ import { S3DatasetBackend } from './s3-dataset-backend';
 export function createDatasetStore(config: Config, redis: Redis): DatasetStore {
   const options = { chunkRows: config.datasetChunkRows, uploadTtlSeconds: config.datasetUploadTtlSeconds };
   if (config.datasetStore === 'redis') return new DatasetStore(redis, config.redisPrefix, options);
+  // Loaded only here: the AWS SDK is large, and a Redis-only deployment never needs it.
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { S3Client } = require('@aws-sdk/client-s3') as typeof import('@aws-sdk/client-s3');
+  const { S3DatasetBackend } = require('./s3-dataset-backend') as typeof import('./s3-dataset-backend');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const { bucket, endpoint, prefix } = config.datasetS3;
   const client = new S3Client({
     region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
