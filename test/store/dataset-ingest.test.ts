@@ -321,6 +321,22 @@ describe('Redis store only', () => {
     assert.equal(await store.delete('ds_legacy1'), false);
   });
 
+  test('categories past 65,536 are stored as uint32 codes and read back', async () => {
+    const store = STORES.redis().make({ chunkRows: 8192 });
+    const lines = ['id,x'];
+    for (let i = 0; i < 70_000; i++) lines.push(`id-${i},${i % 10}`);
+    const text = lines.join('\n');
+    const meta = await ingest(store, text, {}, limits, 1 << 16);
+    const last = (await store.backend.getChunk(meta.id, meta.storage!.checksums.length - 1))!;
+    assert.equal(last[12], 2, 'the last chunk codes its ids in 32 bits');
+    const first = (await store.backend.getChunk(meta.id, 0))!;
+    assert.equal(first[12], 1, 'the first in 16');
+    const table = await store.table(meta.id);
+    assert.equal(table.data.id[0], 'id-0');
+    assert.equal(table.data.id[69_999], 'id-69999');
+    assert.equal((await store.columnProfile(meta.id, 'id')).distinct, 4097, 'more than MAX_PROFILED_VALUES');
+  });
+
   test('Redis memory of the chunks is at most 1.2 × the float32 size of the data', async () => {
     const store = STORES.redis().make();
     const backend = store.backend as RedisDatasetBackend;
