@@ -12,8 +12,9 @@ import { QUALITY_DATASETS, QUALITY_ROWS, type QualityDataset } from './quality';
  *   npm run bench -- api cores --api-turns=2
  *   npm run bench -- quality --quality-datasets=noisy,wine --quality-seeds=1
  *   npm run bench -- quality --quality-inits=he-uniform,glorot-uniform,torch-default
+ *   npm run bench -- data --data-sizes=10,100,1000
  */
-export const SUITES = ['training', 'api', 'cores', 'predict', 'queue', 'quality'] as const;
+export const SUITES = ['training', 'api', 'cores', 'predict', 'queue', 'quality', 'data'] as const;
 export type Suite = (typeof SUITES)[number];
 const DEFAULT_SUITES: Suite[] = ['training', 'api', 'cores', 'predict', 'queue'];
 
@@ -57,6 +58,8 @@ export interface BenchOptions {
   qualitySeeds: number[];
   /** Quality: the model.init values compared; empty (the default) runs the schema's default. */
   qualityInits: Initializer[];
+  /** Data (issue 16): the generated CSVs' sizes in MB. */
+  dataSizes: number[];
 }
 
 interface Flag {
@@ -120,6 +123,7 @@ const FLAGS: Flag[] = [
     parse: names(Object.keys(QUALITY_ROWS)),
   },
   { key: 'qualitySeeds', flag: 'quality-seeds', env: 'BENCH_QUALITY_SEEDS', fallback: '1,2,3', parse: list },
+  { key: 'dataSizes', flag: 'data-sizes', env: 'BENCH_DATA_SIZES', fallback: '10,100', parse: list },
   { key: 'qualityInits', flag: 'quality-inits', env: 'BENCH_QUALITY_INITS', fallback: '', parse: names(INITIALIZERS) },
 ];
 

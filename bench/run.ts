@@ -9,6 +9,7 @@ import { benchApi, type ApiResults } from './api';
 import { benchPredict, type PredictResults } from './predict';
 import { benchQuality, qualityReport, qualitySummary, type QualityResults } from './quality';
 import { benchQueue, type QueueResults } from './queue';
+import { benchData, type DataResults } from './data';
 import { fmt, fmtSpread, MOVE_WARNING, spread } from './stats';
 import { benchTraining, type TrainingResults } from './training';
 
@@ -49,6 +50,7 @@ interface Results {
   predict?: PredictResults;
   queue?: QueueResults;
   quality?: QualityResults;
+  data?: DataResults;
   goals: Goal[];
   /** Figures that moved by more than 25 % between turns. */
   warnings: string[];
@@ -144,6 +146,13 @@ function goals(results: Results): Goal[] {
   }
   if (queue) {
     out.push({ issue: 5, name: 'queue: POST → active, p50', measured: queue.p50Ms, unit: 'ms', goal: '≤ 20 ms', met: queue.p50Ms <= 20 });
+  }
+  for (const run of results.data?.runs ?? []) {
+    const size = `${run.targetMb} MB CSV`;
+    out.push({ issue: 16, name: `data: upload and store a ${size}, MB/s`, measured: run.mbPerSecond, unit: '', goal: '≥ 40', met: run.mbPerSecond >= 40 });
+    out.push({ issue: 16, name: `data: API peak RSS (VmHWM) during a ${size}, MB`, measured: run.apiPeakRssMb, unit: '', goal: '≤ 300', met: run.apiPeakRssMb <= 300 });
+    out.push({ issue: 16, name: `data: stored size ÷ float32 size, ${size}`, measured: run.storedVsFloat32, unit: '×', goal: '≤ 1.2×', met: run.storedVsFloat32 <= 1.2 });
+    out.push({ issue: 16, name: `data: stored size ÷ CSV size, ${size}`, measured: run.storedVsCsv, unit: '×', goal: 'reported', met: null });
   }
   if (results.quality?.torch) {
     for (const [init, summary] of Object.entries(qualitySummary(results.quality))) {
@@ -350,6 +359,7 @@ async function main(): Promise<void> {
     if (options.suites.includes('predict')) results.predict = await benchPredict(config, options, log);
     if (options.suites.includes('queue')) results.queue = await benchQueue(config, options, log);
     if (options.suites.includes('quality')) results.quality = await benchQuality(options, log);
+    if (options.suites.includes('data')) results.data = await benchData(config, options, log);
   } finally {
     if (usesRedis) await deletePrefix(config).catch((error: Error) => log(`could not delete the bench's keys: ${error.message}`));
     redisChild?.kill('SIGTERM');

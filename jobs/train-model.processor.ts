@@ -4,7 +4,7 @@ import { AppError } from '../src/errors';
 import { initBackend } from '../src/ml/backend';
 import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { CheckpointStore, type JobCheckpoint } from '../src/store/checkpoint-store';
-import { DatasetStore } from '../src/store/dataset-store';
+import { createDatasetStore } from '../src/store/dataset-store-factory';
 import { newModelId } from '../src/store/model-store';
 import { createRedis } from '../src/store/redis';
 import { FencedJobState, jobResultKey, LostJobLockError } from '../src/training-jobs/fenced-job-state';
@@ -50,7 +50,7 @@ redis.on('error', (error) => {
   redisDown = true;
 });
 redis.on('ready', () => (redisDown = false));
-const datasets = new DatasetStore(redis, config.redisPrefix);
+const datasets = createDatasetStore(config, redis);
 const checkpoints = new CheckpointStore(redis, config.redisPrefix, config.jobKeepSeconds);
 
 // If the worker that forked this process dies, stop at once: another worker will take the job

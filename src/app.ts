@@ -24,7 +24,8 @@ import { loggerOptions, requestId, type LogDestination } from './observability/l
 import { ServiceMetrics } from './observability/metrics';
 import { MAX_ID_LENGTH } from './schemas/api.schema';
 import { closeBullmq } from './store/close-bullmq';
-import { DatasetStore } from './store/dataset-store';
+import type { DatasetStore } from './store/dataset-store';
+import { createDatasetStore } from './store/dataset-store-factory';
 import { ModelCache } from './serving/model-cache';
 import { ModelEvents } from './serving/model-events';
 import { ModelRegistry } from './store/model-registry';
@@ -143,7 +144,7 @@ const servicesPlugin = fp(
         prefix: config.redisPrefix,
         keepSeconds: config.jobKeepSeconds,
       }),
-      datasets: new DatasetStore(redis, config.redisPrefix),
+      datasets: createDatasetStore(config, redis),
       models,
       modelCache,
       registry,

@@ -31,8 +31,21 @@ const envSchema = z.object({
   JOB_LOCK_MS: int(1000, 3_600_000).default(30_000),
   /** Largest JSON body for ordinary requests, in bytes. */
   BODY_LIMIT: int(1024, 1 << 30).default(1 << 20),
-  /** Largest dataset upload, in bytes. */
-  DATASET_BODY_LIMIT: int(1024, 1 << 30).default(50 << 20),
+  /** Largest dataset upload, in bytes (decompressed, for a gzip body); uploads are streamed. */
+  DATASET_BODY_LIMIT: int(1024, 2 ** 40).default(50 << 20),
+  /** Rows per stored dataset chunk: the API holds about one chunk per upload (README, "Data at scale"). */
+  DATASET_CHUNK_ROWS: int(1024, 1 << 22).default(65_536),
+  /** Seconds an unfinished upload's chunks live in Redis: the cleanup after a crash mid-upload. */
+  DATASET_UPLOAD_TTL_SECONDS: int(10, 7 * 86_400).default(3_600),
+  /** Where an upload's bytes are spooled for a second pass (empty: the OS's temporary directory). */
+  DATASET_SPOOL_DIR: z.string().default(''),
+  /** Where datasets' bytes live: Redis (default) or S3-compatible object storage. */
+  DATASET_STORE: z.enum(['redis', 's3']).default('redis'),
+  DATASET_S3_BUCKET: z.string().default(''),
+  /** Empty: AWS S3 itself (region from AWS_REGION); else e.g. http://minio:9000 (path-style). */
+  DATASET_S3_ENDPOINT: z.string().default(''),
+  /** Key prefix inside the bucket; empty: REDIS_PREFIX. */
+  DATASET_S3_PREFIX: z.string().default(''),
   MAX_DATASET_ROWS: int(2, 10_000_000).default(1_000_000),
   MAX_DATASET_COLUMNS: int(1, 100_000).default(1_000),
   MAX_PREDICT_ROWS: int(1, 1_000_000).default(10_000),
@@ -123,6 +136,12 @@ export interface Config {
   jobLockMs: number;
   bodyLimit: number;
   datasetBodyLimit: number;
+  datasetChunkRows: number;
+  datasetUploadTtlSeconds: number;
+  /** Empty: the OS's temporary directory. */
+  datasetSpoolDir: string;
+  datasetStore: 'redis' | 's3';
+  datasetS3: { bucket: string; endpoint: string; prefix: string };
   maxDatasetRows: number;
   maxDatasetColumns: number;
   maxPredictRows: number;
@@ -201,6 +220,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
   }
   const e = parsed.data;
+  if (e.DATASET_STORE === 's3' && e.DATASET_S3_BUCKET === '') {
+    throw new ConfigError('invalid configuration:\n  DATASET_S3_BUCKET: required with DATASET_STORE=s3');
+  }
   return {
     env: e.NODE_ENV,
     port: e.PORT,
@@ -213,6 +235,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     jobLockMs: e.JOB_LOCK_MS,
     bodyLimit: e.BODY_LIMIT,
     datasetBodyLimit: e.DATASET_BODY_LIMIT,
+    datasetChunkRows: e.DATASET_CHUNK_ROWS,
+    datasetUploadTtlSeconds: e.DATASET_UPLOAD_TTL_SECONDS,
+    datasetSpoolDir: e.DATASET_SPOOL_DIR,
+    datasetStore: e.DATASET_STORE,
+    datasetS3: { bucket: e.DATASET_S3_BUCKET, endpoint: e.DATASET_S3_ENDPOINT, prefix: e.DATASET_S3_PREFIX || e.REDIS_PREFIX },
     maxDatasetRows: e.MAX_DATASET_ROWS,
     maxDatasetColumns: e.MAX_DATASET_COLUMNS,
     maxPredictRows: e.MAX_PREDICT_ROWS,
@@ -257,6 +284,13 @@ export function configToEnv(config: Config): Record<string, string> {
     JOB_LOCK_MS: String(config.jobLockMs),
     BODY_LIMIT: String(config.bodyLimit),
     DATASET_BODY_LIMIT: String(config.datasetBodyLimit),
+    DATASET_CHUNK_ROWS: String(config.datasetChunkRows),
+    DATASET_UPLOAD_TTL_SECONDS: String(config.datasetUploadTtlSeconds),
+    DATASET_SPOOL_DIR: config.datasetSpoolDir,
+    DATASET_STORE: config.datasetStore,
+    DATASET_S3_BUCKET: config.datasetS3.bucket,
+    DATASET_S3_ENDPOINT: config.datasetS3.endpoint,
+    DATASET_S3_PREFIX: config.datasetS3.prefix,
     MAX_DATASET_ROWS: String(config.maxDatasetRows),
     MAX_DATASET_COLUMNS: String(config.maxDatasetColumns),
     MAX_PREDICT_ROWS: String(config.maxPredictRows),

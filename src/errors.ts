@@ -34,6 +34,10 @@ export const ERRORS = {
     message: 'model "{id}" cannot be exported in the TensorFlow.js layers format: {reason}',
   },
   SWEEP_NOT_FOUND: { status: 404, message: 'sweep "{id}" does not exist' },
+  DATASET_IN_USE: {
+    status: 409,
+    message: 'dataset "{id}" is used by {jobs}; cancel them or wait until they finish before deleting it',
+  },
   JOB_FINISHED: { status: 409, message: 'training job "{id}" has already finished ({state}); there is nothing to cancel' },
   ROUTE_NOT_FOUND: { status: 404, message: 'no route {method} {url}' },
   UNAUTHORIZED: { status: 401, message: '{message}' },

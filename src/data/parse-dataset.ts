@@ -24,10 +24,10 @@ export interface DatasetLimits {
 }
 
 /** Two rows is the least that can be split into training and validation data. */
-const MIN_ROWS = 2;
+export const MIN_ROWS = 2;
 
 /** Cell spellings that mean "no value", compared after trimming and lower-casing. */
-const MISSING_TOKENS = new Set(['', 'na', 'nan', 'null']);
+export const MISSING_TOKENS = new Set(['', 'na', 'nan', 'null']);
 
 const INFINITY_WORD = /^[+-]?(?:inf|infinity)$/i;
 
@@ -126,7 +126,7 @@ function csvColumn(name: string, index: number, rows: CsvRecord[]): CellValue[] 
   });
 }
 
-function outOfRange(where: string) {
+export function outOfRange(where: string) {
   return invalid('INVALID_DATASET', `${where} is outside the range training computes in (${FLOAT32_RANGE})`);
 }
 
@@ -134,7 +134,7 @@ function outOfRange(where: string) {
  * "Infinity" or an overflowing "1e999" is no usable number and no meaningful category either;
  * letting it through would poison a column's mean, so it is rejected.
  */
-function isInfiniteNumberText(text: string): boolean {
+export function isInfiniteNumberText(text: string): boolean {
   return INFINITY_WORD.test(text) || (DECIMAL_NUMBER.test(text) && !Number.isFinite(Number(text)));
 }
 
@@ -170,7 +170,7 @@ function jsonColumn(name: string, rows: Record<string, unknown>[]): CellValue[] 
   });
 }
 
-function checkRowCount(count: number, limits: DatasetLimits): void {
+export function checkRowCount(count: number, limits: DatasetLimits): void {
   if (count > limits.maxRows) {
     throw invalid(
       'INVALID_DATASET',
@@ -182,7 +182,7 @@ function checkRowCount(count: number, limits: DatasetLimits): void {
   }
 }
 
-function checkColumnCount(count: number, limits: DatasetLimits): void {
+export function checkColumnCount(count: number, limits: DatasetLimits): void {
   if (count > limits.maxColumns) {
     throw invalid(
       'INVALID_DATASET',

@@ -42,6 +42,9 @@ const ERROR_REF = { $ref: '#/components/schemas/Error' };
 const SUMMARIES: Record<string, string> = {
   'POST /v1/datasets': 'Upload a dataset (CSV or JSON rows)',
   'GET /v1/datasets/{datasetId}': "A dataset's columns and row count",
+  'GET /v1/datasets': 'Datasets, newest first (paged)',
+  'GET /v1/datasets/{datasetId}/schema': "A dataset's schema: columns, types, categories, missing cells",
+  'DELETE /v1/datasets/{datasetId}': 'Delete a dataset (409 while a job trains on it)',
   'POST /v1/training-jobs': 'Queue a training job',
   'GET /v1/training-jobs/{jobId}': 'A training job: state, progress, per-epoch metrics, result',
   'DELETE /v1/training-jobs/{jobId}': 'Cancel a training job',
@@ -64,6 +67,16 @@ const BODY_CONTENT: Record<string, JsonObject> = {
           type: 'string',
           description: 'A header row, then one row per sample',
           example: 'tenure_months,monthly_spend,plan,churned\n3,95,basic,yes\n41,40,pro,no\n',
+        },
+      },
+      'text/tab-separated-values': {
+        schema: { type: 'string', description: 'A CSV with tabs between fields' },
+      },
+      'application/x-ndjson': {
+        schema: {
+          type: 'string',
+          description: 'One JSON object per line (column → number, string, boolean or null); keys in first-seen order',
+          example: '{"tenure_months":3,"plan":"basic","churned":"yes"}\n{"tenure_months":41,"plan":"pro","churned":"no"}\n',
         },
       },
       'application/json': { schema: { $ref: '#/components/schemas/JsonDatasetInput' } },

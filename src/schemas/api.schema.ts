@@ -24,6 +24,10 @@ export const datasetSchema = z.object({
   rows: z.number().int(),
   columns: z.array(columnSchema),
   createdAt: timestampSchema,
+  contentHash: z
+    .string()
+    .optional()
+    .meta({ description: 'sha256 of the stored data: the same data uploaded twice has the same hash. Absent on datasets stored by older versions.' }),
 });
 
 export const jsonDatasetSchema = z.object({

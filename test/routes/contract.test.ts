@@ -118,6 +118,21 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(authed(http().post('/v1/datasets')).type('application/xml').send('<a/>'), 415);
     await expect(authed(http().get(`/v1/datasets/${ids.datasetId}`)), 200);
     await expect(authed(http().get('/v1/datasets/ds_missing')), 404);
+    await expect(authed(http().post('/v1/datasets')).type('application/x-ndjson').send('{"a":1}\n{"a":2}\n'), 201);
+    await expect(authed(http().get('/v1/datasets?limit=2')), 200);
+    await expect(authed(http().get('/v1/datasets?limit=0')), 400);
+    await expect(authed(http().get(`/v1/datasets/${ids.datasetId}/schema`)), 200);
+    await expect(authed(http().get('/v1/datasets/ds_missing/schema')), 404);
+    const doomed = await expect(authed(http().post('/v1/datasets')).type('text/csv').send('a,b\n1,2\n3,4\n'), 201);
+    await expect(authed(http().delete(`/v1/datasets/${doomed.body.id}`)), 204);
+    await expect(authed(http().delete(`/v1/datasets/${doomed.body.id}`)), 404);
+    // A 409: a dataset a waiting job trains on (an app without a worker, so the job stays waiting).
+    const idle = await startApp({ RATE_LIMIT_MAX: '0' });
+    const used = await expect(idle.http.post('/v1/datasets').type('text/csv').send(xorCsv(20)), 201, idle.contract);
+    await expect(idle.http.post('/v1/training-jobs').send({ datasetId: used.body.id, target: 'label', task: 'classification' }), 202, idle.contract);
+    const refused = await expect(idle.http.delete(`/v1/datasets/${used.body.id}`), 409, idle.contract);
+    assert.equal(refused.body.error.code, 'DATASET_IN_USE');
+    contract.seen.add('DELETE /v1/datasets/{datasetId} 409');
   });
 
   test('training jobs: queue (idempotent), read, follow, cancel', async () => {

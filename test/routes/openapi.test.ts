@@ -117,7 +117,7 @@ describe('OpenAPI document', () => {
 
     const csv = (document.paths['/v1/datasets'].post as unknown as { requestBody: { content: Record<string, unknown> } })
       .requestBody.content;
-    assert.deepEqual(Object.keys(csv).sort(), ['application/json', 'text/csv']);
+    assert.deepEqual(Object.keys(csv).sort(), ['application/json', 'application/x-ndjson', 'text/csv', 'text/tab-separated-values']);
     const events = document.paths['/v1/training-jobs/{jobId}/events'].get.responses['200'];
     assert.ok(events.content?.['text/event-stream']);
     const zip = document.paths['/v1/models/{modelId}/export'].get.responses['200'];

@@ -1,0 +1,357 @@
+import { invalid } from '../errors';
+import { bitmapBytes, ColumnKind, encodeChunk, type ChunkColumn } from './column-chunk';
+import { MAX_PROFILED_VALUES, type ColumnProfile } from './column-profile';
+import { checkColumnName, checkNoDuplicateNames } from './column-names';
+import { cellFromJson, DECIMAL_NUMBER, describeJsonValue, FLOAT32_MAX } from './json-cell';
+import {
+  checkColumnCount,
+  checkRowCount,
+  isInfiniteNumberText,
+  MISSING_TOKENS,
+  outOfRange,
+  type DatasetLimits,
+} from './parse-dataset';
+import type { CellValue, ColumnInfo } from './table';
+
+/**
+ * Builds a dataset's stored chunks one row at a time, as the rows arrive: types are inferred on
+ * the way (a column is numeric while every present cell is a number), categories are coded in
+ * first-seen order, and the column profiles the submission checks read are counted as well. At
+ * most one chunk of rows is held (`chunkRows` × columns × 4 bytes, plus 1 bit a cell for
+ * missing values), whatever the dataset's size; the dictionaries grow with the distinct values.
+ *
+ * A numeric column that meets a non-number after some numbers has lost the exact text of those
+ * numbers (they were kept as float32), and "007" must stay "007" once the column is categorical.
+ * So such a column is marked and the caller reads the source again with that column forced
+ * categorical from the first row (`secondPass` in the result): a second pass only for datasets
+ * where a column changes type.
+ */
+
+export interface BuilderOptions {
+  limits: DatasetLimits;
+  /** Rows per stored chunk. */
+  chunkRows: number;
+  /** Columns (by name) read as categorical from the first row: the second pass. */
+  categorical?: ReadonlySet<string>;
+  /** Receives each full chunk, in order; awaited by `flush`. */
+  onChunk: (index: number, bytes: Buffer) => Promise<void>;
+}
+
+export interface BuiltDataset {
+  rows: number;
+  columns: ColumnInfo[];
+  /** Column name → its categories, code order (categorical columns only). */
+  categories: Map<string, string[]>;
+  profiles: Map<string, ColumnProfile>;
+  chunks: number;
+}
+
+export type BuildResult = { secondPass: Set<string> } | { dataset: BuiltDataset };
+
+class ColumnAccumulator {
+  type: 'empty' | 'numeric' | 'categorical';
+  /** The chunk's cells: float32 values or uint32 codes over the same bytes. */
+  readonly values: Float32Array;
+  readonly codes: Uint32Array;
+  readonly validity: Uint8Array;
+  missingInChunk = false;
+  maxCodeInChunk = 0;
+  readonly dictionary = new Map<string, number>();
+  readonly categories: string[] = [];
+  present = 0;
+  nonInteger = false;
+  /** Numeric: rows per distinct float32 value, until there are more than MAX_PROFILED_VALUES. */
+  readonly numberCounts = new Map<number, number>();
+  numberOverflow = false;
+  /** Categorical: rows per code. */
+  readonly codeCounts: number[] = [];
+  /** Where the first number beyond float32's range was met, reported if the column stays numeric. */
+  outOfRange?: string;
+  /** Numeric values were seen, then a non-number: the caller reads the source again. */
+  flipped = false;
+
+  constructor(
+    readonly name: string,
+    chunkRows: number,
+    forcedCategorical: boolean,
+  ) {
+    this.type = forcedCategorical ? 'categorical' : 'empty';
+    const buffer = new ArrayBuffer(chunkRows * 4);
+    this.values = new Float32Array(buffer);
+    this.codes = new Uint32Array(buffer);
+    this.validity = new Uint8Array(bitmapBytes(chunkRows));
+  }
+
+  putMissing(row: number): void {
+    this.missingInChunk = true;
+    this.validity[row >> 3] &= ~(1 << (row & 7));
+    this.values[row] = 0;
+  }
+
+  /**
+   * True when the number is beyond float32's range and is the column's first such: the caller
+   * then records where (`outOfRange`), so no message is built for the other cells.
+   */
+  putNumber(row: number, value: number): boolean {
+    if (this.type === 'categorical') {
+      this.putCategory(row, String(value));
+      return false;
+    }
+    this.type = 'numeric';
+    const first = Math.abs(value) > FLOAT32_MAX && this.outOfRange === undefined;
+    const stored = Math.fround(value);
+    this.values[row] = stored;
+    this.validity[row >> 3] |= 1 << (row & 7);
+    this.present++;
+    if (!this.nonInteger && !Number.isInteger(stored)) this.nonInteger = true;
+    if (!this.numberOverflow) {
+      const seen = this.numberCounts.get(stored);
+      if (seen !== undefined) this.numberCounts.set(stored, seen + 1);
+      else if (this.numberCounts.size < MAX_PROFILED_VALUES) this.numberCounts.set(stored, 1);
+      else this.numberOverflow = true;
+    }
+    return first;
+  }
+
+  putCategory(row: number, text: string): void {
+    if (this.type === 'numeric') this.flipped = true;
+    this.type = 'categorical';
+    let code = this.dictionary.get(text);
+    if (code === undefined) {
+      code = this.categories.length;
+      this.dictionary.set(text, code);
+      this.categories.push(text);
+      this.codeCounts.push(0);
+    }
+    this.codeCounts[code]++;
+    this.codes[row] = code;
+    if (code > this.maxCodeInChunk) this.maxCodeInChunk = code;
+    this.validity[row >> 3] |= 1 << (row & 7);
+    this.present++;
+  }
+
+  /** This chunk's column as stored; resets the per-chunk state. Copies nothing: encodeChunk does. */
+  chunkColumn(): ChunkColumn {
+    const validity = this.missingInChunk ? this.validity : undefined;
+    const column: ChunkColumn =
+      this.type === 'categorical'
+        ? this.maxCodeInChunk < 0x10000
+          ? { kind: ColumnKind.Codes16, data: Uint16Array.from(this.codes), validity }
+          : { kind: ColumnKind.Codes32, data: this.codes, validity }
+        : { kind: ColumnKind.Float32, data: this.values, validity };
+    return column;
+  }
+
+  resetChunk(): void {
+    this.missingInChunk = false;
+    this.maxCodeInChunk = 0;
+  }
+
+  profile(): ColumnProfile {
+    if (this.type === 'categorical') {
+      const overflow = this.categories.length > MAX_PROFILED_VALUES;
+      const profile: ColumnProfile = {
+        type: 'categorical',
+        rows: this.present,
+        distinct: overflow ? MAX_PROFILED_VALUES + 1 : this.categories.length,
+        nonInteger: false,
+      };
+      if (!overflow) {
+        profile.counts = this.categories
+          .map((label, code): [string, number] => [label, this.codeCounts[code]])
+          .sort((a, b) => b[1] - a[1]);
+      }
+      return profile;
+    }
+    const profile: ColumnProfile = {
+      type: 'numeric',
+      rows: this.present,
+      distinct: this.numberOverflow ? MAX_PROFILED_VALUES + 1 : this.numberCounts.size,
+      nonInteger: this.nonInteger,
+    };
+    if (!this.numberOverflow) {
+      profile.counts = [...this.numberCounts].map(([value, rows]): [string, number] => [String(value), rows]).sort((a, b) => b[1] - a[1]);
+    }
+    return profile;
+  }
+}
+
+export class DatasetBuilder {
+  private readonly columns: ColumnAccumulator[] = [];
+  private readonly byName = new Map<string, ColumnAccumulator>();
+  /** Data rows seen, including those past the row limit (counted for the message only). */
+  private rows = 0;
+  private rowInChunk = 0;
+  private chunks = 0;
+
+  constructor(private readonly options: BuilderOptions) {}
+
+  /** The CSV header, trimmed and checked like parseCsv's. */
+  setHeader(fields: string[]): void {
+    const names = fields.map((field) => field.trim());
+    checkColumnCount(names.length, this.options.limits);
+    names.forEach((name, index) => checkColumnName(name, `header column ${index + 1}`));
+    checkNoDuplicateNames(names);
+    for (const name of names) this.addColumn(name);
+  }
+
+  get columnCount(): number {
+    return this.columns.length;
+  }
+
+  /** True once the row limit is passed: rows are then only counted. */
+  private overLimit(): boolean {
+    return this.rows > this.options.limits.maxRows;
+  }
+
+  /** One CSV record; `line` is the 1-based line it ends on. True when the chunk is full. */
+  addTextRow(fields: string[], line: number): boolean {
+    this.rows++;
+    if (this.overLimit()) return false;
+    if (fields.length !== this.columns.length) {
+      throw invalid('INVALID_DATASET', `line ${line} has ${fields.length} fields but the header has ${this.columns.length}`);
+    }
+    const row = this.rowInChunk;
+    for (let c = 0; c < fields.length; c++) {
+      const column = this.columns[c];
+      const text = fields[c].trim();
+      // The missing spellings are at most 4 characters: longer cells skip the lower-casing.
+      if (text.length <= 4 && MISSING_TOKENS.has(text.toLowerCase())) {
+        column.putMissing(row);
+      } else if (column.type !== 'categorical' && DECIMAL_NUMBER.test(text)) {
+        const value = Number(text);
+        if (!Number.isFinite(value)) throw notFinite(column.name, line, text);
+        if (column.putNumber(row, value)) column.outOfRange = `column "${column.name}" line ${line}: ${text}`;
+      } else {
+        if (isInfiniteNumberText(text)) throw notFinite(column.name, line, text);
+        column.putCategory(row, text);
+      }
+    }
+    return this.endRow();
+  }
+
+  /**
+   * One row object (NDJSON line or JSON row). Keys are columns in first-seen order; an absent key
+   * is missing. Values are taken like parseJsonRows takes them. True when the chunk is full.
+   */
+  addObjectRow(value: unknown, where: string): boolean {
+    this.rows++;
+    if (this.overLimit()) return false;
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+      throw invalid('INVALID_DATASET', `${where} must be an object of column values, got ${describeJsonValue(value)}`);
+    }
+    const row = this.rowInChunk;
+    const object = value as Record<string, unknown>;
+    for (const key of Object.keys(object)) {
+      if (!this.byName.has(key)) {
+        checkColumnName(key, `a key in ${where}`);
+        this.addColumn(key);
+        checkColumnCount(this.columns.length, this.options.limits);
+      }
+    }
+    for (const column of this.columns) {
+      if (!Object.prototype.hasOwnProperty.call(object, column.name)) {
+        column.putMissing(row);
+        continue;
+      }
+      const raw = object[column.name];
+      const cell = cellFromJson(raw);
+      if (cell === undefined) {
+        throw invalid(
+          'INVALID_DATASET',
+          `${where} column "${column.name}": ${describeJsonValue(raw)} is not allowed; ` +
+            'a value must be a finite number, a string, a boolean or null',
+        );
+      }
+      this.putCell(column, row, cell, where);
+    }
+    return this.endRow();
+  }
+
+  /** One row of already-typed cells in column order (a parsed Table's row). */
+  addCells(names: readonly string[], cells: readonly CellValue[]): boolean {
+    if (this.columns.length === 0) for (const name of names) this.addColumn(name);
+    this.rows++;
+    const row = this.rowInChunk;
+    for (let c = 0; c < cells.length; c++) this.putCell(this.columns[c], row, cells[c], `row ${this.rows - 1}`);
+    return this.endRow();
+  }
+
+  private putCell(column: ColumnAccumulator, row: number, cell: CellValue, where: string): void {
+    if (cell === null) column.putMissing(row);
+    else if (typeof cell === 'number') {
+      if (column.putNumber(row, cell)) column.outOfRange = `${where} column "${column.name}": ${cell}`;
+    } else column.putCategory(row, cell);
+  }
+
+  private addColumn(name: string): void {
+    const column = new ColumnAccumulator(name, this.options.chunkRows, this.options.categorical?.has(name) ?? false);
+    // Rows of this chunk before the column existed are missing.
+    for (let r = 0; r < this.rowInChunk; r++) column.putMissing(r);
+    this.columns.push(column);
+    this.byName.set(name, column);
+  }
+
+  private endRow(): boolean {
+    this.rowInChunk++;
+    return this.rowInChunk === this.options.chunkRows;
+  }
+
+  /** Hands the rows held so far to `onChunk` as one chunk (nothing when none are held). */
+  async flush(): Promise<void> {
+    if (this.rowInChunk === 0) return;
+    const rows = this.rowInChunk;
+    const bytes = encodeChunk(
+      rows,
+      this.columns.map((column) => column.chunkColumn()),
+    );
+    for (const column of this.columns) column.resetChunk();
+    this.rowInChunk = 0;
+    await this.options.onChunk(this.chunks++, bytes);
+  }
+
+  /**
+   * After the last row: flushes, then either names the columns that need a second pass, or checks
+   * what can only be checked at the end (row counts, empty columns, numbers out of range) and
+   * returns the dataset's schema and profiles.
+   */
+  async finish(): Promise<BuildResult> {
+    if (this.columns.length === 0) {
+      throw invalid('INVALID_DATASET', 'the rows have no keys; at least 1 column is required');
+    }
+    checkRowCount(this.rows, this.options.limits);
+    await this.flush();
+    const flipped = new Set(this.columns.filter((column) => column.flipped).map((column) => column.name));
+    if (flipped.size > 0) return { secondPass: flipped };
+    for (const column of this.columns) {
+      if (column.type === 'empty') {
+        throw invalid('INVALID_DATASET', `column "${column.name}" has no values (every cell is missing); remove it`);
+      }
+    }
+    for (const column of this.columns) {
+      if (column.type === 'numeric' && column.outOfRange !== undefined) throw outOfRange(column.outOfRange);
+    }
+    const categories = new Map<string, string[]>();
+    const profiles = new Map<string, ColumnProfile>();
+    for (const column of this.columns) {
+      if (column.type === 'categorical') categories.set(column.name, column.categories);
+      profiles.set(column.name, column.profile());
+    }
+    return {
+      dataset: {
+        rows: this.rows,
+        columns: this.columns.map((column) => ({ name: column.name, type: column.type as 'numeric' | 'categorical' })),
+        categories,
+        profiles,
+        chunks: this.chunks,
+      },
+    };
+  }
+}
+
+function notFinite(name: string, line: number, text: string) {
+  return invalid(
+    'INVALID_DATASET',
+    `column "${name}" line ${line}: "${text}" is not a finite number; use an empty cell for a missing value`,
+  );
+}
