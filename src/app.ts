@@ -42,6 +42,7 @@ import modelExportRoutes from '../routes/model-export';
 import dashboardRoutes from '../routes/dashboard';
 import trainingJobReportRoutes from '../routes/training-job-report';
 import sweepRoutes from '../routes/sweeps';
+import searchRoutes from '../routes/searches';
 
 export interface Services {
   config: Config;
@@ -186,6 +187,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(modelExportRoutes, { prefix: '/v1' });
   await app.register(trainingJobReportRoutes, { prefix: '/v1' });
   await app.register(sweepRoutes, { prefix: '/v1' });
+  await app.register(searchRoutes, { prefix: '/v1' });
   // /admin/queues: behind the API keys through the auth plugin's onRequest hook, registered above.
   await app.register(dashboardRoutes);
   return app;
