@@ -171,7 +171,10 @@ async function follow(
   trial.curve = curveOf(metrics, metric, direction);
   if (trial.curve.length) trial.value = toValue(trial.curve[trial.curve.length - 1], direction);
   const { job, state } = stored;
-  if (state === 'completed') {
+  if (state === 'completed' && trial.state === 'pruned') {
+    // It finished before the cancellation reached it: the pruner's verdict at the rung stands.
+    settle(trial, 'pruned');
+  } else if (state === 'completed') {
     const result = job.returnvalue as TrainingJobResult;
     const modelEpoch = result.restoredBestWeights && result.bestEpoch ? result.bestEpoch : metrics.length;
     const kept = metrics[modelEpoch - 1]?.[metric];
