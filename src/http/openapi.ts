@@ -341,6 +341,7 @@ async function openapiPlugin(app: FastifyInstance, opts: OpenapiOptions): Promis
         { name: 'training-jobs', description: 'Queue training, follow it, cancel it' },
         { name: 'models', description: 'Trained models: inspect, predict, export' },
         { name: 'sweeps', description: 'Grids of training jobs compared side by side' },
+        { name: 'searches', description: 'Hyper-parameter searches (grid, random, TPE) with ASHA or median pruning' },
         { name: 'operations', description: 'Health, metrics and the job dashboard' },
         { name: 'documentation', description: 'This document and its UI' },
       ],
