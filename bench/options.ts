@@ -12,8 +12,9 @@ import { QUALITY_DATASETS, QUALITY_ROWS, type QualityDataset } from './quality';
  *   npm run bench -- api cores --api-turns=2
  *   npm run bench -- quality --quality-datasets=noisy,wine --quality-seeds=1
  *   npm run bench -- quality --quality-inits=he-uniform,glorot-uniform,torch-default
+ *   npm run bench -- search --search-epochs=27
  */
-export const SUITES = ['training', 'api', 'cores', 'predict', 'queue', 'quality'] as const;
+export const SUITES = ['training', 'api', 'cores', 'predict', 'queue', 'quality', 'search'] as const;
 export type Suite = (typeof SUITES)[number];
 const DEFAULT_SUITES: Suite[] = ['training', 'api', 'cores', 'predict', 'queue'];
 
@@ -57,6 +58,8 @@ export interface BenchOptions {
   qualitySeeds: number[];
   /** Quality: the model.init values compared; empty (the default) runs the schema's default. */
   qualityInits: Initializer[];
+  /** Search (issue 13): each trial's epochs (ASHA's last rung is below it). */
+  searchEpochs: number;
 }
 
 interface Flag {
@@ -121,6 +124,7 @@ const FLAGS: Flag[] = [
   },
   { key: 'qualitySeeds', flag: 'quality-seeds', env: 'BENCH_QUALITY_SEEDS', fallback: '1,2,3', parse: list },
   { key: 'qualityInits', flag: 'quality-inits', env: 'BENCH_QUALITY_INITS', fallback: '', parse: names(INITIALIZERS) },
+  { key: 'searchEpochs', flag: 'search-epochs', env: 'BENCH_SEARCH_EPOCHS', fallback: '27', parse: positive },
 ];
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {

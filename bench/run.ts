@@ -9,6 +9,7 @@ import { benchApi, type ApiResults } from './api';
 import { benchPredict, type PredictResults } from './predict';
 import { benchQuality, qualityReport, qualitySummary, type QualityResults } from './quality';
 import { benchQueue, type QueueResults } from './queue';
+import { benchSearch, searchReport, type SearchResults } from './search';
 import { fmt, fmtSpread, MOVE_WARNING, spread } from './stats';
 import { benchTraining, type TrainingResults } from './training';
 
@@ -49,6 +50,7 @@ interface Results {
   predict?: PredictResults;
   queue?: QueueResults;
   quality?: QualityResults;
+  search?: SearchResults;
   goals: Goal[];
   /** Figures that moved by more than 25 % between turns. */
   warnings: string[];
@@ -144,6 +146,13 @@ function goals(results: Results): Goal[] {
   }
   if (queue) {
     out.push({ issue: 5, name: 'queue: POST → active, p50', measured: queue.p50Ms, unit: 'ms', goal: '≤ 20 ms', met: queue.p50Ms <= 20 });
+  }
+  const search = results.search?.variants;
+  if (search && search.length === 2) {
+    const [full, asha] = search;
+    out.push({ issue: 13, name: 'search: ASHA epochs ÷ no-pruning epochs', measured: (100 * asha.epochs) / full.epochs, unit: '%', goal: '≤ 40 %', met: asha.epochs <= 0.4 * full.epochs });
+    const gap = (full.bestTestAccuracy ?? NaN) - (asha.bestTestAccuracy ?? NaN);
+    out.push({ issue: 13, name: 'search: best test accuracy, no pruning − ASHA (points)', measured: gap, unit: '', goal: '≤ 0.5', met: gap <= 0.5 });
   }
   if (results.quality?.torch) {
     for (const [init, summary] of Object.entries(qualitySummary(results.quality))) {
@@ -301,6 +310,7 @@ function report(results: Results): string {
     );
   }
   if (results.quality) parts.push(qualityReport(results.quality, table));
+  if (results.search) parts.push(searchReport(results.search, table));
   if (results.goals.length) {
     parts.push(
       '\nGoals (ratios: median of the turns\' ratios, with their range)\n' +
@@ -350,6 +360,7 @@ async function main(): Promise<void> {
     if (options.suites.includes('predict')) results.predict = await benchPredict(config, options, log);
     if (options.suites.includes('queue')) results.queue = await benchQueue(config, options, log);
     if (options.suites.includes('quality')) results.quality = await benchQuality(options, log);
+    if (options.suites.includes('search')) results.search = await benchSearch(config, options, log);
   } finally {
     if (usesRedis) await deletePrefix(config).catch((error: Error) => log(`could not delete the bench's keys: ${error.message}`));
     redisChild?.kill('SIGTERM');

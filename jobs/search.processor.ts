@@ -3,7 +3,7 @@ import { coordinate, type CoordinatorDeps } from '../src/search/coordinator';
 import type { SearchJobData } from './search-queue';
 
 /** Between two coordinator passes (ms): a pruned trial stops at most this much later than it could. */
-export const PASS_INTERVAL_MS = 300;
+export const PASS_INTERVAL_MS = 100;
 
 /**
  * The coordinator of one search: passes over its state (src/search/coordinator.ts) until every

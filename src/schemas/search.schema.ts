@@ -10,7 +10,6 @@ import { trainingRequestSchema } from './training-request.schema';
 
 /** `model.hidden.length` sets the number of hidden layers (the last layer is repeated or dropped). */
 export const LENGTH_SUFFIX = '.length';
-const SPACE_PATH = GRID_PATH;
 
 const lowBelowHigh = { error: 'low must be below high' };
 const bounds = <T extends { low: number; high: number }>(p: T) => p.low < p.high;
@@ -21,27 +20,27 @@ export const choiceParamSchema = z
     values: z.array(z.unknown()).min(1, { error: 'a choice needs at least one value' }).max(64),
   })
   .strict();
-export const uniformParamSchema =
-  z.object({ type: z.literal('uniform'), low: z.number(), high: z.number() }).strict()
+export const uniformParamSchema = z
+  .object({ type: z.literal('uniform'), low: z.number(), high: z.number() })
+  .strict()
   .refine(bounds, lowBelowHigh);
-export const logUniformParamSchema =
-  z.object({ type: z.literal('loguniform'), low: z.number().gt(0), high: z.number().gt(0) }).strict()
+export const logUniformParamSchema = z
+  .object({ type: z.literal('loguniform'), low: z.number().gt(0), high: z.number().gt(0) })
+  .strict()
   .refine(bounds, lowBelowHigh);
-export const intParamSchema =
-  z
-    .object({
-      type: z.literal('int'),
-      low: z.number().int(),
-      high: z.number().int(),
-      /** Sample on a log scale (units 8…512). Default false. */
-      log: z.boolean().default(false),
-    })
-    .strict()
+export const intParamSchema = z
+  .object({
+    type: z.literal('int'),
+    low: z.number().int(),
+    high: z.number().int(),
+    /** Sample on a log scale (units 8…512). Default false. */
+    log: z.boolean().default(false),
+  })
+  .strict()
   .refine(bounds, lowBelowHigh);
-export const qintParamSchema =
-  z
-    .object({ type: z.literal('qint'), low: z.number().int(), high: z.number().int(), q: z.number().int().min(1) })
-    .strict()
+export const qintParamSchema = z
+  .object({ type: z.literal('qint'), low: z.number().int(), high: z.number().int(), q: z.number().int().min(1) })
+  .strict()
   .refine(bounds, lowBelowHigh);
 
 export const paramSchema = z.discriminatedUnion('type', [
@@ -58,7 +57,7 @@ export const searchSpaceSchema = z
   .superRefine((space, ctx) => {
     const keys = Object.keys(space);
     if (keys.length === 0) ctx.addIssue({ code: 'custom', message: 'give at least one setting to search' });
-    for (const key of keys.filter((k) => !SPACE_PATH.test(k))) {
+    for (const key of keys.filter((k) => !GRID_PATH.test(k))) {
       ctx.addIssue({
         code: 'custom',
         message:
