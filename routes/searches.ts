@@ -1,9 +1,11 @@
+import type { PassThrough, Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { createSearchQueue, enqueueSearch } from '../jobs/search-queue';
 import { AppError } from '../src/errors';
 import { IdempotencyStore, REPLAYED_HEADER } from '../src/http/idempotency';
 import { requireRedis } from '../src/http/redis-errors';
+import { searchEventStream } from '../src/http/search-event-stream';
 import { errorSchema, idParams } from '../src/schemas/api.schema';
 import { searchCreatedSchema, searchRequestSchema, searchViewSchema } from '../src/schemas/search.schema';
 import { createSampler } from '../src/search/samplers';
@@ -28,6 +30,22 @@ const searchRoutes: FastifyPluginAsyncZod = async (app) => {
   app.addHook('onClose', async () => {
     await coordinators.close().catch(() => undefined);
   });
+  // Open streams would hold app.close() until their searches end: end them first.
+  const open = new Set<PassThrough>();
+  app.addHook('preClose', async () => {
+    for (const stream of open) stream.end();
+  });
+
+  async function view(searchId: string) {
+    const spec = await store.spec(searchId);
+    if (!spec) throw new AppError('SEARCH_NOT_FOUND', { id: searchId });
+    const [status, trials, cancelled] = await Promise.all([
+      store.status(searchId),
+      store.trials(searchId),
+      store.cancelRequested(searchId),
+    ]);
+    return describeSearch(spec, status, trials, cancelled);
+  }
 
   app.post(
     '/searches',
@@ -80,16 +98,39 @@ const searchRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: searchViewSchema, 404: errorSchema },
       },
     },
-    async (request) => {
+    async (request) => view(request.params.searchId),
+  );
+
+  app.get(
+    '/searches/:searchId/events',
+    {
+      config: { httpMetrics: false },
+      schema: {
+        operationId: 'streamSearchEvents',
+        summary: 'Follow a search live (Server-Sent Events)',
+        description:
+          'A `progress` event (state, progress, best) at the start and whenever it changes; then `end` (id `end`) ' +
+          'with the search as GET returns it, once it has finished and every trial has settled.',
+        params: idParams('searchId'),
+        response: {
+          200: {
+            description: 'The event stream; it closes when the search ends',
+            content: { 'text/event-stream': { schema: z.custom<Readable>().meta({ type: 'string' }) } },
+          },
+          404: errorSchema,
+        },
+      },
+    },
+    async (request, reply) => {
       const { searchId } = request.params;
-      const spec = await store.spec(searchId);
-      if (!spec) throw new AppError('SEARCH_NOT_FOUND', { id: searchId });
-      const [status, trials, cancelled] = await Promise.all([
-        store.status(searchId),
-        store.trials(searchId),
-        store.cancelRequested(searchId),
-      ]);
-      return describeSearch(spec, status, trials, cancelled);
+      await view(searchId);
+      const stream = searchEventStream(() => view(searchId), { onClose: () => open.delete(stream) });
+      open.add(stream);
+      return reply
+        .header('content-type', 'text/event-stream; charset=utf-8')
+        .header('cache-control', 'no-cache, no-transform')
+        .header('x-accel-buffering', 'no')
+        .send(stream);
     },
   );
 

@@ -82,6 +82,18 @@ describe('searches: creating, reading, cancelling', () => {
     const cancel = await svc.http.delete(`/v1/searches/${id}`);
     assert.deepEqual([cancel.status, cancel.body], [202, { searchId: id, state: 'cancelled' }]);
     assert.equal((await svc.http.get(`/v1/searches/${id}`)).body.state, 'cancelled');
+    // Its event stream: the progress, then the end with the whole search, then it closes.
+    const events = await svc.http.get(`/v1/searches/${id}/events`).buffer(true).parse((res, done) => {
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk));
+      res.on('end', () => done(null, text));
+    });
+    assert.equal(events.status, 200);
+    assert.match(events.headers['content-type'], /^text\/event-stream/);
+    const text = events.body as string;
+    assert.match(text, /^event: progress\ndata: \{"state":"cancelled"/);
+    assert.match(text, /id: end\nevent: end\ndata: \{"searchId":"[^"]+","state":"cancelled"/);
+    assert.equal((await svc.http.get('/v1/searches/nope/events')).status, 404);
     assert.equal((await svc.http.get('/v1/searches/nope')).status, 404);
     assert.equal((await svc.http.delete('/v1/searches/nope')).status, 404);
   });
