@@ -4,7 +4,7 @@ import { startService, type TestService } from '../helpers/app';
 import { overfitCsv } from '../helpers/overfit-data';
 import { startWorkerProcess, stopWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 
-const EPOCHS = 30;
+const EPOCHS = 20;
 
 interface TrialBody {
   trial: number;
