@@ -1,9 +1,10 @@
-import { Worker, type WorkerOptions } from 'bullmq';
+import { Worker, type Queue, type WorkerOptions } from 'bullmq';
 import type { Config } from '../src/config';
 import { AppError } from '../src/errors';
 import { SearchStore } from '../src/search/search-store';
 import type { TrialJobs } from '../src/search/coordinator';
 import { createRedis } from '../src/store/redis';
+import type { TrainingJobData, TrainingJobResult } from '../src/training-jobs/contract';
 import { TrainingJobRepository } from '../src/training-jobs/job-repository';
 import { searchProcessor } from './search.processor';
 import { SEARCH_QUEUE, type SearchJobData } from './search-queue';
@@ -24,20 +25,7 @@ export function createSearchWorker(config: Config, overrides: Partial<WorkerOpti
     prefix: config.redisPrefix,
     keepSeconds: config.jobKeepSeconds,
   });
-  const jobs: TrialJobs = {
-    start: async (jobId, request, seed) => {
-      await enqueueTraining(training, request, seed, jobId);
-    },
-    read: (jobId) => repository.read(jobId),
-    cancel: async (jobId) => {
-      try {
-        await repository.cancel(jobId);
-      } catch (error) {
-        // Finished or gone already: nothing to stop.
-        if (!(error instanceof AppError && (error.code === 'JOB_FINISHED' || error.code === 'JOB_NOT_FOUND'))) throw error;
-      }
-    },
-  };
+  const jobs = trialJobs(training, repository);
   const store = new SearchStore(redis, config.redisPrefix, config.jobKeepSeconds);
   let closing = false;
   const worker = new Worker<SearchJobData>(SEARCH_QUEUE, searchProcessor({ store, jobs }, () => closing), {
@@ -56,4 +44,25 @@ export function createSearchWorker(config: Config, overrides: Partial<WorkerOpti
     redis.disconnect();
   });
   return worker;
+}
+
+/** The coordinator's view of the training queue: add a trial's job, read it, cancel it. */
+export function trialJobs(
+  training: Queue<TrainingJobData, TrainingJobResult>,
+  repository: TrainingJobRepository,
+): TrialJobs {
+  return {
+    start: async (jobId, request, seed) => {
+      await enqueueTraining(training, request, seed, jobId);
+    },
+    read: (jobId) => repository.read(jobId),
+    cancel: async (jobId) => {
+      try {
+        await repository.cancel(jobId);
+      } catch (error) {
+        // Finished or gone already: nothing to stop.
+        if (!(error instanceof AppError && (error.code === 'JOB_FINISHED' || error.code === 'JOB_NOT_FOUND'))) throw error;
+      }
+    },
+  };
 }
