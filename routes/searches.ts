@@ -13,6 +13,11 @@ import { SearchStore } from '../src/search/search-store';
 import { describeSearch } from '../src/search/search-view';
 import { checkSpace } from '../src/search/space';
 import { checkSubmission } from '../src/training/trainable';
+import { readStoredMetrics } from '../src/training/stored-metrics';
+import { emptyChart } from '../src/report/curves-chart';
+import { sweepChart } from '../src/report/sweep-chart';
+import { renderSvg } from '../src/report/vega';
+import { settingsLabel } from '../src/sweeps/sweep-table';
 
 /**
  * Searches: trials proposed by a strategy (grid, random, TPE) over a space of settings, run as
@@ -99,6 +104,38 @@ const searchRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request) => view(request.params.searchId),
+  );
+
+  app.get(
+    '/searches/:searchId/curves.svg',
+    {
+      schema: {
+        operationId: 'getSearchCurves',
+        description: 'The validation loss of every trial over the epochs on one chart, ranked, pruned trials marked.',
+        params: idParams('searchId'),
+        response: {
+          200: { description: 'An SVG image', content: { 'image/svg+xml': { schema: z.string() } } },
+          404: errorSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const { searchId } = request.params;
+      const search = await view(searchId);
+      const curves = await Promise.all(
+        search.trials.map(async (t) => ({
+          label: `t${t.trial} ${settingsLabel(t.settings)}${t.state === 'pruned' ? ` ✂ pruned at ${t.prunedAtEpoch}` : ''}`,
+          rank: t.rank,
+          metrics: readStoredMetrics(await trainingJobs.rawMetrics(t.jobId)),
+        })),
+      );
+      const title = `Validation loss · search ${searchId}`;
+      const subtitle = `${search.progress.completed} completed, ${search.progress.pruned} pruned of ${search.progress.proposed} · ${search.state}`;
+      const spec = curves.some((c) => c.metrics.length > 0)
+        ? sweepChart(curves, { title, subtitle })
+        : emptyChart(title, `No trial has finished an epoch yet (${subtitle}).`);
+      return reply.type('image/svg+xml; charset=utf-8').header('cache-control', 'no-store').send(await renderSvg(spec));
+    },
   );
 
   app.get(

@@ -223,6 +223,8 @@ describe('contract: every response matches the served /openapi.json', () => {
       assert.equal(view.body.state, 'completed', JSON.stringify(view.body));
       await expect(authed(http().delete(`/v1/searches/${id}`)), 409);
       await expect(authed(http().get(`/v1/searches/${id}/events`)), 200);
+      await expect(authed(http().get(`/v1/searches/${id}/curves.svg`)), 200);
+      await expect(authed(http().get('/v1/searches/nope/curves.svg')), 404);
       await expect(authed(http().get('/v1/searches/nope/events')), 404);
       const running = await expect(authed(http().post('/v1/searches')).send({ base: { ...base, training: { epochs: 500, seed: 1 } }, space }), 202);
       await expect(authed(http().delete(`/v1/searches/${running.body.searchId}`)), 202);
