@@ -11,7 +11,7 @@ import { searchCreatedSchema, searchRequestSchema, searchViewSchema } from '../s
 import { createSampler } from '../src/search/samplers';
 import { SearchStore } from '../src/search/search-store';
 import { describeSearch } from '../src/search/search-view';
-import { checkSpace } from '../src/search/space';
+import { checkObjective, checkSpace } from '../src/search/space';
 import { checkSubmission } from '../src/training/trainable';
 import { readStoredMetrics } from '../src/training/stored-metrics';
 import { emptyChart } from '../src/report/curves-chart';
@@ -78,6 +78,7 @@ const searchRoutes: FastifyPluginAsyncZod = async (app) => {
       const { jobId: searchId, replayed } = await idempotency.submit(request, body, async (searchId) => {
         createSampler(body.strategy, body.space, 0);
         checkSpace(body.base, body.space);
+        checkObjective(body.base, body.objective.metric);
         const check = await checkSubmission(datasets, body.base);
         if (check.reason) throw new AppError('INVALID_SEARCH', { message: check.reason });
         warnings = check.warnings;

@@ -160,6 +160,19 @@ export function checkSpace(base: TrainingRequest, space: SearchSpace): void {
   }
 }
 
+/** The objective must be a validation metric the trials will have: validation rows, and the task's metric. */
+export function checkObjective(base: TrainingRequest, metric: 'valLoss' | 'valAccuracy' | 'valMae'): void {
+  if (base.training.validationSplit === 0) {
+    throw searchError(`objective ${metric} is a validation metric, but base.training.validationSplit is 0: give it validation rows`);
+  }
+  if (metric === 'valAccuracy' && base.task !== 'classification') {
+    throw searchError('objective valAccuracy needs a classification task; use valLoss or valMae for regression');
+  }
+  if (metric === 'valMae' && base.task !== 'regression') {
+    throw searchError('objective valMae needs a regression task; use valLoss or valAccuracy for classification');
+  }
+}
+
 function extremes(param: Param): unknown[] {
   if (param.type === 'choice') return param.values;
   const domain = domainOf(param) as Extract<Domain, { kind: 'numeric' }>;

@@ -46,6 +46,12 @@ describe('searches: creating, reading, cancelling', () => {
     const reversed = await svc.http.post('/v1/searches').send(body({ space: { 'regularization.l2': { type: 'uniform', low: 1, high: 0 } } }));
     assert.equal(reversed.status, 400);
     assert.match(reversed.body.error.message, /low must be below high/);
+    const objective = await svc.http.post('/v1/searches').send(body({ objective: { metric: 'valMae' } }));
+    assert.equal(objective.status, 400);
+    assert.match(objective.body.error.message, /valMae needs a regression task/);
+    const noValidation = await svc.http.post('/v1/searches').send({ ...body(), base: { ...body().base, training: { epochs: 3, validationSplit: 0 } } });
+    assert.equal(noValidation.status, 400);
+    assert.match(noValidation.body.error.message, /validationSplit is 0/);
     const missing = await svc.http.post('/v1/searches').send({ ...body(), base: { ...body().base, datasetId: 'ds_missing' } });
     assert.equal(missing.status, 404);
   });
