@@ -1,4 +1,4 @@
-import { Worker, type Queue, type WorkerOptions } from 'bullmq';
+import { Queue, Worker, type WorkerOptions } from 'bullmq';
 import type { Config } from '../src/config';
 import { AppError } from '../src/errors';
 import { SearchStore } from '../src/search/search-store';
@@ -8,7 +8,7 @@ import type { TrainingJobData, TrainingJobResult } from '../src/training-jobs/co
 import { TrainingJobRepository } from '../src/training-jobs/job-repository';
 import { searchProcessor } from './search.processor';
 import { SEARCH_QUEUE, type SearchJobData } from './search-queue';
-import { createTrainingQueue, enqueueTraining } from './training-queue';
+import { enqueueTraining, TRAINING_QUEUE, trainingJobOptions } from './training-queue';
 
 /**
  * The worker that runs search coordinators, beside the training worker (`npm run worker`,
@@ -17,7 +17,13 @@ import { createTrainingQueue, enqueueTraining } from './training-queue';
 export function createSearchWorker(config: Config, overrides: Partial<WorkerOptions> = {}): Worker<SearchJobData> {
   const redis = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 3 });
   redis.on('error', () => undefined);
-  const training = createTrainingQueue(config);
+  // A worker's connection, not the API's: commands wait for Redis rather than fail at once, so a
+  // pass right after start-up or during a blip does not fail for it.
+  const training = new Queue<TrainingJobData, TrainingJobResult>(TRAINING_QUEUE, {
+    connection: { url: config.redisUrl, maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(times * 200, 2_000) },
+    prefix: config.redisPrefix,
+    defaultJobOptions: trainingJobOptions(config),
+  });
   training.on('error', () => undefined);
   const repository = new TrainingJobRepository({
     queue: training,

@@ -131,16 +131,21 @@ function newTrial(searchId: string, trial: number, settings: Record<string, unkn
 
 /** Adds the trial's job (a second add of the same job id is a no-op), then records it as waiting. */
 async function startTrial(deps: CoordinatorDeps, spec: SearchSpec, trial: TrialRecord): Promise<void> {
+  let request: TrainingRequest;
   try {
-    const request = applySettings(spec.request.base, trial.settings);
-    await deps.jobs.start(trial.jobId, request, spec.request.seed);
-    trial.state = 'waiting';
+    request = applySettings(spec.request.base, trial.settings);
   } catch (error) {
     // Settings the space checks at submission could not catch (a combination): the trial fails.
     trial.state = 'failed';
     trial.settled = true;
     trial.error = error instanceof Error ? error.message : String(error);
+    await deps.store.saveTrial(spec.searchId, trial);
+    return;
   }
+  // A failure to add the job (Redis away) fails the pass, not the trial: it stays proposed, and
+  // the coordinator's retry starts it.
+  await deps.jobs.start(trial.jobId, request, spec.request.seed);
+  trial.state = 'waiting';
   await deps.store.saveTrial(spec.searchId, trial);
 }
 
@@ -156,7 +161,8 @@ async function follow(
   if (!stored) {
     // Proposed, but its coordinator died before the job was added: add it now.
     if (trial.state === 'proposed' && mayStart) await startTrial(deps, spec, trial);
-    else if (trial.state === 'proposed') settle(trial, 'cancelled');
+    else if (trial.state === 'proposed' || trial.state === 'cancelled') settle(trial, 'cancelled');
+    else if (trial.state === 'pruned') settle(trial, 'pruned');
     else settle(trial, 'failed', 'the training job is gone (expired before the search read its end)');
     return;
   }

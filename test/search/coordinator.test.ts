@@ -83,6 +83,18 @@ describe('search coordinator', () => {
     assert.deepEqual(await jobsOf(id), trials.map((t) => t.jobId).sort());
   });
 
+  test('two cancellations of one waiting trial at once (DELETE and the coordinator): it reads cancelled', async () => {
+    const id = await newSearch({ maxTrials: 2, maxParallel: 1 });
+    await coordinate(deps, id);
+    const [trial] = await deps.store.trials(id);
+    const results = await Promise.all([
+      svc.app.services.trainingJobs.cancel(trial.jobId),
+      svc.app.services.trainingJobs.cancel(trial.jobId),
+    ]);
+    assert.deepEqual(results, ['cancelled', 'cancelled']);
+    assert.equal((await svc.app.services.trainingJobs.read(trial.jobId))?.kind, 'cancelled-waiting');
+  });
+
   test('past maxDurationSeconds: the waiting trials are cancelled and the search ends', async () => {
     const id = await newSearch({ maxTrials: 5, maxParallel: 2, maxDurationSeconds: 60 });
     await coordinate(deps, id);

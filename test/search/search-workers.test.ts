@@ -173,7 +173,7 @@ describe('searches across worker processes', () => {
     assert.equal(done.state, 'cancelled');
     assert.ok(done.trials.length >= 1 && done.trials.length <= 2, 'no trial started after DELETE');
     for (const t of done.trials) {
-      assert.equal(t.state, 'cancelled', `trial ${t.trial}`);
+      assert.equal(t.state, 'cancelled', `trial ${t.trial}: ${JSON.stringify(t)}`);
       assert.ok(t.epochsRun < 200);
       const job = await svc.http.get(`/v1/training-jobs/${t.jobId}`);
       assert.equal(job.body.state, 'cancelled');
