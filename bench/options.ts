@@ -13,8 +13,9 @@ import { QUALITY_DATASETS, QUALITY_ROWS, type QualityDataset } from './quality';
  *   npm run bench -- quality --quality-datasets=noisy,wine --quality-seeds=1
  *   npm run bench -- quality --quality-inits=he-uniform,glorot-uniform,torch-default
  *   npm run bench -- data --data-sizes=10,100,1000
+ *   npm run bench -- search --search-epochs=27
  */
-export const SUITES = ['training', 'api', 'cores', 'predict', 'queue', 'quality', 'data'] as const;
+export const SUITES = ['training', 'api', 'cores', 'predict', 'queue', 'quality', 'data', 'search'] as const;
 export type Suite = (typeof SUITES)[number];
 const DEFAULT_SUITES: Suite[] = ['training', 'api', 'cores', 'predict', 'queue'];
 
@@ -60,6 +61,8 @@ export interface BenchOptions {
   qualityInits: Initializer[];
   /** Data (issue 16): the generated CSVs' sizes in MB. */
   dataSizes: number[];
+  /** Search (issue 13): each trial's epochs (ASHA's last rung is below it). */
+  searchEpochs: number;
 }
 
 interface Flag {
@@ -125,6 +128,7 @@ const FLAGS: Flag[] = [
   { key: 'qualitySeeds', flag: 'quality-seeds', env: 'BENCH_QUALITY_SEEDS', fallback: '1,2,3', parse: list },
   { key: 'dataSizes', flag: 'data-sizes', env: 'BENCH_DATA_SIZES', fallback: '10,100', parse: list },
   { key: 'qualityInits', flag: 'quality-inits', env: 'BENCH_QUALITY_INITS', fallback: '', parse: names(INITIALIZERS) },
+  { key: 'searchEpochs', flag: 'search-epochs', env: 'BENCH_SEARCH_EPOCHS', fallback: '27', parse: positive },
 ];
 
 export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): BenchOptions {

@@ -10,6 +10,7 @@ import { benchPredict, type PredictResults } from './predict';
 import { benchQuality, qualityReport, qualitySummary, type QualityResults } from './quality';
 import { benchQueue, type QueueResults } from './queue';
 import { benchData, type DataResults } from './data';
+import { benchSearch, searchReport, type SearchResults } from './search';
 import { fmt, fmtSpread, MOVE_WARNING, spread } from './stats';
 import { benchTraining, type TrainingResults } from './training';
 
@@ -51,6 +52,7 @@ interface Results {
   queue?: QueueResults;
   quality?: QualityResults;
   data?: DataResults;
+  search?: SearchResults;
   goals: Goal[];
   /** Figures that moved by more than 25 % between turns. */
   warnings: string[];
@@ -153,6 +155,13 @@ function goals(results: Results): Goal[] {
     out.push({ issue: 16, name: `data: API peak RSS (VmHWM) during a ${size}, MB`, measured: run.apiPeakRssMb, unit: '', goal: '≤ 300', met: run.apiPeakRssMb <= 300 });
     out.push({ issue: 16, name: `data: stored size ÷ float32 size, ${size}`, measured: run.storedVsFloat32, unit: '×', goal: '≤ 1.2×', met: run.storedVsFloat32 <= 1.2 });
     out.push({ issue: 16, name: `data: stored size ÷ CSV size, ${size}`, measured: run.storedVsCsv, unit: '×', goal: 'reported', met: null });
+  }
+  const search = results.search?.variants;
+  if (search && search.length === 2) {
+    const [full, asha] = search;
+    out.push({ issue: 13, name: 'search: ASHA epochs ÷ no-pruning epochs', measured: (100 * asha.epochs) / full.epochs, unit: '%', goal: '≤ 40 %', met: asha.epochs <= 0.4 * full.epochs });
+    const gap = (full.bestTestAccuracy ?? NaN) - (asha.bestTestAccuracy ?? NaN);
+    out.push({ issue: 13, name: 'search: best test accuracy, no pruning − ASHA (points)', measured: gap, unit: '', goal: '≤ 0.5', met: gap <= 0.5 });
   }
   if (results.quality?.torch) {
     for (const [init, summary] of Object.entries(qualitySummary(results.quality))) {
@@ -310,6 +319,7 @@ function report(results: Results): string {
     );
   }
   if (results.quality) parts.push(qualityReport(results.quality, table));
+  if (results.search) parts.push(searchReport(results.search, table));
   if (results.goals.length) {
     parts.push(
       '\nGoals (ratios: median of the turns\' ratios, with their range)\n' +
@@ -360,6 +370,7 @@ async function main(): Promise<void> {
     if (options.suites.includes('queue')) results.queue = await benchQueue(config, options, log);
     if (options.suites.includes('quality')) results.quality = await benchQuality(options, log);
     if (options.suites.includes('data')) results.data = await benchData(config, options, log);
+    if (options.suites.includes('search')) results.search = await benchSearch(config, options, log);
   } finally {
     if (usesRedis) await deletePrefix(config).catch((error: Error) => log(`could not delete the bench's keys: ${error.message}`));
     redisChild?.kill('SIGTERM');

@@ -47,6 +47,7 @@ import modelExportRoutes from '../routes/model-export';
 import dashboardRoutes from '../routes/dashboard';
 import trainingJobReportRoutes from '../routes/training-job-report';
 import sweepRoutes from '../routes/sweeps';
+import searchRoutes from '../routes/searches';
 
 export interface Services {
   config: Config;
@@ -208,6 +209,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(openInferenceRoutes, { prefix: '/v2' });
   await app.register(trainingJobReportRoutes, { prefix: '/v1' });
   await app.register(sweepRoutes, { prefix: '/v1' });
+  await app.register(searchRoutes, { prefix: '/v1' });
   // /admin/queues: behind the API keys through the auth plugin's onRequest hook, registered above.
   await app.register(dashboardRoutes);
   return app;

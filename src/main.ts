@@ -10,6 +10,7 @@ import { checkRedisSettings } from './store/redis-settings';
 import { ensureLocalRedis } from './local-redis';
 import { closeGracefully, createTrainingWorker } from '../jobs/training-worker';
 import { createSweepWorker } from '../jobs/sweep-worker';
+import { createSearchWorker } from '../jobs/search-worker';
 
 /**
  * Entry point: `node dist/src/main.js [api|worker|all]` (default all: the API and one worker in
@@ -34,6 +35,7 @@ async function main(): Promise<void> {
   let app: FastifyInstance | undefined;
   let worker: Worker | undefined;
   let sweepWorker: Worker | undefined;
+  let searchWorker: Worker | undefined;
   if (mode === 'api' || mode === 'all') {
     app = await buildApp(config);
     app.log.info({ backend: app.services.backend }, `TensorFlow.js backend: ${app.services.backend.name}`);
@@ -54,6 +56,9 @@ async function main(): Promise<void> {
     // Completes sweeps (BullMQ flow parents) once their training jobs are done; cheap, in-process.
     sweepWorker = createSweepWorker(config);
     sweepWorker.on('error', (error) => logger.error({ err: error.message }, 'sweep worker error'));
+    // Runs search coordinators (they start trials on the training queue); cheap, in-process.
+    searchWorker = createSearchWorker(config);
+    searchWorker.on('error', (error) => logger.error({ err: error.message }, 'search worker error'));
   }
 
   let stopping = false;
@@ -65,7 +70,7 @@ async function main(): Promise<void> {
     // lock expires and another worker picks it up.
     const grace = new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
     await Promise.race([
-      Promise.allSettled([app?.close(), worker && closeGracefully(worker, config.shutdownGraceMs), sweepWorker?.close()]),
+      Promise.allSettled([app?.close(), worker && closeGracefully(worker, config.shutdownGraceMs), sweepWorker?.close(), searchWorker?.close()]),
       grace,
     ]);
     redisChild?.kill('SIGTERM');

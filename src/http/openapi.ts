@@ -366,6 +366,7 @@ async function openapiPlugin(app: FastifyInstance, opts: OpenapiOptions): Promis
         { name: 'model-names', description: 'Named models: versions and aliases (production, staging) that predict can address' },
         { name: 'sweeps', description: 'Grids of training jobs compared side by side' },
         { name: 'open-inference', description: 'The Open Inference Protocol (KServe v2 / Triton REST): metadata, readiness, inference' },
+        { name: 'searches', description: 'Hyper-parameter searches (grid, random, TPE) with ASHA or median pruning' },
         { name: 'operations', description: 'Health, metrics and the job dashboard' },
         { name: 'documentation', description: 'This document and its UI' },
       ],

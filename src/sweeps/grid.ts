@@ -61,7 +61,7 @@ export function expandGrid(base: TrainingRequest, grid: Grid, maxCombinations: n
 }
 
 /** Sets (or with null deletes) the value at `path`; returns a message when the path does not fit. */
-function setPath(target: unknown, path: string[], value: unknown, key: string, done: string[] = []): string | undefined {
+export function setPath(target: unknown, path: string[], value: unknown, key: string, done: string[] = []): string | undefined {
   const [head, ...rest] = path;
   const here = [...done, head].join('.');
   if (head === '*') {

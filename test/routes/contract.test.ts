@@ -9,6 +9,7 @@ import { deletePrefix, testConfig } from '../helpers/config';
 import { ContractValidator, type HttpResponse } from '../helpers/openapi-contract';
 import { startService, xorCsv, type TestService } from '../helpers/app';
 import { PrivateRedis } from '../helpers/private-redis';
+import { createSearchWorker } from '../../jobs/search-worker';
 
 /**
  * The contract: every response the real app gives (over HTTP, real Redis, real worker) matches
@@ -307,6 +308,41 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(authed(http().get('/v1/sweeps/nope/curves.svg')), 404);
   });
 
+  test('searches', async () => {
+    const base = { datasetId: ids.datasetId, target: 'label', task: 'classification', training: { epochs: 1, seed: 1 } };
+    const space = { 'regularization.l2': { type: 'choice', values: [0, 0.01] } };
+    const searches = createSearchWorker(svc.config);
+    try {
+      const created = await expect(
+        authed(http().post('/v1/searches')).set('idempotency-key', 'contract-search').send({ base, space, strategy: 'grid', budget: { maxTrials: 1 } }),
+        202,
+      );
+      await expect(authed(http().post('/v1/searches')).set('idempotency-key', 'contract-search').send({ base, space, strategy: 'grid' }), 422);
+      await expect(authed(http().post('/v1/searches')).send({ base, space: {} }), 400);
+      await expect(authed(http().post('/v1/searches')).send({ base, space: { 'regularization.l2': { type: 'choice', values: Array(BODY_LIMIT / 2).fill(0) } } }), 413);
+      await expect(authed(http().post('/v1/searches')).type('text/csv').send('a,b\n1,2\n'), 415);
+      await expect(authed(http().post('/v1/searches')).send({ base: { ...base, datasetId: 'ds_missing' }, space }), 404);
+      await expect(authed(http().get('/v1/searches/nope')), 404);
+      await expect(authed(http().delete('/v1/searches/nope')), 404);
+      const id = created.body.searchId as string;
+      let view = await expect(authed(http().get(`/v1/searches/${id}`)), 200);
+      for (let i = 0; view.body.state === 'running' && i < 600; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        view = await expect(authed(http().get(`/v1/searches/${id}`)), 200);
+      }
+      assert.equal(view.body.state, 'completed', JSON.stringify(view.body));
+      await expect(authed(http().delete(`/v1/searches/${id}`)), 409);
+      await expect(authed(http().get(`/v1/searches/${id}/events`)), 200);
+      await expect(authed(http().get(`/v1/searches/${id}/curves.svg`)), 200);
+      await expect(authed(http().get('/v1/searches/nope/curves.svg')), 404);
+      await expect(authed(http().get('/v1/searches/nope/events')), 404);
+      const running = await expect(authed(http().post('/v1/searches')).send({ base: { ...base, training: { epochs: 500, seed: 1 } }, space }), 202);
+      await expect(authed(http().delete(`/v1/searches/${running.body.searchId}`)), 202);
+    } finally {
+      await searches.close();
+    }
+  });
+
   test('every protected operation: 401 without a key, 414 for an overlong id, 400 for a bad URL', async () => {
     for (const operation of operations(document)) {
       if (operation.responses['401']) await expect(call(http(), operation, urlOf(operation)), 401);
@@ -353,6 +389,10 @@ describe('contract: every response matches the served /openapi.json', () => {
         'POST /v1/training-jobs': () => away.http.post('/v1/training-jobs').send({ datasetId: 'ds_x', target: 'y', task: 'regression' }),
         'POST /v1/sweeps': () =>
           away.http.post('/v1/sweeps').send({ base: { datasetId: 'ds_x', target: 'y', task: 'regression' }, grid: { 'regularization.l2': [0] } }),
+        'POST /v1/searches': () =>
+          away.http
+            .post('/v1/searches')
+            .send({ base: { datasetId: 'ds_x', target: 'y', task: 'regression' }, space: { 'regularization.l2': { type: 'choice', values: [0] } } }),
         'POST /v1/models/{modelId}/predict': () => away.http.post(urlOf(operation)).send({ inputs: [[1]] }),
         'POST /v1/model-names/{name}/versions': () => away.http.post(urlOf(operation)).send({ modelId: 'mdl_x' }),
         'PUT /v1/model-names/{name}/aliases/{alias}': () => away.http.put(urlOf(operation)).send({ version: 1 }),
