@@ -121,7 +121,7 @@ export function encodeTargets(prep: Preprocessing, table: Table, rowIndices: Arr
       out[i] = (Number(value) - target.mean) / target.std;
       continue;
     }
-    const index = classIndex?.get(value);
+    const index = classIndex?.get(classLabel(value));
     if (index === undefined) {
       throw invalid(
         'INVALID_TRAINING_REQUEST',
@@ -185,7 +185,7 @@ function fitTarget(table: Table, target: string, task: Task, rowIndices: ArrayLi
     }
     return { name: target, task, ...meanAndStd(present as number[]) };
   }
-  const classes = [...new Set(present)].sort(compareClasses);
+  const classes = [...new Set(present.map(classLabel))].sort(compareClasses);
   if (classes.length < 2) {
     throw invalid(
       'INVALID_TRAINING_REQUEST',
@@ -226,6 +226,20 @@ function presentValues(values: CellValue[], rowIndices: ArrayLike<number>): (num
 }
 
 /** Numbers numerically; strings by UTF-16 code unit, which unlike localeCompare never varies by host. */
+/**
+ * A numeric class as the user wrote it. Chunked datasets store numbers as float32, so a class
+ * written 0.1 reads back as 0.100000001490116…; the shortest decimal that rounds to the same
+ * float32 gives 0.1 back. A number that is not a float32 (an older JSON dataset's float64) is kept.
+ */
+export function classLabel(value: number | string): number | string {
+  if (typeof value === 'string' || Number.isInteger(value) || Math.fround(value) !== value) return value;
+  for (let digits = 1; digits < 9; digits++) {
+    const shorter = Number(value.toPrecision(digits));
+    if (Math.fround(shorter) === value) return shorter;
+  }
+  return value;
+}
+
 function compareClasses(a: number | string, b: number | string): number {
   if (typeof a === 'number' && typeof b === 'number') return a - b;
   return compareCodeUnits(String(a), String(b));

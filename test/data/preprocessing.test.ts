@@ -105,6 +105,22 @@ describe('fitPreprocessing', () => {
       'classification needs at least 2 classes, but target column "label" has 1 in the training rows ("b")',
     );
   });
+
+  test('numeric classes read back from float32 storage keep the decimals the user wrote', () => {
+    // What a chunked dataset gives back for a column written 0.1, 0.25, 2.7: float32 values.
+    const stored = parseJsonRows(
+      [0.1, 0.25, 2.7, 0.1].map((label, i) => ({ x: i, label: Math.fround(label) })),
+      limits,
+    );
+    const prep = fitPreprocessing(stored, 'label', 'classification', [0, 1, 2, 3]);
+    assert.deepEqual(prep.target.task === 'classification' && prep.target.classes, [0.1, 0.25, 2.7]);
+    assert.deepEqual([...encodeTargets(prep, stored, [0, 1, 2, 3])], [0, 1, 2, 0]);
+    assert.equal(decodeClass(prep, 2), 2.7);
+    // A float64 value that is no float32 (an older JSON dataset) stays as it was.
+    const exact = parseJsonRows([0.1, 0.3, 0.1].map((label, i) => ({ x: i, label })), limits);
+    const exactPrep = fitPreprocessing(exact, 'label', 'classification', [0, 1, 2]);
+    assert.deepEqual(exactPrep.target.task === 'classification' && exactPrep.target.classes, [0.1, 0.3]);
+  });
 });
 
 describe('encodeFeatures', () => {
