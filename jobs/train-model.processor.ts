@@ -56,16 +56,19 @@ const checkpoints = new CheckpointStore(redis, config.redisPrefix, config.jobKee
 // over from its checkpoint, and two trainers must never write the same job's state.
 process.on('disconnect', () => process.exit(0));
 
-// SIGTERM from the worker's graceful shutdown (or SIGINT from a terminal's Ctrl-C): stop after
-// the current batch and hand the job back to the queue; it resumes from its last checkpoint.
+// The worker's graceful shutdown aborts the job's signal (jobs/training-worker.ts); SIGTERM (a
+// signal sent to this process directly) or SIGINT (a terminal's Ctrl-C reaches the whole
+// process group) do the same: stop after the current batch and hand the job back to the queue;
+// it resumes from its last checkpoint.
 let draining = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => (draining = true));
 
 export default async function trainModel(
   job: SandboxedJob<TrainingJobData, TrainingJobResult>,
   token?: string,
+  signal?: AbortSignal,
 ): Promise<TrainingJobResult> {
-  return trainAttempt(job, token).catch((error: unknown) => {
+  return trainAttempt(job, token, signal).catch((error: unknown) => {
     // The attempt ends here: BullMQ cannot record it either (its lock is gone), and the job goes
     // on with whichever worker holds it now.
     if (error instanceof LostJobLockError) console.error(`training process: ${error.message}; stopping`);
@@ -76,6 +79,7 @@ export default async function trainModel(
 async function trainAttempt(
   job: SandboxedJob<TrainingJobData, TrainingJobResult>,
   token: string | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<TrainingJobResult> {
   const enteredAt = Date.now();
   const entered = performance.now();
@@ -123,11 +127,11 @@ async function trainAttempt(
   await state.reconcile(saved, epochs);
   const outcome = await trainFromRequest(request, table, job.data.seed, {
     resumeFrom: saved?.trainer,
-    // After every batch: the drain flag at once, the cancel flag in Redis at most every
+    // After every batch: the drain flag and the job's abort signal at once, the cancel flag in Redis at most every
     // CANCEL_CHECK_MS (a round trip per batch cost up to a fifth of the step on a busy machine).
     shouldStop: async () => {
       const checking = performance.now();
-      let stop = draining;
+      let stop = draining || signal?.aborted === true;
       if (!stop && checking - lastCancelCheck >= CANCEL_CHECK_MS) {
         stop = (await redis.exists(keys.cancel)) === 1;
         lastCancelCheck = performance.now();
