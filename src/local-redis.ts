@@ -53,8 +53,14 @@ export async function ensureLocalRedis(url: string, log: (msg: string) => void):
     'redis-server',
     ['--port', port || '6379', '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes',
       '--save', '', '--maxmemory-policy', 'noeviction'],
-    { stdio: 'ignore' },
+    // Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) reaches fitwell,
+    // which stops the trainers first and this server last, not all of them at once.
+    { stdio: 'ignore', detached: true },
   );
+  // Not left behind when fitwell exits some other way (a fatal error ends in process.exit).
+  const stopOnExit = () => child.kill('SIGTERM');
+  process.once('exit', stopOnExit);
+  child.once('exit', () => process.off('exit', stopOnExit));
   for (let i = 0; i < 50; i++) {
     if (await redisAnswers(url, 500)) {
       log(`started a private redis-server on port ${port || 6379} (data in ${dir})`);
