@@ -99,11 +99,11 @@ function startProcess(mode: 'api' | 'worker', env: NodeJS.ProcessEnv): ServicePr
   let output = '';
   const child = spawn(process.execPath, [MAIN, mode], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const keep = (d: Buffer) => {
-    output += d;
+    output += d.toString();
     if (output.length > 512 * 1024) output = output.slice(-256 * 1024);
   };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   return { child, output: () => output, exited: new Promise((resolve) => child.once('exit', resolve)) };
 }
 

@@ -39,7 +39,7 @@ function post(agent: Agent, port: number, path: string, body: string, type: stri
       (res) => {
         let data = '';
         res.setEncoding('utf8');
-        res.on('data', (chunk) => (data += chunk));
+        res.on('data', (chunk: string) => (data += chunk));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
       },
     );

@@ -81,6 +81,8 @@ declare module 'fastify' {
 }
 
 /** The API's version in the OpenAPI document: the package version (read from dist/src/app.js). */
+// A require, not an import: an import would make tsc copy package.json into dist/.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const API_VERSION: string = (require('../../package.json') as { version: string }).version;
 
 /** Connections and stores, shared by every route, closed with the app. */
