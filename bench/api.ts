@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { configToEnv, loadConfig, type Config } from '../src/config';
+import { bullmqConnection } from '../src/store/redis';
 import { TRAINING_QUEUE } from '../jobs/training-queue';
 import type { JobTimings, TrainingJobData, TrainingJobResult } from '../src/training-jobs/contract';
 import { referenceDataset, referenceRequest } from './environment';
@@ -178,7 +179,7 @@ export async function benchApi(
   };
   const base = `http://127.0.0.1:${port}`;
   const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
-  const connection = { url: config.redisUrl, maxRetriesPerRequest: null };
+  const connection = bullmqConnection(config.redisUrl, 'blocking');
   const queue = new Queue<TrainingJobData, TrainingJobResult>(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
   const events = new QueueEvents(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
   const api = startProcess('api', env);

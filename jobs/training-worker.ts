@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { Worker, type WorkerOptions } from 'bullmq';
 import { configToEnv, type Config } from '../src/config';
+import { bullmqConnection } from '../src/store/redis';
 import type { TrainingJobData, TrainingJobResult } from '../src/training-jobs/contract';
 import { TRAINING_QUEUE } from './training-queue';
 
@@ -14,14 +15,8 @@ export function createTrainingWorker(
   config: Config,
   overrides: Partial<WorkerOptions> = {},
 ): Worker<TrainingJobData, TrainingJobResult> {
-  // Reconnect within 2 s of Redis coming back (BullMQ's default backs off to 20 s).
-  const connection = {
-    url: config.redisUrl,
-    maxRetriesPerRequest: null,
-    retryStrategy: (times: number) => Math.min(times * 200, 2_000),
-  };
   return new Worker<TrainingJobData, TrainingJobResult>(TRAINING_QUEUE, PROCESSOR_FILE, {
-    connection,
+    connection: bullmqConnection(config.redisUrl, 'blocking'),
     prefix: config.redisPrefix,
     concurrency: config.workerConcurrency,
     lockDuration: config.jobLockMs,
