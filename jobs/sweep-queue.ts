@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { Config } from '../src/config';
 import { bullmqConnection } from '../src/store/redis';
-import { trainingRequestSchema, type TrainingRequest } from '../src/schemas/training-request.schema';
+import type { TrainingRequest } from '../src/schemas/training-request.schema';
 import type { Combination } from '../src/sweeps/grid';
-import type { TrainingJobData } from '../src/training-jobs/contract';
+import { trainingJobDataSchema } from '../src/training-jobs/contract';
 import type { Grid, SweepJobData, SweepJobResult } from '../src/training-jobs/sweep-contract';
 import { TRAINING_QUEUE, trainingJobOptions } from './training-queue';
 
@@ -65,7 +65,7 @@ export async function enqueueSweep(
     data,
     opts: { ...sweepJobOptions(config), jobId: sweepId },
     children: combinations.map((c, i) => {
-      const child: TrainingJobData = { request: trainingRequestSchema.parse(c.request), seed };
+      const child = trainingJobDataSchema.parse({ request: c.request, seed });
       return {
         name: 'train',
         queueName: TRAINING_QUEUE,

@@ -2,7 +2,6 @@ import { UnrecoverableError, WaitingError, type SandboxedJob } from 'bullmq';
 import { loadConfig } from '../src/config';
 import { AppError } from '../src/errors';
 import { initBackend } from '../src/ml/backend';
-import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { CheckpointStore, type JobCheckpoint } from '../src/store/checkpoint-store';
 import { DatasetStore } from '../src/store/dataset-store';
 import { newModelId } from '../src/store/model-store';
@@ -12,6 +11,7 @@ import { diagnose } from '../src/training/diagnosis';
 import { trainFromRequest } from '../src/training/train-from-request';
 import {
   CANCELLED_REASON,
+  trainingJobDataSchema,
   type JobTimings,
   type TrainingJobData,
   type TrainingJobResult,
@@ -100,11 +100,11 @@ async function trainAttempt(
   let epochEnded = entered;
   let lastCheckEnded = entered;
   let lastCancelCheck = -Infinity;
-  const parsed = trainingRequestSchema.safeParse(job.data.request);
+  const parsed = trainingJobDataSchema.safeParse(job.data);
   if (!parsed.success) {
     throw new UnrecoverableError(`invalid training request: ${parsed.error.message}`);
   }
-  const request = parsed.data;
+  const { request, seed } = parsed.data;
   const backend = await initBackend(config.tfBackend);
   const table = await datasets.table(request.datasetId).catch(unrecoverable);
   const keys = { metrics: metricsKey(config.redisPrefix, job.id), cancel: cancelKey(config.redisPrefix, job.id) };
@@ -125,7 +125,7 @@ async function trainAttempt(
   const epochs = request.training.epochs;
   // The metrics list is made to hold exactly the checkpointed epochs, and progress set to match.
   await state.reconcile(saved, epochs);
-  const outcome = await trainFromRequest(request, table, job.data.seed, {
+  const outcome = await trainFromRequest(request, table, seed, {
     resumeFrom: saved?.trainer,
     // After every batch: the drain flag and the job's abort signal at once, the cancel flag in Redis at most every
     // CANCEL_CHECK_MS (a round trip per batch cost up to a fifth of the step on a busy machine).

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Config } from '../src/config';
 import { bullmqConnection } from '../src/store/redis';
-import { trainingRequestSchema, type TrainingRequest } from '../src/schemas/training-request.schema';
-import type { TrainingJobData, TrainingJobResult } from '../src/training-jobs/contract';
+import type { TrainingRequest } from '../src/schemas/training-request.schema';
+import { trainingJobDataSchema, type TrainingJobData, type TrainingJobResult } from '../src/training-jobs/contract';
 
 export const TRAINING_QUEUE = 'training';
 
@@ -39,7 +39,7 @@ export async function enqueueTraining(
   jobId: string = randomUUID(),
 ): Promise<string> {
   // Parsed again: the stored job data is exactly what the schema produces.
-  const data: TrainingJobData = { request: trainingRequestSchema.parse(request), seed };
+  const data = trainingJobDataSchema.parse({ request, seed });
   const job = await queue.add('train', data, { jobId });
   return job.id!;
 }
