@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Queue, QueueEvents, type Job } from 'bullmq';
 import { configToEnv, loadConfig, type Config } from '../src/config';
+import { bullmqConnection } from '../src/store/redis';
 import { TRAINING_QUEUE } from '../jobs/training-queue';
 import type { JobTimings, TrainingJobData, TrainingJobResult } from '../src/training-jobs/contract';
 import { referenceDataset, referenceRequest } from './environment';
@@ -99,11 +100,11 @@ function startProcess(mode: 'api' | 'worker', env: NodeJS.ProcessEnv): ServicePr
   let output = '';
   const child = spawn(process.execPath, [MAIN, mode], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const keep = (d: Buffer) => {
-    output += d;
+    output += d.toString();
     if (output.length > 512 * 1024) output = output.slice(-256 * 1024);
   };
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
+  child.stdout.on('data', keep);
+  child.stderr.on('data', keep);
   return { child, output: () => output, exited: new Promise((resolve) => child.once('exit', resolve)) };
 }
 
@@ -178,7 +179,7 @@ export async function benchApi(
   };
   const base = `http://127.0.0.1:${port}`;
   const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
-  const connection = { url: config.redisUrl, maxRetriesPerRequest: null };
+  const connection = bullmqConnection(config.redisUrl, 'blocking');
   const queue = new Queue<TrainingJobData, TrainingJobResult>(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
   const events = new QueueEvents(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
   const api = startProcess('api', env);

@@ -150,6 +150,8 @@ const MODELS = [
 // ---- recording each training step's batch statistics ----
 
 const recorded = new Map<string, Stats[]>();
+// Wrapped below and always called with `this` bound.
+// eslint-disable-next-line @typescript-eslint/unbound-method
 const forward = BatchNormalization.prototype.forward;
 BatchNormalization.prototype.forward = function (this: BatchNormalization, x, ctx) {
   const pass = forward.call(this, x, ctx);
@@ -351,7 +353,7 @@ function summarize(ms: Measurement[], measureAt: number[]): string {
   return lines.join('\n');
 }
 
-main().catch((error) => {
+main().catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });

@@ -7,6 +7,7 @@ import autocannon from 'autocannon';
 import { QueueEvents } from 'bullmq';
 import { buildApp } from '../src/app';
 import { configToEnv, loadConfig, type Config } from '../src/config';
+import { bullmqConnection } from '../src/store/redis';
 import { createTrainingWorker } from '../jobs/training-worker';
 import { TRAINING_QUEUE } from '../jobs/training-queue';
 import { randomRows, REFERENCE_INPUTS, referenceDataset, referenceRequest } from './environment';
@@ -138,7 +139,7 @@ export const MODELS: ServedModelCase[] = [
 export async function trainServedModels(config: Config, cases = MODELS): Promise<Record<string, string>> {
   const app = await buildApp(config);
   const events = new QueueEvents(TRAINING_QUEUE, {
-    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    connection: bullmqConnection(config.redisUrl, 'blocking'),
     prefix: config.redisPrefix,
   });
   const worker = createTrainingWorker(config);

@@ -117,7 +117,7 @@ export function qualityRequest(
     model: { hidden: [layer, layer], ...(init ? { init } : {}) },
     regularization: row.regularization ?? {},
     training: { epochs: 60, batchSize: 32, optimizer: 'adam', learningRate: 1e-3, validationSplit: 0, seed },
-  } as TrainingRequestInput;
+  };
 }
 
 /** One run: train on the training CSV, then the test metric of the frozen model. */

@@ -2,6 +2,7 @@ import { request as httpRequest, Agent } from 'node:http';
 import { QueueEvents } from 'bullmq';
 import { buildApp } from '../src/app';
 import type { Config } from '../src/config';
+import { bullmqConnection } from '../src/store/redis';
 import { createTrainingWorker } from '../jobs/training-worker';
 import { TRAINING_QUEUE } from '../jobs/training-queue';
 import type { BenchOptions } from './options';
@@ -39,7 +40,7 @@ function post(agent: Agent, port: number, path: string, body: string, type: stri
       (res) => {
         let data = '';
         res.setEncoding('utf8');
-        res.on('data', (chunk) => (data += chunk));
+        res.on('data', (chunk: string) => (data += chunk));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
       },
     );
@@ -60,7 +61,7 @@ export async function benchQueue(config: Config, options: BenchOptions, log: (li
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as { port: number };
   const events = new QueueEvents(TRAINING_QUEUE, {
-    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    connection: bullmqConnection(config.redisUrl, 'blocking'),
     prefix: config.redisPrefix,
   });
   const worker = createTrainingWorker(config);

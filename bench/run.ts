@@ -372,7 +372,7 @@ async function main(): Promise<void> {
     if (options.suites.includes('data')) results.data = await benchData(config, options, log);
     if (options.suites.includes('search')) results.search = await benchSearch(config, options, log);
   } finally {
-    if (usesRedis) await deletePrefix(config).catch((error: Error) => log(`could not delete the bench's keys: ${error.message}`));
+    if (usesRedis) await deletePrefix(config).catch((error: unknown) => log(`could not delete the bench's keys: ${String(error)}`));
     redisChild?.kill('SIGTERM');
   }
   results.durationS = Math.round((Date.now() - started) / 100) / 10;

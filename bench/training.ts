@@ -205,6 +205,8 @@ class LayersFitPeer implements Peer {
     const stepMs: number[] = [];
     for (let epoch = 0; epoch < epochs; epoch++) {
       const started = performance.now();
+      // tfjs does not export its ModelLoggingVerbosity enum; 0 is SILENT.
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-enum-assignment
       await model.fit(this.xs, this.ys, { batchSize, epochs: 1, shuffle: true, verbose: 0 });
       stepMs.push(performance.now() - started);
     }
@@ -243,7 +245,7 @@ class TorchProcess {
 
   constructor(python: string, rows: number) {
     this.child = spawn(python, [TORCH_SCRIPT, '--serve', `--rows=${rows}`], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stderr.on('data', (d) => (this.stderr += d));
+    this.child.stderr.on('data', (d: Buffer) => (this.stderr += d.toString()));
     this.lines = createInterface({ input: this.child.stdout });
     this.lines.on('line', (line) => this.pending.shift()?.(line));
     this.exited = new Promise((resolve) => this.child.once('exit', () => resolve()));
@@ -369,7 +371,7 @@ async function profileStep(trainer: Trainer, batchSize: number, stepMs: number):
     gemmsPerStep: gemms.length,
     gemms: gemms.map((g, i) => ({
       kernel: g.name,
-      shapes: g.shapes.filter((shape) => !!shape).map((shape) => `[${shape!.join(',')}]`).join(' · '),
+      shapes: g.shapes.filter((shape) => !!shape).map((shape) => `[${shape.join(',')}]`).join(' · '),
       profiledMs: median(gemmMs[i]),
       aloneMs: alone.eachMs[i],
     })),

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { Config } from '../src/config';
-import { trainingRequestSchema, type TrainingRequest } from '../src/schemas/training-request.schema';
+import { bullmqConnection } from '../src/store/redis';
+import type { TrainingRequest } from '../src/schemas/training-request.schema';
 import type { Combination } from '../src/sweeps/grid';
-import type { TrainingJobData } from '../src/training-jobs/contract';
+import { trainingJobDataSchema } from '../src/training-jobs/contract';
 import type { Grid, SweepJobData, SweepJobResult } from '../src/training-jobs/sweep-contract';
 import { TRAINING_QUEUE, trainingJobOptions } from './training-queue';
 
@@ -25,17 +26,15 @@ export function sweepJobOptions(config: Config): JobsOptions {
 }
 
 /** The API's side: a FlowProducer to add sweeps and a Queue to read them back. */
-export function createSweepQueues(config: Config): {
+export interface SweepQueues {
   flow: FlowProducer;
   queue: Queue<SweepJobData, SweepJobResult>;
-} {
-  // Like the training queue: no offline queue, so an enqueue fails at once (503) while Redis is away.
-  const connection = {
-    url: config.redisUrl,
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-    connectTimeout: 5_000,
-  };
+}
+
+/** Made once per app, beside the training queue (src/app.ts), and closed with it. */
+export function createSweepQueues(config: Config): SweepQueues {
+  // Like the training queue: fail-fast, so an enqueue fails at once (503) while Redis is away.
+  const connection = bullmqConnection(config.redisUrl, 'fail-fast');
   return {
     flow: new FlowProducer({ connection, prefix: config.redisPrefix }),
     queue: new Queue(SWEEP_QUEUE, { connection, prefix: config.redisPrefix }),
@@ -66,7 +65,7 @@ export async function enqueueSweep(
     data,
     opts: { ...sweepJobOptions(config), jobId: sweepId },
     children: combinations.map((c, i) => {
-      const child: TrainingJobData = { request: trainingRequestSchema.parse(c.request), seed };
+      const child = trainingJobDataSchema.parse({ request: c.request, seed });
       return {
         name: 'train',
         queueName: TRAINING_QUEUE,

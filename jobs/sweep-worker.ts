@@ -1,5 +1,6 @@
 import { Worker, type WorkerOptions } from 'bullmq';
 import type { Config } from '../src/config';
+import { bullmqConnection } from '../src/store/redis';
 import completeSweep from './sweep.processor';
 import type { SweepJobData, SweepJobResult } from '../src/training-jobs/sweep-contract';
 import { SWEEP_QUEUE } from './sweep-queue';
@@ -13,7 +14,7 @@ export function createSweepWorker(
   overrides: Partial<WorkerOptions> = {},
 ): Worker<SweepJobData, SweepJobResult> {
   return new Worker<SweepJobData, SweepJobResult>(SWEEP_QUEUE, completeSweep, {
-    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    connection: bullmqConnection(config.redisUrl, 'blocking'),
     prefix: config.redisPrefix,
     concurrency: 4,
     ...overrides,

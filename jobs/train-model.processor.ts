@@ -2,7 +2,6 @@ import { UnrecoverableError, WaitingError, type SandboxedJob } from 'bullmq';
 import { loadConfig } from '../src/config';
 import { AppError } from '../src/errors';
 import { initBackend } from '../src/ml/backend';
-import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { CheckpointStore, type JobCheckpoint } from '../src/store/checkpoint-store';
 import { createDatasetStore } from '../src/store/dataset-store-factory';
 import { newModelId } from '../src/store/model-store';
@@ -13,6 +12,7 @@ import { crossValidate } from '../src/training/cross-validate';
 import { trainFromRequest } from '../src/training/train-from-request';
 import {
   CANCELLED_REASON,
+  trainingJobDataSchema,
   type JobTimings,
   type TrainingJobData,
   type TrainingJobResult,
@@ -57,16 +57,19 @@ const checkpoints = new CheckpointStore(redis, config.redisPrefix, config.jobKee
 // over from its checkpoint, and two trainers must never write the same job's state.
 process.on('disconnect', () => process.exit(0));
 
-// SIGTERM from the worker's graceful shutdown (or SIGINT from a terminal's Ctrl-C): stop after
-// the current batch and hand the job back to the queue; it resumes from its last checkpoint.
+// The worker's graceful shutdown aborts the job's signal (jobs/training-worker.ts); SIGTERM (a
+// signal sent to this process directly) or SIGINT (a terminal's Ctrl-C reaches the whole
+// process group) do the same: stop after the current batch and hand the job back to the queue;
+// it resumes from its last checkpoint.
 let draining = false;
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => (draining = true));
 
 export default async function trainModel(
   job: SandboxedJob<TrainingJobData, TrainingJobResult>,
   token?: string,
+  signal?: AbortSignal,
 ): Promise<TrainingJobResult> {
-  return trainAttempt(job, token).catch((error: unknown) => {
+  return trainAttempt(job, token, signal).catch((error: unknown) => {
     // The attempt ends here: BullMQ cannot record it either (its lock is gone), and the job goes
     // on with whichever worker holds it now.
     if (error instanceof LostJobLockError) console.error(`training process: ${error.message}; stopping`);
@@ -77,6 +80,7 @@ export default async function trainModel(
 async function trainAttempt(
   job: SandboxedJob<TrainingJobData, TrainingJobResult>,
   token: string | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<TrainingJobResult> {
   const enteredAt = Date.now();
   const entered = performance.now();
@@ -97,11 +101,11 @@ async function trainAttempt(
   let epochEnded = entered;
   let lastCheckEnded = entered;
   let lastCancelCheck = -Infinity;
-  const parsed = trainingRequestSchema.safeParse(job.data.request);
+  const parsed = trainingJobDataSchema.safeParse(job.data);
   if (!parsed.success) {
     throw new UnrecoverableError(`invalid training request: ${parsed.error.message}`);
   }
-  const request = parsed.data;
+  const { request, seed } = parsed.data;
   const backend = await initBackend(config.tfBackend);
   const table = await datasets.table(request.datasetId).catch(unrecoverable);
   const keys = { metrics: metricsKey(config.redisPrefix, job.id), cancel: cancelKey(config.redisPrefix, job.id) };
@@ -122,11 +126,11 @@ async function trainAttempt(
   const epochs = request.training.epochs;
   // The metrics list is made to hold exactly the checkpointed epochs, and progress set to match.
   await state.reconcile(saved, epochs);
-  // After every batch: the drain flag at once, the cancel flag in Redis at most every
-  // CANCEL_CHECK_MS (a round trip per batch cost up to a fifth of the step on a busy machine).
+  // After every batch: the drain flag and the job's abort signal at once, the cancel flag in Redis
+  // at most every CANCEL_CHECK_MS (a round trip per batch cost up to a fifth of the step on a busy machine).
   const shouldStop = async () => {
     const checking = performance.now();
-    let stop = draining;
+    let stop = draining || signal?.aborted === true;
     if (!stop && checking - lastCancelCheck >= CANCEL_CHECK_MS) {
       stop = (await redis.exists(keys.cancel)) === 1;
       lastCancelCheck = performance.now();
@@ -135,7 +139,7 @@ async function trainAttempt(
     timings.cancelChecksMs += lastCheckEnded - checking;
     return stop;
   };
-  const outcome = await trainFromRequest(request, table, job.data.seed, {
+  const outcome = await trainFromRequest(request, table, seed, {
     resumeFrom: saved?.trainer,
     shouldStop,
     onEpoch: async (metrics, trainer) => {
@@ -158,7 +162,7 @@ async function trainAttempt(
   // seed, a job taken over starts it again from its first fold).
   const crossValidation =
     outcome.status === 'completed' && request.validation
-      ? await crossValidate(request, table, job.data.seed, shouldStop).catch(unrecoverable)
+      ? await crossValidate(request, table, seed, shouldStop).catch(unrecoverable)
       : undefined;
   if (outcome.status === 'stopped' || (request.validation && !crossValidation)) {
     if ((await redis.exists(keys.cancel)) === 1) {

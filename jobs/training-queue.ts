@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Config } from '../src/config';
-import { trainingRequestSchema, type TrainingRequest } from '../src/schemas/training-request.schema';
-import type { TrainingJobData, TrainingJobResult } from '../src/training-jobs/contract';
+import { bullmqConnection } from '../src/store/redis';
+import type { TrainingRequest } from '../src/schemas/training-request.schema';
+import { trainingJobDataSchema, type TrainingJobData, type TrainingJobResult } from '../src/training-jobs/contract';
 
 export const TRAINING_QUEUE = 'training';
 
@@ -20,21 +21,12 @@ export function trainingJobOptions(config: Config): JobsOptions {
 }
 
 /**
- * The API's side of the queue. Its connection does not queue commands while Redis is away, so
- * an enqueue fails at once (503) instead of hanging the request, and it retries the connection
- * every 2 s at most (BullMQ's default backs off to 20 s, so enqueues would keep failing for up
- * to 20 s after Redis is back).
+ * The API's side of the queue, on a fail-fast connection (src/store/redis.ts): an enqueue fails
+ * at once (503) while Redis is away instead of hanging the request.
  */
 export function createTrainingQueue(config: Config): Queue<TrainingJobData, TrainingJobResult> {
-  const connection = {
-    url: config.redisUrl,
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-    connectTimeout: 5_000,
-    retryStrategy: (times: number) => Math.min(times * 200, 2_000),
-  };
   return new Queue(TRAINING_QUEUE, {
-    connection,
+    connection: bullmqConnection(config.redisUrl, 'fail-fast'),
     prefix: config.redisPrefix,
     defaultJobOptions: trainingJobOptions(config),
   });
@@ -47,7 +39,7 @@ export async function enqueueTraining(
   jobId: string = randomUUID(),
 ): Promise<string> {
   // Parsed again: the stored job data is exactly what the schema produces.
-  const data: TrainingJobData = { request: trainingRequestSchema.parse(request), seed };
+  const data = trainingJobDataSchema.parse({ request, seed });
   const job = await queue.add('train', data, { jobId });
   return job.id!;
 }

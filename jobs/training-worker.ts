@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker, type WorkerOptions } from 'bullmq';
 import { configToEnv, type Config } from '../src/config';
+import { bullmqConnection } from '../src/store/redis';
 import type { TrainingJobData, TrainingJobResult } from '../src/training-jobs/contract';
 import { TRAINING_QUEUE } from './training-queue';
 
@@ -15,14 +15,8 @@ export function createTrainingWorker(
   config: Config,
   overrides: Partial<WorkerOptions> = {},
 ): Worker<TrainingJobData, TrainingJobResult> {
-  // Reconnect within 2 s of Redis coming back (BullMQ's default backs off to 20 s).
-  const connection = {
-    url: config.redisUrl,
-    maxRetriesPerRequest: null,
-    retryStrategy: (times: number) => Math.min(times * 200, 2_000),
-  };
   return new Worker<TrainingJobData, TrainingJobResult>(TRAINING_QUEUE, PROCESSOR_FILE, {
-    connection,
+    connection: bullmqConnection(config.redisUrl, 'blocking'),
     prefix: config.redisPrefix,
     concurrency: config.workerConcurrency,
     lockDuration: config.jobLockMs,
@@ -35,40 +29,23 @@ export function createTrainingWorker(
   });
 }
 
-/** Pids of this process's children (the sandboxed trainers), read from /proc (Linux). */
-function childPids(): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may contain spaces, so split after ')'.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === process.pid) pids.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return pids;
-}
+/** The reason a shutdown gives the running jobs' abort signals (the processor hands them back). */
+export const SHUTDOWN_REASON = 'the worker is shutting down';
 
 /**
  * Graceful stop within `graceMs`: take no new jobs and let the running ones finish; if they are
- * not done after 80 % of the grace period, ask the sandboxed trainers (SIGTERM) to stop after their
+ * not done after 80 % of the grace period, abort the running jobs through BullMQ
+ * (`cancelAllJobs`: the sandbox passes the abort to each job's processor), which stop after their
  * current batch and put their jobs back in the queue: they resume from the last epoch's
  * checkpoint on whichever worker takes them next. Nothing is lost either way.
+ *
+ * Only BullMQ signals the sandboxed trainers: its child pool forked them, and `close()` stops
+ * them once their jobs are done. Other children of this process (the private redis-server of
+ * `npm start`, see src/local-redis.ts) are not touched.
  */
 export async function closeGracefully(worker: Worker, graceMs: number): Promise<void> {
   const closing = worker.close();
-  const drainAfter = setTimeout(() => {
-    for (const pid of childPids()) {
-      try {
-        process.kill(pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-  }, Math.floor(graceMs * 0.8));
+  const drainAfter = setTimeout(() => worker.cancelAllJobs(SHUTDOWN_REASON), Math.floor(graceMs * 0.8));
   try {
     await closing;
   } finally {

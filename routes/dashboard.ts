@@ -65,10 +65,10 @@ const dashboardRoutes: FastifyPluginAsync = async (app) => {
     allowRetries: admins.enabled,
   });
   app.addHook('onRequest', (request, reply, done) => {
-    if (request.method === 'GET' || request.method === 'HEAD') return done();
-    if (!admins.enabled) return done(new AppError('DASHBOARD_READ_ONLY'));
+    if (request.method === 'GET' || request.method === 'HEAD') { done(); return; }
+    if (!admins.enabled) { done(new AppError('DASHBOARD_READ_ONLY')); return; }
     const presented = presentedKey(request.headers.authorization, true);
-    if (presented !== undefined && admins.identify(presented) !== undefined) return done();
+    if (presented !== undefined && admins.identify(presented) !== undefined) { done(); return; }
     reply.header('WWW-Authenticate', 'Basic realm="fitwell-admin", charset="UTF-8"');
     done(
       new AppError('UNAUTHORIZED', {

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { createSweepQueues, enqueueSweep } from '../jobs/sweep-queue';
+import { enqueueSweep } from '../jobs/sweep-queue';
 import { sweepChart } from '../src/report/sweep-chart';
 import { emptyChart } from '../src/report/curves-chart';
 import { renderSvg } from '../src/report/vega';
@@ -15,18 +15,13 @@ import { resolveSeed } from '../src/training/train-from-request';
 
 /**
  * Sweeps: one training job per combination of a grid of settings, as children of a parent job
- * (a BullMQ flow), compared side by side when all are done. The plugin owns its flow producer
- * and queue and closes them with the app.
+ * (a BullMQ flow), compared side by side when all are done. The flow producer and the sweeps
+ * queue are the app's (src/app.ts), like the training queue.
  */
 const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
   const { config, datasets, redis, queue: training } = app.services;
-  const { flow, queue: sweeps } = createSweepQueues(config);
+  const { flow, queue: sweeps } = app.services.sweeps;
   app.addHook('onRequest', requireRedis(redis));
-  flow.on('error', (error) => app.log.warn({ err: error.message }, 'sweep flow connection error'));
-  sweeps.on('error', (error) => app.log.warn({ err: error.message }, 'sweep queue connection error'));
-  app.addHook('onClose', async () => {
-    await Promise.allSettled([flow.close(), sweeps.close()]);
-  });
 
   app.post(
     '/sweeps',

@@ -30,10 +30,11 @@ import { ModelCache } from './serving/model-cache';
 import { ModelEvents } from './serving/model-events';
 import { ModelRegistry } from './store/model-registry';
 import { ModelStore } from './store/model-store';
-import { createRedis } from './store/redis';
+import { bullmqConnection, createRedis } from './store/redis';
 import type { TrainingJobData, TrainingJobResult } from './training-jobs/contract';
 import { TrainingJobRepository } from './training-jobs/job-repository';
 import { TRAINING_QUEUE, createTrainingQueue } from '../jobs/training-queue';
+import { createSweepQueues, type SweepQueues } from '../jobs/sweep-queue';
 import healthRoutes from '../routes/health';
 import docsRoutes from '../routes/docs';
 import metricsRoutes from '../routes/metrics';
@@ -54,6 +55,8 @@ export interface Services {
   backend: BackendInfo;
   redis: Redis;
   queue: Queue<TrainingJobData, TrainingJobResult>;
+  /** The sweeps' flow producer (adds a parent and its training jobs) and queue (reads them back). */
+  sweeps: SweepQueues;
   /** Reading and cancelling one training job (the queue's job, a cancelled waiting job's record, metrics). */
   trainingJobs: TrainingJobRepository;
   datasets: DatasetStore;
@@ -91,6 +94,8 @@ declare module 'fastify' {
 }
 
 /** The API's version in the OpenAPI document: the package version (read from dist/src/app.js). */
+// A require, not an import: an import would make tsc copy package.json into dist/.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const API_VERSION: string = (require('../../package.json') as { version: string }).version;
 
 /** Connections and stores, shared by every route, closed with the app. */
@@ -102,6 +107,9 @@ const servicesPlugin = fp(
     redis.on('error', (error) => app.log.warn({ err: error.message }, 'redis connection error'));
     const queue = createTrainingQueue(config);
     queue.on('error', (error) => app.log.warn({ err: error.message }, 'queue connection error'));
+    const sweeps = createSweepQueues(config);
+    sweeps.flow.on('error', (error) => app.log.warn({ err: error.message }, 'sweep flow connection error'));
+    sweeps.queue.on('error', (error) => app.log.warn({ err: error.message }, 'sweep queue connection error'));
     const models = new ModelStore(redis, config.redisPrefix);
     const modelCache = new ModelCache(models, config.modelCacheSize, {
       maxBytes: config.modelCacheBytes,
@@ -118,11 +126,7 @@ const servicesPlugin = fp(
     const queueEvents = new QueueEvents(TRAINING_QUEUE, {
       // Reconnects as quickly as the app's other Redis clients after an outage (BullMQ's default
       // waits up to 20 s), so event streams and job metrics resume soon after Redis does.
-      connection: {
-        url: config.redisUrl,
-        maxRetriesPerRequest: null,
-        retryStrategy: (times: number) => Math.min(times * 200, 2_000),
-      },
+      connection: bullmqConnection(config.redisUrl, 'blocking'),
       prefix: config.redisPrefix,
       lastEventId: `${Date.now() - EVENTS_REPLAY_MS}-0`,
     });
@@ -139,6 +143,7 @@ const servicesPlugin = fp(
       backend,
       redis,
       queue,
+      sweeps,
       trainingJobs: new TrainingJobRepository({
         queue,
         redis,
@@ -156,7 +161,7 @@ const servicesPlugin = fp(
     });
     app.addHook('onClose', async () => {
       // Bounded, and dropping the connection when QUIT cannot be sent: see closeBullmq.
-      await Promise.all([closeBullmq(queueEvents), closeBullmq(queue)]);
+      await Promise.all([closeBullmq(queueEvents), closeBullmq(queue), closeBullmq(sweeps.queue), closeBullmq(sweeps.flow)]);
       modelEvents.close();
       redis.disconnect();
     });

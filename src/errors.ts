@@ -68,7 +68,12 @@ export type ErrorCode = keyof typeof ERRORS;
 export const ERROR_CODES = Object.keys(ERRORS) as [ErrorCode, ...ErrorCode[]];
 
 function fill(template: string, params: Record<string, unknown>): string {
-  return template.replace(/\{(\w+)\}/g, (_, key: string) => String(params[key] ?? `{${key}}`));
+  return template.replace(/\{(\w+)\}/g, (_, key: string) => {
+    const value = params[key];
+    if (value === undefined || value === null) return `{${key}}`;
+    const primitive = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
+    return primitive ? String(value) : JSON.stringify(value) ?? `{${key}}`;
+  });
 }
 
 export class AppError extends Error {

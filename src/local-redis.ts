@@ -1,11 +1,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { createRedis } from './store/redis';
 
 /** True when a Redis server answers PING at `url` within `timeoutMs`. */
 export async function redisAnswers(url: string, timeoutMs = 1_500): Promise<boolean> {
-  const client = new Redis(url, {
+  const client = createRedis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
@@ -53,8 +53,14 @@ export async function ensureLocalRedis(url: string, log: (msg: string) => void):
     'redis-server',
     ['--port', port || '6379', '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes',
       '--save', '', '--maxmemory-policy', 'noeviction'],
-    { stdio: 'ignore' },
+    // Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) reaches fitwell,
+    // which stops the trainers first and this server last, not all of them at once.
+    { stdio: 'ignore', detached: true },
   );
+  // Not left behind when fitwell exits some other way (a fatal error ends in process.exit).
+  const stopOnExit = () => child.kill('SIGTERM');
+  process.once('exit', stopOnExit);
+  child.once('exit', () => process.off('exit', stopOnExit));
   for (let i = 0; i < 50; i++) {
     if (await redisAnswers(url, 500)) {
       log(`started a private redis-server on port ${port || 6379} (data in ${dir})`);

@@ -33,7 +33,7 @@ async function main(): Promise<void> {
   if (mode === 'all') redisChild = await ensureLocalRedis(config.redisUrl, log);
 
   let app: FastifyInstance | undefined;
-  let worker: Worker | undefined;
+  let worker: ReturnType<typeof createTrainingWorker> | undefined;
   let sweepWorker: Worker | undefined;
   let searchWorker: Worker | undefined;
   if (mode === 'api' || mode === 'all') {

@@ -53,12 +53,12 @@ export class Rng {
   }
 
   /** Fisher–Yates shuffle in place. */
-  shuffle<T>(items: T[] | Int32Array): void {
+  shuffle(items: unknown[] | Int32Array): void {
     for (let i = items.length - 1; i > 0; i--) {
       const j = this.int(i + 1);
       const tmp = items[i];
       items[i] = items[j];
-      items[j] = tmp as never;
+      items[j] = tmp;
     }
   }
 

@@ -105,9 +105,10 @@ function predictionCell(feature: FeatureEncoding, value: unknown, row: number): 
     const number = typeof value === 'string' ? numberFromText(value) : value;
     if (typeof number === 'number' && Number.isFinite(number)) {
       if (!outsideFloat32(number)) return number;
+      const shown = typeof value === 'string' ? value : number;
       throw invalid(
         'INVALID_PREDICT_INPUT',
-        `row ${row} feature "${feature.name}" is ${value}, outside the range the model computes in (${FLOAT32_RANGE})`,
+        `row ${row} feature "${feature.name}" is ${shown}, outside the range the model computes in (${FLOAT32_RANGE})`,
       );
     }
     throw invalid(

@@ -59,7 +59,7 @@ export async function toLayersModel(stored: StoredModel): Promise<LayersModelFil
     );
     if (!artifacts?.weightData || !artifacts.weightSpecs) throw new Error('tfjs saved no weights');
     const weightData = Array.isArray(artifacts.weightData)
-      ? tf.io.concatenateArrayBuffers(artifacts.weightData)
+      ? tf.io.CompositeArrayBuffer.join(artifacts.weightData)
       : artifacts.weightData;
     return {
       modelJson: {

@@ -163,18 +163,18 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }): Promi
   // Callback style rather than async: no promise per request on every protected route.
   app.addHook('onRequest', (request, reply, done) => {
     const pattern = routePattern(request);
-    if (isOpenPattern(pattern)) return done();
+    if (isOpenPattern(pattern)) { done(); return; }
     const path = routePath(request, pattern);
     const dashboard = underPrefix(path, DASHBOARD_PREFIX);
     // Unknown paths outside the protected areas are plain 404s.
-    if (pattern === undefined && !PROTECTED_PREFIXES.some((prefix) => underPrefix(path, prefix))) return done();
+    if (pattern === undefined && !PROTECTED_PREFIXES.some((prefix) => underPrefix(path, prefix))) { done(); return; }
 
     const page = pattern !== undefined && BROWSER_PAGES.has(pattern);
     const scheme = dashboard ? 'basic' : page ? 'both' : 'bearer';
     const presented = presentedKey(request.headers.authorization, dashboard || page);
     if (presented === undefined) {
       challenge(reply, scheme, false);
-      return done(
+      done(
         new AppError('UNAUTHORIZED', {
           message: dashboard
             ? 'the dashboard needs an API key: sign in with any user name and a key as the password, or send "Authorization: Bearer <key>"'
@@ -183,12 +183,12 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }): Promi
                 'scripts send "Authorization: Bearer <key>"'
               : 'this route needs an API key: send "Authorization: Bearer <key>"',
         }),
-      );
+      ); return;
     }
     const id = (dashboard ? dashboardKeys : keys).identify(presented);
     if (id === undefined) {
       challenge(reply, scheme, true);
-      return done(new AppError('UNAUTHORIZED', { message: 'the API key is not valid' }));
+      done(new AppError('UNAUTHORIZED', { message: 'the API key is not valid' })); return;
     }
     request.apiKeyId = id;
     done();

@@ -141,7 +141,7 @@ export function registerErrorHandler(app: FastifyInstance): void {
       const context = (error as FastifyError).validationContext ?? 'body';
       return reply
         .status(400)
-        .send(body('VALIDATION', formatValidation(error.validation as ValidationIssue[], context)));
+        .send(body('VALIDATION', formatValidation(error.validation, context)));
     }
     // Redis errors carry no statusCode: without this they would be 500s, though nothing is
     // wrong with the request or the code, and retrying shortly will work.

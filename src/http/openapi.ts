@@ -215,7 +215,7 @@ function pruneComponents(document: JsonObject): JsonObject {
   const schemas = components.schemas ?? {};
   const used = new Set<string>();
   const visit = (value: unknown) => {
-    if (Array.isArray(value)) return value.forEach(visit);
+    if (Array.isArray(value)) { value.forEach(visit); return; }
     if (!value || typeof value !== 'object') return;
     for (const [key, child] of Object.entries(value)) {
       if (key === '$ref' && typeof child === 'string' && child.startsWith('#/components/schemas/')) {

@@ -81,8 +81,8 @@ function storeFor(redis: RateLimitRedis, prefix: string, log: FastifyBaseLogger)
           degraded = false;
           callback(null, { current, ttl });
         },
-        (error: Error) => {
-          fallBack(error.message);
+        (error: unknown) => {
+          fallBack(error instanceof Error ? error.message : String(error));
           callback(null, local.incr(key, timeWindow));
         },
       );

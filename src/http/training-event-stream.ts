@@ -64,10 +64,11 @@ export function trainingEventStream(
   const run = (step: () => Promise<void>) => {
     chain = chain
       .then(() => (done ? undefined : step()))
-      .catch((error: Error) => {
+      .catch((error: unknown) => {
         // A lost Redis connection: say so and close; EventSource clients reconnect and resume.
         // (Not named "error": that would look like a connection error to an EventSource.)
-        write(formatEvent('stream-error', { error: { code: 'STREAM_FAILED', message: error.message } }));
+        const message = error instanceof Error ? error.message : String(error);
+        write(formatEvent('stream-error', { error: { code: 'STREAM_FAILED', message } }));
         close();
       });
   };

@@ -33,7 +33,7 @@ export function createAugmenter(spec: AugmentationSpec, numericMask: Float32Arra
         const lam = tf.tensor2d(lambda, [rows, 1]);
         const other = tf.tensor1d(partner, 'int32');
         const blend = (t: tf.Tensor2D) =>
-          tf.add(tf.mul(t, lam), tf.mul(tf.gather(t, other), tf.sub(1, lam))) as tf.Tensor2D;
+          tf.add<tf.Tensor2D>(tf.mul(t, lam), tf.mul(tf.gather(t, other), tf.sub(1, lam)));
         xa = blend(xa);
         ya = blend(ya);
       }

@@ -27,27 +27,37 @@ interface Candidate {
   load: () => void;
 }
 
+// A synchronous require of an optional dependency, made only when that backend is chosen (an
+// import would load, or fail on, all of them).
+/* eslint-disable @typescript-eslint/no-require-imports */
 const CANDIDATES: Candidate[] = [
   {
     choice: 'tensorflow-gpu',
     provider: '@tensorflow/tfjs-node-gpu',
     backend: 'tensorflow',
-    load: () => require('@tensorflow/tfjs-node-gpu'),
+    load: () => {
+      require('@tensorflow/tfjs-node-gpu');
+    },
   },
   {
     choice: 'tensorflow',
     provider: '@tensorflow/tfjs-node',
     backend: 'tensorflow',
-    load: () => require('@tensorflow/tfjs-node'),
+    load: () => {
+      require('@tensorflow/tfjs-node');
+    },
   },
   {
     choice: 'wasm',
     provider: '@tensorflow/tfjs-backend-wasm',
     backend: 'wasm',
-    load: () => require('@tensorflow/tfjs-backend-wasm'),
+    load: () => {
+      require('@tensorflow/tfjs-backend-wasm');
+    },
   },
   { choice: 'cpu', provider: '@tensorflow/tfjs (cpu)', backend: 'cpu', load: () => undefined },
 ];
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 let active: BackendInfo | undefined;
 

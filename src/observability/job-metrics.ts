@@ -63,8 +63,8 @@ export function observeFinishedJobs(deps: JobMetricsDeps): void {
   };
 
   const on = (outcome: 'completed' | 'failed') => ({ jobId }: { jobId: string }) => {
-    record(jobId, outcome).catch((error: Error) =>
-      log.warn({ jobId, err: error.message }, 'could not record the metrics of a finished job'),
+    record(jobId, outcome).catch((error: unknown) =>
+      log.warn({ jobId, err: error instanceof Error ? error.message : String(error) }, 'could not record the metrics of a finished job'),
     );
   };
   queueEvents.on('completed', on('completed'));

@@ -54,6 +54,7 @@ export function curvesChart(
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- vega-lite's title anchor (see src/report/vega.ts)
     title: { text: options.title, ...(options.subtitle ? { subtitle: options.subtitle } : {}), anchor: 'start' },
     background: 'white',
     padding: 12,
@@ -67,6 +68,7 @@ export function curvesChart(
 export function emptyChart(title: string, message: string): ChartSpec {
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- vega-lite's title anchor (see src/report/vega.ts)
     title: { text: title, anchor: 'start' },
     background: 'white',
     padding: 12,
@@ -76,7 +78,7 @@ export function emptyChart(title: string, message: string): ChartSpec {
     mark: { type: 'text', fontSize: 14, color: '#555' },
     encoding: { text: { field: 'message', type: 'nominal' } },
     config: { font: 'sans-serif', view: { stroke: '#ddd' } },
-  } as ChartSpec;
+  };
 }
 
 interface Rule {

@@ -30,6 +30,7 @@ export function sweepChart(curves: SweepCurve[], options: { title: string; subti
   const lastEpoch = Math.max(2, ...points.map((p) => p.epoch));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- vega-lite's title anchor (see src/report/vega.ts)
     title: { text: options.title, ...(options.subtitle ? { subtitle: options.subtitle } : {}), anchor: 'start' },
     background: 'white',
     padding: 12,
@@ -69,5 +70,5 @@ export function sweepChart(curves: SweepCurve[], options: { title: string; subti
         { field: 'value', type: 'quantitative', format: '.4f' },
       ],
     },
-  } as ChartSpec;
+  };
 }

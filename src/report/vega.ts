@@ -6,10 +6,14 @@ import type { TopLevelSpec } from 'vega-lite' with { 'resolution-mode': 'import'
  * kept as is by TypeScript under module node16, and Node loads the ESM builds once, on first
  * use, so the API starts no slower for them.
  */
+// typescript-eslint's program does not resolve these `resolution-mode: import` types (tsc does),
+// so it sees them as errors; the charts' `anchor` fields are then taken for String#anchor.
+/* eslint-disable @typescript-eslint/no-unsafe-assignment */
 type VegaModules = [
   typeof import('vega', { with: { 'resolution-mode': 'import' } }),
   typeof import('vega-lite', { with: { 'resolution-mode': 'import' } }),
 ];
+/* eslint-enable @typescript-eslint/no-unsafe-assignment */
 let modules: Promise<VegaModules> | undefined;
 
 function load(): Promise<VegaModules> {

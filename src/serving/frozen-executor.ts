@@ -210,7 +210,7 @@ export function frozenBytes(model: FrozenModel): number {
 function compile(model: FrozenModel): Step[] | null {
   const steps: Step[] = [];
   let width = model.inputSize;
-  for (const op of model.ops as FrozenOp[]) {
+  for (const op of model.ops) {
     const step = compileOp(op, width);
     if (!step) return null;
     steps.push(step);

@@ -58,7 +58,7 @@ export class MicroBatcher {
       try {
         return Promise.resolve(this.runner(x, rows));
       } catch (error) {
-        return Promise.reject(error);
+        return Promise.reject(error instanceof Error ? error : new Error(String(error)));
       }
     }
     return new Promise((resolve, reject) => {

@@ -39,7 +39,7 @@ export class ModelCache {
   private readonly serving: ServingOptions;
 
   constructor(
-    private readonly store: ModelStore,
+    private readonly store: Pick<ModelStore, 'load'>,
     readonly capacity: number,
     options: ModelCacheOptions = {},
   ) {

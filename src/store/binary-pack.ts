@@ -27,7 +27,7 @@ export function pack(value: unknown): Buffer {
   return out;
 }
 
-export function unpack<T>(buffer: Buffer): T {
+export function unpack(buffer: Buffer): unknown {
   const headerLength = buffer.readUInt32LE(0);
   const dataStart = 4 + headerLength;
   const json = buffer.subarray(4, dataStart).toString('utf8');
@@ -40,5 +40,5 @@ export function unpack<T>(buffer: Buffer): T {
       return out;
     }
     return v;
-  }) as T;
+  }) as unknown;
 }

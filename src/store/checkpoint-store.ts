@@ -38,7 +38,7 @@ export class CheckpointStore {
   async load(jobId: string): Promise<JobCheckpoint | null> {
     const raw = await this.redis.getBuffer(this.key(jobId));
     if (!raw) return null;
-    const checkpoint = unpack<JobCheckpoint>(raw);
+    const checkpoint = unpack(raw) as JobCheckpoint;
     // A checkpoint written by an older version carries its epochs' metrics in the old shape.
     checkpoint.trainer.metrics = checkpoint.trainer.metrics.map(upgradeStoredEpochMetrics);
     return checkpoint;

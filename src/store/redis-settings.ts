@@ -18,8 +18,8 @@ export async function checkRedisSettings(redis: Redis, log: SettingsLog): Promis
   let appendOnly: string | undefined;
   try {
     const [policyReply, aofReply] = await Promise.all([
-      redis.config('GET', 'maxmemory-policy') as Promise<string[]>,
-      redis.config('GET', 'appendonly') as Promise<string[]>,
+      redis.config('GET', 'maxmemory-policy'),
+      redis.config('GET', 'appendonly'),
     ]);
     policy = policyReply[1];
     appendOnly = aofReply[1];

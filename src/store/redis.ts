@@ -1,21 +1,68 @@
 import { Redis, type RedisOptions } from 'ioredis';
 
 /**
- * Connections for fitwell's own keys (datasets, models). BullMQ gets its own connections.
- * Commands fail fast while Redis is away (no offline queue) so a request answers 503 instead of
- * hanging; the client keeps reconnecting in the background.
+ * Every Redis connection fitwell opens is made here: its own clients (createRedis) and the
+ * connection options it hands BullMQ (bullmqConnection), so the retry policy is written once.
+ *
+ * Reconnect within 2 s of Redis coming back: ioredis' and BullMQ's own defaults back off to
+ * 20 s, so enqueues, event streams and workers would stay down that long after an outage.
+ */
+export function reconnectDelay(times: number): number {
+  return Math.min(times * 200, 2_000);
+}
+
+/**
+ * How a connection behaves while Redis is away:
+ * - `fail-fast` (the API's clients and queues): no offline queue and one retry, so a command
+ *   fails at once and the request answers 503 instead of hanging;
+ * - `blocking` (BullMQ workers and QueueEvents): commands wait through the outage, as BullMQ
+ *   requires of connections that run blocking commands (`maxRetriesPerRequest: null`).
+ */
+export type RedisProfile = 'fail-fast' | 'blocking';
+
+/** The options both ioredis and BullMQ's connection type accept. */
+interface ProfileOptions {
+  maxRetriesPerRequest: number | null;
+  enableOfflineQueue?: boolean;
+  connectTimeout?: number;
+  retryStrategy: (times: number) => number;
+}
+
+const PROFILES: Record<RedisProfile, ProfileOptions> = {
+  'fail-fast': { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5_000, retryStrategy: reconnectDelay },
+  blocking: { maxRetriesPerRequest: null, retryStrategy: reconnectDelay },
+};
+
+/** The `connection` option for a BullMQ Queue, FlowProducer, Worker or QueueEvents. */
+export function bullmqConnection(url: string, profile: RedisProfile): ProfileOptions & { url: string } {
+  return { url, ...PROFILES[profile] };
+}
+
+/**
+ * A client for fitwell's own keys (datasets, models, job state), `fail-fast` unless `options`
+ * say otherwise. A frozen Redis (connections open, no answers) must not hang requests forever:
+ * commands time out after 15 s, generous enough for a 50 MB dataset write.
  */
 export function createRedis(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, {
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-    connectTimeout: 5_000,
-    // A frozen Redis (connections open, no answers) must not hang requests forever; generous
-    // enough for a 50 MB dataset write.
-    commandTimeout: 15_000,
-    retryStrategy: (times) => Math.min(times * 200, 2_000),
-    ...options,
-  });
+  return new Redis(url, { ...PROFILES['fail-fast'], commandTimeout: 15_000, ...options });
+}
+
+/**
+ * Deletes every key under `prefix:` and nothing else (tests and benchmarks clean up their own
+ * data this way; never a FLUSHDB).
+ */
+export async function deleteKeysUnder(url: string, prefix: string): Promise<void> {
+  const redis = createRedis(url, { enableOfflineQueue: true });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
+      cursor = next;
+      if (keys.length) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** Resolves when the connection is ready, or rejects after `timeoutMs`. */
@@ -36,23 +83,4 @@ export async function waitForRedis(redis: Redis, timeoutMs = 5_000): Promise<voi
     };
     redis.on('ready', onReady);
   });
-}
-
-
-/**
- * Deletes every key under `prefix:` and nothing else (tests and benchmarks clean up their own
- * data this way; never a FLUSHDB).
- */
-export async function deleteKeysUnder(url: string, prefix: string): Promise<void> {
-  const redis = new Redis(url);
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 500);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    redis.disconnect();
-  }
 }

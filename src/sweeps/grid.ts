@@ -87,6 +87,8 @@ export function setPath(target: unknown, path: string[], value: unknown, key: st
   }
   const record = target as Record<string, unknown>;
   if (!rest.length) {
+    // An override's null removes the field (the spec's default applies again).
+    // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
     if (value === null) delete record[head];
     else record[head] = structuredClone(value);
     return undefined;

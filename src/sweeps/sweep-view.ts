@@ -89,6 +89,6 @@ export async function sweepCurves(
   const lists = (await pipeline.exec()) ?? [];
   return job.data.runs.map((run, i) => ({
     ...run,
-    metrics: readStoredMetrics((lists[i]?.[1] as string[] | undefined) ?? []) as ChartedEpoch[],
+    metrics: readStoredMetrics((lists[i]?.[1] as string[] | undefined) ?? []),
   }));
 }

@@ -1,6 +1,8 @@
+import { z } from 'zod';
 import type { SparsityReport } from '../ml/sparsity';
+import { jobStateSchema } from '../schemas/api.schema';
 import type { CrossValidationResult, EvaluationResult } from '../schemas/evaluation.schema';
-import type { TrainingRequest } from '../schemas/training-request.schema';
+import { trainingRequestSchema } from '../schemas/training-request.schema';
 import type { Diagnosis } from '../training/diagnosis';
 import type { EvaluationMetrics } from '../training/train-from-request';
 
@@ -10,11 +12,16 @@ import type { EvaluationMetrics } from '../training/train-from-request';
  * (views, report, event stream, metrics, sweeps) import it from here; jobs/ only wires BullMQ.
  */
 
-/** The data of a training job: the validated request, and the seed fixed at enqueue time. */
-export interface TrainingJobData {
-  request: TrainingRequest;
-  seed: number;
-}
+/**
+ * The data of a training job: the validated request, and the seed fixed at enqueue time (the
+ * request's own training.seed range). The one source of the type: the enqueue helpers build it,
+ * the processor parses `job.data` with it again.
+ */
+export const trainingJobDataSchema = z.object({
+  request: trainingRequestSchema,
+  seed: z.number().int().min(0).max(2 ** 31 - 1),
+});
+export type TrainingJobData = z.infer<typeof trainingJobDataSchema>;
 
 export interface TrainingJobResult {
   modelId: string;
@@ -68,7 +75,8 @@ export interface JobTimings {
 /** The failure reason of a job stopped by DELETE; the API reports such a job as `cancelled`. */
 export const CANCELLED_REASON = 'cancelled by request';
 
-export type ApiJobState = 'waiting' | 'active' | 'completed' | 'failed' | 'cancelled';
+/** A job's state as the API reports it: the response schema's enum. */
+export type ApiJobState = z.infer<typeof jobStateSchema>;
 
 /**
  * BullMQ has more states than the API promises: a delayed retry or a prioritized job is still

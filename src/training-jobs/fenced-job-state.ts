@@ -127,7 +127,7 @@ export class FencedJobState {
     const result = await this.run('metrics reconciliation', RECONCILE,
       [this.bull.lock, this.metricsKey, this.bull.job, this.bull.events, this.bull.meta],
       [this.lease.token, this.ttlSeconds, progress, this.lease.jobId, ...entries]);
-    return (['kept', 'trimmed', 'rebuilt'] as const)[result - 2]!;
+    return (['kept', 'trimmed', 'rebuilt'] as const)[result - 2];
   }
 
   /** One epoch's checkpoint, metrics entry and progress, in one atomic, fenced write. */

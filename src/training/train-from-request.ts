@@ -25,7 +25,7 @@ export interface TrainingHooks {
   /** Called after every completed epoch, before the next one starts. */
   onEpoch?(metrics: EpochMetrics, trainer: Trainer): Promise<void>;
   /** Consulted after every batch; true abandons the run. */
-  shouldStop?(): boolean | Promise<boolean>;
+  shouldStop?: () => boolean | Promise<boolean>;
   /** A checkpoint to continue from instead of epoch 0. */
   resumeFrom?: TrainerCheckpoint;
   /** Train on this split (positions into the rows with a target) instead of the request's (cross-validation's folds). */

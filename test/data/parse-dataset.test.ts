@@ -92,6 +92,8 @@ describe('parseCsv', () => {
     const table = parseCsv('constructor,toString\n1,x\n2,y\n', limits);
     assert.equal(Object.getPrototypeOf(table.data), null);
     assert.deepEqual(table.data.constructor, [1, 2]);
+    // A column named toString: data, not Object's method.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     assert.deepEqual(table.data.toString, ['x', 'y']);
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
   });

@@ -64,7 +64,7 @@ describe('job dashboard (bull-board) in Chromium', () => {
     await anonymous.close();
     const challenge = await browser.context.request.get(`${base}/admin/queues`);
     assert.equal(challenge.status(), 401);
-    assert.match(String(challenge.headers()['www-authenticate']), /^Basic realm=/);
+    assert.match(challenge.headers()['www-authenticate'], /^Basic realm=/);
 
     // The login prompt's answer: any user name, the key as the password.
     await browser.context.setHTTPCredentials({ username: 'ops', password: KEY });

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import supertest from 'supertest';
 import { buildApp, type BuildOptions } from '../../src/app';
 import type { Config } from '../../src/config';
+import { bullmqConnection } from '../../src/store/redis';
 import { createTrainingWorker } from '../../jobs/training-worker';
 import { TRAINING_QUEUE } from '../../jobs/training-queue';
 import { deletePrefix, testConfig } from './config';
@@ -37,7 +38,7 @@ export async function startService(
   const app = await buildApp(config, options.build);
   await app.ready();
   const events = new QueueEvents(TRAINING_QUEUE, {
-    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    connection: bullmqConnection(config.redisUrl, 'blocking'),
     prefix: config.redisPrefix,
   });
   await events.waitUntilReady();

@@ -64,7 +64,7 @@ export class ContractValidator {
   private constructor(document: Document) {
     this.ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false, strictTuples: false, discriminator: true });
     this.ajv.addVocabulary(ANNOTATIONS);
-    addFormats(this.ajv as never);
+    addFormats(this.ajv);
     this.routes = [];
     for (const [template, item] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(item)) {

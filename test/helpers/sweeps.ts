@@ -1,5 +1,6 @@
 import { QueueEvents, type Worker } from 'bullmq';
 import type { Config } from '../../src/config';
+import { bullmqConnection } from '../../src/store/redis';
 import { createSweepQueues, SWEEP_QUEUE } from '../../jobs/sweep-queue';
 import { createSweepWorker } from '../../jobs/sweep-worker';
 
@@ -15,7 +16,7 @@ export interface SweepHarness {
  * the sweeps queue to wait on its real completed event. Next to startService's training worker.
  */
 export async function startSweepWorker(config: Config): Promise<SweepHarness> {
-  const connection = { url: config.redisUrl, maxRetriesPerRequest: null };
+  const connection = bullmqConnection(config.redisUrl, 'blocking');
   const events = new QueueEvents(SWEEP_QUEUE, { connection, prefix: config.redisPrefix });
   await events.waitUntilReady();
   const worker = createSweepWorker(config);

@@ -16,8 +16,8 @@ describe('augmentation', () => {
     const rows = 4000;
     // Columns: numeric, one-hot, one-hot, numeric.
     const mask = Float32Array.of(1, 0, 0, 1);
-    const x = tf.tidy(() => tf.tile(tf.tensor2d([[0.5, 1, 0, -2]]), [rows, 1])) as tf.Tensor2D;
-    const y = tf.zeros([rows, 2]) as tf.Tensor2D;
+    const x = tf.tidy<tf.Tensor2D>(() => tf.tile(tf.tensor2d([[0.5, 1, 0, -2]]), [rows, 1]));
+    const y = tf.zeros<tf.Rank.R2>([rows, 2]);
     const augmenter = createAugmenter({ gaussianNoise: 0.3 }, mask)!;
     const out = tf.tidy(() => augmenter.apply(x, y, new Rng(1)).x.dataSync());
     for (const [col, base] of [[0, 0.5], [3, -2]] as const) {

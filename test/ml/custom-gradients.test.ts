@@ -76,7 +76,7 @@ function assertNear(
 /** (x − μ)·rsqrt(σ² + ε)·γ + β. */
 function plainNormalize(bn: BatchNormalization, x: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor): tf.Tensor2D {
   const inv = tf.mul(tf.rsqrt(tf.add(variance, bn.epsilon)), bn.gamma);
-  return tf.add(tf.mul(tf.sub(x, mean), inv), bn.beta) as tf.Tensor2D;
+  return tf.add<tf.Tensor2D>(tf.mul(tf.sub(x, mean), inv), bn.beta);
 }
 
 /** n/(n − 1), the biased-to-unbiased factor (1 for a single row, whose variance stays 0). */
@@ -101,12 +101,12 @@ function plainUpdates(bn: BatchNormalization, mean: tf.Tensor, variance: tf.Tens
 
 function plainApply(layer: Layer, x: tf.Tensor2D, ctx: ForwardContext): tf.Tensor2D {
   if (layer instanceof Dense) {
-    const y = tf.matMul(x, layer.kernel as tf.Tensor2D);
+    const y = tf.matMul(x, layer.kernel);
     return (layer.bias ? tf.add(y, layer.bias) : y) as tf.Tensor2D;
   }
   if (layer instanceof WeightNormalizedDense) {
     const inverseNorm = tf.rsqrt(tf.maximum(tf.sum(tf.square(layer.v), 0), layer.squaredNormFloor));
-    const w = tf.mul(layer.v, tf.mul(layer.g, inverseNorm)) as tf.Tensor2D;
+    const w = tf.mul<tf.Tensor2D>(layer.v, tf.mul(layer.g, inverseNorm));
     return tf.add(tf.matMul(x, w), layer.bias);
   }
   if (layer instanceof CosineDense) {

@@ -89,7 +89,7 @@ describe('GaussianDropout', () => {
     const layer = new GaussianDropout({ name: 'gd', rate: 0.4 });
     assert.deepEqual(multipliers(layer, 5), multipliers(layer, 5));
     assert.notDeepEqual(multipliers(layer, 5), multipliers(layer, 6));
-    const x = tf.ones([2, 2]) as tf.Tensor2D;
+    const x = tf.ones<tf.Rank.R2>([2, 2]);
     assert.throws(() => tf.tidy(() => layer.apply(x, { training: true })), /rng/);
     x.dispose();
     assert.throws(() => new GaussianDropout({ name: 'gd', rate: 1 }), /received 1/);

@@ -223,11 +223,11 @@ describe('initializers', () => {
     const list = INITIALIZERS.join(', ');
     const global = trainingRequestSchema.safeParse({ ...base, model: { init: 'xavier' } });
     assert.equal(global.success, false);
-    assert.equal(global.error!.issues[0].message, `Expected one of ${list}, received "xavier"`);
-    assert.deepEqual(global.error!.issues[0].path, ['model', 'init']);
+    assert.equal(global.error.issues[0].message, `Expected one of ${list}, received "xavier"`);
+    assert.deepEqual(global.error.issues[0].path, ['model', 'init']);
     const layer = trainingRequestSchema.safeParse({ ...base, model: { hidden: [{ units: 4, init: 3 }] } });
     assert.equal(layer.success, false);
-    assert.equal(layer.error!.issues[0].message, `Expected one of ${list}, received 3`);
-    assert.deepEqual(layer.error!.issues[0].path, ['model', 'hidden', 0, 'init']);
+    assert.equal(layer.error.issues[0].message, `Expected one of ${list}, received 3`);
+    assert.deepEqual(layer.error.issues[0].path, ['model', 'hidden', 0, 'init']);
   });
 });

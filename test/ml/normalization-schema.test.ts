@@ -93,7 +93,7 @@ describe('normalization schema', () => {
     ] as const) {
       const result = normalizationSchema.safeParse(input);
       assert.equal(result.success, false);
-      const issue = result.error!.issues[0] as unknown as { code: string; errors: { message: string }[][] };
+      const issue = result.error.issues[0] as unknown as { code: string; errors: { message: string }[][] };
       assert.equal(issue.code, 'invalid_union');
       assert.match(issue.errors[0][0].message, pattern);
     }

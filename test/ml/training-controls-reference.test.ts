@@ -30,6 +30,8 @@ import { assertClose, take, useWasmBackend } from '../helpers/tf';
  * to rounding; tensors are fitwell's float32 against float64.
  */
 // The fixture's shape is documented by the script that writes it.
+// The generator's JSON, read by its field names.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const fixture: any = JSON.parse(
   readFileSync(join(__dirname, '..', '..', '..', 'test', 'fixtures', 'training-controls-reference.json'), 'utf8'),
 );

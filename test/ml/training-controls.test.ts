@@ -23,7 +23,7 @@ function messages(input: unknown): string {
       const i = issue as { message: string; path?: unknown[]; errors?: unknown[][] };
       return [`${(i.path ?? []).join('.')}: ${i.message}`, ...(i.errors ?? []).flatMap((branch) => collect(branch))];
     });
-  return collect(result.error!.issues).join(' | ');
+  return collect(result.error.issues).join(' | ');
 }
 
 const base = (training: Record<string, unknown>, task: 'classification' | 'regression' = 'classification') =>
@@ -235,7 +235,7 @@ describe('training controls: the trainer', () => {
         while (!trainer.done) await trainer.runEpoch();
         const rows = data.validationRows.length;
         const x = data.x.subarray(data.validationRows[0] * 2, (data.validationRows[0] + rows) * 2);
-        const probabilities = tf.tidy(() => tf.softmax(trainer.network.forward(tf.tensor2d(x, [rows, 2]), { training: false })).arraySync() as number[][]);
+        const probabilities = tf.tidy(() => tf.softmax(trainer.network.forward(tf.tensor2d(x, [rows, 2]), { training: false })).arraySync());
         return {
           share0: probabilities.filter((p) => p[0] === Math.max(...p)).length / rows,
           meanTopProbability: probabilities.reduce((sum, p) => sum + Math.max(...p), 0) / rows,

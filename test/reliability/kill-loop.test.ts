@@ -72,7 +72,7 @@ describe('repeated worker crashes', () => {
       // Kill a worker that is training right now (its sandboxed trainer with it), alternating.
       const training = running.filter((w) => w.sandboxPids().length > 0);
       if (training.length === 0) continue;
-      const victim = training[kills % training.length]!;
+      const victim = training[kills % training.length];
       const sandboxes = victim.sandboxPids();
       victim.child.kill('SIGKILL');
       for (const pid of sandboxes) {
@@ -93,7 +93,7 @@ describe('repeated worker crashes', () => {
     const outcomes = await finished;
     let resumed = 0;
     for (const [i, jobId] of jobIds.entries()) {
-      assert.equal(outcomes[i]!.status, 'fulfilled', `job ${jobId}: ${JSON.stringify(outcomes[i])}`);
+      assert.equal(outcomes[i].status, 'fulfilled', `job ${jobId}: ${JSON.stringify(outcomes[i])}`);
       const job = await svc.http.get(`/v1/training-jobs/${jobId}`);
       assert.equal(job.body.state, 'completed');
       assert.deepEqual(

@@ -114,7 +114,7 @@ describe('Redis outage (API side)', () => {
   });
 
   /** Every route that needs Redis, with a request that would succeed if Redis were there. */
-  function redisRoutes(): { name: string; send: () => PromiseLike<{ status: number; headers: Record<string, string>; body: any }> }[] {
+  function redisRoutes(): { name: string; send: () => PromiseLike<{ status: number; headers: Record<string, string>; body: { error?: { code: string; message: string } } }> }[] {
     const routes = [
       { name: 'POST /v1/datasets (CSV)', send: () => svc.http.post('/v1/datasets').set(auth).set('content-type', 'text/csv').send(xorCsv(10)) },
       { name: 'POST /v1/datasets (JSON)', send: () => svc.http.post('/v1/datasets').set(auth).send({ rows: [{ x: 1 }, { x: 2 }] }) },
@@ -155,7 +155,7 @@ describe('Redis outage (API side)', () => {
       slowest = Math.max(slowest, took);
       assert.equal(res.status, 503, `${route.name}: ${res.status} ${JSON.stringify(res.body)}`);
       assert.equal(res.body.error?.code, 'REDIS_UNAVAILABLE', route.name);
-      assert.match(res.body.error.message, /Redis.*unavailable.*retry/i, route.name);
+      assert.match(res.body.error?.message ?? '', /Redis.*unavailable.*retry/i, route.name);
       assert.ok(Number(res.headers['retry-after']) > 0, `${route.name}: Retry-After ${res.headers['retry-after']}`);
       assert.ok(took < QUICK_MS, `${route.name} took ${took} ms`);
     }

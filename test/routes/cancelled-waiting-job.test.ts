@@ -43,7 +43,7 @@ describe('a waiting job cancelled by DELETE', () => {
   test('/events sends one end event, cancelled, and closes', async () => {
     const res = await svc.http.get(`/v1/training-jobs/${jobId}/events`).buffer(true);
     assert.equal(res.status, 200, res.text);
-    assert.match(String(res.headers['content-type']), /^text\/event-stream/);
+    assert.match(res.headers['content-type'], /^text\/event-stream/);
     const events = res.text.split('\n\n').filter((block) => /^event: /m.test(block));
     assert.equal(events.length, 1, res.text);
     assert.match(events[0], /^event: end$/m);
@@ -54,7 +54,7 @@ describe('a waiting job cancelled by DELETE', () => {
   test('/report is a page that says cancelled', async () => {
     const res = await svc.http.get(`/v1/training-jobs/${jobId}/report`);
     assert.equal(res.status, 200, res.text);
-    assert.match(String(res.headers['content-type']), /^text\/html/);
+    assert.match(res.headers['content-type'], /^text\/html/);
     assert.match(res.text, /cancelled/);
     assert.match(res.text, new RegExp(jobId));
   });
@@ -62,7 +62,7 @@ describe('a waiting job cancelled by DELETE', () => {
   test('/curves.svg is an SVG that says no epoch finished, job cancelled', async () => {
     const res = await svc.http.get(`/v1/training-jobs/${jobId}/curves.svg`).buffer(true);
     assert.equal(res.status, 200, String(res.body));
-    assert.match(String(res.headers['content-type']), /^image\/svg\+xml/);
+    assert.match(res.headers['content-type'], /^image\/svg\+xml/);
     const svg = Buffer.isBuffer(res.body) ? res.body.toString('utf8') : res.text;
     assert.match(svg, /^<svg|<svg /);
     assert.match(svg, /job cancelled/);

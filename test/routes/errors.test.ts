@@ -35,7 +35,7 @@ describe('errors', () => {
   ) {
     assert.equal(res.status, status, JSON.stringify(res.body));
     assert.equal(res.body.error?.code, code, JSON.stringify(res.body));
-    assert.match(res.body.error!.message, message);
+    assert.match(res.body.error.message, message);
   }
 
   test('unknown normalization names the field and the allowed values', async () => {

@@ -58,7 +58,7 @@ describe('structured logs', () => {
 
     const line = await logs.waitFor((l) => l.msg === 'headers');
     assert.deepEqual(line.req, { headers: { authorization: '[redacted]' } });
-    const incoming = logs.lines.find((l) => l.msg === 'incoming request' && String((l.req as { url: string }).url).includes('limit=5'));
+    const incoming = logs.lines.find((l) => l.msg === 'incoming request' && (l.req as { url: string }).url.includes('limit=5'));
     assert.equal((incoming?.req as { url: string }).url, '/v1/models?apiKey=[redacted]&limit=5');
     for (const raw of logs.raw) assert.ok(!raw.includes(SECRET), `a log line holds the secret: ${raw}`);
     assert.ok(logs.raw.some((raw) => raw.includes('"apiKey":"[redacted]"')));

@@ -200,7 +200,7 @@ describe('model export (TensorFlow.js LayersModel)', () => {
     const { models } = svc.app.services;
     const source = (await models.list(0, 10)).find((m) => m.task === 'classification')!;
     const stored = await models.load(source.id);
-    const ops = stored.frozen.ops as FrozenOp[];
+    const ops = stored.frozen.ops;
     const first = ops[0] as Extract<FrozenOp, { op: 'dense' }>;
     const units = first.units;
     const scale = Float32Array.from({ length: units }, (_, i) => 0.5 + i / units);

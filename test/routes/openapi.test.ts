@@ -143,8 +143,8 @@ describe('OpenAPI document', () => {
       const spectral = join(ROOT, 'node_modules', '.bin', 'spectral');
       const args = ['lint', '--ruleset', join(ROOT, '.spectral.yaml'), '--format', 'json', '--quiet', file];
       // Exits non-zero only for errors; warnings and hints are in the JSON and must be absent too.
-      const { stdout } = await promisify(execFile)(spectral, args, { cwd: dir }).catch((error: { stdout?: string }) => ({
-        stdout: error.stdout ?? '',
+      const { stdout } = await promisify(execFile)(spectral, args, { cwd: dir }).catch((error: unknown) => ({
+        stdout: (error as { stdout?: string }).stdout ?? '',
       }));
       const problems = JSON.parse(stdout.trim() || '[]') as { code: string; message: string; path: string[] }[];
       assert.deepEqual(

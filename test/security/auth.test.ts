@@ -149,7 +149,7 @@ describe('API key configuration', () => {
     for (const other of [WRONG, '', KEY_1.slice(0, 8), `${KEY_1}${KEY_1}`, KEY_1.toUpperCase()]) {
       assert.equal(keys.identify(other), undefined, other);
     }
-    assert.ok(!KEY_1.includes(id1!) && !id1!.includes(KEY_1.slice(0, 8)));
+    assert.ok(!KEY_1.includes(id1) && !id1.includes(KEY_1.slice(0, 8)));
     assert.equal(new ApiKeys([]).enabled, false);
   });
 

@@ -77,7 +77,7 @@ describe('dashboard write routes', () => {
     const pause = '/admin/queues/api/queues/training/pause';
     const refused = await http.put(pause).set('authorization', basic(API_KEY)).send({});
     assert.equal(refused.status, 401);
-    assert.match(refused.headers['www-authenticate'] as string, /^Basic /);
+    assert.match(refused.headers['www-authenticate'], /^Basic /);
     assert.match(refused.body.error.message, /admin key/);
     assert.equal((await http.put(pause).send({})).status, 401);
     // The admin key reads and writes, by Basic (a browser) or Bearer (a script).

@@ -107,7 +107,7 @@ describe('ModelCache', () => {
   test('concurrent gets of one model load it once; an unknown id is not kept', async () => {
     const [id] = await saveCopies(1);
     let loads = 0;
-    const counting = { load: (modelId: string) => (loads++, store.load(modelId)) } as ModelStore;
+    const counting: Pick<ModelStore, 'load'> = { load: (modelId: string) => (loads++, store.load(modelId)) };
     const cache = new ModelCache(counting, 10);
     const [x, y] = await Promise.all([cache.get(id), cache.get(id)]);
     assert.equal(x, y);

@@ -42,12 +42,12 @@ function twoPassMoments(shards: tf.Tensor2D[], allReduce: AllReduce): Moments {
     ),
   );
   const count = tf.maximum(tf.slice(sums, [0], [1]), 1);
-  const mean = tf.div(tf.slice(sums, [1], [units]), count) as tf.Tensor1D;
+  const mean = tf.div<tf.Tensor1D>(tf.slice(sums, [1], [units]), count);
   // Exchange 2: Σ(x − μ)² around the global mean.
   const squares = allReduce.sum(
     shards.map((s) => (rowsOf(s) > 0 ? tf.sum(tf.square(tf.sub(s, mean)), 0) : tf.zeros([units]))),
   );
-  return { mean, variance: tf.div(squares, count) as tf.Tensor1D };
+  return { mean, variance: tf.div<tf.Tensor1D>(squares, count) };
 }
 
 /** One replica's statistics: count n, mean as shift + m, and M2 = Σ(x − mean)². */
@@ -97,7 +97,7 @@ function onePassMoments(shards: tf.Tensor2D[], allReduce: AllReduce): Moments {
   }));
   const total = stats.reduce(chanMerge);
   return {
-    mean: tf.add(total.shift, total.offset) as tf.Tensor1D,
-    variance: tf.div(total.m2, tf.maximum(total.count, 1)) as tf.Tensor1D,
+    mean: tf.add<tf.Tensor1D>(total.shift, total.offset),
+    variance: tf.div<tf.Tensor1D>(total.m2, tf.maximum(total.count, 1)),
   };
 }

@@ -147,7 +147,7 @@ export class BatchNormalization implements Layer {
   protected trainingPass(x: tf.Tensor2D): BatchNormPass {
     const n = x.shape[0];
     const mean = tf.div(columnSums(x), n);
-    const centred = tf.sub(x, mean) as tf.Tensor2D;
+    const centred = tf.sub<tf.Tensor2D>(x, mean);
     const variance = tf.div(columnSums(tf.square(centred)), n);
     return { ...this.batchPass(centred, variance, columnSums), mean, variance, unbiasedVariance: unbiased(variance, n) };
   }
@@ -160,18 +160,18 @@ export class BatchNormalization implements Layer {
   protected batchPass(centred: tf.Tensor2D, variance: tf.Tensor, batchSum: BatchSum): LayerPass {
     const n = centred.shape[0];
     const inverseStd = tf.rsqrt(tf.add(variance, this.epsilon));
-    const output = tf.add(tf.mul(centred, tf.mul(inverseStd, this.gamma)), this.beta) as tf.Tensor2D;
+    const output = tf.add<tf.Tensor2D>(tf.mul(centred, tf.mul(inverseStd, this.gamma)), this.beta);
     return {
       output,
       saved: [centred, inverseStd, this.gamma],
       backward: (dy, [xc, r, gamma], inputGradient) => {
         const dBeta = batchSum(dy);
-        const dGamma = tf.mul(batchSum(tf.mul(dy, xc) as tf.Tensor2D), r);
+        const dGamma = tf.mul(batchSum(tf.mul<tf.Tensor2D>(dy, xc)), r);
         let dx: tf.Tensor2D | null = null;
         if (inputGradient) {
           const throughVariance = tf.mul(xc, tf.mul(r, tf.div(dGamma, n)));
           const centredDy = tf.sub(tf.sub(dy, throughVariance), tf.div(dBeta, n));
-          dx = tf.mul(centredDy, tf.mul(gamma, r)) as tf.Tensor2D;
+          dx = tf.mul<tf.Tensor2D>(centredDy, tf.mul(gamma, r));
         }
         return { dx, params: [dGamma, dBeta] };
       },
@@ -180,15 +180,15 @@ export class BatchNormalization implements Layer {
 
   /** Inference mode: the frozen running statistics, the same affine map for every row. */
   private inferencePass(x: tf.Tensor2D): LayerPass {
-    const centred = tf.sub(x, this.movingMean) as tf.Tensor2D;
+    const centred = tf.sub<tf.Tensor2D>(x, this.movingMean);
     const inverseStd = tf.rsqrt(tf.add(this.movingVariance, this.epsilon));
-    const output = tf.add(tf.mul(centred, tf.mul(inverseStd, this.gamma)), this.beta) as tf.Tensor2D;
+    const output = tf.add<tf.Tensor2D>(tf.mul(centred, tf.mul(inverseStd, this.gamma)), this.beta);
     return {
       output,
       saved: [centred, inverseStd, this.gamma],
       backward: (dy, [xc, r, gamma], inputGradient) => ({
-        dx: inputGradient ? (tf.mul(dy, tf.mul(gamma, r)) as tf.Tensor2D) : null,
-        params: [tf.mul(columnSums(tf.mul(dy, xc) as tf.Tensor2D), r), columnSums(dy)],
+        dx: inputGradient ? (tf.mul<tf.Tensor2D>(dy, tf.mul(gamma, r))) : null,
+        params: [tf.mul(columnSums(tf.mul<tf.Tensor2D>(dy, xc)), r), columnSums(dy)],
       }),
     };
   }

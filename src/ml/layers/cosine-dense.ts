@@ -97,31 +97,31 @@ export class CosineDense implements Layer {
 
   forward(x: tf.Tensor2D): LayerPass {
     const w = this.kernel as tf.Tensor2D;
-    const xSquares = rowSums(tf.square(x) as tf.Tensor2D);
+    const xSquares = rowSums(tf.square<tf.Tensor2D>(x));
     const xInverse = tf.rsqrt(tf.maximum(xSquares, COSINE_EPSILON));
-    const wSquares = columnSums(tf.square(w) as tf.Tensor2D);
+    const wSquares = columnSums(tf.square<tf.Tensor2D>(w));
     const wInverse = tf.rsqrt(tf.maximum(wSquares, this.squaredNormFloor));
-    const xHat = tf.mul(x, xInverse) as tf.Tensor2D;
-    const wHat = tf.mul(w, wInverse) as tf.Tensor2D;
+    const xHat = tf.mul<tf.Tensor2D>(x, xInverse);
+    const wHat = tf.mul<tf.Tensor2D>(w, wInverse);
     const cosine = tf.matMul(xHat, wHat);
     // 1 where a norm is above its floor, as tf.maximum's gradient passes it (a ≥ b).
     const xActive = tf.cast(tf.greaterEqual(xSquares, COSINE_EPSILON), 'float32');
     const wActive = tf.cast(tf.greaterEqual(wSquares, this.squaredNormFloor), 'float32');
     const scale = typeof this.scale === 'number' ? tf.scalar(this.scale) : this.scale;
     return {
-      output: tf.mul(cosine, scale) as tf.Tensor2D,
+      output: tf.mul<tf.Tensor2D>(cosine, scale),
       saved: [x, w, xHat, wHat, xInverse, wInverse, xActive, wActive, cosine, scale],
       backward: (dy, saved, inputGradient) => {
         const [xs, ws, xh, wh, rx, rw, onX, onW, c, s] = saved as tf.Tensor2D[];
-        const dc = tf.mul(dy, s) as tf.Tensor2D;
+        const dc = tf.mul<tf.Tensor2D>(dy, s);
         const dwHat = matMulTransposeA(xh, dc);
-        const dw = normalizationGradient(dwHat, ws, rw, tf.mul(columnSums(tf.mul(dwHat, ws) as tf.Tensor2D), onW));
+        const dw = normalizationGradient(dwHat, ws, rw, tf.mul(columnSums(tf.mul<tf.Tensor2D>(dwHat, ws)), onW));
         const params: tf.Tensor[] = [dw];
         if (typeof this.scale !== 'number') params.push(tf.reshape(tf.sum(tf.mul(dy, c)), [1]));
         let dx: tf.Tensor2D | null = null;
         if (inputGradient) {
           const dxHat = matMulTransposeB(dc, wh);
-          dx = normalizationGradient(dxHat, xs, rx, tf.mul(rowSums(tf.mul(dxHat, xs) as tf.Tensor2D), onX));
+          dx = normalizationGradient(dxHat, xs, rx, tf.mul(rowSums(tf.mul<tf.Tensor2D>(dxHat, xs)), onX));
         }
         return { dx, params };
       },
@@ -147,5 +147,5 @@ export class CosineDense implements Layer {
 
 /** Through u = z·r with r = 1/‖z‖: du ↦ r·du − r³·p·z, p = Σ du⊙z over the norm's axis. */
 function normalizationGradient(du: tf.Tensor2D, z: tf.Tensor2D, r: tf.Tensor, p: tf.Tensor): tf.Tensor2D {
-  return tf.sub(tf.mul(du, r), tf.mul(z, tf.mul(tf.mul(tf.square(r), r), p))) as tf.Tensor2D;
+  return tf.sub<tf.Tensor2D>(tf.mul(du, r), tf.mul(z, tf.mul(tf.mul(tf.square(r), r), p)));
 }

@@ -21,5 +21,5 @@ export function applyWithCustomGradient(layer: Layer, x: tf.Tensor2D, ctx: Forwa
       },
     };
   });
-  return op(x, ...variables) as tf.Tensor2D;
+  return op(x, ...variables);
 }

@@ -50,7 +50,7 @@ export class GhostBatchNormalization extends BatchNormalization {
     for (const shard of shards) {
       const n = shard.shape[0];
       const mean = tf.div(columnSums(shard), n);
-      const centred = tf.sub(shard, mean) as tf.Tensor2D;
+      const centred = tf.sub<tf.Tensor2D>(shard, mean);
       const variance = tf.div(columnSums(tf.square(centred)), n);
       passes.push(this.batchPass(centred, variance, columnSums));
       means.push(tf.mul(mean, n / rows));

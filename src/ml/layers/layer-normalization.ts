@@ -46,16 +46,16 @@ export class LayerNormalization implements Layer {
   forward(x: tf.Tensor2D): LayerPass {
     const centred = tf.sub(x, tf.mean(x, 1, true));
     const inverseStd = tf.rsqrt(tf.add(tf.mean(tf.square(centred), 1, true), this.epsilon));
-    const normalized = tf.mul(centred, inverseStd) as tf.Tensor2D;
+    const normalized = tf.mul<tf.Tensor2D>(centred, inverseStd);
     return {
-      output: tf.add(tf.mul(normalized, this.gain), this.bias) as tf.Tensor2D,
+      output: tf.add<tf.Tensor2D>(tf.mul(normalized, this.gain), this.bias),
       saved: [normalized, inverseStd, this.gain],
       backward: (dy, [xHat, r, gain], inputGradient) => {
-        const params = [columnSums(tf.mul(dy, xHat) as tf.Tensor2D), columnSums(dy)];
+        const params = [columnSums(tf.mul<tf.Tensor2D>(dy, xHat)), columnSums(dy)];
         if (!inputGradient) return { dx: null, params };
         const d = tf.mul(dy, gain);
         const centredD = tf.sub(tf.sub(d, tf.mean(d, 1, true)), tf.mul(xHat, tf.mean(tf.mul(d, xHat), 1, true)));
-        return { dx: tf.mul(centredD, r) as tf.Tensor2D, params };
+        return { dx: tf.mul<tf.Tensor2D>(centredD, r), params };
       },
     };
   }

@@ -56,7 +56,7 @@ export class SyncBatchNormalization extends BatchNormalization {
     const { mean, variance } = replicaMoments(splitIntoShards(x, this.replicas), this.allReduce, this.passes);
     // Each replica normalizes its own rows with the shared statistics: row by row the same
     // arithmetic as normalizing the whole batch at once, which is what runs here.
-    const centred = tf.sub(x, mean) as tf.Tensor2D;
+    const centred = tf.sub<tf.Tensor2D>(x, mean);
     return {
       ...this.batchPass(centred, variance, (t) => this.allReduceSum(t)),
       mean,

@@ -93,7 +93,7 @@ export class WeightNormalizedDense implements Layer {
   kernel(): tf.Tensor2D {
     return tf.tidy(() => {
       const inverseNorm = tf.rsqrt(tf.maximum(columnSums(tf.square(this.v) as tf.Tensor2D), this.squaredNormFloor));
-      return tf.mul(this.v, tf.mul(this.g, inverseNorm)) as tf.Tensor2D;
+      return tf.mul<tf.Tensor2D>(this.v, tf.mul(this.g, inverseNorm));
     });
   }
 
@@ -103,18 +103,18 @@ export class WeightNormalizedDense implements Layer {
 
   forward(x: tf.Tensor2D): LayerPass {
     const v = this.v as tf.Tensor2D;
-    const squares = columnSums(tf.square(v) as tf.Tensor2D);
+    const squares = columnSums(tf.square<tf.Tensor2D>(v));
     const inverseNorm = tf.rsqrt(tf.maximum(squares, this.squaredNormFloor));
     // 1 where the norm is above its floor, as tf.maximum's gradient passes it (a ≥ b).
     const active = tf.cast(tf.greaterEqual(squares, this.squaredNormFloor), 'float32');
     const factor = tf.mul(this.g, inverseNorm);
-    const w = tf.mul(v, factor) as tf.Tensor2D;
+    const w = tf.mul<tf.Tensor2D>(v, factor);
     return {
-      output: tf.add(tf.matMul(x, w), this.bias) as tf.Tensor2D,
+      output: tf.add<tf.Tensor2D>(tf.matMul(x, w), this.bias),
       saved: [x, v, w, inverseNorm, factor, active],
       backward: (dy, [input, vs, ws, r, gr, on], inputGradient) => {
         const gradW = matMulTransposeA(input as tf.Tensor2D, dy);
-        const projection = columnSums(tf.mul(gradW, vs) as tf.Tensor2D); // Σ_i G_ij·v_ij
+        const projection = columnSums(tf.mul<tf.Tensor2D>(gradW, vs)); // Σ_i G_ij·v_ij
         const dg = tf.mul(projection, r);
         const dv = tf.sub(tf.mul(gradW, gr), tf.mul(vs, tf.mul(tf.mul(gr, tf.square(r)), tf.mul(projection, on))));
         return {
