@@ -96,6 +96,7 @@ async function trainAttempt(
   let epochEnded = entered;
   let lastCheckEnded = entered;
   let lastCancelCheck = -Infinity;
+  let lostLock = false;
   const parsed = trainingRequestSchema.safeParse(job.data.request);
   if (!parsed.success) {
     throw new UnrecoverableError(`invalid training request: ${parsed.error.message}`);
@@ -129,7 +130,10 @@ async function trainAttempt(
       const checking = performance.now();
       let stop = draining;
       if (!stop && checking - lastCancelCheck >= CANCEL_CHECK_MS) {
-        stop = (await redis.exists(keys.cancel)) === 1;
+        // One round trip: the cancel flag, and whether this attempt still holds the job's lock.
+        const lease = await state.checkLease(keys.cancel);
+        lostLock = !lease.locked;
+        stop = lease.cancelled || lostLock;
         lastCancelCheck = performance.now();
       }
       lastCheckEnded = performance.now();
@@ -153,6 +157,9 @@ async function trainAttempt(
     },
   }).catch(unrecoverable);
   if (outcome.status === 'stopped') {
+    // The worker's lock renewal failed (it was frozen past the lock, or lost Redis for longer):
+    // the job is another worker's now. Stop at once, mid-epoch, and write nothing more.
+    if (lostLock) throw new LostJobLockError(job.id, `lock check after a batch of epoch ${outcome.metrics.length + 1}`);
     if ((await redis.exists(keys.cancel)) === 1) {
       await state.deleteCheckpoint();
       throw new UnrecoverableError(CANCELLED_REASON);

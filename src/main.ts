@@ -48,6 +48,11 @@ async function main(): Promise<void> {
     worker.on('completed', (job) =>
       log(`job ${job.id} completed: model ${job.returnvalue.modelId}`, { jobId: job.id, modelId: job.returnvalue.modelId }),
     );
+    // The sandboxed trainer finds the lost lock itself at its next batch and stops (see
+    // train-model.processor.ts); this line says why in the worker's own log.
+    worker.on('lockRenewalFailed', (jobIds) =>
+      logger.warn({ jobIds }, `could not renew the lock of job(s) ${jobIds.join(', ')}: their trainers stop`),
+    );
     worker.on('active', (job) => log(`job ${job.id} started`, { jobId: job.id, attempt: job.attemptsMade + 1 }));
     log(`training worker consuming queue "${config.redisPrefix}:training" (concurrency ${config.workerConcurrency})`);
     if (mode === 'worker') await warnAboutRedisSettings(config.redisUrl, logger);
