@@ -46,9 +46,28 @@ const SOCKET_CODES = new Set([
 
 /**
  * Server replies that mean "not now" rather than "wrong request": loading the dataset after a
- * restart, a replica that cannot take writes, a full instance with noeviction, a failed save.
+ * restart, a replica that cannot take writes, a failed save. A full instance (OOM) is not among
+ * them: retrying shortly cannot help, so it is told apart (isRedisFull, 507 STORAGE_FULL).
  */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|MISCONF|OOM|NOREPLICAS)\b/;
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|MISCONF|NOREPLICAS)\b/;
+
+/**
+ * Redis refused a write because it is at maxmemory with the noeviction policy ("OOM command not
+ * allowed when used memory > 'maxmemory'"), also when the refusal came from a write inside a
+ * script (Redis prefixes the script's error). A script refused at its first write wrote nothing;
+ * one that has written is never refused (Redis lets it finish), so a refused write left nothing.
+ */
+export function isRedisFull(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    if (/^OOM\b|OOM command not allowed/.test(current.message)) return true;
+    // A MULTI whose queued writes were refused fails as EXECABORT; ioredis keeps the refusals.
+    const previous = (current as { previousErrors?: unknown[] }).previousErrors;
+    if (Array.isArray(previous) && previous.some(isRedisFull)) return true;
+    current = current.cause;
+  }
+  return false;
+}
 
 export function isRedisUnavailable(error: unknown): boolean {
   // BullMQ and ioredis sometimes wrap the original error; follow `cause` a few levels.

@@ -3,6 +3,17 @@ import type { Redis } from 'ioredis';
 import { profileColumn, type ColumnProfile } from '../data/column-profile';
 import { columnValues, type ColumnInfo, type Table } from '../data/table';
 import { AppError } from '../errors';
+import { WRITE_DEADLINE_MS } from './redis';
+
+/**
+ * HSET of a dataset's fields, refused (0) when Redis runs it after ARGV[1] (epoch ms, Redis'
+ * clock). A refused write writes nothing; a full Redis refuses the first HSET (OOM), so again
+ * nothing; once one field is written Redis lets the script finish, so a dataset is whole or absent.
+ */
+const SAVE_BEFORE_DEADLINE = `local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[1]) then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return 1`;
 
 export interface DatasetMeta {
   id: string;
@@ -37,7 +48,13 @@ export class DatasetStore {
     for (const column of table.columns) {
       fields[profileField(column.name)] = JSON.stringify(profileColumn(column.type, columnValues(table, column.name)));
     }
-    await this.redis.hset(this.key(meta.id), fields);
+    // The deadline starts now, before the write is sent: a 503 (command timeout) comes later still.
+    const deadline = Date.now() + WRITE_DEADLINE_MS;
+    const written = await this.redis.eval(SAVE_BEFORE_DEADLINE, 1, this.key(meta.id), deadline,
+      ...Object.entries(fields).flat());
+    // Redis ran the write too late (it was frozen or stalled): the client is told 503 and no
+    // dataset exists under an id it never learned.
+    if (written !== 1) throw new AppError('REDIS_UNAVAILABLE');
     return meta;
   }
 

@@ -1,6 +1,21 @@
 import { Redis, type RedisOptions } from 'ioredis';
 
 /**
+ * How long a command may go unanswered before it fails (503). A frozen Redis (connections open,
+ * no answers) must not hang requests forever; generous enough for a 50 MB dataset write.
+ */
+export const COMMAND_TIMEOUT_MS = 15_000;
+
+/**
+ * A write the client may give up on (a dataset upload) carries a deadline this long after it was
+ * sent, and Redis refuses it past the deadline (Redis' own clock, see DatasetStore.save): a write
+ * that sat in a frozen Redis' socket buffer while the client was told 503 does not run when Redis
+ * thaws. 5 s less than the command timeout, so the API's and Redis' clocks may differ by up to
+ * 5 s (one host or NTP) and a 503 still means nothing was stored.
+ */
+export const WRITE_DEADLINE_MS = COMMAND_TIMEOUT_MS - 5_000;
+
+/**
  * Connections for fitwell's own keys (datasets, models). BullMQ gets its own connections.
  * Commands fail fast while Redis is away (no offline queue) so a request answers 503 instead of
  * hanging; the client keeps reconnecting in the background.
@@ -10,9 +25,7 @@ export function createRedis(url: string, options: RedisOptions = {}): Redis {
     maxRetriesPerRequest: 1,
     enableOfflineQueue: false,
     connectTimeout: 5_000,
-    // A frozen Redis (connections open, no answers) must not hang requests forever; generous
-    // enough for a 50 MB dataset write.
-    commandTimeout: 15_000,
+    commandTimeout: COMMAND_TIMEOUT_MS,
     retryStrategy: (times) => Math.min(times * 200, 2_000),
     ...options,
   });
