@@ -6,6 +6,7 @@ import type { Config } from '../../src/config';
 import { createTrainingWorker } from '../../jobs/training-worker';
 import { TRAINING_QUEUE } from '../../jobs/training-queue';
 import { deletePrefix, testConfig } from './config';
+import { waitForReady } from './ready';
 
 export interface TestService {
   config: Config;
@@ -43,6 +44,8 @@ export async function startService(
   await events.waitUntilReady();
   const worker = options.worker === false ? undefined : createTrainingWorker(config, options.workerOptions);
   if (worker) await worker.waitUntilReady();
+  // What a load balancer waits on: the app's Redis connections are up, so no route answers 503.
+  await waitForReady(supertest(app.server));
   return {
     config,
     app,
