@@ -122,6 +122,8 @@ async function trainAttempt(
   const epochs = request.training.epochs;
   // The metrics list is made to hold exactly the checkpointed epochs, and progress set to match.
   await state.reconcile(saved, epochs);
+  // One line per attempt in the worker's output: where a resumed (or crash-looping) job starts.
+  console.error(`training process: job ${job.id} attempt ${job.attemptsMade + 1} starts after epoch ${saved?.trainer.epoch ?? 0}`);
   const outcome = await trainFromRequest(request, table, job.data.seed, {
     resumeFrom: saved?.trainer,
     // After every batch: the drain flag at once, the cancel flag in Redis at most every

@@ -10,6 +10,7 @@ import { checkRedisSettings } from './store/redis-settings';
 import { ensureLocalRedis } from './local-redis';
 import { closeGracefully, createTrainingWorker } from '../jobs/training-worker';
 import { createSweepWorker } from '../jobs/sweep-worker';
+import { applyCrashPolicy } from '../jobs/training-crash-policy';
 
 /**
  * Entry point: `node dist/src/main.js [api|worker|all]` (default all: the API and one worker in
@@ -48,6 +49,10 @@ async function main(): Promise<void> {
     worker.on('completed', (job) =>
       log(`job ${job.id} completed: model ${job.returnvalue.modelId}`, { jobId: job.id, modelId: job.returnvalue.modelId }),
     );
+    // A job whose training process dies is resumed while it makes progress (see the policy).
+    const policyRedis = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 3 });
+    policyRedis.on('error', () => undefined);
+    applyCrashPolicy(worker, config, policyRedis, logger);
     // The sandboxed trainer finds the lost lock itself at its next batch and stops (see
     // train-model.processor.ts); this line says why in the worker's own log.
     worker.on('lockRenewalFailed', (jobIds) =>

@@ -14,19 +14,27 @@ const TICKS_PAST_LIMIT = 2;
 
 /**
  * Tells a frozen Redis (connections open, no answers: SIGSTOP, a stalled VM, a full network
- * buffer) from a live one, on one connection: a PING is kept in flight every TICK_MS; when one
- * stays unanswered past UNRESPONSIVE_AFTER_MS, Redis counts as unresponsive until a PING is
- * answered again. A connection that is not ready (down, never came up) is unresponsive too.
+ * buffer) from a live one: a PING is kept in flight every TICK_MS on a connection of its own (on
+ * the watched one it would wait behind a large dataset write and count a busy connection as a
+ * frozen Redis); when one stays unanswered past UNRESPONSIVE_AFTER_MS, Redis counts as
+ * unresponsive until a PING is answered again. A watched connection that is not ready (down,
+ * never came up) is unresponsive too.
  */
 export class RedisWatchdog {
   private sentAt: number | null = null;
   private ticksPastLimit = 0;
   private readonly timer: NodeJS.Timeout;
+  private readonly pinger: Redis;
 
   constructor(private readonly redis: Redis) {
+    this.pinger = redis.duplicate();
+    this.pinger.on('error', () => undefined); // the watched connection reports errors already
     this.timer = setInterval(() => this.tick(), TICK_MS);
     this.timer.unref();
-    redis.once('end', () => clearInterval(this.timer));
+    redis.once('end', () => {
+      clearInterval(this.timer);
+      this.pinger.disconnect();
+    });
   }
 
   get responsive(): boolean {
@@ -38,7 +46,7 @@ export class RedisWatchdog {
       if (performance.now() - this.sentAt > UNRESPONSIVE_AFTER_MS) this.ticksPastLimit++;
       return;
     }
-    if (this.redis.status !== 'ready') return;
+    if (this.pinger.status !== 'ready') return;
     const sentAt = (this.sentAt = performance.now());
     const answered = () => {
       if (this.sentAt !== sentAt) return;
@@ -46,7 +54,7 @@ export class RedisWatchdog {
       this.ticksPastLimit = 0;
     };
     // A failed PING (connection dropped) is an answer too: `status` then says not ready.
-    this.redis.ping().then(answered, answered);
+    this.pinger.ping().then(answered, answered);
   }
 
   /**
