@@ -101,6 +101,7 @@ async function trainAttempt(
   let epochEnded = entered;
   let lastCheckEnded = entered;
   let lastCancelCheck = -Infinity;
+  let lostLock = false;
   const parsed = trainingJobDataSchema.safeParse(job.data);
   if (!parsed.success) {
     throw new UnrecoverableError(`invalid training request: ${parsed.error.message}`);
@@ -132,13 +133,18 @@ async function trainAttempt(
     const checking = performance.now();
     let stop = draining || signal?.aborted === true;
     if (!stop && checking - lastCancelCheck >= CANCEL_CHECK_MS) {
-      stop = (await redis.exists(keys.cancel)) === 1;
+      // One round trip: the cancel flag, and whether this attempt still holds the job's lock.
+      const lease = await state.checkLease(keys.cancel);
+      lostLock = !lease.locked;
+      stop = lease.cancelled || lostLock;
       lastCancelCheck = performance.now();
     }
     lastCheckEnded = performance.now();
     timings.cancelChecksMs += lastCheckEnded - checking;
     return stop;
   };
+  // One line per attempt in the worker's output: where a resumed (or crash-looping) job starts.
+  console.error(`training process: job ${job.id} attempt ${job.attemptsMade + 1} starts after epoch ${saved?.trainer.epoch ?? 0}`);
   const outcome = await trainFromRequest(request, table, seed, {
     resumeFrom: saved?.trainer,
     shouldStop,
@@ -165,6 +171,9 @@ async function trainAttempt(
       ? await crossValidate(request, table, seed, shouldStop).catch(unrecoverable)
       : undefined;
   if (outcome.status === 'stopped' || (request.validation && !crossValidation)) {
+    // The worker's lock renewal failed (it was frozen past the lock, or lost Redis for longer):
+    // the job is another worker's now. Stop at once, mid-epoch, and write nothing more.
+    if (lostLock) throw new LostJobLockError(job.id, `lock check after a batch of epoch ${outcome.metrics.length + 1}`);
     if ((await redis.exists(keys.cancel)) === 1) {
       await state.deleteCheckpoint();
       throw new UnrecoverableError(CANCELLED_REASON);

@@ -33,7 +33,9 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         operationId: 'getReadiness',
-        description: 'Ready when Redis answers a PING within a second; 503 with Retry-After otherwise.',
+        description:
+          'Ready when Redis answers a PING within a second on both of the API\'s connections (its stores\' and the ' +
+          'training queue\'s); 503 with Retry-After otherwise. Wait on it (not /healthz) before sending work.',
         response: {
           200: z.object({ status: z.literal('ready'), redis: z.literal('ok') }),
           503: z.object({ status: z.literal('unavailable'), redis: z.string() }),
@@ -42,7 +44,18 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (_request, reply) => {
       try {
-        await withTimeout(app.services.redis.ping(), 1_000);
+        // Both connections: right after start one may be up before the other, and a route that
+        // needs the one still connecting would answer 503 though /readyz said ready.
+        const { redis, queue } = app.services;
+        await withTimeout(
+          Promise.all([
+            redis.ping(),
+            queue.backend.client.then((client) => {
+              if (client.status !== 'ready') throw new Error(`the training queue's connection is ${client.status}`);
+            }),
+          ]),
+          1_000,
+        );
         return { status: 'ready' as const, redis: 'ok' as const };
       } catch (error) {
         reply.header('Retry-After', '5');

@@ -186,7 +186,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
-  registerErrorHandler(app);
+  registerErrorHandler(app, { onStorageFull: () => app.services.metrics.storageFull.inc() });
   registerJsonBodyParser(app);
   // Cheapest refusal first: overload (503), then API keys (401), then rate limits (429).
   await app.register(overloadPlugin, { config });

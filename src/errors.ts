@@ -59,6 +59,13 @@ export const ERRORS = {
   },
   OVERLOADED: { status: 503, message: 'the server is overloaded ({reason}); retry in {retryAfter} s' },
   REDIS_UNAVAILABLE: { status: 503, message: 'the job store (Redis) is unavailable; retry shortly' },
+  /** Redis refused a write for memory (maxmemory reached, noeviction): retrying will not help. */
+  STORAGE_FULL: {
+    status: 507,
+    message:
+      'the job store (Redis) is full and refuses writes (maxmemory reached); nothing was stored. Retrying ' +
+      'will not help until an operator frees memory (delete datasets or models) or raises maxmemory',
+  },
   INTERNAL: { status: 500, message: 'internal error' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

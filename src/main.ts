@@ -11,6 +11,7 @@ import { ensureLocalRedis } from './local-redis';
 import { closeGracefully, createTrainingWorker } from '../jobs/training-worker';
 import { createSweepWorker } from '../jobs/sweep-worker';
 import { createSearchWorker } from '../jobs/search-worker';
+import { applyCrashPolicy } from '../jobs/training-crash-policy';
 
 /**
  * Entry point: `node dist/src/main.js [api|worker|all]` (default all: the API and one worker in
@@ -49,6 +50,15 @@ async function main(): Promise<void> {
     );
     worker.on('completed', (job) =>
       log(`job ${job.id} completed: model ${job.returnvalue.modelId}`, { jobId: job.id, modelId: job.returnvalue.modelId }),
+    );
+    // A job whose training process dies is resumed while it makes progress (see the policy).
+    const policyRedis = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 3 });
+    policyRedis.on('error', () => undefined);
+    applyCrashPolicy(worker, config, policyRedis, logger);
+    // The sandboxed trainer finds the lost lock itself at its next batch and stops (see
+    // train-model.processor.ts); this line says why in the worker's own log.
+    worker.on('lockRenewalFailed', (jobIds) =>
+      logger.warn({ jobIds }, `could not renew the lock of job(s) ${jobIds.join(', ')}: their trainers stop`),
     );
     worker.on('active', (job) => log(`job ${job.id} started`, { jobId: job.id, attempt: job.attemptsMade + 1 }));
     log(`training worker consuming queue "${config.redisPrefix}:training" (concurrency ${config.workerConcurrency})`);

@@ -4,7 +4,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { AppError, ERRORS, type ErrorCode } from '../errors';
 import { MAX_ID_LENGTH } from '../schemas/api.schema';
-import { isRedisUnavailable } from './redis-errors';
+import { isRedisFull, isRedisUnavailable } from './redis-errors';
 
 /** Seconds a client should wait before retrying while Redis is away (as /readyz says). */
 export const REDIS_RETRY_AFTER_SECONDS = 5;
@@ -128,7 +128,12 @@ export function clientErrorHandler(timeoutMs: number) {
   };
 }
 
-export function registerErrorHandler(app: FastifyInstance): void {
+export interface ErrorHandlerHooks {
+  /** A request was answered 507 STORAGE_FULL (for the metrics). */
+  onStorageFull?(): void;
+}
+
+export function registerErrorHandler(app: FastifyInstance, hooks: ErrorHandlerHooks = {}): void {
   app.setErrorHandler(async (error: FastifyError | AppError, request, reply) => {
     // Overload: no work at all, not even reading; the connection closes after the answer.
     const overloaded = error instanceof AppError && error.code === 'OVERLOADED';
@@ -142,6 +147,14 @@ export function registerErrorHandler(app: FastifyInstance): void {
       return reply
         .status(400)
         .send(body('VALIDATION', formatValidation(error.validation, context)));
+    }
+    // A full Redis refuses writes until memory is freed: a distinct answer (507) and a counter,
+    // not "unavailable; retry shortly", which /readyz would contradict and retrying cannot fix.
+    if (isRedisFull(error)) {
+      request.log.warn({ err: error.message }, 'Redis is full: a write was refused');
+      hooks.onStorageFull?.();
+      const full = new AppError('STORAGE_FULL');
+      return reply.status(full.status).send(body(full.code, full.message));
     }
     // Redis errors carry no statusCode: without this they would be 500s, though nothing is
     // wrong with the request or the code, and retrying shortly will work.

@@ -101,12 +101,15 @@ const STATUS_TEXT: Record<string, string> = {
   429: 'Rate limit exceeded (see Retry-After)',
   500: 'A bug: internal details are logged, not returned',
   503: 'Redis unreachable or the server overloaded (see Retry-After)',
+  507: 'Redis is full (maxmemory reached) and refused the write; nothing was stored',
 };
 
 /** The Open Inference Protocol's health probes: open and never refused, like /healthz and /readyz. */
 const V2_HEALTH = ['/v2/health/live', '/v2/health/ready'];
 /** The Open Inference Protocol's error body (`{"error": "<message>"}`) on every /v2 error. */
 const V2_ERROR_REF = { $ref: '#/components/schemas/InferenceErrorResponse' };
+/** Routes that write to Redis, so a full Redis refuses them (507 STORAGE_FULL). */
+const STORES = new Set(['POST /v1/datasets', 'POST /v1/training-jobs', 'DELETE /v1/training-jobs/{jobId}', 'POST /v1/sweeps']);
 
 /** Routes that need no key even when API_KEYS is set (see src/http/auth.ts). */
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics', OPENAPI_PATH, ...V2_HEALTH]);
@@ -157,7 +160,7 @@ function makeTransform(opts: OpenapiOptions): SwaggerTransform {
 
     const responses = { ...((schema.response as JsonObject | undefined) ?? {}) };
     const protectedRoute = !OPEN_PATHS.has(path) && !path.startsWith(DOCS_PREFIX);
-    for (const status of commonStatuses(input.schema as JsonObject, path, protectedRoute, opts)) {
+    for (const status of commonStatuses(input.schema as JsonObject, path, protectedRoute, opts, method)) {
       responses[status] ??= { ...(path.startsWith('/v2') ? V2_ERROR_REF : ERROR_REF) };
     }
     for (const [status, response] of Object.entries(responses)) {
@@ -172,8 +175,15 @@ function makeTransform(opts: OpenapiOptions): SwaggerTransform {
 }
 
 /** The error statuses a route gives from the server's shared layers, not from its own code. */
-function commonStatuses(routeSchema: JsonObject, path: string, protectedRoute: boolean, opts: OpenapiOptions): string[] {
+function commonStatuses(
+  routeSchema: JsonObject,
+  path: string,
+  protectedRoute: boolean,
+  opts: OpenapiOptions,
+  method: string,
+): string[] {
   const statuses = ['500'];
+  if (STORES.has(`${method} ${path}`)) statuses.push('507');
   if (['body', 'querystring', 'params', 'headers'].some((part) => routeSchema[part])) statuses.push('400');
   if (routeSchema.body) statuses.push('408', '413', '415');
   if (routeSchema.params) statuses.push('414');

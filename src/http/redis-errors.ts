@@ -8,16 +8,35 @@
 import type { onRequestHookHandler } from 'fastify';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
+import { watchdogFor } from './redis-watchdog';
 
 /**
  * An onRequest hook for routes that read BullMQ queues. BullMQ waits for its first connection
  * before it runs a command, with no time limit, so while Redis has never been reachable such a
- * route would hang instead of answering. The app's own connection (same Redis) tells whether
- * Redis is there: if it is not ready, the answer is a 503 (with Retry-After) at once.
+ * route would hang instead of answering; and the queue's connection has no command timeout, so
+ * while Redis is frozen (answers nothing) it would hang until Redis thaws. The app's own
+ * connection (same Redis) and its watchdog (src/http/redis-watchdog.ts) tell whether Redis is
+ * there and answering: if not, the answer is a 503 (with Retry-After) at once; a request already
+ * in flight when Redis stops answering gets its 503 once the watchdog notices (about 1 to 1.5 s).
  */
 export function requireRedis(redis: Redis): onRequestHookHandler {
-  return (_request, _reply, done) => done(redis.status === 'ready' ? undefined : new AppError('REDIS_UNAVAILABLE'));
+  const watchdog = watchdogFor(redis);
+  return (_request, reply, done) => {
+    if (!watchdog.responsive) return done(new AppError('REDIS_UNAVAILABLE'));
+    watchdog.guard(reply, () => {
+      const error = new AppError('REDIS_UNAVAILABLE');
+      void reply
+        .status(error.status)
+        .header('Retry-After', String(REDIS_RETRY_AFTER_SECONDS))
+        .header('connection', 'close')
+        .send({ error: { code: error.code, message: error.message } });
+    });
+    done();
+  };
 }
+
+/** Seconds to wait before retrying while Redis is away (as the error handler and /readyz say). */
+const REDIS_RETRY_AFTER_SECONDS = 5;
 
 /** Connection-level messages from ioredis (see its Redis.js, Command.js) and BullMQ. */
 const UNAVAILABLE_MESSAGES = [
@@ -46,9 +65,28 @@ const SOCKET_CODES = new Set([
 
 /**
  * Server replies that mean "not now" rather than "wrong request": loading the dataset after a
- * restart, a replica that cannot take writes, a full instance with noeviction, a failed save.
+ * restart, a replica that cannot take writes, a failed save. A full instance (OOM) is not among
+ * them: retrying shortly cannot help, so it is told apart (isRedisFull, 507 STORAGE_FULL).
  */
-const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|MISCONF|OOM|NOREPLICAS)\b/;
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|CLUSTERDOWN|TRYAGAIN|READONLY|MISCONF|NOREPLICAS)\b/;
+
+/**
+ * Redis refused a write because it is at maxmemory with the noeviction policy ("OOM command not
+ * allowed when used memory > 'maxmemory'"), also when the refusal came from a write inside a
+ * script (Redis prefixes the script's error). A script refused at its first write wrote nothing;
+ * one that has written is never refused (Redis lets it finish), so a refused write left nothing.
+ */
+export function isRedisFull(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 5; depth++) {
+    if (/^OOM\b|OOM command not allowed/.test(current.message)) return true;
+    // A MULTI whose queued writes were refused fails as EXECABORT; ioredis keeps the refusals.
+    const previous = (current as { previousErrors?: unknown[] }).previousErrors;
+    if (Array.isArray(previous) && previous.some(isRedisFull)) return true;
+    current = current.cause;
+  }
+  return false;
+}
 
 export function isRedisUnavailable(error: unknown): boolean {
   // BullMQ and ioredis sometimes wrap the original error; follow `cause` a few levels.

@@ -51,11 +51,40 @@ export const REDACT_PATHS = [
   ...SECRET_FIELDS.flatMap((field) => [field, `*.${field}`, `*.*.${field}`]),
 ];
 
-const SECRET_QUERY = /([?&](?:api[_-]?key|key|token|access_token|password)=)[^&#]*/gi;
+/**
+ * Query parameters whose value is a credential, by name (case-insensitive, after decoding, with
+ * "-" and "_" alike): any name that is or ends in key, token, secret, password, auth or
+ * authorization, or contains apikey, credential or signature — api_key, x-api-key, client_secret,
+ * id_token, refresh_token, access_token, auth, authorization, X-Amz-Signature, … A value sent
+ * as `?authorization=Bearer%20…` is as secret as the header.
+ */
+const SECRET_PARAM =
+  /(^|[_-])(key|token|secret|password|passwd|pwd|auth|authorization|session|sig)$|apikey|api[_-]key|credential|signature|secret|token|password/;
 
-/** `/x?apiKey=abc&y=1` → `/x?apiKey=[redacted]&y=1`. */
+function isSecretParam(rawName: string): boolean {
+  let name = rawName;
+  try {
+    name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+  } catch {
+    // a malformed escape: judge the raw name
+  }
+  return SECRET_PARAM.test(name.trim().toLowerCase());
+}
+
+/** `/x?apiKey=abc&y=1` → `/x?apiKey=[redacted]&y=1`; every credential-named parameter (see SECRET_PARAM). */
 export function redactUrl(url: string): string {
-  return url.replace(SECRET_QUERY, '$1[redacted]');
+  const query = url.indexOf('?');
+  if (query === -1) return url;
+  const hash = url.indexOf('#', query);
+  const end = hash === -1 ? url.length : hash;
+  const params = url.slice(query + 1, end).split(/([&;])/);
+  for (let i = 0; i < params.length; i += 2) {
+    const equals = params[i].indexOf('=');
+    const name = equals === -1 ? params[i] : params[i].slice(0, equals);
+    if (equals !== -1 && isSecretParam(name)) params[i] = `${name}=[redacted]`;
+  }
+  // A fragment is never sent by clients, but if one arrives it is dropped rather than logged.
+  return `${url.slice(0, query + 1)}${params.join('')}`;
 }
 
 const CENSOR = '[redacted]';

@@ -61,6 +61,12 @@ export class ServiceMetrics {
     collect: () => this.flushPredictRows(),
   });
 
+  readonly storageFull = new Counter({
+    name: 'fitwell_redis_storage_full_total',
+    help: 'Requests answered 507 STORAGE_FULL: Redis refused a write for memory (maxmemory reached).',
+    registers: [this.registry],
+  });
+
   readonly predictWarnings = new Counter({
     name: 'fitwell_predict_warnings_total',
     help: 'Predict input accepted with a warning: unseen_category (encoded as missing), unknown_key (ignored).',

@@ -7,6 +7,8 @@
  * `categories:<column>`). Chunks are written first, unpublished; `publish` makes the dataset
  * visible with all its fields at once, or not at all.
  */
+export type PublishOutcome = 'published' | 'missing-chunks' | 'too-late';
+
 export interface DatasetBackend {
   /** Writes one unpublished chunk. `renew` also extends the lease of chunks 0..index-1 (Redis TTLs). */
   putChunk(id: string, index: number, bytes: Buffer, renew: boolean): Promise<void>;
@@ -18,9 +20,18 @@ export interface DatasetBackend {
   setField(id: string, field: string, value: string): Promise<void>;
   /**
    * Atomically: checks chunks 0..chunks-1 are all there, makes them permanent, writes the fields
-   * and lists the dataset. False (and nothing visible) when a chunk is missing.
+   * and lists the dataset. Nothing is visible when a chunk is missing (`missing-chunks`) or when
+   * the store runs the publication after `deadlineMs` (epoch ms, the store's own clock:
+   * `too-late`), so a client told 503 while the write waited in a frozen store never gets a
+   * dataset under an id it did not learn.
    */
-  publish(id: string, chunks: number, fields: Record<string, string>, createdAtMs: number): Promise<boolean>;
+  publish(
+    id: string,
+    chunks: number,
+    fields: Record<string, string>,
+    createdAtMs: number,
+    deadlineMs: number,
+  ): Promise<PublishOutcome>;
   /** Deletes chunks from..to-1 (an aborted upload's, or a first pass's extra ones). Best effort. */
   deleteChunks(id: string, from: number, to: number): Promise<void>;
   /** Ids newest first, `limit` from `offset`, and how many datasets there are. */

@@ -7,6 +7,7 @@ import { columnValues, createColumnData, type CellValue, type ColumnInfo, type T
 import { AppError } from '../errors';
 import type { DatasetBackend } from './dataset-backend';
 import { RedisDatasetBackend } from './redis-dataset-backend';
+import { WRITE_DEADLINE_MS } from './redis';
 
 /** How a dataset is stored: chunks (see src/data/column-chunk.ts) or, before them, one JSON field. */
 export interface ChunkStorage {
@@ -275,8 +276,13 @@ export class DatasetUpload {
     };
     fields.meta = JSON.stringify(meta);
     if (this.written > built.chunks) await this.backend.deleteChunks(this.id, built.chunks, this.written);
-    const published = await this.backend.publish(this.id, built.chunks, fields, Date.parse(meta.createdAt));
-    if (!published) {
+    // The deadline starts before the publication is sent: a 503 (command timeout) comes later still.
+    const deadline = Date.now() + WRITE_DEADLINE_MS;
+    const published = await this.backend.publish(this.id, built.chunks, fields, Date.parse(meta.createdAt), deadline);
+    // Redis ran the publication too late (it was frozen or stalled): the client is told 503 and no
+    // dataset exists under an id it never learned.
+    if (published === 'too-late') throw new AppError('REDIS_UNAVAILABLE');
+    if (published === 'missing-chunks') {
       throw new Error(`upload ${this.id}: some chunks expired before the upload finished; raise DATASET_UPLOAD_TTL_SECONDS`);
     }
     return meta;

@@ -1,18 +1,22 @@
 import type { Redis } from 'ioredis';
-import type { DatasetBackend } from './dataset-backend';
+import type { DatasetBackend, PublishOutcome } from './dataset-backend';
 
 /**
  * Publishes an upload atomically: every chunk must still be there (an upload idle longer than its
  * TTL lost some), then the chunks lose their TTL, and the fields and the index entry appear, in
- * one script. Until then no reader can see the dataset; after a crash the chunks expire.
- * KEYS: hash, index, chunk 0..n-1. ARGV: id, score, then field/value pairs for the hash.
+ * one script. Until then no reader can see the dataset; after a crash the chunks expire. Run past
+ * the deadline (Redis' own clock: it was frozen or stalled while the client gave up) it does nothing.
+ * KEYS: hash, index, chunk 0..n-1. ARGV: id, score, deadline (epoch ms), then field/value pairs.
+ * Returns 1 published, 0 a chunk is missing, -1 too late.
  */
 const PUBLISH_SCRIPT = `
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[3]) then return -1 end
 for i = 3, #KEYS do
   if redis.call('EXISTS', KEYS[i]) == 0 then return 0 end
 end
 for i = 3, #KEYS do redis.call('PERSIST', KEYS[i]) end
-for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
 -- Newest last in the index even within one millisecond: never below the newest entry's score.
 local score = tonumber(ARGV[2])
 local newest = redis.call('ZREVRANGE', KEYS[2], 0, 0, 'WITHSCORES')
@@ -66,11 +70,18 @@ export class RedisDatasetBackend implements DatasetBackend {
     await this.redis.hset(this.hashKey(id), field, value);
   }
 
-  async publish(id: string, chunks: number, fields: Record<string, string>, createdAtMs: number): Promise<boolean> {
+  async publish(
+    id: string,
+    chunks: number,
+    fields: Record<string, string>,
+    createdAtMs: number,
+    deadlineMs: number,
+  ): Promise<PublishOutcome> {
     const keys = [this.hashKey(id), this.indexKey];
     for (let i = 0; i < chunks; i++) keys.push(this.chunkKey(id, i));
-    const args = [id, String(createdAtMs), ...Object.entries(fields).flat()];
-    return ((await this.redis.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...args)) as number) === 1;
+    const args = [id, String(createdAtMs), String(deadlineMs), ...Object.entries(fields).flat()];
+    const result = (await this.redis.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...args)) as number;
+    return result === 1 ? 'published' : result === -1 ? 'too-late' : 'missing-chunks';
   }
 
   async deleteChunks(id: string, from: number, to: number): Promise<void> {

@@ -39,12 +39,26 @@ export function bullmqConnection(url: string, profile: RedisProfile): ProfileOpt
 }
 
 /**
+ * How long a command may go unanswered before it fails (503). A frozen Redis (connections open,
+ * no answers) must not hang requests forever; generous enough for a 50 MB dataset write.
+ */
+export const COMMAND_TIMEOUT_MS = 15_000;
+
+/**
+ * A write the client may give up on (a dataset upload) carries a deadline this long after it was
+ * sent, and Redis refuses it past the deadline (Redis' own clock, see DatasetStore.save): a write
+ * that sat in a frozen Redis' socket buffer while the client was told 503 does not run when Redis
+ * thaws. 5 s less than the command timeout, so the API's and Redis' clocks may differ by up to
+ * 5 s (one host or NTP) and a 503 still means nothing was stored.
+ */
+export const WRITE_DEADLINE_MS = COMMAND_TIMEOUT_MS - 5_000;
+
+/**
  * A client for fitwell's own keys (datasets, models, job state), `fail-fast` unless `options`
- * say otherwise. A frozen Redis (connections open, no answers) must not hang requests forever:
- * commands time out after 15 s, generous enough for a 50 MB dataset write.
+ * say otherwise, with commands timing out after COMMAND_TIMEOUT_MS.
  */
 export function createRedis(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, { ...PROFILES['fail-fast'], commandTimeout: 15_000, ...options });
+  return new Redis(url, { ...PROFILES['fail-fast'], commandTimeout: COMMAND_TIMEOUT_MS, ...options });
 }
 
 /**

@@ -8,7 +8,7 @@ import {
   S3Client,
   type _Object,
 } from '@aws-sdk/client-s3';
-import type { DatasetBackend } from './dataset-backend';
+import type { DatasetBackend, PublishOutcome } from './dataset-backend';
 
 export interface S3DatasetBackendOptions {
   client: S3Client;
@@ -112,20 +112,24 @@ export class S3DatasetBackend implements DatasetBackend {
     this.fields.set(id, fields);
   }
 
-  async publish(id: string, chunks: number, fields: Record<string, string>, createdAtMs: number): Promise<boolean> {
+  /**
+   * S3 has no server-side deadline check: the chunks are checked, then the fields and the index
+   * entry are written (the index entry last, so a listing never shows a dataset without fields).
+   */
+  async publish(id: string, chunks: number, fields: Record<string, string>, createdAtMs: number): Promise<PublishOutcome> {
     for (let i = 0; i < chunks; i++) {
       try {
         await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.chunkKey(id, i) }));
       } catch (error) {
         if ((error as { name?: string }).name === 'NotFound' || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
-          return false;
+          return 'missing-chunks';
         }
         throw error;
       }
     }
     await this.putFields(id, fields);
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.indexPrefix + indexName(createdAtMs, id), Body: '' }));
-    return true;
+    return 'published';
   }
 
   async deleteChunks(id: string, from: number, to: number): Promise<void> {

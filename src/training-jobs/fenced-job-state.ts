@@ -17,7 +17,7 @@ import { encodeModel, modelIndexKey, modelKey, type ModelMeta } from '../store/m
 export class LostJobLockError extends Error {
   override name = 'LostJobLockError';
   constructor(jobId: string, write: string) {
-    super(`job ${jobId} is no longer locked by this worker (${write} refused): another worker owns it now`);
+    super(`job ${jobId} is no longer locked by this worker (${write}): another worker owns it now`);
   }
 }
 
@@ -153,6 +153,18 @@ export class FencedJobState {
         JSON.stringify(result), this.ttlSeconds]);
   }
 
+  /**
+   * Whether this attempt still holds the job's lock, read together with the job's cancel flag in
+   * one round trip (the trainer looks after every batch, at most every 100 ms). The worker renews
+   * the lock; when a renewal fails (the lock lapsed while the worker was frozen, or another worker
+   * took the job over) the lock no longer holds this token and the trainer stops mid-epoch, not
+   * only at its next (refused) write.
+   */
+  async checkLease(cancelKey: string): Promise<{ locked: boolean; cancelled: boolean }> {
+    const [lock, cancel] = await this.redis.mget(this.bull.lock, cancelKey);
+    return { locked: lock === this.lease.token, cancelled: cancel !== null };
+  }
+
   async deleteCheckpoint(): Promise<void> {
     await this.run('checkpoint delete', DELETE_CHECKPOINT,
       [this.bull.lock, checkpointKey(this.prefix, this.lease.jobId)], [this.lease.token]);
@@ -160,7 +172,7 @@ export class FencedJobState {
 
   private async run(write: string, script: string, keys: string[], args: (string | number | Buffer)[]): Promise<number> {
     const result = (await this.redis.eval(script, keys.length, ...keys, ...args)) as number;
-    if (result === 0) throw new LostJobLockError(this.lease.jobId, write);
+    if (result === 0) throw new LostJobLockError(this.lease.jobId, `${write} refused`);
     return result;
   }
 }

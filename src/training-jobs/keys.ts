@@ -17,3 +17,8 @@ export function cancelKey(prefix: string, jobId: string): string {
 export function cancelledJobKey(prefix: string, jobId: string): string {
   return `${prefix}:job:${jobId}:cancelled`;
 }
+
+/** The last deaths of a job's training process: { epoch, count, exit } (jobs/training-crash-policy.ts). */
+export function crashKey(prefix: string, jobId: string): string {
+  return `${prefix}:job:${jobId}:crashes`;
+}

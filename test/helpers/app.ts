@@ -7,6 +7,7 @@ import { bullmqConnection } from '../../src/store/redis';
 import { createTrainingWorker } from '../../jobs/training-worker';
 import { TRAINING_QUEUE } from '../../jobs/training-queue';
 import { deletePrefix, testConfig } from './config';
+import { waitForReady } from './ready';
 
 export interface TestService {
   config: Config;
@@ -44,6 +45,8 @@ export async function startService(
   await events.waitUntilReady();
   const worker = options.worker === false ? undefined : createTrainingWorker(config, options.workerOptions);
   if (worker) await worker.waitUntilReady();
+  // What a load balancer waits on: the app's Redis connections are up, so no route answers 503.
+  await waitForReady(supertest(app.server));
   return {
     config,
     app,

@@ -60,7 +60,23 @@ export class PrivateRedis {
 
   /** Kills the server (SIGKILL, like a crash) and resolves once its port refuses connections. */
   async kill(): Promise<void> {
-    await this.stopWith(() => this.child?.kill('SIGKILL'));
+    // A frozen server would not die of SIGKILL any later, but make sure it is not left stopped.
+    await this.stopWith(() => {
+      this.child?.kill('SIGKILL');
+      this.child?.kill('SIGCONT');
+    });
+  }
+
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered until thaw(). */
+  freeze(): void {
+    if (!this.child?.pid) throw new Error('redis-server is not running');
+    process.kill(this.child.pid, 'SIGSTOP');
+  }
+
+  /** Lets a frozen server run again (SIGCONT). */
+  thaw(): void {
+    if (!this.child?.pid) throw new Error('redis-server is not running');
+    process.kill(this.child.pid, 'SIGCONT');
   }
 
   /** Asks the server to exit without saving (SHUTDOWN NOSAVE). */

@@ -3,6 +3,7 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import supertest from 'supertest';
+import { Redis as IORedis } from 'ioredis';
 import { buildApp } from '../../src/app';
 import type { Config } from '../../src/config';
 import { deletePrefix, testConfig } from '../helpers/config';
@@ -10,6 +11,7 @@ import { ContractValidator, type HttpResponse } from '../helpers/openapi-contrac
 import { startService, xorCsv, type TestService } from '../helpers/app';
 import { PrivateRedis } from '../helpers/private-redis';
 import { createSearchWorker } from '../../jobs/search-worker';
+import { waitForReady } from '../helpers/ready';
 
 /**
  * The contract: every response the real app gives (over HTTP, real Redis, real worker) matches
@@ -410,6 +412,39 @@ describe('contract: every response matches the served /openapi.json', () => {
     extraConfigs.splice(extraConfigs.indexOf(away.config), 1);
     await away.app.close();
     await deletePrefix(away.config);
+    await redis.close();
+  });
+
+  test('every operation that stores something: 507 STORAGE_FULL while Redis is full', async () => {
+    const redis = await PrivateRedis.start(['--maxmemory-policy', 'noeviction']);
+    const full = await startApp({ REDIS_URL: redis.url, API_KEYS: KEY, RATE_LIMIT_MAX: '0' });
+    await waitForReady(full.http);
+    const upload = await full.http.post('/v1/datasets').set('authorization', BEARER).type('text/csv').send('a,y\n1,2\n3,4\n5,6\n7,8\n');
+    assert.equal(upload.status, 201);
+    const request = { datasetId: upload.body.id, target: 'y', task: 'regression' };
+    const queued = await full.http.post('/v1/training-jobs').set('authorization', BEARER).send(request);
+    assert.equal(queued.status, 202);
+    // Over maxmemory for good: half of what Redis holds.
+    const probe = new IORedis(redis.url);
+    const used = Number(/used_memory:(\d+)/.exec(await probe.info('memory'))![1]);
+    await probe.config('SET', 'maxmemory', String(Math.floor(used / 2)));
+    const sends: Record<string, () => supertest.Test> = {
+      'POST /v1/datasets': () => full.http.post('/v1/datasets').type('text/csv').send('a,b\n1,2\n3,4\n'),
+      'POST /v1/training-jobs': () => full.http.post('/v1/training-jobs').send(request),
+      'DELETE /v1/training-jobs/{jobId}': () => full.http.delete(`/v1/training-jobs/${queued.body.jobId}`),
+      'POST /v1/sweeps': () => full.http.post('/v1/sweeps').send({ base: request, grid: { 'regularization.l2': [0, 0.1] } }),
+    };
+    const documented = operations(full.document).filter((operation) => operation.responses['507']);
+    assert.deepEqual(documented.map((o) => `${o.method} ${o.template}`).sort(), Object.keys(sends).sort());
+    for (const [operation, send] of Object.entries(sends)) {
+      const res = await expect(send().set('authorization', BEARER), 507, full.contract);
+      assert.equal(res.body.error.code, 'STORAGE_FULL', operation);
+      contract.seen.add(`${operation} 507`);
+    }
+    probe.disconnect();
+    extraApps.splice(extraApps.indexOf(full.app), 1);
+    extraConfigs.splice(extraConfigs.indexOf(full.config), 1);
+    await full.app.close();
     await redis.close();
   });
 

@@ -4,6 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/app';
 import { startService, xorCsv, type TestService } from '../helpers/app';
 import { LogCapture } from '../helpers/logs';
+import { waitForReady } from '../helpers/ready';
+import supertest from 'supertest';
 
 const EPOCHS = 4;
 
@@ -47,6 +49,7 @@ describe('Prometheus metrics', () => {
     svc = await startService({ env: { LOG_LEVEL: 'debug' }, build: { logStream: logs } });
     replica = await buildApp(svc.config, { logStream: replicaLogs });
     await replica.ready();
+    await waitForReady(supertest(replica.server));
     const upload = await svc.http.post('/v1/datasets').set('content-type', 'text/csv').send(xorCsv(120));
     const queued = await svc.http.post('/v1/training-jobs').send({
       datasetId: upload.body.id,

@@ -7,6 +7,8 @@ import { createTrainingWorker } from '../../jobs/training-worker';
 import { buildApp } from '../../src/app';
 import { startService, xorCsv, type TestService } from '../helpers/app';
 import { SseClient, type SseEvent } from '../helpers/sse';
+import { waitForReady } from '../helpers/ready';
+import supertest from 'supertest';
 
 const EPOCHS = 20;
 
@@ -155,6 +157,7 @@ describe('training job events (SSE)', () => {
     const replica = await buildApp(svc.config);
     await replica.listen({ port: 0, host: '127.0.0.1' });
     const url = `http://127.0.0.1:${(replica.server.address() as AddressInfo).port}`;
+    await waitForReady(supertest(url));
     const jobId = await queueJob();
     const client = await SseClient.open(`${url}/v1/training-jobs/${jobId}/events`);
     assert.equal((await client.next())?.event, 'state');

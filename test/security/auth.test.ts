@@ -9,6 +9,7 @@ import { buildApp } from '../../src/app';
 import { ConfigError, loadConfig } from '../../src/config';
 import { ApiKeys, presentedKey } from '../../src/http/auth';
 import { deletePrefix, testConfig } from '../helpers/config';
+import { waitForReady } from '../helpers/ready';
 
 const KEY_1 = 'k1-4f1d0c6e9b2a47d8a3c5e7f901234567';
 const KEY_2 = 'k2-a9b8c7d6e5f4a3b2c1d0e9f8a7b6c5d4';
@@ -30,6 +31,7 @@ describe('API keys', () => {
     }
     await app.ready();
     http = supertest(app.server);
+    await waitForReady(http);
   });
   after(async () => {
     await app.close();
@@ -218,7 +220,9 @@ describe('the API process', () => {
     child.stderr.on('data', (chunk) => (output += chunk));
     try {
       const http = supertest(`http://127.0.0.1:${port}`);
-      await waitFor(async () => (await http.get('/healthz')).status === 200, 20_000);
+      // /readyz, not /healthz: the process may answer before its Redis connections are up, and
+      // then a route that needs Redis answers 503.
+      await waitFor(async () => (await http.get('/readyz').catch(() => ({ status: 0 }))).status === 200, 60_000);
       assert.equal((await http.get('/v1/models').set('authorization', `Bearer ${KEY_1}`)).status, 200);
       assert.equal((await http.get('/v1/models').set('authorization', `Bearer ${WRONG}`)).status, 401);
       assert.equal((await http.get('/v1/models/mdl_missing').set('authorization', `Bearer ${KEY_2}`)).status, 404);
@@ -247,7 +251,9 @@ describe('the API process', () => {
     child.stdout.on('data', (chunk) => (output += chunk));
     try {
       const http = supertest(`http://127.0.0.1:${port}`);
-      await waitFor(async () => (await http.get('/healthz')).status === 200, 20_000);
+      // /readyz, not /healthz: the process may answer before its Redis connections are up, and
+      // then a route that needs Redis answers 503.
+      await waitFor(async () => (await http.get('/readyz').catch(() => ({ status: 0 }))).status === 200, 60_000);
       assert.equal((await http.get('/v1/models')).status, 200);
     } finally {
       child.kill('SIGTERM');
