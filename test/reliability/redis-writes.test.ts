@@ -9,7 +9,11 @@ import { testConfig } from '../helpers/config';
 import { PrivateRedis } from '../helpers/private-redis';
 import { waitForReady } from '../helpers/ready';
 
-/** Dataset keys under the test's prefix (one hash per dataset). */
+/**
+ * The datasets a reader can see under the test's prefix (one hash per dataset; its chunks are
+ * `…:chunk:<n>` keys beside it), after checking that every other chunk — an unpublished upload's —
+ * carries a TTL, so nothing unacknowledged stays.
+ */
 async function datasetKeys(redis: Redis, prefix: string): Promise<string[]> {
   const found: string[] = [];
   let cursor = '0';
@@ -18,7 +22,12 @@ async function datasetKeys(redis: Redis, prefix: string): Promise<string[]> {
     cursor = next;
     found.push(...keys);
   } while (cursor !== '0');
-  return found;
+  const hashes = found.filter((key) => !key.includes(':chunk:'));
+  for (const chunk of found.filter((key) => key.includes(':chunk:'))) {
+    if (hashes.includes(chunk.slice(0, chunk.indexOf(':chunk:')))) continue;
+    assert.ok((await redis.ttl(chunk)) > 0, `${chunk} belongs to no published dataset and has no TTL`);
+  }
+  return hashes;
 }
 
 /**
