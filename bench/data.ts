@@ -111,7 +111,7 @@ function upload(port: number, path: string): Promise<{ status: number; body: str
       { host: '127.0.0.1', port, method: 'POST', path: '/v1/datasets', headers: { 'content-type': 'text/csv', 'content-length': statSync(path).size } },
       (res) => {
         let body = '';
-        res.on('data', (d) => (body += d));
+        res.on('data', (d: Buffer) => (body += d.toString()));
         res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
       },
     );

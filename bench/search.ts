@@ -60,7 +60,7 @@ export async function benchSearch(config: Config, options: BenchOptions, log: (l
       payload: readFileSync(join(DATA, 'noisy.train.csv'), 'utf8'),
     });
     if (upload.statusCode !== 201) throw new Error(`dataset upload: ${upload.statusCode} ${upload.body}`);
-    const datasetId = (upload.json() as { id: string }).id;
+    const datasetId = upload.json<{ id: string }>().id;
     const test = testRows(readFileSync(join(DATA, 'noisy.test.csv'), 'utf8'));
     const env = { ...process.env, ...configToEnv(config) };
     for (let i = 0; i < 2; i++) {
@@ -87,10 +87,10 @@ export async function benchSearch(config: Config, options: BenchOptions, log: (l
         payload: { base, space: SPACE, strategy: 'grid', budget: { maxTrials: 32, maxParallel: 2 }, pruner, seed: 1 },
       });
       if (created.statusCode !== 202) throw new Error(`search: ${created.statusCode} ${created.body}`);
-      const id = (created.json() as { searchId: string }).searchId;
+      const id = created.json<{ searchId: string }>().searchId;
       let view: SearchViewBody;
       for (;;) {
-        view = (await app.inject({ method: 'GET', url: `/v1/searches/${id}` })).json() as SearchViewBody;
+        view = (await app.inject({ method: 'GET', url: `/v1/searches/${id}` })).json<SearchViewBody>();
         if (view.state !== 'running') break;
         if (workers.some((w) => w.exitCode !== null)) throw new Error('a worker process exited');
         await new Promise((resolve) => setTimeout(resolve, 250));
@@ -116,7 +116,7 @@ export async function benchSearch(config: Config, options: BenchOptions, log: (l
             payload: { rows: test.rows.slice(i, i + 100) },
           });
           if (predicted.statusCode !== 200) throw new Error(`predict: ${predicted.statusCode} ${predicted.body.slice(0, 300)}`);
-          predictions.push(...(predicted.json() as { predictions: (string | number)[] }).predictions);
+          predictions.push(...predicted.json<{ predictions: (string | number)[] }>().predictions);
         }
         const correct = predictions.filter((p, i) => String(p) === test.labels[i]).length;
         result.bestTestAccuracy = Math.round((1000 * correct) / test.labels.length) / 10;

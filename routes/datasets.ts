@@ -52,7 +52,7 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
     app.addHook('onReady', () => {
       void cleanup().then(
         (ids) => ids.length > 0 && app.log.info({ ids }, 'removed the chunks of abandoned uploads'),
-        (error: Error) => app.log.warn({ err: error.message }, 'could not clean up abandoned uploads'),
+        (error: unknown) => app.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not clean up abandoned uploads'),
       );
     });
   }

@@ -16,6 +16,8 @@ import { modelMetadata, toOutputs, toPredictInput } from '../src/serving/open-in
 import { predict } from '../src/serving/predict';
 
 /** The package version (read from dist/routes/open-inference.js). */
+// A require, not an import: an import would make tsc copy package.json into dist/ (as in src/app.ts).
+// eslint-disable-next-line @typescript-eslint/no-require-imports
 const SERVER_VERSION: string = (require('../../package.json') as { version: string }).version;
 
 /**

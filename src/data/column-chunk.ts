@@ -77,6 +77,11 @@ export function encodeChunk(rows: number, columns: ChunkColumn[]): Buffer {
   return out;
 }
 
+/** The kind byte of a column header; any other byte reads as Codes32, as its values always did. */
+function kindOf(byte: number): ColumnKind {
+  return byte === 0 ? ColumnKind.Float32 : byte === 1 ? ColumnKind.Codes16 : ColumnKind.Codes32;
+}
+
 /** Throws on a chunk that is not one (wrong magic, truncated): a stored chunk is never guessed at. */
 export function decodeChunk(bytes: Buffer): DecodedChunk {
   if (bytes.length < 12 || bytes.toString('latin1', 0, 4) !== CHUNK_MAGIC) throw new Error('not a dataset chunk');
@@ -90,7 +95,7 @@ export function decodeChunk(bytes: Buffer): DecodedChunk {
   let offset = 12 + 4 * count;
   const columns: ChunkColumn[] = [];
   for (let i = 0; i < count; i++) {
-    const kind = bytes[12 + 4 * i] as ColumnKind;
+    const kind = kindOf(bytes[12 + 4 * i]);
     const hasBitmap = bytes[12 + 4 * i + 1] === 1;
     let validity: Uint8Array | undefined;
     if (hasBitmap) {

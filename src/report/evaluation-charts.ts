@@ -55,6 +55,7 @@ export function confusionSpec(matrix: number[][], classes: string[], rows: strin
   const size = Math.min(420, Math.max(160, 48 * classes.length));
   return {
     ...BASE,
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- vega-lite's title anchor (see src/report/vega.ts)
     title: { text: `Confusion matrix (${rows} rows)`, subtitle: 'colour: share of the true class', anchor: 'start' },
     width: size,
     height: size,
@@ -79,7 +80,7 @@ export function confusionSpec(matrix: number[][], classes: string[], rows: strin
         },
       },
     ],
-  } as ChartSpec;
+  };
 }
 
 export function rocSpec(curves: NonNullable<ClassificationSet['rocCurves']>, classes: string[], rows: string): ChartSpec {
@@ -89,6 +90,7 @@ export function rocSpec(curves: NonNullable<ClassificationSet['rocCurves']>, cla
   const binary = curves.length === 1 && classes.length === 2;
   return {
     ...BASE,
+    // eslint-disable-next-line @typescript-eslint/no-deprecated -- vega-lite's title anchor (see src/report/vega.ts)
     title: { text: `ROC curve${binary ? ` of ${classes[1]}` : 's, one class against the rest'} (${rows} rows)`, anchor: 'start' },
     width: 320,
     height: 320,
@@ -109,7 +111,7 @@ export function rocSpec(curves: NonNullable<ClassificationSet['rocCurves']>, cla
         },
       },
     ],
-  } as ChartSpec;
+  };
 }
 
 export function reliabilitySpec(bins: ClassificationSet['reliability'], rows: string, temperature?: number): ChartSpec {
@@ -119,6 +121,7 @@ export function reliabilitySpec(bins: ClassificationSet['reliability'], rows: st
     title: {
       text: `Reliability (${rows} rows)`,
       subtitle: `top-class confidence against accuracy, 10 bins${temperature !== undefined ? `; calibrated, T = ${temperature.toPrecision(3)}` : ''}`,
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- vega-lite's title anchor (see src/report/vega.ts)
       anchor: 'start',
     },
     width: 320,
@@ -140,7 +143,7 @@ export function reliabilitySpec(bins: ClassificationSet['reliability'], rows: st
         },
       },
     ],
-  } as ChartSpec;
+  };
 }
 
 export function importanceSpec(importance: NonNullable<EvaluationResult['importance']>): ChartSpec {
@@ -151,6 +154,7 @@ export function importanceSpec(importance: NonNullable<EvaluationResult['importa
     title: {
       text: `Permutation importance (${importance.rows} rows)`,
       subtitle: `increase of ${importance.loss === 'mse' ? 'MSE' : 'log loss'} with the column shuffled; ± sd over ${importance.repeats} repeats`,
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- vega-lite's title anchor (see src/report/vega.ts)
       anchor: 'start',
     },
     width: 480,
@@ -161,5 +165,5 @@ export function importanceSpec(importance: NonNullable<EvaluationResult['importa
       { mark: { type: 'bar', color: '#1f77b4' }, encoding: { x: { field: 'mean', type: 'quantitative', title: 'loss increase' } } },
       { mark: { type: 'rule', color: '#333' }, encoding: { x: { field: 'low', type: 'quantitative' }, x2: { field: 'high' } } },
     ],
-  } as ChartSpec;
+  };
 }

@@ -12,7 +12,7 @@ import { trainingRequestSchema } from './training-request.schema';
 export const LENGTH_SUFFIX = '.length';
 
 const lowBelowHigh = { error: 'low must be below high' };
-const bounds = <T extends { low: number; high: number }>(p: T) => p.low < p.high;
+const bounds = (p: { low: number; high: number }) => p.low < p.high;
 
 export const choiceParamSchema = z
   .object({

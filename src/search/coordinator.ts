@@ -1,6 +1,6 @@
 import type { EpochMetrics } from '../ml/trainer';
 import type { TrainingRequest } from '../schemas/training-request.schema';
-import { CANCELLED_REASON, type TrainingJobResult } from '../training-jobs/contract';
+import { CANCELLED_REASON } from '../training-jobs/contract';
 import type { StoredJob } from '../training-jobs/job-repository';
 import { readStoredMetrics } from '../training/stored-metrics';
 import { judge } from './pruners';
@@ -181,7 +181,7 @@ async function follow(
     // It finished before the cancellation reached it: the pruner's verdict at the rung stands.
     settle(trial, 'pruned');
   } else if (state === 'completed') {
-    const result = job.returnvalue as TrainingJobResult;
+    const result = job.returnvalue;
     const modelEpoch = result.restoredBestWeights && result.bestEpoch ? result.bestEpoch : metrics.length;
     const kept = metrics[modelEpoch - 1]?.[metric];
     trial.value = typeof kept === 'number' ? kept : undefined;

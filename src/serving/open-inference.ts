@@ -65,7 +65,7 @@ function elements(tensor: Tensor): unknown[] {
     throw invalid(
       'INVALID_PREDICT_INPUT',
       `input "${tensor.name}": shape [${tensor.shape.join(', ')}] holds ${size} elements, but data holds ${flat.length}` +
-        `${flat.some(Array.isArray) ? ' and is nested deeper than the shape' : ''}`,
+        (flat.some(Array.isArray) ? ' and is nested deeper than the shape' : ''),
     );
   }
   return flat;
@@ -153,7 +153,7 @@ export function toOutputs(prediction: Prediction, prep: Preprocessing, requested
   const n = prediction.predictions.length;
   const outputs: Output[] = [];
   if (prep.target.task === 'regression') {
-    outputs.push({ name: 'prediction', datatype: 'FP64', shape: [n], data: prediction.predictions as number[] });
+    outputs.push({ name: 'prediction', datatype: 'FP64', shape: [n], data: prediction.predictions });
     return outputs;
   }
   const probabilities = prediction.probabilities ?? [];

@@ -62,8 +62,8 @@ export async function predict(
     prediction.warnings = messages;
   }
   if (report) {
-    drift!.observe?.(report);
-    if (drift!.explain) prediction.drift = report;
+    drift.observe?.(report);
+    if (drift.explain) prediction.drift = report;
   }
   return prediction;
 }

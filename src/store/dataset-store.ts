@@ -169,7 +169,7 @@ export class DatasetStore {
       return JSON.parse(raw) as Table;
     }
     const dictionaries = await Promise.all(
-      meta.columns.map((column) => (column.type === 'categorical' ? this.categories(id, column.name) : undefined)),
+      meta.columns.map(async (column) => (column.type === 'categorical' ? this.categories(id, column.name) : undefined)),
     );
     const values: CellValue[][] = meta.columns.map(() => new Array<CellValue>(meta.rows));
     let offset = 0;

@@ -54,8 +54,8 @@ export class RedisDatasetBackend implements DatasetBackend {
     const pipeline = this.redis.pipeline().set(this.chunkKey(id, index), bytes, 'EX', this.uploadTtlSeconds);
     if (renew) for (let i = 0; i < index; i++) pipeline.expire(this.chunkKey(id, i), this.uploadTtlSeconds);
     const results = (await pipeline.exec()) ?? [];
-    const failed = results.find(([error]) => error);
-    if (failed) throw failed[0];
+    const failed = results.find(([error]) => error)?.[0];
+    if (failed) throw failed;
   }
 
   getChunk(id: string, index: number): Promise<Buffer | null> {

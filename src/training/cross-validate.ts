@@ -40,7 +40,7 @@ export async function crossValidate(
   const perFold: CrossValidationResult['perFold'] = [];
   // Out-of-fold: each row's prediction by the fold model that did not train on it. A fold's
   // classes are those of its own training rows, so probabilities are kept by class label.
-  const oof: { labels: string[]; probabilities: number[] }[] = new Array(pool.length);
+  const oof = new Array<{ labels: string[]; probabilities: number[] }>(pool.length);
   const oofPredictions = new Float64Array(pool.length);
   for (let f = 0; f < k; f++) {
     const inFold = new Set(folds[f]);

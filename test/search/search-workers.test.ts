@@ -134,7 +134,7 @@ describe('searches across worker processes', () => {
       assert.equal(t.prunedAtEpoch, 1);
     }
     assert.ok(done.best, 'a best trial with its model');
-    assert.equal(done.trials[0].trial, done.best!.trial);
+    assert.equal(done.trials[0].trial, done.best.trial);
     assert.equal(done.trials[0].state, 'completed');
     assert.equal(done.trials[0].settings['training.learningRate'], 0.03);
     // The curves chart: every trial, the pruned ones marked.
@@ -146,7 +146,7 @@ describe('searches across worker processes', () => {
     assert.equal(svg.status, 200);
     const marked = new Set([...(svg.body as string).matchAll(/t(\d+) [^<",]*?✂ pruned at \d+/g)].map((m) => Number(m[1])));
     assert.deepEqual([...marked].sort(), done.trials.filter((t) => t.state === 'pruned').map((t) => t.trial).sort());
-    const model = await svc.http.get(`/v1/models/${done.best!.modelId}`);
+    const model = await svc.http.get(`/v1/models/${done.best.modelId}`);
     assert.equal(model.status, 200);
     // The killed worker's sandboxed trainer did not outlive it.
     for (const pid of sandboxes) assert.equal(alive(pid), false, `sandbox ${pid}`);

@@ -339,7 +339,8 @@ describe('Redis store only', () => {
 
   test('Redis memory of the chunks is at most 1.2 × the float32 size of the data', async () => {
     const store = STORES.redis().make();
-    const backend = store.backend as RedisDatasetBackend;
+    const backend = store.backend;
+    assert.ok(backend instanceof RedisDatasetBackend, 'the Redis store has the Redis backend');
     const columns = 30;
     const rows = 150_000;
     const lines = [Array.from({ length: columns }, (_, c) => `c${c}`).join(',')];
