@@ -45,8 +45,11 @@ export function applyCrashPolicy(
   const checkpoints = new CheckpointStore(redis, config.redisPrefix, config.jobKeepSeconds);
   worker.on('failed', (job, error) => {
     if (!job || !CHILD_DIED.test(error.message)) return;
-    void onDeath(job, error.message).catch((failure: Error) =>
-      log.warn({ jobId: job.id, err: failure.message }, `could not apply the crash policy to job ${job.id}`),
+    void onDeath(job, error.message).catch((failure: unknown) =>
+      log.warn(
+        { jobId: job.id, err: failure instanceof Error ? failure.message : String(failure) },
+        `could not apply the crash policy to job ${job.id}`,
+      ),
     );
   });
 

@@ -22,7 +22,10 @@ import { watchdogFor } from './redis-watchdog';
 export function requireRedis(redis: Redis): onRequestHookHandler {
   const watchdog = watchdogFor(redis);
   return (_request, reply, done) => {
-    if (!watchdog.responsive) return done(new AppError('REDIS_UNAVAILABLE'));
+    if (!watchdog.responsive) {
+      done(new AppError('REDIS_UNAVAILABLE'));
+      return;
+    }
     watchdog.guard(reply, () => {
       const error = new AppError('REDIS_UNAVAILABLE');
       void reply

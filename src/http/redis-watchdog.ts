@@ -63,7 +63,10 @@ export class RedisWatchdog {
    */
   guard(reply: FastifyReply, answer: () => void): void {
     const timer = setInterval(() => {
-      if (reply.sent || reply.raw.headersSent) return clearInterval(timer);
+      if (reply.sent || reply.raw.headersSent) {
+        clearInterval(timer);
+        return;
+      }
       if (!this.responsive) {
         clearInterval(timer);
         answer();

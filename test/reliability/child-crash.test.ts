@@ -87,9 +87,9 @@ describe('a training process that dies', () => {
     const killed = new Set<number>();
     for (let kill = 0; kill < 2; kill++) await killTrainer(jobId, killed);
     await waitUntil(async () => (await svc.app.services.queue.getJob(jobId))?.failedReason?.includes('in a row') ?? false,
-      'the job to fail as a crash loop').catch(async (error) => {
+      'the job to fail as a crash loop').catch(async (error: unknown) => {
       const job = await svc.app.services.queue.getJob(jobId);
-      throw new Error(`${error.message}: ${await job?.getState()} ${job?.failedReason} ${worker.output().slice(-3000)}`);
+      throw new Error(`${error instanceof Error ? error.message : String(error)}: ${await job?.getState()} ${job?.failedReason} ${worker.output().slice(-3000)}`);
     });
     const job = await svc.http.get(`/v1/training-jobs/${jobId}`);
     assert.equal(job.body.state, 'failed');
