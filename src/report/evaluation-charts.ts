@@ -90,8 +90,11 @@ export function rocSpec(curves: NonNullable<ClassificationSet['rocCurves']>, cla
   const binary = curves.length === 1 && classes.length === 2;
   return {
     ...BASE,
-    // eslint-disable-next-line @typescript-eslint/no-deprecated -- vega-lite's title anchor (see src/report/vega.ts)
-    title: { text: `ROC curve${binary ? ` of ${classes[1]}` : 's, one class against the rest'} (${rows} rows)`, anchor: 'start' },
+    title: {
+      text: `ROC curve${binary ? ` of ${classes[1]}` : 's, one class against the rest'} (${rows} rows)`,
+      // eslint-disable-next-line @typescript-eslint/no-deprecated -- vega-lite's title anchor (see src/report/vega.ts)
+      anchor: 'start',
+    },
     width: 320,
     height: 320,
     layer: [
