@@ -163,10 +163,10 @@ describe('random and TPE searches across worker processes', () => {
     for (let i = 1; i < pruned.length; i++) assert.ok(pruned[i - 1].epochsRun >= pruned[i].epochsRun);
     assert.deepEqual(done.trials.map((t) => t.rank), done.trials.map((_, i) => i + 1));
     assert.ok(done.best, 'a best trial with its model');
-    assert.equal(done.best!.trial, completed[0].trial);
-    assert.equal(done.best!.modelId, completed[0].modelId);
+    assert.equal(done.best.trial, completed[0].trial);
+    assert.equal(done.best.modelId, completed[0].modelId);
     assert.equal(completed[0].settings['training.learningRate'], GOOD);
-    const model = await svc.http.get(`/v1/models/${done.best!.modelId}`);
+    const model = await svc.http.get(`/v1/models/${done.best.modelId}`);
     assert.equal(model.status, 200, model.text);
   }
 
