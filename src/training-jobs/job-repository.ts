@@ -72,8 +72,13 @@ export class TrainingJobRepository {
       const cancelled = await this.cancelledWaiting(jobId);
       return cancelled ? { kind: 'cancelled-waiting', ...cancelled } : null;
     }
-    const [state, rawMetrics] = await Promise.all([job.getState(), this.rawMetrics(jobId)]);
-    return { kind: 'queued', job, state, rawMetrics };
+    // The state first, then what it implies: a job that finished after it was fetched is fetched
+    // again (else a "failed" job reads without its failedReason, a "completed" one without its
+    // return value), and the metrics are read after the state, so a finished job's list is whole.
+    const state = await job.getState();
+    const current = (state === 'completed' || state === 'failed') && !job.finishedOn ? await findJob(this.deps.queue, jobId) : job;
+    const rawMetrics = await this.rawMetrics(jobId);
+    return { kind: 'queued', job: current ?? job, state, rawMetrics };
   }
 
   /** Whether a job reads at all (in the queue, or cancelled while waiting). */
