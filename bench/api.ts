@@ -116,11 +116,17 @@ async function stopProcess(p: ServiceProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, p: ServiceProcess, timeoutMs = 60_000): Promise<void> {
+async function waitFor(
+  what: string,
+  check: () => Promise<boolean> | boolean,
+  p: ServiceProcess,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (p.child.exitCode !== null) throw new Error(`${what}: the process exited:\n${p.output().slice(-4000)}`);
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs / 1000} s:\n${p.output().slice(-4000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${timeoutMs / 1000} s:\n${p.output().slice(-4000)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
@@ -180,18 +186,33 @@ export async function benchApi(
   const base = `http://127.0.0.1:${port}`;
   const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
   const connection = bullmqConnection(config.redisUrl, 'blocking');
-  const queue = new Queue<TrainingJobData, TrainingJobResult>(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
+  const queue = new Queue<TrainingJobData, TrainingJobResult>(TRAINING_QUEUE, {
+    connection,
+    prefix: config.redisPrefix,
+  });
   const events = new QueueEvents(TRAINING_QUEUE, { connection, prefix: config.redisPrefix });
   const api = startProcess('api', env);
   const worker = startProcess('worker', env);
   const step = new FitwellPeer(rows);
   try {
     await events.waitUntilReady();
-    await waitFor('the API', () => fetch(`${base}/readyz`).then((r) => r.status === 200, () => false), api);
+    await waitFor(
+      'the API',
+      () =>
+        fetch(`${base}/readyz`).then(
+          (r) => r.status === 200,
+          () => false,
+        ),
+      api,
+    );
     await waitFor('the worker', () => /training worker consuming/.test(worker.output()), worker);
 
     log(`api: POST /v1/datasets (${rows} rows)`);
-    const upload = await fetch(`${base}/v1/datasets`, { method: 'POST', headers, body: JSON.stringify(referenceDataset(rows)) });
+    const upload = await fetch(`${base}/v1/datasets`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(referenceDataset(rows)),
+    });
     if (upload.status !== 201) throw new Error(`dataset upload: ${upload.status} ${await upload.text()}`);
     const datasetId = ((await upload.json()) as { id: string }).id;
     const body = JSON.stringify(referenceRequest(datasetId, batchSize, epochs));

@@ -86,7 +86,11 @@ function normal(rng: Rng): number {
 }
 
 function csv(header: string[], rows: (string | number)[][]): string {
-  return [header.join(','), ...rows.map((r) => r.map((v) => (typeof v === 'number' ? v.toFixed(4) : v)).join(','))].join('\n') + '\n';
+  return (
+    [header.join(','), ...rows.map((r) => r.map((v) => (typeof v === 'number' ? v.toFixed(4) : v)).join(','))].join(
+      '\n',
+    ) + '\n'
+  );
 }
 
 /** 3 Gaussian classes in 8 informative dimensions (means ±1.2), 4 noise columns, uneven scales. */
@@ -112,7 +116,7 @@ function noisyWide(): string {
     const x = Array.from({ length: 256 }, () => normal(rng));
     const score = weights.reduce((s, w, j) => s + w * x[j], 0);
     const flip = rng.next() < 0.1;
-    rows.push([...x, (score > 0) !== flip ? 'yes' : 'no']);
+    rows.push([...x, score > 0 !== flip ? 'yes' : 'no']);
   }
   return csv([...Array.from({ length: 256 }, (_, j) => `x${j}`), 'label'], rows);
 }
@@ -130,14 +134,25 @@ function friedman(): string {
 }
 
 const DATASETS = [
-  { name: 'churn (examples/, 1200 rows)', task: 'classification', target: 'churned', csv: () => readFileSync(join(__dirname, '..', '..', 'examples', 'churn.csv'), 'utf8') },
+  {
+    name: 'churn (examples/, 1200 rows)',
+    task: 'classification',
+    target: 'churned',
+    csv: () => readFileSync(join(__dirname, '..', '..', 'examples', 'churn.csv'), 'utf8'),
+  },
   { name: 'blobs (400 rows, 3 classes)', task: 'classification', target: 'label', csv: blobs },
   { name: 'noisy-wide (190 rows × 256)', task: 'classification', target: 'label', csv: noisyWide },
   { name: 'friedman (280 rows, regression)', task: 'regression', target: 'y', csv: friedman },
 ] as const;
 
 const MODELS = [
-  { name: 'bn 256-256', hidden: [{ units: 256, normalization: 'batch' }, { units: 256, normalization: 'batch' }] },
+  {
+    name: 'bn 256-256',
+    hidden: [
+      { units: 256, normalization: 'batch' },
+      { units: 256, normalization: 'batch' },
+    ],
+  },
   {
     name: 'bn + dropout 0.3',
     hidden: [
@@ -197,7 +212,8 @@ function trueStats(trainer: Trainer): Map<string, Stats> {
       const mean = new Float64Array(units);
       const variance = new Float64Array(units);
       for (let i = 0; i < n; i++) for (let j = 0; j < units; j++) mean[j] += values[i * units + j] / n;
-      for (let i = 0; i < n; i++) for (let j = 0; j < units; j++) variance[j] += (values[i * units + j] - mean[j]) ** 2 / n;
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < units; j++) variance[j] += (values[i * units + j] - mean[j]) ** 2 / n;
       const stats = { mean, variance };
       out.set(layer.name, stats);
       setStats(layer, stats);
@@ -283,7 +299,9 @@ async function main(): Promise<void> {
             const trueValLoss = val();
             const rules = Object.fromEntries(
               RULES.map((rule) => {
-                const replayed = new Map(layers.map((l) => [l.name, replay(rule, recorded.get(l.name)!, stepsPerEpoch, 32)]));
+                const replayed = new Map(
+                  layers.map((l) => [l.name, replay(rule, recorded.get(l.name)!, stepsPerEpoch, 32)]),
+                );
                 return [rule, score(replayed, truth)];
               }),
             ) as Measurement['rules'];
@@ -301,7 +319,10 @@ async function main(): Promise<void> {
             });
             process.stderr.write(
               `[bn-warmup] ${dataset.name} · ${model.name} · seed ${seed} · epoch ${trainer.epoch}: ` +
-                RULES.map((r) => `${r} ${rules[r].meanErr.toFixed(3)}/${rules[r].varErr.toFixed(3)}/${Math.abs(rules[r].valLoss - trueValLoss).toFixed(4)}`).join(' · ') +
+                RULES.map(
+                  (r) =>
+                    `${r} ${rules[r].meanErr.toFixed(3)}/${rules[r].varErr.toFixed(3)}/${Math.abs(rules[r].valLoss - trueValLoss).toFixed(4)}`,
+                ).join(' · ') +
                 '\n',
             );
           },
@@ -314,7 +335,10 @@ async function main(): Promise<void> {
   const dir = join(__dirname, '..', '..', 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `batch-norm-warmup-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-  writeFileSync(file, JSON.stringify({ backend: backend.name, momentum: MOMENTUM, seeds, epochs, measurements }, null, 1));
+  writeFileSync(
+    file,
+    JSON.stringify({ backend: backend.name, momentum: MOMENTUM, seeds, epochs, measurements }, null, 1),
+  );
   process.stderr.write(`[bn-warmup] wrote ${file}\n`);
 }
 
@@ -340,14 +364,18 @@ function summarize(ms: Measurement[], measureAt: number[]): string {
         .join(' | ')} |`;
     for (const rule of RULES) lines.push(row(rule, (m) => m.rules[rule]));
     lines.push(row('service (as built)', (m) => m.service));
-    lines.push(`| valLoss* | ${measureAt.map((e) => avg(of.filter((m) => m.epoch === e).map((m) => m.trueValLoss)).toFixed(4)).join(' | ')} |`);
+    lines.push(
+      `| valLoss* | ${measureAt.map((e) => avg(of.filter((m) => m.epoch === e).map((m) => m.trueValLoss)).toFixed(4)).join(' | ')} |`,
+    );
     lines.push(`\n${model}, epoch 1 by dataset: valLoss* and valLoss − valLoss* (mean over seeds)`);
     lines.push(`| dataset | steps/epoch | valLoss* | ${RULES.join(' | ')} |`);
     lines.push(`|---|---|---|${RULES.map(() => '---').join('|')}|`);
     for (const dataset of [...new Set(of.map((m) => m.dataset))]) {
       const at = of.filter((m) => m.dataset === dataset && m.epoch === 1);
       const signed = (rule: Rule) => avg(at.map((m) => m.rules[rule].valLoss - m.trueValLoss));
-      lines.push(`| ${dataset} | ${at[0].stepsPerEpoch} | ${avg(at.map((m) => m.trueValLoss)).toFixed(3)} | ${RULES.map((r) => `${signed(r) >= 0 ? '+' : ''}${signed(r).toFixed(3)}`).join(' | ')} |`);
+      lines.push(
+        `| ${dataset} | ${at[0].stepsPerEpoch} | ${avg(at.map((m) => m.trueValLoss)).toFixed(3)} | ${RULES.map((r) => `${signed(r) >= 0 ? '+' : ''}${signed(r).toFixed(3)}`).join(' | ')} |`,
+      );
     }
   }
   return lines.join('\n');

@@ -79,7 +79,9 @@ function freePort(): Promise<number> {
 }
 
 function memoryMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith(field));
+  const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(field));
   return line ? Number(line.split(/\s+/)[1]) / 1024 : NaN;
 }
 
@@ -98,7 +100,10 @@ async function startApi(config: Config, port: number): Promise<ChildProcess> {
   });
   const deadline = Date.now() + 60_000;
   for (;;) {
-    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.ok, () => false);
+    const ok = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ok) return child;
     if (child.exitCode !== null || Date.now() > deadline) throw new Error('the API did not start');
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -108,7 +113,13 @@ async function startApi(config: Config, port: number): Promise<ChildProcess> {
 function upload(port: number, path: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: '127.0.0.1', port, method: 'POST', path: '/v1/datasets', headers: { 'content-type': 'text/csv', 'content-length': statSync(path).size } },
+      {
+        host: '127.0.0.1',
+        port,
+        method: 'POST',
+        path: '/v1/datasets',
+        headers: { 'content-type': 'text/csv', 'content-length': statSync(path).size },
+      },
       (res) => {
         let body = '';
         res.on('data', (d: Buffer) => (body += d.toString()));
@@ -120,7 +131,11 @@ function upload(port: number, path: string): Promise<{ status: number; body: str
   });
 }
 
-export async function benchData(config: Config, options: BenchOptions, log: (line: string) => void): Promise<DataResults> {
+export async function benchData(
+  config: Config,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<DataResults> {
   const dir = await mkdtemp(join(tmpdir(), 'fitwell-bench-data-'));
   const redis = createRedis(config.redisUrl, { commandTimeout: 60_000 });
   await waitForRedis(redis);
@@ -140,7 +155,9 @@ export async function benchData(config: Config, options: BenchOptions, log: (lin
         const peak = memoryMb(api.pid!, 'VmHWM');
         if (res.status !== 201) throw new Error(`upload of ${targetMb} MB: ${res.status} ${res.body.slice(0, 300)}`);
         const meta = JSON.parse(res.body) as { id: string; rows: number };
-        let stored = Number(await redis.call('MEMORY', 'USAGE', `${config.redisPrefix}:dataset:${meta.id}`, 'SAMPLES', '0'));
+        let stored = Number(
+          await redis.call('MEMORY', 'USAGE', `${config.redisPrefix}:dataset:${meta.id}`, 'SAMPLES', '0'),
+        );
         for (let i = 0; ; i++) {
           const used = await redis.call('MEMORY', 'USAGE', `${config.redisPrefix}:dataset:${meta.id}:chunk:${i}`);
           if (used === null) break;

@@ -36,7 +36,9 @@ export interface Machine {
 export function machine(): Machine {
   let cpu = cpus()[0]?.model ?? 'unknown';
   try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => l.startsWith('model name'));
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('model name'));
     if (line) cpu = line.split(':')[1].trim();
   } catch {
     // not Linux: os.cpus() has it

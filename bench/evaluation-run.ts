@@ -21,11 +21,34 @@ async function run(file: string, input: Omit<TrainingRequestInput, 'datasetId'>)
   const outcome = await trainFromRequest(request, table, 7);
   const e = outcome.evaluation!;
   const round = (v: unknown): unknown =>
-    typeof v === 'number' ? Number(v.toPrecision(4)) : Array.isArray(v) ? v.map(round) : v && typeof v === 'object'
-      ? Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'reliability' && k !== 'rocCurves').map(([k, x]) => [k, round(x)]))
-      : v;
-  const importance = e.importance?.columns.slice().sort((a, b) => b.mean - a.mean).slice(0, 5);
-  console.log(JSON.stringify({ file, rows: outcome.rows, epochsRun: outcome.metrics.length, ...(round({ ...e, importance: undefined }) as object), topImportance: round(importance) }, null, 1));
+    typeof v === 'number'
+      ? Number(v.toPrecision(4))
+      : Array.isArray(v)
+        ? v.map(round)
+        : v && typeof v === 'object'
+          ? Object.fromEntries(
+              Object.entries(v)
+                .filter(([k]) => k !== 'reliability' && k !== 'rocCurves')
+                .map(([k, x]) => [k, round(x)]),
+            )
+          : v;
+  const importance = e.importance?.columns
+    .slice()
+    .sort((a, b) => b.mean - a.mean)
+    .slice(0, 5);
+  console.log(
+    JSON.stringify(
+      {
+        file,
+        rows: outcome.rows,
+        epochsRun: outcome.metrics.length,
+        ...(round({ ...e, importance: undefined }) as object),
+        topImportance: round(importance),
+      },
+      null,
+      1,
+    ),
+  );
 }
 
 async function crossValidation(file: string, input: Omit<TrainingRequestInput, 'datasetId'>) {
@@ -34,8 +57,24 @@ async function crossValidation(file: string, input: Omit<TrainingRequestInput, '
   const r = (v: number) => Number(v.toPrecision(4));
   const summary = Object.fromEntries(Object.entries(cv.summary).map(([k, s]) => [k, `${r(s.mean)} ± ${r(s.sd)}`]));
   const oof = cv.outOfFold as Record<string, unknown>;
-  console.log(JSON.stringify({ file, folds: cv.folds, rows: cv.rows, summary, outOfFold: Object.fromEntries(
-    ['logLoss', 'accuracy', 'balancedAccuracy', 'f1Macro', 'rocAuc', 'prAuc', 'brier', 'ece'].map((k) => [k, r(oof[k] as number)])) }, null, 1));
+  console.log(
+    JSON.stringify(
+      {
+        file,
+        folds: cv.folds,
+        rows: cv.rows,
+        summary,
+        outOfFold: Object.fromEntries(
+          ['logLoss', 'accuracy', 'balancedAccuracy', 'f1Macro', 'rocAuc', 'prAuc', 'brier', 'ece'].map((k) => [
+            k,
+            r(oof[k] as number),
+          ]),
+        ),
+      },
+      null,
+      1,
+    ),
+  );
 }
 
 async function main() {

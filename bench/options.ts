@@ -110,7 +110,13 @@ const FLAGS: Flag[] = [
   { key: 'apiEpochs', flag: 'api-epochs', env: 'BENCH_API_EPOCHS', fallback: '8', parse: positive },
   { key: 'apiBatchSize', flag: 'api-batch-size', env: 'BENCH_API_BATCH_SIZE', fallback: '128', parse: positive },
   { key: 'coldSeconds', flag: 'cold-seconds', env: 'BENCH_COLD_SECONDS', fallback: '5', parse: positive },
-  { key: 'predictRateLimit', flag: 'predict-rate-limit', env: 'BENCH_PREDICT_RATE_LIMIT', fallback: '100000000', parse: positive },
+  {
+    key: 'predictRateLimit',
+    flag: 'predict-rate-limit',
+    env: 'BENCH_PREDICT_RATE_LIMIT',
+    fallback: '100000000',
+    parse: positive,
+  },
   {
     key: 'qualityDatasets',
     flag: 'quality-datasets',

@@ -104,7 +104,7 @@ export const MODELS: ServedModelCase[] = [
   },
   {
     key: 'small',
-    description: "README example (examples/churn.csv, 128 BN → 128 LN → 2), 5 epochs, named rows",
+    description: 'README example (examples/churn.csv, 128 BN → 128 LN → 2), 5 epochs, named rows',
     dataset: { type: 'text/csv', body: readFileSync(join(__dirname, '..', '..', 'examples', 'churn.csv'), 'utf8') },
     request: (datasetId) => ({
       datasetId,
@@ -154,7 +154,11 @@ export async function trainServedModels(config: Config, cases = MODELS): Promise
         payload: c.dataset.body,
       });
       if (upload.statusCode !== 201) throw new Error(`dataset upload: ${upload.statusCode} ${upload.body}`);
-      const job = await app.inject({ method: 'POST', url: '/v1/training-jobs', payload: c.request(upload.json<{ id: string }>().id) });
+      const job = await app.inject({
+        method: 'POST',
+        url: '/v1/training-jobs',
+        payload: c.request(upload.json<{ id: string }>().id),
+      });
       if (job.statusCode !== 202) throw new Error(`training job: ${job.statusCode} ${job.body}`);
       const queued = await app.services.queue.getJob(job.json<{ jobId: string }>().jobId);
       ids[c.key] = ((await queued!.waitUntilFinished(events, 300_000)) as { modelId: string }).modelId;
@@ -173,14 +177,20 @@ export async function trainServedModels(config: Config, cases = MODELS): Promise
  * cost of a cheap write() rather than of whatever reads them there.
  */
 async function startServer(mode: 'app' | 'bare', env: NodeJS.ProcessEnv, bodyFile?: string) {
-  const child = fork(SERVER, bodyFile ? [mode, bodyFile] : [mode], { env, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(SERVER, bodyFile ? [mode, bodyFile] : [mode], {
+    env,
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message: { port: number }) => resolve(message.port));
     child.once('exit', (code) => reject(new Error(`the ${mode} server exited with ${code} before listening`)));
   });
   // The API answers 503 until its Redis connection is up: wait for /readyz.
   for (let attempt = 0; mode === 'app'; attempt++) {
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.status === 200, () => false);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    );
     if (ready) break;
     if (attempt === 100) throw new Error('the app server did not become ready in 10 s');
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -266,7 +276,10 @@ export async function benchPredict(
   ];
   if (defaultWait !== null) referenceVariants.push(batchingOff);
   if (options.batchWaitMs > 0 && options.batchWaitMs !== defaultWait) {
-    referenceVariants.push({ name: `micro-batching ${options.batchWaitMs} ms`, env: { PREDICT_BATCH_WAIT_MS: String(options.batchWaitMs) } });
+    referenceVariants.push({
+      name: `micro-batching ${options.batchWaitMs} ms`,
+      env: { PREDICT_BATCH_WAIT_MS: String(options.batchWaitMs) },
+    });
   }
   // A 256-row request fills a batch by itself (it never waits): batching matters for 1 row only.
   const scenarios: Scenario[] = [
@@ -314,7 +327,15 @@ export async function benchPredict(
         for (const variant of variants) {
           const { child, port } = await startServer('app', { ...appEnv, ...variant.env });
           const url = `http://127.0.0.1:${port}${path}`;
-          targets.push({ label: `${name}: fitwell, ${variant.name}`, server: 'app', variant: variant.name, child, url, rounds: [], cpuUs: [] });
+          targets.push({
+            label: `${name}: fitwell, ${variant.name}`,
+            server: 'app',
+            variant: variant.name,
+            child,
+            url,
+            rounds: [],
+            cpuUs: [],
+          });
           const first = await fetch(url, { method: 'POST', headers, body });
           response = await first.text();
           if (first.status !== 200) throw new Error(`predict answered ${first.status}: ${response}`);
@@ -390,14 +411,26 @@ async function coldStart(
   const app = await startServer('app', appEnv);
   let appRun: autocannon.Result;
   try {
-    appRun = await loadOnce(`http://127.0.0.1:${app.port}${path}`, headers, body, options.connections, options.coldSeconds);
+    appRun = await loadOnce(
+      `http://127.0.0.1:${app.port}${path}`,
+      headers,
+      body,
+      options.connections,
+      options.coldSeconds,
+    );
   } finally {
     await stopServer(app.child);
   }
   const bare = await startServer('bare', baseEnv, bodyFile);
   let bareRun: autocannon.Result;
   try {
-    bareRun = await loadOnce(`http://127.0.0.1:${bare.port}${path}`, headers, body, options.connections, options.coldSeconds);
+    bareRun = await loadOnce(
+      `http://127.0.0.1:${bare.port}${path}`,
+      headers,
+      body,
+      options.connections,
+      options.coldSeconds,
+    );
   } finally {
     await stopServer(bare.child);
   }
@@ -465,7 +498,8 @@ function summarize(
 function statusCodes(rounds: autocannon.Result[]): Record<string, number> {
   const counts: Record<string, number> = {};
   for (const r of rounds) {
-    for (const [code, stat] of Object.entries(r.statusCodeStats ?? {})) counts[code] = (counts[code] ?? 0) + (stat.count ?? 0);
+    for (const [code, stat] of Object.entries(r.statusCodeStats ?? {}))
+      counts[code] = (counts[code] ?? 0) + (stat.count ?? 0);
   }
   return counts;
 }

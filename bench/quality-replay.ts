@@ -58,7 +58,10 @@ async function main(): Promise<void> {
     // a twin stream gives the same weights and orders without reaching into the trainer.
     const twin = new Rng(seed);
     const output = task === 'classification' ? 'softmax' : 'identity';
-    const shadow = new Network({ inputSize: prep.inputSize, hidden: options.hidden, init: options.init, outputSize, output }, twin);
+    const shadow = new Network(
+      { inputSize: prep.inputSize, hidden: options.hidden, init: options.init, outputSize, output },
+      twin,
+    );
     const initial = shadow.getWeights();
     shadow.dispose();
     const orders: number[][] = [];
@@ -68,7 +71,15 @@ async function main(): Promise<void> {
       orders.push(Array.from(order));
     }
     const trainer = new Trainer(
-      { task, x, y: encodeTargets(prep, train, rows), inputSize: prep.inputSize, outputSize, trainRows: rows, validationRows: new Int32Array(0) },
+      {
+        task,
+        x,
+        y: encodeTargets(prep, train, rows),
+        inputSize: prep.inputSize,
+        outputSize,
+        trainRows: rows,
+        validationRows: new Int32Array(0),
+      },
       options,
     );
     for (const [key, value] of Object.entries(trainer.network.getWeights())) {

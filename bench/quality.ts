@@ -4,7 +4,11 @@ import { decodeClass, decodeRegression, encodeFeatures } from '../src/data/prepr
 import { parseCsv } from '../src/data/parse-dataset';
 import { columnValues, type Table } from '../src/data/table';
 import { FrozenExecutor } from '../src/serving/frozen-executor';
-import { trainingRequestSchema, type Initializer, type TrainingRequestInput } from '../src/schemas/training-request.schema';
+import {
+  trainingRequestSchema,
+  type Initializer,
+  type TrainingRequestInput,
+} from '../src/schemas/training-request.schema';
 import { trainFromRequest } from '../src/training/train-from-request';
 import type { BenchOptions } from './options';
 
@@ -132,7 +136,9 @@ async function runOnce(
   const request = trainingRequestSchema.parse(qualityRequest(task, row, seed, init));
   const outcome = await trainFromRequest(request, train, seed);
   if (outcome.rows.train !== train.rowCount || outcome.rows.validation !== 0) {
-    throw new Error(`expected every one of the ${train.rowCount} rows in training, got ${JSON.stringify(outcome.rows)}`);
+    throw new Error(
+      `expected every one of the ${train.rowCount} rows in training, got ${JSON.stringify(outcome.rows)}`,
+    );
   }
   const rows = Int32Array.from({ length: test.rowCount }, (_, i) => i);
   const x = encodeFeatures(outcome.preprocessing, test, rows);
@@ -225,7 +231,8 @@ export function qualitySummary(results: QualityResults): Record<string, QualityS
         summary.compared++;
         total += difference;
         if (difference >= -QUALITY_TOLERANCE - 1e-9) summary.withinGoal++;
-        if (!summary.worst || difference < summary.worst.difference) summary.worst = { dataset, row: rowName, difference };
+        if (!summary.worst || difference < summary.worst.difference)
+          summary.worst = { dataset, row: rowName, difference };
       }
       if (dataset === 'noisy' && torch?.datasets.noisy) {
         const best = (rows: Record<string, Spread>, keep: (name: string) => boolean) =>

@@ -33,7 +33,13 @@ function tinyCsv(rows: number): string {
   return lines.join('\n') + '\n';
 }
 
-function post(agent: Agent, port: number, path: string, body: string, type: string): Promise<{ status: number; body: string }> {
+function post(
+  agent: Agent,
+  port: number,
+  path: string,
+  body: string,
+  type: string,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       { host: '127.0.0.1', port, path, method: 'POST', agent, headers: { 'content-type': type } },
@@ -56,7 +62,11 @@ function post(agent: Agent, port: number, path: string, body: string, type: stri
  * 'active' event's stream id, which Redis stamps (in ms, with its own clock — the same machine's)
  * in the script that moves the job to active; the send time is taken just before the request.
  */
-export async function benchQueue(config: Config, options: BenchOptions, log: (line: string) => void): Promise<QueueResults> {
+export async function benchQueue(
+  config: Config,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<QueueResults> {
   const app = await buildApp(config);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const { port } = app.server.address() as { port: number };

@@ -15,7 +15,8 @@ function main(): void {
   const lines = report(results).split('\n');
   const out = lines.flatMap((line, i) => {
     const starts = (l: string | undefined, c: string) => l !== undefined && l.startsWith(c);
-    const opens = (starts(line, '|') && !starts(lines[i - 1], '|')) || (starts(line, '- ') && !starts(lines[i - 1], '- '));
+    const opens =
+      (starts(line, '|') && !starts(lines[i - 1], '|')) || (starts(line, '- ') && !starts(lines[i - 1], '- '));
     return opens && lines[i - 1] !== '' ? ['', line] : [line];
   });
   console.log(out.join('\n'));

@@ -44,7 +44,12 @@ interface Goal {
 interface Results {
   startedAt: string;
   durationS: number;
-  machine: ReturnType<typeof machine> & { backend: string; wasmThreads?: number; torch?: string; loadAverage: number[] };
+  machine: ReturnType<typeof machine> & {
+    backend: string;
+    wasmThreads?: number;
+    torch?: string;
+    loadAverage: number[];
+  };
   options: BenchOptions;
   training?: TrainingResults;
   api?: ApiResults;
@@ -69,14 +74,23 @@ async function wasmThreads(backend: string): Promise<number | undefined> {
 }
 
 /** The median over turns of a ÷ b, turn by turn (measured seconds apart), and its range. */
-function turnRatio(a: readonly number[] | undefined, b: readonly number[] | undefined): { value: number; range?: [number, number] } {
+function turnRatio(
+  a: readonly number[] | undefined,
+  b: readonly number[] | undefined,
+): { value: number; range?: [number, number] } {
   if (!a?.length || !b?.length) return { value: NaN };
   const ratios = a.slice(0, b.length).map((v, i) => v / b[i]);
   const s = spread(ratios);
   return { value: s.median, range: [s.min, s.max] };
 }
 
-const ratioGoal = (issue: number, name: string, r: { value: number; range?: [number, number] }, goal: string, met: (v: number) => boolean): Goal => ({
+const ratioGoal = (
+  issue: number,
+  name: string,
+  r: { value: number; range?: [number, number] },
+  goal: string,
+  met: (v: number) => boolean,
+): Goal => ({
   issue,
   name,
   measured: r.value,
@@ -97,42 +111,112 @@ function goals(results: Results): Goal[] {
     for (const size of training.batchSizes) {
       const target = size >= 512 ? 1.0 : 0.8;
       out.push(
-        ratioGoal(17, `training step ÷ PyTorch (${threads} thread), batch ${size}`, turnRatio(fitwell?.byBatchSize[size]?.turns, torch?.byBatchSize[size]?.turns), `≥ ${target.toFixed(1)}×`, (v) => v >= target),
+        ratioGoal(
+          17,
+          `training step ÷ PyTorch (${threads} thread), batch ${size}`,
+          turnRatio(fitwell?.byBatchSize[size]?.turns, torch?.byBatchSize[size]?.turns),
+          `≥ ${target.toFixed(1)}×`,
+          (v) => v >= target,
+        ),
       );
     }
     for (const p of training.profiles) {
-      out.push({ issue: 17, name: `training step: tf kernels per step, batch ${p.batchSize}`, measured: p.opsPerStep, unit: '', goal: 'reported', met: null });
-      out.push({ issue: 17, name: `training step: GEMM share of the step time, batch ${p.batchSize}`, measured: p.gemmShare * 100, unit: '%', goal: 'reported', met: null });
+      out.push({
+        issue: 17,
+        name: `training step: tf kernels per step, batch ${p.batchSize}`,
+        measured: p.opsPerStep,
+        unit: '',
+        goal: 'reported',
+        met: null,
+      });
+      out.push({
+        issue: 17,
+        name: `training step: GEMM share of the step time, batch ${p.batchSize}`,
+        measured: p.gemmShare * 100,
+        unit: '%',
+        goal: 'reported',
+        met: null,
+      });
     }
     const fit = training.peers.layersFit;
     if (fit) {
       for (const size of training.batchSizes) {
-        out.push(ratioGoal(5, `training step ÷ tfjs model.fit, batch ${size}`, turnRatio(fitwell?.byBatchSize[size]?.turns, fit.byBatchSize[size]?.turns), '≥ 8×', (v) => v >= 8));
+        out.push(
+          ratioGoal(
+            5,
+            `training step ÷ tfjs model.fit, batch ${size}`,
+            turnRatio(fitwell?.byBatchSize[size]?.turns, fit.byBatchSize[size]?.turns),
+            '≥ 8×',
+            (v) => v >= 8,
+          ),
+        );
       }
     }
   }
   if (suites.includes('api') && api) {
-    out.push(ratioGoal(17, `through the API (active → completed) ÷ training step, batch ${api.batchSize}`, { value: api.ratio?.median ?? NaN, range: api.ratio && [api.ratio.min, api.ratio.max] }, '≥ 0.85×', (v) => v >= 0.85));
+    out.push(
+      ratioGoal(
+        17,
+        `through the API (active → completed) ÷ training step, batch ${api.batchSize}`,
+        { value: api.ratio?.median ?? NaN, range: api.ratio && [api.ratio.min, api.ratio.max] },
+        '≥ 0.85×',
+        (v) => v >= 0.85,
+      ),
+    );
   }
   if (suites.includes('cores') && api) {
-    out.push(ratioGoal(17, 'two jobs at once (WORKER_CONCURRENCY=2) ÷ one job, samples/s', { value: api.pairRatio?.median ?? NaN, range: api.pairRatio && [api.pairRatio.min, api.pairRatio.max] }, '≥ 1.8×', (v) => v >= 1.8));
+    out.push(
+      ratioGoal(
+        17,
+        'two jobs at once (WORKER_CONCURRENCY=2) ÷ one job, samples/s',
+        { value: api.pairRatio?.median ?? NaN, range: api.pairRatio && [api.pairRatio.min, api.pairRatio.max] },
+        '≥ 1.8×',
+        (v) => v >= 1.8,
+      ),
+    );
   }
   if (predict) {
     const find = (model: string, server: 'app' | 'bare', rows: number) =>
-      predict.runs.find((r) => r.model === model && r.server === server && r.rows === rows && (server === 'bare' || r.isDefault));
+      predict.runs.find(
+        (r) => r.model === model && r.server === server && r.rows === rows && (server === 'bare' || r.isDefault),
+      );
     for (const model of Object.keys(predict.models)) {
       const bare = find(model, 'bare', 1);
       const app = find(model, 'app', 1);
       if (!bare || !app) continue;
-      out.push(ratioGoal(17, `predict 1 row (${model}), service settings: req/s ÷ bare fastify`, turnRatio(app.roundsRps, bare.roundsRps), '≥ 0.7×', (v) => v >= 0.7));
+      out.push(
+        ratioGoal(
+          17,
+          `predict 1 row (${model}), service settings: req/s ÷ bare fastify`,
+          turnRatio(app.roundsRps, bare.roundsRps),
+          '≥ 0.7×',
+          (v) => v >= 0.7,
+        ),
+      );
       // autocannon's latencies are whole ms: a bare p99 of 0 counts as 1.
       const p99 = app.p99Ms / Math.max(bare.p99Ms, 1);
-      out.push(ratioGoal(17, `predict 1 row (${model}), service settings: p99 ÷ bare fastify p99`, { value: p99 }, '≤ 2×', (v) => v <= 2));
+      out.push(
+        ratioGoal(
+          17,
+          `predict 1 row (${model}), service settings: p99 ÷ bare fastify p99`,
+          { value: p99 },
+          '≤ 2×',
+          (v) => v <= 2,
+        ),
+      );
     }
     const bare256 = find('reference', 'bare', 256);
     const app256 = find('reference', 'app', 256);
     if (bare256 && app256) {
-      out.push(ratioGoal(17, 'predict 256 rows (reference), service settings: req/s ÷ bare fastify', turnRatio(app256.roundsRps, bare256.roundsRps), '≥ 0.5×', (v) => v >= 0.5));
+      out.push(
+        ratioGoal(
+          17,
+          'predict 256 rows (reference), service settings: req/s ÷ bare fastify',
+          turnRatio(app256.roundsRps, bare256.roundsRps),
+          '≥ 0.5×',
+          (v) => v >= 0.5,
+        ),
+      );
     }
     const steady = find('reference', 'app', 1);
     if (predict.cold && steady) {
@@ -147,21 +231,70 @@ function goals(results: Results): Goal[] {
     }
   }
   if (queue) {
-    out.push({ issue: 5, name: 'queue: POST → active, p50', measured: queue.p50Ms, unit: 'ms', goal: '≤ 20 ms', met: queue.p50Ms <= 20 });
+    out.push({
+      issue: 5,
+      name: 'queue: POST → active, p50',
+      measured: queue.p50Ms,
+      unit: 'ms',
+      goal: '≤ 20 ms',
+      met: queue.p50Ms <= 20,
+    });
   }
   for (const run of results.data?.runs ?? []) {
     const size = `${run.targetMb} MB CSV`;
-    out.push({ issue: 16, name: `data: upload and store a ${size}, MB/s`, measured: run.mbPerSecond, unit: '', goal: '≥ 40', met: run.mbPerSecond >= 40 });
-    out.push({ issue: 16, name: `data: API peak RSS (VmHWM) during a ${size}, MB`, measured: run.apiPeakRssMb, unit: '', goal: '≤ 300', met: run.apiPeakRssMb <= 300 });
-    out.push({ issue: 16, name: `data: stored size ÷ float32 size, ${size}`, measured: run.storedVsFloat32, unit: '×', goal: '≤ 1.2×', met: run.storedVsFloat32 <= 1.2 });
-    out.push({ issue: 16, name: `data: stored size ÷ CSV size, ${size}`, measured: run.storedVsCsv, unit: '×', goal: 'reported', met: null });
+    out.push({
+      issue: 16,
+      name: `data: upload and store a ${size}, MB/s`,
+      measured: run.mbPerSecond,
+      unit: '',
+      goal: '≥ 40',
+      met: run.mbPerSecond >= 40,
+    });
+    out.push({
+      issue: 16,
+      name: `data: API peak RSS (VmHWM) during a ${size}, MB`,
+      measured: run.apiPeakRssMb,
+      unit: '',
+      goal: '≤ 300',
+      met: run.apiPeakRssMb <= 300,
+    });
+    out.push({
+      issue: 16,
+      name: `data: stored size ÷ float32 size, ${size}`,
+      measured: run.storedVsFloat32,
+      unit: '×',
+      goal: '≤ 1.2×',
+      met: run.storedVsFloat32 <= 1.2,
+    });
+    out.push({
+      issue: 16,
+      name: `data: stored size ÷ CSV size, ${size}`,
+      measured: run.storedVsCsv,
+      unit: '×',
+      goal: 'reported',
+      met: null,
+    });
   }
   const search = results.search?.variants;
   if (search && search.length === 2) {
     const [full, asha] = search;
-    out.push({ issue: 13, name: 'search: ASHA epochs ÷ no-pruning epochs', measured: (100 * asha.epochs) / full.epochs, unit: '%', goal: '≤ 40 %', met: asha.epochs <= 0.4 * full.epochs });
+    out.push({
+      issue: 13,
+      name: 'search: ASHA epochs ÷ no-pruning epochs',
+      measured: (100 * asha.epochs) / full.epochs,
+      unit: '%',
+      goal: '≤ 40 %',
+      met: asha.epochs <= 0.4 * full.epochs,
+    });
     const gap = (full.bestTestAccuracy ?? NaN) - (asha.bestTestAccuracy ?? NaN);
-    out.push({ issue: 13, name: 'search: best test accuracy, no pruning − ASHA (points)', measured: gap, unit: '', goal: '≤ 0.5', met: gap <= 0.5 });
+    out.push({
+      issue: 13,
+      name: 'search: best test accuracy, no pruning − ASHA (points)',
+      measured: gap,
+      unit: '',
+      goal: '≤ 0.5',
+      met: gap <= 0.5,
+    });
   }
   if (results.quality?.torch) {
     for (const [init, summary] of Object.entries(qualitySummary(results.quality))) {
@@ -192,7 +325,8 @@ function goals(results: Results): Goal[] {
 function table(header: string[], rows: (string | number)[][]): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
   const widths = header.map((_, c) => Math.max(3, ...cells.map((r) => r[c].length)));
-  const line = (r: string[]) => `| ${r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join(' | ')} |`;
+  const line = (r: string[]) =>
+    `| ${r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join(' | ')} |`;
   const rule = `| ${widths.map((w, c) => (c === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`;
   return [line(header), rule, ...cells.slice(1).map(line)].join('\n');
 }
@@ -224,7 +358,10 @@ function report(results: Results): string {
   const { training, api, predict, queue } = results;
   if (training) {
     const sizes = training.batchSizes;
-    const rows = Object.values(training.peers).map((peer) => [peer!.label, ...sizes.map((s) => fmtSpread(peer!.byBatchSize[s]?.spread))]);
+    const rows = Object.values(training.peers).map((peer) => [
+      peer!.label,
+      ...sizes.map((s) => fmtSpread(peer!.byBatchSize[s]?.spread)),
+    ]);
     parts.push(
       `\nTraining, samples/s: median of ${training.turns} alternating turns (slowest–fastest turn), ` +
         `${training.epochsPerTurn} epoch(s) of ${training.rows} random rows per peer and turn\n` +
@@ -235,7 +372,17 @@ function report(results: Results): string {
       parts.push(
         `\nOne training step of fitwell (tf.profile over its steps; the step time without the profiler, from the turns)\n` +
           table(
-            ['', 'kernels/step', 'step ms', 'GEMMs/step', 'GEMM kernels ms', 'GEMM share', 'GEMMs alone ms', 'all kernels ms', 'profiled step ms'],
+            [
+              '',
+              'kernels/step',
+              'step ms',
+              'GEMMs/step',
+              'GEMM kernels ms',
+              'GEMM share',
+              'GEMMs alone ms',
+              'all kernels ms',
+              'profiled step ms',
+            ],
             training.profiles.map((p) => [
               `batch ${p.batchSize}`,
               fmt(p.opsPerStep),
@@ -252,7 +399,9 @@ function report(results: Results): string {
     }
   }
   if (api) {
-    const settings = Object.entries(api.settings).map(([k, v]) => `${k}=${v}`).join(' ');
+    const settings = Object.entries(api.settings)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     const rowsOut: (string | number)[][] = [];
     if (api.singleSpread) rowsOut.push(['one job through the API (active → completed)', fmtSpread(api.singleSpread)]);
     if (api.stepSpread) rowsOut.push(['training step in the bench process (same turns)', fmtSpread(api.stepSpread)]);
@@ -265,7 +414,7 @@ function report(results: Results): string {
     const c = api.coldJob?.parts;
     if (p) {
       parts.push(
-        '\nWhere a job\'s time goes, ms (median over the timed jobs; the first job, on a fresh sandboxed process, apart)\n' +
+        "\nWhere a job's time goes, ms (median over the timed jobs; the first job, on a fresh sandboxed process, apart)\n" +
           table(
             ['', 'timed jobs', 'first job'],
             [
@@ -286,15 +435,28 @@ function report(results: Results): string {
     }
   }
   if (predict) {
-    const models = Object.entries(predict.models).map(([key, m]) => `  ${key}: ${m.description}`).join('\n');
-    const settings = Object.entries(predict.settings).map(([k, v]) => `${k}=${v}`).join(' ');
+    const models = Object.entries(predict.models)
+      .map(([key, m]) => `  ${key}: ${m.description}`)
+      .join('\n');
+    const settings = Object.entries(predict.settings)
+      .map(([k, v]) => `${k}=${v}`)
+      .join(' ');
     parts.push(
       `\nPredict, ${predict.connections} connections, ${predict.seconds} s per server in ${predict.rounds} alternating turns ` +
         `(req/s of 2xx responses: median (slowest–fastest turn); the server's CPU time per request and the latencies: medians of the turns). fitwell's settings: ${settings}, logs to ${predict.logDestination}\n` +
         `${models}\n` +
         table(
           ['', 'req/s', 'CPU µs/req', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'bytes'],
-          predict.runs.map((r) => [r.label, fmtSpread(r.rpsSpread), fmt(r.cpuUsPerRequest), fmt(r.p50Ms), fmt(r.p99Ms), r.errors, non2xx(r), r.responseBytes]),
+          predict.runs.map((r) => [
+            r.label,
+            fmtSpread(r.rpsSpread),
+            fmt(r.cpuUsPerRequest),
+            fmt(r.p50Ms),
+            fmt(r.p99Ms),
+            r.errors,
+            non2xx(r),
+            r.responseBytes,
+          ]),
         ),
     );
     const cold = predict.cold;
@@ -314,7 +476,13 @@ function report(results: Results): string {
   if (queue) {
     parts.push(
       `\nQueue, POST /v1/training-jobs → active, ${queue.jobs} jobs, idle worker\n` +
-        table(['', 'p50 ms', 'p99 ms'], [['POST → active', fmt(queue.p50Ms), fmt(queue.p99Ms)], ['POST → 202', fmt(queue.postP50Ms), '—']]) +
+        table(
+          ['', 'p50 ms', 'p99 ms'],
+          [
+            ['POST → active', fmt(queue.p50Ms), fmt(queue.p99Ms)],
+            ['POST → 202', fmt(queue.postP50Ms), '—'],
+          ],
+        ) +
         (queue.failed ? `\n${queue.failed} of the jobs failed (after becoming active)` : ''),
     );
   }
@@ -322,7 +490,7 @@ function report(results: Results): string {
   if (results.search) parts.push(searchReport(results.search, table));
   if (results.goals.length) {
     parts.push(
-      '\nGoals (ratios: median of the turns\' ratios, with their range)\n' +
+      "\nGoals (ratios: median of the turns' ratios, with their range)\n" +
         table(
           ['', 'issue', 'measured', 'goal', 'met'],
           results.goals.map((g) => [
@@ -336,7 +504,9 @@ function report(results: Results): string {
     );
   }
   if (results.warnings.length) {
-    parts.push(`\nWarnings (figures that moved by more than ${Math.round(MOVE_WARNING * 100)} % between turns)\n${results.warnings.map((w) => `- ${w}`).join('\n')}`);
+    parts.push(
+      `\nWarnings (figures that moved by more than ${Math.round(MOVE_WARNING * 100)} % between turns)\n${results.warnings.map((w) => `- ${w}`).join('\n')}`,
+    );
   }
   return parts.join('\n');
 }
@@ -349,7 +519,12 @@ async function main(): Promise<void> {
   const results: Results = {
     startedAt: new Date(started).toISOString(),
     durationS: 0,
-    machine: { ...machine(), backend: backend.name, wasmThreads: await wasmThreads(backend.name), loadAverage: loadavg() },
+    machine: {
+      ...machine(),
+      backend: backend.name,
+      wasmThreads: await wasmThreads(backend.name),
+      loadAverage: loadavg(),
+    },
     options,
     goals: [],
     warnings: [],
@@ -372,12 +547,17 @@ async function main(): Promise<void> {
     if (options.suites.includes('data')) results.data = await benchData(config, options, log);
     if (options.suites.includes('search')) results.search = await benchSearch(config, options, log);
   } finally {
-    if (usesRedis) await deletePrefix(config).catch((error: unknown) => log(`could not delete the bench's keys: ${String(error)}`));
+    if (usesRedis)
+      await deletePrefix(config).catch((error: unknown) => log(`could not delete the bench's keys: ${String(error)}`));
     redisChild?.kill('SIGTERM');
   }
   results.durationS = Math.round((Date.now() - started) / 100) / 10;
   results.goals = goals(results);
-  results.warnings = [...(results.training?.warnings ?? []), ...(results.api?.warnings ?? []), ...(results.predict?.warnings ?? [])];
+  results.warnings = [
+    ...(results.training?.warnings ?? []),
+    ...(results.api?.warnings ?? []),
+    ...(results.predict?.warnings ?? []),
+  ];
   console.log(report(results));
   mkdirSync(RESULTS_DIR, { recursive: true });
   const file = join(RESULTS_DIR, `${results.startedAt.replace(/[:.]/g, '-')}.json`);

@@ -42,7 +42,11 @@ const SPACE = {
   'training.learningRate': { type: 'choice', values: [3e-4, 1e-3, 3e-3, 1e-2] },
 };
 
-export async function benchSearch(config: Config, options: BenchOptions, log: (line: string) => void): Promise<SearchResults> {
+export async function benchSearch(
+  config: Config,
+  options: BenchOptions,
+  log: (line: string) => void,
+): Promise<SearchResults> {
   const epochs = options.searchEpochs;
   const app = await buildApp(config);
   await app.ready();
@@ -115,19 +119,24 @@ export async function benchSearch(config: Config, options: BenchOptions, log: (l
             url: `/v1/models/${view.best.modelId}/predict`,
             payload: { rows: test.rows.slice(i, i + 100) },
           });
-          if (predicted.statusCode !== 200) throw new Error(`predict: ${predicted.statusCode} ${predicted.body.slice(0, 300)}`);
+          if (predicted.statusCode !== 200)
+            throw new Error(`predict: ${predicted.statusCode} ${predicted.body.slice(0, 300)}`);
           predictions.push(...predicted.json<{ predictions: (string | number)[] }>().predictions);
         }
         const correct = predictions.filter((p, i) => String(p) === test.labels[i]).length;
         result.bestTestAccuracy = Math.round((1000 * correct) / test.labels.length) / 10;
       }
-      log(`search: ${name}: ${result.epochs} epochs, ${result.wallS} s, best test accuracy ${result.bestTestAccuracy} %`);
+      log(
+        `search: ${name}: ${result.epochs} epochs, ${result.wallS} s, best test accuracy ${result.bestTestAccuracy} %`,
+      );
       variants.push(result);
     }
     return { epochsPerTrial: epochs, workers: 2, variants };
   } finally {
     for (const w of workers) w.kill('SIGTERM');
-    await Promise.all(workers.map((w) => new Promise((resolve) => (w.exitCode !== null ? resolve(null) : w.once('exit', resolve)))));
+    await Promise.all(
+      workers.map((w) => new Promise((resolve) => (w.exitCode !== null ? resolve(null) : w.once('exit', resolve)))),
+    );
     await app.close();
   }
 }
@@ -153,15 +162,25 @@ function testRows(csv: string): { rows: Record<string, number>[]; labels: string
   return { rows, labels };
 }
 
-export function searchReport(results: SearchResults, table: (head: string[], rows: (string | number)[][]) => string): string {
+export function searchReport(
+  results: SearchResults,
+  table: (head: string[], rows: (string | number)[][]) => string,
+): string {
   return (
     `\nSearch (issue 13): 32-trial grid on the noisy dataset, ${results.epochsPerTrial} epochs per trial at most, ` +
     `${results.workers} worker processes\n` +
     table(
       ['', 'trials', 'completed', 'pruned', 'epochs', 'wall s', 'best trial', 'best val loss', 'best test acc %'],
       results.variants.map((v) => [
-        v.name, v.trials, v.completed, v.pruned, v.epochs, v.wallS, v.bestTrial ?? '—',
-        v.bestValLoss?.toFixed(4) ?? '—', v.bestTestAccuracy ?? '—',
+        v.name,
+        v.trials,
+        v.completed,
+        v.pruned,
+        v.epochs,
+        v.wallS,
+        v.bestTrial ?? '—',
+        v.bestValLoss?.toFixed(4) ?? '—',
+        v.bestTestAccuracy ?? '—',
       ]),
     )
   );

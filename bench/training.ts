@@ -333,7 +333,8 @@ async function profileStep(trainer: Trainer, batchSize: number, stepMs: number):
   });
   const steps = stepEnds.length - 1;
   const perStep = info.kernels.length / steps;
-  if (!Number.isInteger(perStep)) throw new Error(`profiled steps differ: ${info.kernels.length} kernels in ${steps} steps`);
+  if (!Number.isInteger(perStep))
+    throw new Error(`profiled steps differ: ${info.kernels.length} kernels in ${steps} steps`);
   const isWrapper = (name: string) => name.endsWith('__op');
   const kernels: Record<string, number> = {};
   const stepKernelMs: number[] = [];
@@ -345,9 +346,11 @@ async function profileStep(trainer: Trainer, batchSize: number, stepMs: number):
     if (step === 0) first = list;
     let kernelMs = 0;
     let gemm = 0;
-    list.filter((k) => GEMM_KERNELS.has(k.name)).forEach((k, i) => {
-      (gemmMs[i] ??= []).push(k.kernelTimeMs as number);
-    });
+    list
+      .filter((k) => GEMM_KERNELS.has(k.name))
+      .forEach((k, i) => {
+        (gemmMs[i] ??= []).push(k.kernelTimeMs as number);
+      });
     for (const k of list) {
       if (step === 0) kernels[k.name] = (kernels[k.name] ?? 0) + 1;
       const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
@@ -371,7 +374,10 @@ async function profileStep(trainer: Trainer, batchSize: number, stepMs: number):
     gemmsPerStep: gemms.length,
     gemms: gemms.map((g, i) => ({
       kernel: g.name,
-      shapes: g.shapes.filter((shape) => !!shape).map((shape) => `[${shape.join(',')}]`).join(' · '),
+      shapes: g.shapes
+        .filter((shape) => !!shape)
+        .map((shape) => `[${shape.join(',')}]`)
+        .join(' · '),
       profiledMs: median(gemmMs[i]),
       aloneMs: alone.eachMs[i],
     })),
@@ -430,7 +436,10 @@ export async function benchTraining(options: BenchOptions, log: (line: string) =
   let torch: TorchProcess | undefined;
   const found = options.torchThreads.length ? findTorchPython() : { reason: 'no --torch-threads given' };
   if ('reason' in found) {
-    results.torch = { available: false, note: `PyTorch row skipped: ${found.reason} (Debian: apt-get install python3-torch)` };
+    results.torch = {
+      available: false,
+      note: `PyTorch row skipped: ${found.reason} (Debian: apt-get install python3-torch)`,
+    };
   } else {
     torch = new TorchProcess(found.python, rows);
     await torch.ready();

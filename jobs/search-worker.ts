@@ -20,7 +20,11 @@ export function createSearchWorker(config: Config, overrides: Partial<WorkerOpti
   // A worker's connection, not the API's: commands wait for Redis rather than fail at once, so a
   // pass right after start-up or during a blip does not fail for it.
   const training = new Queue<TrainingJobData, TrainingJobResult>(TRAINING_QUEUE, {
-    connection: { url: config.redisUrl, maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(times * 200, 2_000) },
+    connection: {
+      url: config.redisUrl,
+      maxRetriesPerRequest: null,
+      retryStrategy: (times: number) => Math.min(times * 200, 2_000),
+    },
     prefix: config.redisPrefix,
     defaultJobOptions: trainingJobOptions(config),
   });
@@ -34,16 +38,24 @@ export function createSearchWorker(config: Config, overrides: Partial<WorkerOpti
   const jobs = trialJobs(training, repository);
   const store = new SearchStore(redis, config.redisPrefix, config.jobKeepSeconds);
   let closing = false;
-  const worker = new Worker<SearchJobData>(SEARCH_QUEUE, searchProcessor({ store, jobs }, () => closing), {
-    connection: { url: config.redisUrl, maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(times * 200, 2_000) },
-    prefix: config.redisPrefix,
-    concurrency: 16,
-    lockDuration: config.jobLockMs,
-    stalledInterval: config.jobStalledIntervalMs,
-    // Losing its worker is expected of a coordinator; every loss is a stall.
-    maxStalledCount: 100,
-    ...overrides,
-  });
+  const worker = new Worker<SearchJobData>(
+    SEARCH_QUEUE,
+    searchProcessor({ store, jobs }, () => closing),
+    {
+      connection: {
+        url: config.redisUrl,
+        maxRetriesPerRequest: null,
+        retryStrategy: (times: number) => Math.min(times * 200, 2_000),
+      },
+      prefix: config.redisPrefix,
+      concurrency: 16,
+      lockDuration: config.jobLockMs,
+      stalledInterval: config.jobStalledIntervalMs,
+      // Losing its worker is expected of a coordinator; every loss is a stall.
+      maxStalledCount: 100,
+      ...overrides,
+    },
+  );
   worker.on('closing', () => (closing = true));
   worker.on('closed', () => {
     void training.close().catch(() => undefined);
@@ -67,7 +79,8 @@ export function trialJobs(
         await repository.cancel(jobId);
       } catch (error) {
         // Finished or gone already: nothing to stop.
-        if (!(error instanceof AppError && (error.code === 'JOB_FINISHED' || error.code === 'JOB_NOT_FOUND'))) throw error;
+        if (!(error instanceof AppError && (error.code === 'JOB_FINISHED' || error.code === 'JOB_NOT_FOUND')))
+          throw error;
       }
     },
   };

@@ -144,7 +144,9 @@ async function trainAttempt(
     return stop;
   };
   // One line per attempt in the worker's output: where a resumed (or crash-looping) job starts.
-  console.error(`training process: job ${job.id} attempt ${job.attemptsMade + 1} starts after epoch ${saved?.trainer.epoch ?? 0}`);
+  console.error(
+    `training process: job ${job.id} attempt ${job.attemptsMade + 1} starts after epoch ${saved?.trainer.epoch ?? 0}`,
+  );
   const outcome = await trainFromRequest(request, table, seed, {
     resumeFrom: saved?.trainer,
     shouldStop,
@@ -243,7 +245,15 @@ async function trainAttempt(
     result,
   );
   timings.finishMs = performance.now() - epochEnded;
-  for (const key of ['setupMs', 'stepMs', 'cancelChecksMs', 'metricsMs', 'checkpointMs', 'publishMs', 'finishMs'] as const) {
+  for (const key of [
+    'setupMs',
+    'stepMs',
+    'cancelChecksMs',
+    'metricsMs',
+    'checkpointMs',
+    'publishMs',
+    'finishMs',
+  ] as const) {
     timings[key] = Math.round(timings[key] * 10) / 10;
   }
   return { ...result, timings };

@@ -63,15 +63,20 @@ export function applyCrashPolicy(
     await redis.set(key, JSON.stringify(record), 'EX', config.jobKeepSeconds);
     if ((await job.getState()) !== 'failed') return; // BullMQ retries it anyway
     if (record.count < config.jobAttempts) {
-      log.warn({ jobId, epoch, signal }, `job ${jobId}: its training process died at epoch ${epoch} after progress; resuming it`);
+      log.warn(
+        { jobId, epoch, signal },
+        `job ${jobId}: its training process died at epoch ${epoch} after progress; resuming it`,
+      );
       await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
       return;
     }
     const cause =
       signal === 'SIGKILL'
-        ? ' (killed with SIGKILL: most often the kernel\'s out-of-memory killer; the job likely needs more memory than ' +
+        ? " (killed with SIGKILL: most often the kernel's out-of-memory killer; the job likely needs more memory than " +
           'the worker has — a smaller batchSize or model, or a worker with more memory)'
-        : signal !== 'null' ? ` (signal ${signal})` : ` (exit code ${code})`;
+        : signal !== 'null'
+          ? ` (signal ${signal})`
+          : ` (exit code ${code})`;
     const reason = `the training process died ${record.count} times in a row at epoch ${epoch}${cause}`;
     log.warn({ jobId, epoch, signal }, `job ${jobId} failed: ${reason}`);
     const { job: jobKey } = bullmqJobKeys({ jobId, queueName: job.queueName, bullPrefix: config.redisPrefix });

@@ -65,10 +65,19 @@ const dashboardRoutes: FastifyPluginAsync = async (app) => {
     allowRetries: admins.enabled,
   });
   app.addHook('onRequest', (request, reply, done) => {
-    if (request.method === 'GET' || request.method === 'HEAD') { done(); return; }
-    if (!admins.enabled) { done(new AppError('DASHBOARD_READ_ONLY')); return; }
+    if (request.method === 'GET' || request.method === 'HEAD') {
+      done();
+      return;
+    }
+    if (!admins.enabled) {
+      done(new AppError('DASHBOARD_READ_ONLY'));
+      return;
+    }
     const presented = presentedKey(request.headers.authorization, true);
-    if (presented !== undefined && admins.identify(presented) !== undefined) { done(); return; }
+    if (presented !== undefined && admins.identify(presented) !== undefined) {
+      done();
+      return;
+    }
     reply.header('WWW-Authenticate', 'Basic realm="fitwell-admin", charset="UTF-8"');
     done(
       new AppError('UNAUTHORIZED', {

@@ -52,7 +52,11 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
     app.addHook('onReady', () => {
       void cleanup().then(
         (ids) => ids.length > 0 && app.log.info({ ids }, 'removed the chunks of abandoned uploads'),
-        (error: unknown) => app.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not clean up abandoned uploads'),
+        (error: unknown) =>
+          app.log.warn(
+            { err: error instanceof Error ? error.message : String(error) },
+            'could not clean up abandoned uploads',
+          ),
       );
     });
   }
@@ -189,7 +193,10 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
       if (!(await datasets.exists(datasetId))) throw new AppError('DATASET_NOT_FOUND', { id: datasetId });
       const users = await jobsUsingDataset(queue, datasetId);
       if (users.length > 0) {
-        const shown = users.slice(0, 5).map((id) => `"${id}"`).join(', ');
+        const shown = users
+          .slice(0, 5)
+          .map((id) => `"${id}"`)
+          .join(', ');
         throw new AppError('DATASET_IN_USE', {
           id: datasetId,
           jobs: `training job${users.length > 1 ? 's' : ''} ${shown}${users.length > 5 ? ` and ${users.length - 5} more` : ''}`,

@@ -8,7 +8,8 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         operationId: 'getLiveness',
-        description: 'Answers while the process runs, even when it is overloaded; says which TensorFlow.js backend it uses.',
+        description:
+          'Answers while the process runs, even when it is overloaded; says which TensorFlow.js backend it uses.',
         response: {
           200: z.object({
             status: z.literal('ok'),
@@ -34,8 +35,8 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         operationId: 'getReadiness',
         description:
-          'Ready when Redis answers a PING within a second on both of the API\'s connections (its stores\' and the ' +
-          'training queue\'s); 503 with Retry-After otherwise. Wait on it (not /healthz) before sending work.',
+          "Ready when Redis answers a PING within a second on both of the API's connections (its stores' and the " +
+          "training queue's); 503 with Retry-After otherwise. Wait on it (not /healthz) before sending work.",
         response: {
           200: z.object({ status: z.literal('ready'), redis: z.literal('ok') }),
           503: z.object({ status: z.literal('unavailable'), redis: z.string() }),

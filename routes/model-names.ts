@@ -47,7 +47,8 @@ const modelNameRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { name } = request.params;
-      const modelId = 'modelId' in request.body ? request.body.modelId : await modelOfJob(trainingJobs, request.body.jobId);
+      const modelId =
+        'modelId' in request.body ? request.body.modelId : await modelOfJob(trainingJobs, request.body.jobId);
       const version = await registry.register(name, modelId);
       return reply.status(201).send({ name, ...version });
     },
@@ -77,7 +78,9 @@ const modelNameRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: aliasHistorySchema, 404: errorSchema },
       },
     },
-    async (request) => ({ moves: await registry.history(request.params.name, request.query.offset, request.query.limit) }),
+    async (request) => ({
+      moves: await registry.history(request.params.name, request.query.offset, request.query.limit),
+    }),
   );
 
   app.put(
@@ -86,7 +89,7 @@ const modelNameRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         operationId: 'moveAlias',
         description:
-          'Points the alias at a version (creating it), atomically: the version\'s model is loaded into this ' +
+          "Points the alias at a version (creating it), atomically: the version's model is loaded into this " +
           "replica's cache first (and the other replicas are asked to load it), then the alias moves in one Redis " +
           'step. Requests that arrived before finish on the old version; every request after it runs on the new ' +
           'one. Rollback is moving it back.',

@@ -61,7 +61,7 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'deleteModel',
         description:
           'Deletes a model and its registered versions (their numbers are not reused); refused (409) while an ' +
-          "alias points to one of them. Every API replica drops its cached copy when it hears of the deletion.",
+          'alias points to one of them. Every API replica drops its cached copy when it hears of the deletion.',
         params: idParams('modelId'),
         response: { 204: z.undefined().describe('Deleted'), 404: errorSchema, 409: errorSchema },
       },
@@ -84,7 +84,7 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
           'Rows by feature name (`rows`) or raw values in feature order (`inputs`), at most MAX_PREDICT_ROWS per ' +
           'request and PREDICT_BODY_LIMIT bytes, run through the frozen model (running statistics, no dropout). ' +
           '`modelId` may name a registered version: `name@alias` (e.g. `churn@production`) or `name@3`; the ' +
-          'x-model-id header says which model answered. `?explain=drift` adds the request\'s drift counts ' +
+          "x-model-id header says which model answered. `?explain=drift` adds the request's drift counts " +
           '(values more than PREDICT_DRIFT_K training standard deviations from the mean, unseen categories), which ' +
           'are counted per model in /metrics either way.',
         params: idParams('modelId'),
@@ -109,7 +109,12 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
         {
           k: config.predictDriftK,
           explain: request.query.explain === 'drift',
-          observe: (drift) => metrics.observeDrift(modelId, Object.values(drift.outOfRange).reduce((a, b) => a + b, 0), drift.unseenCategories),
+          observe: (drift) =>
+            metrics.observeDrift(
+              modelId,
+              Object.values(drift.outOfRange).reduce((a, b) => a + b, 0),
+              drift.unseenCategories,
+            ),
         },
       );
       metrics.observePredict(model.meta.task, (performance.now() - started) / 1000, result.predictions.length);

@@ -34,7 +34,9 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
   // Errors in the protocol's shape: the app's `{"error":{"code","message"}}` becomes `{"error":"message"}`,
   // by the serializer for the statuses a route declares, and after it for the others (401, 429, 503, …).
   app.setSerializerCompiler((route) =>
-    (route.httpStatus ?? '200').startsWith('2') ? serializerCompiler(route as Parameters<typeof serializerCompiler>[0]) : serializeV2Error,
+    (route.httpStatus ?? '200').startsWith('2')
+      ? serializerCompiler(route as Parameters<typeof serializerCompiler>[0])
+      : serializeV2Error,
   );
   app.addHook('onSend', async (_request, reply, payload) => {
     if (reply.statusCode < 400 || typeof payload !== 'string' || !payload.startsWith('{"error":{')) return payload;
@@ -42,7 +44,9 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
     return JSON.stringify({ error: error.message });
   });
   app.setNotFoundHandler((request, reply) =>
-    reply.status(404).send({ error: new AppError('ROUTE_NOT_FOUND', { method: request.method, url: request.url }).message }),
+    reply
+      .status(404)
+      .send({ error: new AppError('ROUTE_NOT_FOUND', { method: request.method, url: request.url }).message }),
   );
   // Triton's HTTP client sends JSON without a Content-Type: a body without one is read as JSON.
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: config.predictBodyLimit }, (request, text, done) => {
@@ -64,7 +68,8 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
       return { modelId: resolved.modelId, version: String(resolved.version) };
     } catch (error) {
       // Not a registered name: a model id, which has no versions.
-      if (error instanceof AppError && error.code === 'MODEL_NAME_NOT_FOUND' && version === undefined) return { modelId: name };
+      if (error instanceof AppError && error.code === 'MODEL_NAME_NOT_FOUND' && version === undefined)
+        return { modelId: name };
       throw error;
     }
   }
@@ -84,7 +89,7 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         operationId: 'inferenceServerMetadata',
         summary: 'Open Inference Protocol: server metadata',
-        description: 'The server\'s name and version, and the protocol extensions it supports (none).',
+        description: "The server's name and version, and the protocol extensions it supports (none).",
         response: { 200: v2ServerMetadataSchema },
       },
     },
@@ -110,13 +115,20 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         operationId: 'inferenceServerReady',
         summary: 'Open Inference Protocol: readiness',
-        description: 'Status 200 with an empty body when Redis (where the models are) answers a PING within a second; 400 (the protocol\'s 4xx for "not ready") otherwise.',
-        response: { 200: z.undefined().describe('Ready'), 400: z.undefined().describe('Not ready: Redis does not answer') },
+        description:
+          'Status 200 with an empty body when Redis (where the models are) answers a PING within a second; 400 (the protocol\'s 4xx for "not ready") otherwise.',
+        response: {
+          200: z.undefined().describe('Ready'),
+          400: z.undefined().describe('Not ready: Redis does not answer'),
+        },
       },
     },
     async (_request, reply) => {
       const ready = await Promise.race([
-        redis.ping().then(() => true, () => false),
+        redis.ping().then(
+          () => true,
+          () => false,
+        ),
         new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1_000).unref()),
       ]);
       return reply.status(ready ? 200 : 400).send();
@@ -140,7 +152,10 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
     request: FastifyRequest<{ Params: { name: string; version?: string }; Body: z.infer<typeof v2InferRequestSchema> }>,
   ) {
     if (request.headers['inference-header-content-length'] !== undefined) {
-      throw invalid('INVALID_PREDICT_INPUT', 'the binary tensor data extension is not supported: send the tensors as JSON (binary_data=False)');
+      throw invalid(
+        'INVALID_PREDICT_INPUT',
+        'the binary tensor data extension is not supported: send the tensors as JSON (binary_data=False)',
+      );
     }
     const { name } = request.params;
     const target = await resolve(name, request.params.version);
@@ -154,7 +169,12 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
       (counts) => metrics.observePredictWarnings(counts),
       {
         k: config.predictDriftK,
-        observe: (drift) => metrics.observeDrift(target.modelId, Object.values(drift.outOfRange).reduce((a, b) => a + b, 0), drift.unseenCategories),
+        observe: (drift) =>
+          metrics.observeDrift(
+            target.modelId,
+            Object.values(drift.outOfRange).reduce((a, b) => a + b, 0),
+            drift.unseenCategories,
+          ),
       },
     );
     metrics.observePredict(model.meta.task, (performance.now() - started) / 1000, prediction.predictions.length);
@@ -179,7 +199,7 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
           operationId: `inferenceModelMetadata${suffix}`,
           summary: `Open Inference Protocol: model metadata${suffix ? ' (a version)' : ''}`,
           description:
-            'The model\'s inputs (one per feature: FP32 numeric, BYTES categorical, shape [-1, 1]), outputs and ' +
+            "The model's inputs (one per feature: FP32 numeric, BYTES categorical, shape [-1, 1]), outputs and " +
             'versions. `name` is a registered name or a model id; `version` a version number or an alias.',
           params,
           response: { 200: v2ModelMetadataSchema, ...notFound },
@@ -193,7 +213,8 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
         schema: {
           operationId: `inferenceModelReady${suffix}`,
           summary: `Open Inference Protocol: model readiness${suffix ? ' (a version)' : ''}`,
-          description: 'Status 200 with an empty body once the model is loaded in this replica (this request loads it); 404 for an unknown model.',
+          description:
+            'Status 200 with an empty body once the model is loaded in this replica (this request loads it); 404 for an unknown model.',
           params,
           response: { 200: z.undefined().describe('Ready'), ...notFound },
         },
@@ -225,7 +246,8 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
 
 function serializeV2Error(data: unknown): string {
   const error = (data as { error?: unknown }).error;
-  if (typeof error === 'object' && error !== null) return JSON.stringify({ error: (error as { message: string }).message });
+  if (typeof error === 'object' && error !== null)
+    return JSON.stringify({ error: (error as { message: string }).message });
   return JSON.stringify(data);
 }
 

@@ -135,7 +135,10 @@ const searchRoutes: FastifyPluginAsyncZod = async (app) => {
       const spec = curves.some((c) => c.metrics.length > 0)
         ? sweepChart(curves, { title, subtitle })
         : emptyChart(title, `No trial has finished an epoch yet (${subtitle}).`);
-      return reply.type('image/svg+xml; charset=utf-8').header('cache-control', 'no-store').send(await renderSvg(spec));
+      return reply
+        .type('image/svg+xml; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(await renderSvg(spec));
     },
   );
 
@@ -178,7 +181,7 @@ const searchRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         operationId: 'cancelSearch',
         description:
-          'Starts no more trials and cancels the running ones through the training jobs\' cancellation path ' +
+          "Starts no more trials and cancels the running ones through the training jobs' cancellation path " +
           '(each stops after its current batch, keeping its metrics). 409 for a search that has finished.',
         params: idParams('searchId'),
         response: {

@@ -41,7 +41,9 @@ const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
       const seed = resolveSeed(base);
       const sweepId = await enqueueSweep(flow, config, base, grid, combinations, seed);
       const { runs } = (await sweepJob(sweeps, sweepId)).data;
-      return reply.status(202).send({ sweepId, state: 'running' as const, runs, ...(warnings.length ? { warnings } : {}) });
+      return reply
+        .status(202)
+        .send({ sweepId, state: 'running' as const, runs, ...(warnings.length ? { warnings } : {}) });
     },
   );
 
@@ -84,7 +86,10 @@ const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
             { title, subtitle },
           )
         : emptyChart(title, `No run has finished an epoch yet (${subtitle}).`);
-      return reply.type('image/svg+xml; charset=utf-8').header('cache-control', 'no-store').send(await renderSvg(spec));
+      return reply
+        .type('image/svg+xml; charset=utf-8')
+        .header('cache-control', 'no-store')
+        .send(await renderSvg(spec));
     },
   );
 };

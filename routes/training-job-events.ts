@@ -70,12 +70,14 @@ const trainingJobEventRoutes: FastifyPluginAsyncZod = async (app) => {
       open.add(stream);
       metrics.sseClients.inc();
       request.log.info({ jobId, afterEpoch }, 'training event stream opened');
-      return reply
-        .header('content-type', 'text/event-stream; charset=utf-8')
-        .header('cache-control', 'no-cache, no-transform')
-        // Tells nginx-style proxies not to buffer the stream.
-        .header('x-accel-buffering', 'no')
-        .send(stream);
+      return (
+        reply
+          .header('content-type', 'text/event-stream; charset=utf-8')
+          .header('cache-control', 'no-cache, no-transform')
+          // Tells nginx-style proxies not to buffer the stream.
+          .header('x-accel-buffering', 'no')
+          .send(stream)
+      );
     },
   );
 };

@@ -46,7 +46,8 @@ const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         operationId: 'getTrainingJobReport',
-        description: 'An HTML page: configuration, curves, diagnosis, evaluation (metrics, confusion matrix, ROC, reliability, importance), sparsity per layer, warnings.',
+        description:
+          'An HTML page: configuration, curves, diagnosis, evaluation (metrics, confusion matrix, ROC, reliability, importance), sparsity per layer, warnings.',
         params: idParams('jobId'),
         response: {
           200: { description: 'An HTML page', content: { 'text/html': { schema: z.string() } } },

@@ -4,12 +4,7 @@ import { enqueueTraining } from '../jobs/training-queue';
 import { AppError, invalid } from '../src/errors';
 import { IdempotencyStore, REPLAYED_HEADER } from '../src/http/idempotency';
 import { requireRedis } from '../src/http/redis-errors';
-import {
-  enqueuedJobSchema,
-  errorSchema,
-  idParams,
-  trainingJobSchema,
-} from '../src/schemas/api.schema';
+import { enqueuedJobSchema, errorSchema, idParams, trainingJobSchema } from '../src/schemas/api.schema';
 import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { resolveSeed } from '../src/training/train-from-request';
 import { checkSubmission } from '../src/training/trainable';
@@ -52,7 +47,10 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
       });
       if (replayed) reply.header(REPLAYED_HEADER, 'true');
       // A replay answers with the same warnings as the first response (the dataset is unchanged).
-      warnings ??= await checkSubmission(datasets, body).then((c) => c.warnings, () => []);
+      warnings ??= await checkSubmission(datasets, body).then(
+        (c) => c.warnings,
+        () => [],
+      );
       return reply.status(202).send({ jobId, state: 'waiting' as const, ...(warnings.length ? { warnings } : {}) });
     },
   );
@@ -62,7 +60,8 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         operationId: 'getTrainingJob',
-        description: 'State, progress, one metrics entry per finished epoch and, once completed, the model and its diagnosis.',
+        description:
+          'State, progress, one metrics entry per finished epoch and, once completed, the model and its diagnosis.',
         params: idParams('jobId'),
         response: { 200: trainingJobSchema, 404: errorSchema },
       },
@@ -89,7 +88,11 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
           'A waiting job is removed ("cancelled"); an active one stops after its current batch ("cancelling"), ' +
           'keeping the metrics of the epochs it finished. 409 for a job that has already finished.',
         params: idParams('jobId'),
-        response: { 202: z.object({ jobId: z.string(), state: z.enum(['cancelled', 'cancelling']) }), 404: errorSchema, 409: errorSchema },
+        response: {
+          202: z.object({ jobId: z.string(), state: z.enum(['cancelled', 'cancelling']) }),
+          404: errorSchema,
+          409: errorSchema,
+        },
       },
     },
     async (request, reply) => {

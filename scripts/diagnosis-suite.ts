@@ -35,7 +35,14 @@ const OUT = join(ROOT, 'test', 'fixtures', 'diagnosis-suite');
 const ORACLE_ROWS = 2000;
 const LIMITS = { maxRows: 1_000_000, maxColumns: 1000 };
 
-export const LABELS = ['overfit', 'underfit', 'good-fit', 'still-improving', 'too-small-validation', 'wrong-task'] as const;
+export const LABELS = [
+  'overfit',
+  'underfit',
+  'good-fit',
+  'still-improving',
+  'too-small-validation',
+  'wrong-task',
+] as const;
 type Label = (typeof LABELS)[number];
 
 interface SuiteCase {
@@ -61,7 +68,10 @@ function normal(rng: Rng): number {
 /** `rows` rows and ORACLE_ROWS more from the same draw, as two CSVs with one header. */
 function withOracle(header: string[], row: (rng: Rng) => (number | string)[], rows: number, seed: number) {
   const rng = new Rng(seed);
-  const line = () => row(rng).map((v) => (typeof v === 'number' ? Number(v.toPrecision(6)) : v)).join(',');
+  const line = () =>
+    row(rng)
+      .map((v) => (typeof v === 'number' ? Number(v.toPrecision(6)) : v))
+      .join(',');
   const head = header.join(',');
   const train = Array.from({ length: rows }, line);
   const oracle = Array.from({ length: ORACLE_ROWS }, line);
@@ -176,15 +186,36 @@ export const CASES: SuiteCase[] = [
     label: 'overfit',
     why: '120 rows, 2 informative and 40 pure-noise columns, two layers of 256 units, 60 epochs: the network memorizes the noise',
     data: () => twoInformative(120, 40, 0.5, 101),
-    request: { target: 'label', task: 'classification', model: big, training: { epochs: 60, batchSize: 16, validationSplit: 0.3, seed: 1 } },
-    remedy: { note: 'L2 0.01 and dropout 0.5', request: { regularization: { l2: 0.01 }, model: { hidden: [{ units: 256, dropout: 0.5 }, { units: 256, dropout: 0.5 }] } } },
+    request: {
+      target: 'label',
+      task: 'classification',
+      model: big,
+      training: { epochs: 60, batchSize: 16, validationSplit: 0.3, seed: 1 },
+    },
+    remedy: {
+      note: 'L2 0.01 and dropout 0.5',
+      request: {
+        regularization: { l2: 0.01 },
+        model: {
+          hidden: [
+            { units: 256, dropout: 0.5 },
+            { units: 256, dropout: 0.5 },
+          ],
+        },
+      },
+    },
   },
   {
     name: 'overfit-regression-noise-columns',
     label: 'overfit',
     why: '100 rows, 3 informative and 30 pure-noise columns, noise σ 0.5, two layers of 256 units, 150 epochs',
     data: () => smoothRegression(100, 30, 0.5, 102),
-    request: { target: 'y', task: 'regression', model: big, training: { epochs: 150, batchSize: 16, validationSplit: 0.3, seed: 2 } },
+    request: {
+      target: 'y',
+      task: 'regression',
+      model: big,
+      training: { epochs: 150, batchSize: 16, validationSplit: 0.3, seed: 2 },
+    },
     remedy: { note: 'fewer features: the 30 noise columns dropped', request: { features: { drop: noiseNames(30) } } },
   },
   {
@@ -192,8 +223,24 @@ export const CASES: SuiteCase[] = [
     label: 'overfit',
     why: '150 rows of three overlapping blobs, 20 % of labels random, 20 noise columns, two layers of 256 units, 100 epochs',
     data: () => threeBlobs(150, 20, 0.2, 103),
-    request: { target: 'label', task: 'classification', model: big, training: { epochs: 100, batchSize: 16, validationSplit: 0.3, seed: 3 } },
-    remedy: { note: 'L2 0.01 and dropout 0.5', request: { regularization: { l2: 0.01 }, model: { hidden: [{ units: 256, dropout: 0.5 }, { units: 256, dropout: 0.5 }] } } },
+    request: {
+      target: 'label',
+      task: 'classification',
+      model: big,
+      training: { epochs: 100, batchSize: 16, validationSplit: 0.3, seed: 3 },
+    },
+    remedy: {
+      note: 'L2 0.01 and dropout 0.5',
+      request: {
+        regularization: { l2: 0.01 },
+        model: {
+          hidden: [
+            { units: 256, dropout: 0.5 },
+            { units: 256, dropout: 0.5 },
+          ],
+        },
+      },
+    },
   },
   {
     name: 'overfit-early-stopping-too-patient',
@@ -204,16 +251,38 @@ export const CASES: SuiteCase[] = [
       target: 'label',
       task: 'classification',
       model: big,
-      training: { epochs: 60, batchSize: 16, validationSplit: 0.3, seed: 4, earlyStopping: { patience: 100, restoreBestWeights: false } },
+      training: {
+        epochs: 60,
+        batchSize: 16,
+        validationSplit: 0.3,
+        seed: 4,
+        earlyStopping: { patience: 100, restoreBestWeights: false },
+      },
     },
-    remedy: { note: 'L2 0.01 and dropout 0.5', request: { regularization: { l2: 0.01 }, model: { hidden: [{ units: 256, dropout: 0.5 }, { units: 256, dropout: 0.5 }] } } },
+    remedy: {
+      note: 'L2 0.01 and dropout 0.5',
+      request: {
+        regularization: { l2: 0.01 },
+        model: {
+          hidden: [
+            { units: 256, dropout: 0.5 },
+            { units: 256, dropout: 0.5 },
+          ],
+        },
+      },
+    },
   },
   {
     name: 'underfit-linear-xor',
     label: 'underfit',
     why: 'no hidden layer (a linear model) on XOR, which no line separates; 40 epochs at learning rate 0.01 converge',
     data: () => xor(600, 201),
-    request: { target: 'label', task: 'classification', model: { hidden: [] }, training: { epochs: 40, learningRate: 0.01, seed: 5 } },
+    request: {
+      target: 'label',
+      task: 'classification',
+      model: { hidden: [] },
+      training: { epochs: 40, learningRate: 0.01, seed: 5 },
+    },
     remedy: { note: 'a hidden layer of 32 units', request: { model: { hidden: [{ units: 32 }] } } },
   },
   {
@@ -221,7 +290,12 @@ export const CASES: SuiteCase[] = [
     label: 'underfit',
     why: 'one hidden unit for a bumpy surface sin(3x0)·cos(3x1); 60 epochs at learning rate 0.01 converge',
     data: () => bumps(600, 202),
-    request: { target: 'y', task: 'regression', model: { hidden: [{ units: 1 }] }, training: { epochs: 60, learningRate: 0.01, seed: 6 } },
+    request: {
+      target: 'y',
+      task: 'regression',
+      model: { hidden: [{ units: 1 }] },
+      training: { epochs: 60, learningRate: 0.01, seed: 6 },
+    },
     remedy: { note: 'two hidden layers of 64 units', request: { model: { hidden: [{ units: 64 }, { units: 64 }] } } },
   },
   {
@@ -267,7 +341,12 @@ export const CASES: SuiteCase[] = [
     label: 'good-fit',
     why: '1500 rows of three blobs, 5 % random labels, 2 noise columns, 8 units, 60 epochs at learning rate 0.003: converged, no early stopping',
     data: () => threeBlobs(1500, 2, 0.05, 303),
-    request: { target: 'label', task: 'classification', model: { hidden: [{ units: 8 }] }, training: { epochs: 60, learningRate: 0.003, seed: 10 } },
+    request: {
+      target: 'label',
+      task: 'classification',
+      model: { hidden: [{ units: 8 }] },
+      training: { epochs: 60, learningRate: 0.003, seed: 10 },
+    },
   },
   {
     name: 'overfit-issue-10-protocol-regression',
@@ -318,7 +397,12 @@ export const CASES: SuiteCase[] = [
     label: 'still-improving',
     why: 'scikit-learn wine (178 rows, 3 classes), 32 units, Adam 3e-4 for 30 epochs; a rerun with 90 epochs checks it went on improving',
     data: sklearn('wine'),
-    request: { target: 'cultivar', task: 'classification', model: { hidden: [{ units: 32 }] }, training: { epochs: 30, learningRate: 3e-4, seed: 14 } },
+    request: {
+      target: 'cultivar',
+      task: 'classification',
+      model: { hidden: [{ units: 32 }] },
+      training: { epochs: 30, learningRate: 3e-4, seed: 14 },
+    },
     rerunEpochs: 90,
   },
   {
@@ -338,7 +422,12 @@ export const CASES: SuiteCase[] = [
     label: 'too-small-validation',
     why: '60 rows, 20 noise columns, two layers of 256 units, validationSplit 0.1: 6 validation rows cannot show the overfitting the oracle sees',
     data: () => twoInformative(60, 20, 0.5, 502),
-    request: { target: 'label', task: 'classification', model: big, training: { epochs: 60, batchSize: 16, validationSplit: 0.1, seed: 16 } },
+    request: {
+      target: 'label',
+      task: 'classification',
+      model: big,
+      training: { epochs: 60, batchSize: 16, validationSplit: 0.1, seed: 16 },
+    },
   },
   {
     name: 'too-small-validation-noisy-regression-15-rows',
@@ -357,7 +446,12 @@ export const CASES: SuiteCase[] = [
     label: 'wrong-task',
     why: 'scikit-learn diabetes: the target is disease progression, an integer from 25 to 346 (214 distinct in 442 rows), trained as classes',
     data: sklearn('diabetes'),
-    request: { target: 'progression', task: 'classification', model: { hidden: [{ units: 64 }] }, training: { epochs: 30, seed: 18 } },
+    request: {
+      target: 'progression',
+      task: 'classification',
+      model: { hidden: [{ units: 64 }] },
+      training: { epochs: 30, seed: 18 },
+    },
     remedy: { note: 'task regression', request: { task: 'regression' } },
   },
   {
@@ -365,7 +459,12 @@ export const CASES: SuiteCase[] = [
     label: 'wrong-task',
     why: 'y = round(100·(x0 + x1)) + 200 over 400 rows: a quantity with about 200 integer values, trained as classes',
     data: () => continuousTarget(400, false, 601),
-    request: { target: 'y', task: 'classification', model: { hidden: [{ units: 64 }] }, training: { epochs: 30, seed: 19 } },
+    request: {
+      target: 'y',
+      task: 'classification',
+      model: { hidden: [{ units: 64 }] },
+      training: { epochs: 30, seed: 19 },
+    },
     remedy: { note: 'task regression', request: { task: 'regression' } },
   },
   {
@@ -373,7 +472,12 @@ export const CASES: SuiteCase[] = [
     label: 'wrong-task',
     why: 'y = x0 + x1 + noise to two decimals over 300 rows, trained as classes',
     data: () => continuousTarget(300, true, 602),
-    request: { target: 'y', task: 'classification', model: { hidden: [{ units: 64 }] }, training: { epochs: 30, seed: 20 } },
+    request: {
+      target: 'y',
+      task: 'classification',
+      model: { hidden: [{ units: 64 }] },
+      training: { epochs: 30, seed: 20 },
+    },
     remedy: { note: 'task regression', request: { task: 'regression' } },
   },
 ];
@@ -392,7 +496,13 @@ async function train(request: TrainingRequest, table: Table, oracle: Table | und
         // The trainer's training rows are table rows here (every row has a target): fit the same
         // preprocessing on them, as trainFromRequest did; checked against its own below.
         if (rowsWithTarget(table, request.target).length !== table.rowCount) throw new Error('missing targets');
-        const prep = fitPreprocessing(table, request.target, request.task, trainer.data.trainRows, request.features.drop);
+        const prep = fitPreprocessing(
+          table,
+          request.target,
+          request.task,
+          trainer.data.trainRows,
+          request.features.drop,
+        );
         oraclePrep = prep;
         const all = Int32Array.from({ length: oracle.rowCount }, (_, i) => i);
         encoded = { x: encodeFeatures(prep, oracle, all), y: encodeTargets(prep, oracle, all) };
@@ -436,7 +546,10 @@ async function runCase(c: SuiteCase): Promise<Record<string, unknown>> {
   };
   if (oracle) fixture.oracle = { rows: oracle.rowCount, loss: oracleLoss };
   if (c.rerunEpochs) {
-    const longer = trainingRequestSchema.parse({ ...request, training: { ...request.training, epochs: c.rerunEpochs } });
+    const longer = trainingRequestSchema.parse({
+      ...request,
+      training: { ...request.training, epochs: c.rerunEpochs },
+    });
     const rerun = await train(longer, table, oracle);
     fixture.rerun = { epochs: c.rerunEpochs, valLoss: rerun.outcome.metrics.map((m) => m.valLoss!) };
   }
@@ -456,7 +569,9 @@ async function runCase(c: SuiteCase): Promise<Record<string, unknown>> {
       ...(remedyOracle ? { oracleLoss: run.oracleLoss[run.keptEpoch - 1] } : {}),
     };
   }
-  console.log(`${c.name}: ${outcome.metrics.length} epochs, with reruns ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `${c.name}: ${outcome.metrics.length} epochs, with reruns ${((Date.now() - started) / 1000).toFixed(1)} s`,
+  );
   return fixture;
 }
 

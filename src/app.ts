@@ -1,10 +1,6 @@
 import Fastify, { type FastifyInstance, type RouteOptions } from 'fastify';
 import fp from 'fastify-plugin';
-import {
-  serializerCompiler,
-  validatorCompiler,
-  type ZodTypeProvider,
-} from 'fastify-type-provider-zod';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { QueueEvents, type Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from './config';
@@ -161,7 +157,12 @@ const servicesPlugin = fp(
     });
     app.addHook('onClose', async () => {
       // Bounded, and dropping the connection when QUIT cannot be sent: see closeBullmq.
-      await Promise.all([closeBullmq(queueEvents), closeBullmq(queue), closeBullmq(sweeps.queue), closeBullmq(sweeps.flow)]);
+      await Promise.all([
+        closeBullmq(queueEvents),
+        closeBullmq(queue),
+        closeBullmq(sweeps.queue),
+        closeBullmq(sweeps.flow),
+      ]);
       modelEvents.close();
       redis.disconnect();
     });

@@ -185,7 +185,10 @@ const MIN_API_KEY_LENGTH = 16;
  * quoted a key would put it in logs.
  */
 function parseApiKeys(raw: string, ctx: z.RefinementCtx): string[] {
-  const keys = raw.split(',').map((key) => key.trim()).filter((key) => key !== '');
+  const keys = raw
+    .split(',')
+    .map((key) => key.trim())
+    .filter((key) => key !== '');
   keys.forEach((key, index) => {
     if (key.length < MIN_API_KEY_LENGTH) {
       ctx.addIssue({
@@ -239,7 +242,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     datasetUploadTtlSeconds: e.DATASET_UPLOAD_TTL_SECONDS,
     datasetSpoolDir: e.DATASET_SPOOL_DIR,
     datasetStore: e.DATASET_STORE,
-    datasetS3: { bucket: e.DATASET_S3_BUCKET, endpoint: e.DATASET_S3_ENDPOINT, prefix: e.DATASET_S3_PREFIX || e.REDIS_PREFIX },
+    datasetS3: {
+      bucket: e.DATASET_S3_BUCKET,
+      endpoint: e.DATASET_S3_ENDPOINT,
+      prefix: e.DATASET_S3_PREFIX || e.REDIS_PREFIX,
+    },
     maxDatasetRows: e.MAX_DATASET_ROWS,
     maxDatasetColumns: e.MAX_DATASET_COLUMNS,
     maxPredictRows: e.MAX_PREDICT_ROWS,

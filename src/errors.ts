@@ -14,7 +14,7 @@ export const ERRORS = {
   URI_TOO_LONG: { status: 414, message: '{message}' },
   REQUEST_TIMEOUT: {
     status: 408,
-    message: 'the request was not received within {timeoutMs} ms (the server\'s REQUEST_TIMEOUT_MS setting)',
+    message: "the request was not received within {timeoutMs} ms (the server's REQUEST_TIMEOUT_MS setting)",
   },
   HEADERS_TOO_LARGE: { status: 431, message: 'the request headers are larger than the server accepts' },
   /** Any other 4xx the HTTP framework gives; it keeps its own status. */
@@ -41,17 +41,20 @@ export const ERRORS = {
   },
   SEARCH_NOT_FOUND: { status: 404, message: 'search "{id}" does not exist' },
   SEARCH_FINISHED: { status: 409, message: 'search "{id}" has already finished ({state}); there is nothing to cancel' },
-  JOB_FINISHED: { status: 409, message: 'training job "{id}" has already finished ({state}); there is nothing to cancel' },
+  JOB_FINISHED: {
+    status: 409,
+    message: 'training job "{id}" has already finished ({state}); there is nothing to cancel',
+  },
   ROUTE_NOT_FOUND: { status: 404, message: 'no route {method} {url}' },
   UNAUTHORIZED: { status: 401, message: '{message}' },
   DASHBOARD_READ_ONLY: {
     status: 403,
-    message: 'the job dashboard is read-only: set ADMIN_API_KEYS on the server to retry, clean, add or remove jobs from it',
+    message:
+      'the job dashboard is read-only: set ADMIN_API_KEYS on the server to retry, clean, add or remove jobs from it',
   },
   IDEMPOTENCY_KEY_REUSED: {
     status: 422,
-    message:
-      'Idempotency-Key "{key}" was already used with a different request body; send a new key for a new request',
+    message: 'Idempotency-Key "{key}" was already used with a different request body; send a new key for a new request',
   },
   RATE_LIMITED: {
     status: 429,
@@ -79,7 +82,7 @@ function fill(template: string, params: Record<string, unknown>): string {
     const value = params[key];
     if (value === undefined || value === null) return `{${key}}`;
     const primitive = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean';
-    return primitive ? String(value) : JSON.stringify(value) ?? `{${key}}`;
+    return primitive ? String(value) : (JSON.stringify(value) ?? `{${key}}`);
   });
 }
 

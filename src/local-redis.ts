@@ -51,8 +51,20 @@ export async function ensureLocalRedis(url: string, log: (msg: string) => void):
   mkdirSync(dir, { recursive: true });
   const child = spawn(
     'redis-server',
-    ['--port', port || '6379', '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes',
-      '--save', '', '--maxmemory-policy', 'noeviction'],
+    [
+      '--port',
+      port || '6379',
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--save',
+      '',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
     // Its own process group: a terminal's Ctrl-C (SIGINT to the foreground group) reaches fitwell,
     // which stops the trainers first and this server last, not all of them at once.
     { stdio: 'ignore', detached: true },

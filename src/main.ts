@@ -49,7 +49,10 @@ async function main(): Promise<void> {
       logger.warn({ jobId: job?.id, attempts: job?.attemptsMade }, `job ${job?.id} failed: ${error.message}`),
     );
     worker.on('completed', (job) =>
-      log(`job ${job.id} completed: model ${job.returnvalue.modelId}`, { jobId: job.id, modelId: job.returnvalue.modelId }),
+      log(`job ${job.id} completed: model ${job.returnvalue.modelId}`, {
+        jobId: job.id,
+        modelId: job.returnvalue.modelId,
+      }),
     );
     // A job whose training process dies is resumed while it makes progress (see the policy).
     const policyRedis = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 3 });
@@ -80,7 +83,12 @@ async function main(): Promise<void> {
     // lock expires and another worker picks it up.
     const grace = new Promise((resolve) => setTimeout(resolve, config.shutdownGraceMs).unref());
     await Promise.race([
-      Promise.allSettled([app?.close(), worker && closeGracefully(worker, config.shutdownGraceMs), sweepWorker?.close(), searchWorker?.close()]),
+      Promise.allSettled([
+        app?.close(),
+        worker && closeGracefully(worker, config.shutdownGraceMs),
+        sweepWorker?.close(),
+        searchWorker?.close(),
+      ]),
       grace,
     ]);
     redisChild?.kill('SIGTERM');

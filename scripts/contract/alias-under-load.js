@@ -15,7 +15,11 @@ const auth = process.env.API_KEY ? { authorization: `Bearer ${process.env.API_KE
 const json = { 'content-type': 'application/json', ...auth };
 
 async function call(method, path, body, headers = json) {
-  const res = await fetch(BASE + path, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+  const res = await fetch(BASE + path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path} → ${res.status} ${text}`);
   return text ? JSON.parse(text) : undefined;
@@ -23,7 +27,11 @@ async function call(method, path, body, headers = json) {
 
 async function trainModel(datasetId, seed, units) {
   const { jobId } = await call('POST', '/v1/training-jobs', {
-    datasetId, target: 'label', task: 'classification', model: { hidden: [{ units }] }, training: { epochs: 3, seed },
+    datasetId,
+    target: 'label',
+    task: 'classification',
+    model: { hidden: [{ units }] },
+    training: { epochs: 3, seed },
   });
   for (;;) {
     const job = await call('GET', `/v1/training-jobs/${jobId}`);
@@ -35,7 +43,8 @@ async function trainModel(datasetId, seed, units) {
 
 async function main() {
   let csv = 'a,b,color,label';
-  for (let i = 0; i < 200; i++) csv += `\n${(i % 13) / 3},${(i % 7) / 2},${i % 2 ? 'red' : 'blue'},${(i * 7) % 3 === 0 ? 'yes' : 'no'}`;
+  for (let i = 0; i < 200; i++)
+    csv += `\n${(i % 13) / 3},${(i % 7) / 2},${i % 2 ? 'red' : 'blue'},${(i * 7) % 3 === 0 ? 'yes' : 'no'}`;
   const dataset = await call('POST', '/v1/datasets', csv, { 'content-type': 'text/csv', ...auth });
   const [one, two] = [await trainModel(dataset.id, 1, 4), await trainModel(dataset.id, 2, 8)];
   const name = `load${Date.now()}`;

@@ -170,7 +170,9 @@ class ColumnAccumulator {
       nonInteger: this.nonInteger,
     };
     if (!this.numberOverflow) {
-      profile.counts = [...this.numberCounts].map(([value, rows]): [string, number] => [String(value), rows]).sort((a, b) => b[1] - a[1]);
+      profile.counts = [...this.numberCounts]
+        .map(([value, rows]): [string, number] => [String(value), rows])
+        .sort((a, b) => b[1] - a[1]);
     }
     return profile;
   }
@@ -209,7 +211,10 @@ export class DatasetBuilder {
     this.rows++;
     if (this.overLimit()) return false;
     if (fields.length !== this.columns.length) {
-      throw invalid('INVALID_DATASET', `line ${line} has ${fields.length} fields but the header has ${this.columns.length}`);
+      throw invalid(
+        'INVALID_DATASET',
+        `line ${line} has ${fields.length} fields but the header has ${this.columns.length}`,
+      );
     }
     const row = this.rowInChunk;
     for (let c = 0; c < fields.length; c++) {

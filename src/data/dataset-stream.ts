@@ -135,7 +135,11 @@ async function* decodedBytes(
       yield chunk;
     }
   } catch (error) {
-    if (isZlibError(error)) throw invalid('INVALID_DATASET', `the body is not valid gzip (Content-Encoding: gzip): ${(error as Error).message}`);
+    if (isZlibError(error))
+      throw invalid(
+        'INVALID_DATASET',
+        `the body is not valid gzip (Content-Encoding: gzip): ${(error as Error).message}`,
+      );
     throw error;
   }
 }

@@ -78,7 +78,10 @@ export function parseJsonRows(rows: unknown, limits: DatasetLimits): Table {
   checkRowCount(rows.length, limits);
   rows.forEach((row, index) => {
     if (!isPlainObject(row)) {
-      throw invalid('INVALID_DATASET', `row ${index} must be an object of column values, got ${describeJsonValue(row)}`);
+      throw invalid(
+        'INVALID_DATASET',
+        `row ${index} must be an object of column values, got ${describeJsonValue(row)}`,
+      );
     }
   });
   const objects = rows as Record<string, unknown>[];

@@ -30,7 +30,10 @@ export function rowsToTable(prep: Preprocessing, rows: unknown, maxRows = DEFAUL
   const columns = emptyColumns(prep, list.length);
   list.forEach((row, r) => {
     if (!isPlainObject(row)) {
-      throw invalid('INVALID_PREDICT_INPUT', `row ${r} must be an object of feature values, got ${describeJsonValue(row)}`);
+      throw invalid(
+        'INVALID_PREDICT_INPUT',
+        `row ${r} must be an object of feature values, got ${describeJsonValue(row)}`,
+      );
     }
     prep.features.forEach((feature, f) => {
       if (!Object.prototype.hasOwnProperty.call(row, feature.name)) {
@@ -56,7 +59,11 @@ export function vectorsToTable(prep: Preprocessing, inputs: unknown, maxRows = D
   const list = checkInputList(inputs, 'inputs', 'arrays', maxRows);
   const columns = emptyColumns(prep, list.length);
   const width = prep.features.length;
-  const order = () => quoteNames(prep.features.map((feature) => feature.name), Infinity);
+  const order = () =>
+    quoteNames(
+      prep.features.map((feature) => feature.name),
+      Infinity,
+    );
   list.forEach((vector, r) => {
     if (!Array.isArray(vector)) {
       throw invalid(

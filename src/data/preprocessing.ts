@@ -31,7 +31,6 @@ export interface Preprocessing {
   inputSize: number;
 }
 
-
 /** Indices of the rows whose target is present; rows without a target cannot be trained on. */
 export function rowsWithTarget(table: Table, target: string): Int32Array {
   checkTargetExists(table, target);
@@ -112,7 +111,8 @@ export function encodeTargets(prep: Preprocessing, table: Table, rowIndices: Arr
   const { target } = prep;
   const values = columnValues(table, target.name);
   const out = new Float32Array(rowIndices.length);
-  const classIndex = target.task === 'classification' ? new Map(target.classes.map((c, index) => [c, index])) : undefined;
+  const classIndex =
+    target.task === 'classification' ? new Map(target.classes.map((c, index) => [c, index])) : undefined;
   for (let i = 0; i < rowIndices.length; i++) {
     const row = rowIndices[i];
     const value = values[row];

@@ -31,7 +31,9 @@ export function splitTrainValidation(
     throw invalid('INVALID_TRAINING_REQUEST', `there are ${n} rows with a target; at least 1 is needed to train`);
   }
   const picked =
-    typeof nOrLabels === 'number' ? pickRandom(n, validationSplit, rng) : pickStratified(nOrLabels, validationSplit, rng);
+    typeof nOrLabels === 'number'
+      ? pickRandom(n, validationSplit, rng)
+      : pickStratified(nOrLabels, validationSplit, rng);
   return partition(n, picked);
 }
 

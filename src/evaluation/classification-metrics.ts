@@ -136,7 +136,7 @@ export function rocAuc(positive: ArrayLike<boolean>, scores: ArrayLike<number>):
   let tp = 0;
   let fp = 0;
   let area = 0;
-  for (let i = 0; i < order.length; ) {
+  for (let i = 0; i < order.length;) {
     const prevTp = tp;
     const prevFp = fp;
     const score = scores[order[i]];
@@ -161,7 +161,7 @@ export function averagePrecision(positive: ArrayLike<boolean>, scores: ArrayLike
   let tp = 0;
   let seen = 0;
   let sum = 0;
-  for (let i = 0; i < order.length; ) {
+  for (let i = 0; i < order.length;) {
     const prevTp = tp;
     const score = scores[order[i]];
     for (; i < order.length && scores[order[i]] === score; i++, seen++) if (positive[order[i]]) tp++;
@@ -171,7 +171,10 @@ export function averagePrecision(positive: ArrayLike<boolean>, scores: ArrayLike
 }
 
 /** (false positive rate, true positive rate) from (0, 0) through every distinct score, highest first. */
-export function rocCurve(positive: ArrayLike<boolean>, scores: ArrayLike<number>): { fpr: number[]; tpr: number[] } | undefined {
+export function rocCurve(
+  positive: ArrayLike<boolean>,
+  scores: ArrayLike<number>,
+): { fpr: number[]; tpr: number[] } | undefined {
   const order = sortedByScoreDescending(scores);
   let positives = 0;
   for (let i = 0; i < positive.length; i++) if (positive[i]) positives++;
@@ -181,7 +184,7 @@ export function rocCurve(positive: ArrayLike<boolean>, scores: ArrayLike<number>
   const tpr = [0];
   let tp = 0;
   let fp = 0;
-  for (let i = 0; i < order.length; ) {
+  for (let i = 0; i < order.length;) {
     const score = scores[order[i]];
     for (; i < order.length && scores[order[i]] === score; i++) {
       if (positive[order[i]]) tp++;
@@ -256,7 +259,9 @@ export function classificationMetrics(
   const n = labels.length;
   if (n === 0) throw new Error('classification metrics need at least one row');
   if (probabilities.length !== n * classes) {
-    throw new Error(`expected ${n * classes} probabilities (${n} rows × ${classes} classes), received ${probabilities.length}`);
+    throw new Error(
+      `expected ${n * classes} probabilities (${n} rows × ${classes} classes), received ${probabilities.length}`,
+    );
   }
   const predicted = predictedClasses(probabilities, classes, classes === 2 ? threshold : undefined);
   const matrix = confusionMatrix(labels, predicted, classes);
@@ -266,7 +271,12 @@ export function classificationMetrics(
     const tp = row[c];
     const precision = predictedCount[c] > 0 ? tp / predictedCount[c] : 0;
     const recall = support[c] > 0 ? tp / support[c] : 0;
-    return { precision, recall, f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0, support: support[c] };
+    return {
+      precision,
+      recall,
+      f1: precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0,
+      support: support[c],
+    };
   });
   let correct = 0;
   for (let c = 0; c < classes; c++) correct += matrix[c][c];

@@ -9,7 +9,11 @@ export type ThresholdObjective = 'f1' | 'balancedAccuracy';
  * among equally good ones the nearest to 0.5 wins, so a flat objective keeps the default.
  * F1 is of class 1, the positive class (classes[1] of the model).
  */
-export function chooseThreshold(labels: ArrayLike<number>, probabilities: ArrayLike<number>, objective: ThresholdObjective): number {
+export function chooseThreshold(
+  labels: ArrayLike<number>,
+  probabilities: ArrayLike<number>,
+  objective: ThresholdObjective,
+): number {
   const candidates = [...new Set(Array.from({ length: labels.length }, (_, r) => probabilities[r * 2 + 1]))];
   let best = 0.5;
   let bestScore = score(labels, probabilities, 0.5, objective);
@@ -23,7 +27,12 @@ export function chooseThreshold(labels: ArrayLike<number>, probabilities: ArrayL
   return best;
 }
 
-function score(labels: ArrayLike<number>, probabilities: ArrayLike<number>, threshold: number, objective: ThresholdObjective): number {
+function score(
+  labels: ArrayLike<number>,
+  probabilities: ArrayLike<number>,
+  threshold: number,
+  objective: ThresholdObjective,
+): number {
   const m = classificationMetrics(labels, probabilities, 2, threshold);
   return objective === 'f1' ? m.perClass[1].f1 : m.balancedAccuracy;
 }

@@ -10,7 +10,8 @@ import type { Rng } from '../random';
  */
 export function stratifiedFolds(nOrLabels: number | ArrayLike<number | string>, folds: number, rng: Rng): Int32Array[] {
   const n = typeof nOrLabels === 'number' ? nOrLabels : nOrLabels.length;
-  if (!Number.isInteger(folds) || folds < 2) throw new Error(`folds must be an integer of at least 2, received ${folds}`);
+  if (!Number.isInteger(folds) || folds < 2)
+    throw new Error(`folds must be an integer of at least 2, received ${folds}`);
   if (n < folds) throw new Error(`${folds} folds need at least ${folds} rows, received ${n}`);
   const groups = new Map<string, number[]>();
   for (let i = 0; i < n; i++) {

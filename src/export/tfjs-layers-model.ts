@@ -115,7 +115,12 @@ function checkExportable(stored: StoredModel): void {
 function addLayer(model: tf.Sequential, op: FrozenOp, name: (kind: string) => string): void {
   switch (op.op) {
     case 'dense': {
-      const layer = tf.layers.dense({ units: op.units, useBias: true, name: name('dense'), kernelInitializer: 'zeros' });
+      const layer = tf.layers.dense({
+        units: op.units,
+        useBias: true,
+        name: name('dense'),
+        kernelInitializer: 'zeros',
+      });
       model.add(layer);
       setWeights(layer, [tf.tensor2d(op.kernel, [op.inputSize, op.units]), tf.tensor1d(op.bias)]);
       return;
@@ -183,7 +188,7 @@ function describePreprocessing(stored: StoredModel) {
           }
         : {
             kind: 'standardized-target',
-            description: 'The standardized target: the prediction in the target\'s units is output * std + mean.',
+            description: "The standardized target: the prediction in the target's units is output * std + mean.",
             mean: prep.target.mean,
             std: prep.target.std,
           },

@@ -19,7 +19,14 @@ declare module 'fastify' {
  * against the route's pattern (not the raw URL), so no spelling of a path can reach a protected
  * route through this list; every other route needs a key, including ones added later.
  */
-const OPEN_ROUTES = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json', '/v2/health/live', '/v2/health/ready']);
+const OPEN_ROUTES = new Set([
+  '/healthz',
+  '/readyz',
+  '/metrics',
+  '/openapi.json',
+  '/v2/health/live',
+  '/v2/health/ready',
+]);
 const OPEN_PREFIXES = ['/docs'];
 
 /** The job dashboard: browsers cannot send a bearer token, so it also takes HTTP Basic auth. */
@@ -112,7 +119,9 @@ export class ApiKeys {
 const oneShotHash = (crypto as { hash?: typeof crypto.hash }).hash;
 
 function sha256Hex(text: string): string {
-  return oneShotHash ? oneShotHash('sha256', text, 'hex') : crypto.createHash('sha256').update(text, 'utf8').digest('hex');
+  return oneShotHash
+    ? oneShotHash('sha256', text, 'hex')
+    : crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 /** `Bearer <key>` → key; `Basic base64(user:key)` → key (or user with an empty password). */
@@ -163,11 +172,17 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }): Promi
   // Callback style rather than async: no promise per request on every protected route.
   app.addHook('onRequest', (request, reply, done) => {
     const pattern = routePattern(request);
-    if (isOpenPattern(pattern)) { done(); return; }
+    if (isOpenPattern(pattern)) {
+      done();
+      return;
+    }
     const path = routePath(request, pattern);
     const dashboard = underPrefix(path, DASHBOARD_PREFIX);
     // Unknown paths outside the protected areas are plain 404s.
-    if (pattern === undefined && !PROTECTED_PREFIXES.some((prefix) => underPrefix(path, prefix))) { done(); return; }
+    if (pattern === undefined && !PROTECTED_PREFIXES.some((prefix) => underPrefix(path, prefix))) {
+      done();
+      return;
+    }
 
     const page = pattern !== undefined && BROWSER_PAGES.has(pattern);
     const scheme = dashboard ? 'basic' : page ? 'both' : 'bearer';
@@ -183,12 +198,14 @@ async function authPlugin(app: FastifyInstance, opts: { config: Config }): Promi
                 'scripts send "Authorization: Bearer <key>"'
               : 'this route needs an API key: send "Authorization: Bearer <key>"',
         }),
-      ); return;
+      );
+      return;
     }
     const id = (dashboard ? dashboardKeys : keys).identify(presented);
     if (id === undefined) {
       challenge(reply, scheme, true);
-      done(new AppError('UNAUTHORIZED', { message: 'the API key is not valid' })); return;
+      done(new AppError('UNAUTHORIZED', { message: 'the API key is not valid' }));
+      return;
     }
     request.apiKeyId = id;
     done();

@@ -144,9 +144,7 @@ export function registerErrorHandler(app: FastifyInstance, hooks: ErrorHandlerHo
     }
     if (hasZodFastifySchemaValidationErrors(error)) {
       const context = (error as FastifyError).validationContext ?? 'body';
-      return reply
-        .status(400)
-        .send(body('VALIDATION', formatValidation(error.validation, context)));
+      return reply.status(400).send(body('VALIDATION', formatValidation(error.validation, context)));
     }
     // A full Redis refuses writes until memory is freed: a distinct answer (507) and a counter,
     // not "unavailable; retry shortly", which /readyz would contradict and retrying cannot fix.

@@ -50,7 +50,10 @@ function checkKeys(root: unknown): void {
       const child = (value as Record<string, unknown>)[key];
       if (key === '__proto__' || (key === 'constructor' && isObjectWith(child, 'prototype'))) {
         const what = key === '__proto__' ? 'the key "__proto__"' : 'the key "constructor" holding "prototype"';
-        throw invalid('VALIDATION', `body: ${what} ${path ? `in ${path} ` : ''}is not allowed: it could change object prototypes`);
+        throw invalid(
+          'VALIDATION',
+          `body: ${what} ${path ? `in ${path} ` : ''}is not allowed: it could change object prototypes`,
+        );
       }
       stack.push({ value: child, path: path ? `${path}.${key}` : key });
     }

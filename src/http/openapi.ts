@@ -76,7 +76,8 @@ const BODY_CONTENT: Record<string, JsonObject> = {
         schema: {
           type: 'string',
           description: 'One JSON object per line (column → number, string, boolean or null); keys in first-seen order',
-          example: '{"tenure_months":3,"plan":"basic","churned":"yes"}\n{"tenure_months":41,"plan":"pro","churned":"no"}\n',
+          example:
+            '{"tenure_months":3,"plan":"basic","churned":"yes"}\n{"tenure_months":41,"plan":"pro","churned":"no"}\n',
         },
       },
       'application/json': { schema: { $ref: '#/components/schemas/JsonDatasetInput' } },
@@ -109,7 +110,12 @@ const V2_HEALTH = ['/v2/health/live', '/v2/health/ready'];
 /** The Open Inference Protocol's error body (`{"error": "<message>"}`) on every /v2 error. */
 const V2_ERROR_REF = { $ref: '#/components/schemas/InferenceErrorResponse' };
 /** Routes that write to Redis, so a full Redis refuses them (507 STORAGE_FULL). */
-const STORES = new Set(['POST /v1/datasets', 'POST /v1/training-jobs', 'DELETE /v1/training-jobs/{jobId}', 'POST /v1/sweeps']);
+const STORES = new Set([
+  'POST /v1/datasets',
+  'POST /v1/training-jobs',
+  'DELETE /v1/training-jobs/{jobId}',
+  'POST /v1/sweeps',
+]);
 
 /** Routes that need no key even when API_KEYS is set (see src/http/auth.ts). */
 const OPEN_PATHS = new Set(['/healthz', '/readyz', '/metrics', OPENAPI_PATH, ...V2_HEALTH]);
@@ -118,11 +124,21 @@ const NEVER_OVERLOADED = new Set(['/healthz', '/readyz', '/metrics', ...V2_HEALT
 
 /** Response headers, described once under components.headers. */
 const HEADERS: Record<string, JsonObject> = {
-  RetryAfter: { description: 'Seconds to wait before retrying', required: true, schema: { type: 'integer', minimum: 0 } },
-  RateLimitLimit: { description: 'Requests allowed per window (RATE_LIMIT_MAX)', schema: { type: 'integer', minimum: 1 } },
+  RetryAfter: {
+    description: 'Seconds to wait before retrying',
+    required: true,
+    schema: { type: 'integer', minimum: 0 },
+  },
+  RateLimitLimit: {
+    description: 'Requests allowed per window (RATE_LIMIT_MAX)',
+    schema: { type: 'integer', minimum: 1 },
+  },
   RateLimitRemaining: { description: 'Requests left in the current window', schema: { type: 'integer', minimum: 0 } },
   RateLimitReset: { description: 'Seconds until the window resets', schema: { type: 'integer', minimum: 0 } },
-  ModelId: { description: 'The id of the model that answered (what `name@alias` resolved to)', schema: { type: 'string' } },
+  ModelId: {
+    description: 'The id of the model that answered (what `name@alias` resolved to)',
+    schema: { type: 'string' },
+  },
   IdempotentReplayed: {
     description: '"true" when the answer repeats the one given to an earlier request with the same Idempotency-Key',
     schema: { type: 'string', enum: ['true'] },
@@ -168,7 +184,10 @@ function makeTransform(opts: OpenapiOptions): SwaggerTransform {
     }
     schema.response = responses;
     if (protectedRoute) {
-      schema.security = securityOf(opts, BROWSER_PAGES.has(input.url) ? [{ apiKey: [] }, { browserLogin: [] }] : [{ apiKey: [] }]);
+      schema.security = securityOf(
+        opts,
+        BROWSER_PAGES.has(input.url) ? [{ apiKey: [] }, { browserLogin: [] }] : [{ apiKey: [] }],
+      );
     }
     return result;
   };
@@ -225,7 +244,10 @@ function pruneComponents(document: JsonObject): JsonObject {
   const schemas = components.schemas ?? {};
   const used = new Set<string>();
   const visit = (value: unknown) => {
-    if (Array.isArray(value)) { value.forEach(visit); return; }
+    if (Array.isArray(value)) {
+      value.forEach(visit);
+      return;
+    }
     if (!value || typeof value !== 'object') return;
     for (const [key, child] of Object.entries(value)) {
       if (key === '$ref' && typeof child === 'string' && child.startsWith('#/components/schemas/')) {
@@ -252,7 +274,10 @@ function pruneComponents(document: JsonObject): JsonObject {
 /** Pages served by third-party UIs, whose own routes are hidden from the document. */
 function htmlPages(opts: OpenapiOptions): JsonObject {
   const page = { 200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } } };
-  const error = (status: string) => ({ description: STATUS_TEXT[status], content: { 'application/json': { schema: ERROR_REF } } });
+  const error = (status: string) => ({
+    description: STATUS_TEXT[status],
+    content: { 'application/json': { schema: ERROR_REF } },
+  });
   const errors = (statuses: string[]) => Object.fromEntries(statuses.map((status) => [status, error(status)]));
   return {
     [DOCS_PREFIX]: {
@@ -283,7 +308,9 @@ function htmlPages(opts: OpenapiOptions): JsonObject {
 }
 
 /** The headers each response sends that a client acts on (see HEADERS). */
-function addResponseHeaders(paths: Record<string, Record<string, { operationId?: string; responses: Record<string, JsonObject> }>>): void {
+function addResponseHeaders(
+  paths: Record<string, Record<string, { operationId?: string; responses: Record<string, JsonObject> }>>,
+): void {
   for (const item of Object.values(paths)) {
     for (const operation of Object.values(item)) {
       const rateLimited = operation.responses['429'] !== undefined;
@@ -321,7 +348,9 @@ function addEventPayloads(paths: Parameters<typeof addResponseHeaders>[0]): void
   for (const item of Object.values(paths)) {
     for (const operation of Object.values(item)) {
       const events = EVENT_PAYLOADS[operation.operationId ?? ''];
-      const media = (operation.responses['200']?.content as Record<string, JsonObject> | undefined)?.['text/event-stream'];
+      const media = (operation.responses['200']?.content as Record<string, JsonObject> | undefined)?.[
+        'text/event-stream'
+      ];
       if (!events || !media) continue;
       media['x-events'] = Object.fromEntries(
         Object.entries(events).map(([event, component]) => [event, { $ref: `#/components/schemas/${component}` }]),
@@ -364,7 +393,8 @@ async function openapiPlugin(app: FastifyInstance, opts: OpenapiOptions): Promis
           browserLogin: {
             type: 'http',
             scheme: 'basic',
-            description: 'For the pages opened in a browser (dashboard, report, curves): any user name, an API key as the password.',
+            description:
+              'For the pages opened in a browser (dashboard, report, curves): any user name, an API key as the password.',
           },
         },
         headers: HEADERS,
@@ -373,9 +403,15 @@ async function openapiPlugin(app: FastifyInstance, opts: OpenapiOptions): Promis
         { name: 'datasets', description: 'Upload and inspect training data' },
         { name: 'training-jobs', description: 'Queue training, follow it, cancel it' },
         { name: 'models', description: 'Trained models: inspect, predict, export, delete' },
-        { name: 'model-names', description: 'Named models: versions and aliases (production, staging) that predict can address' },
+        {
+          name: 'model-names',
+          description: 'Named models: versions and aliases (production, staging) that predict can address',
+        },
         { name: 'sweeps', description: 'Grids of training jobs compared side by side' },
-        { name: 'open-inference', description: 'The Open Inference Protocol (KServe v2 / Triton REST): metadata, readiness, inference' },
+        {
+          name: 'open-inference',
+          description: 'The Open Inference Protocol (KServe v2 / Triton REST): metadata, readiness, inference',
+        },
         { name: 'searches', description: 'Hyper-parameter searches (grid, random, TPE) with ASHA or median pruning' },
         { name: 'operations', description: 'Health, metrics and the job dashboard' },
         { name: 'documentation', description: 'This document and its UI' },

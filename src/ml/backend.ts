@@ -64,8 +64,7 @@ let active: BackendInfo | undefined;
 /** Selects and initializes the backend once per process; later calls return the same answer. */
 export async function initBackend(requested: BackendChoice): Promise<BackendInfo> {
   if (active) return active;
-  const candidates =
-    requested === 'auto' ? CANDIDATES : CANDIDATES.filter((c) => c.choice === requested);
+  const candidates = requested === 'auto' ? CANDIDATES : CANDIDATES.filter((c) => c.choice === requested);
   const skipped: string[] = [];
   for (const candidate of candidates) {
     try {

@@ -32,8 +32,7 @@ export class EarlyStopping {
     }
     const { best } = this.state;
     const improved =
-      best === null ||
-      (this.higherIsBetter ? value > best + this.spec.minDelta : value < best - this.spec.minDelta);
+      best === null || (this.higherIsBetter ? value > best + this.spec.minDelta : value < best - this.spec.minDelta);
     if (improved) {
       this.state = { best: value, bestEpoch: epoch, wait: 0 };
       return { improved: true, stop: false };

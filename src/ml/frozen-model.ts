@@ -144,8 +144,7 @@ export function decodeFrozen(json: StoredFrozenModel, weights: Buffer): FrozenMo
   const ops = json.ops.map((stored) => {
     const op: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(stored)) {
-      op[key] =
-        typeof value === 'object' ? all.subarray(value.offset, value.offset + value.length) : value;
+      op[key] = typeof value === 'object' ? all.subarray(value.offset, value.offset + value.length) : value;
     }
     return op as FrozenOp;
   });

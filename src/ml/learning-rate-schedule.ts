@@ -42,7 +42,8 @@ export class LearningRateSchedule {
     private readonly run: ScheduleRun,
   ) {
     this.totalSteps = Math.max(1, run.epochs * run.stepsPerEpoch);
-    if (spec.type === 'reduce-on-plateau') this.plateau = { learningRate: baseRate, best: null, badEpochs: 0, cooldown: 0 };
+    if (spec.type === 'reduce-on-plateau')
+      this.plateau = { learningRate: baseRate, best: null, badEpochs: 0, cooldown: 0 };
   }
 
   rateAt(step: number, epoch: number): number {

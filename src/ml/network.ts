@@ -79,7 +79,10 @@ export class Network {
    * `params` order. Nothing is recorded on tf's tape, and no gradient is computed for the input
    * or below the first layer with parameters. Call both inside one tf.tidy.
    */
-  forwardWithBackward(x: tf.Tensor2D, ctx: ForwardContext): {
+  forwardWithBackward(
+    x: tf.Tensor2D,
+    ctx: ForwardContext,
+  ): {
     output: tf.Tensor2D;
     backward: (dOutput: tf.Tensor2D) => tf.Tensor[];
   } {
@@ -126,7 +129,8 @@ export class Network {
     const entries: { name: string; variable: tf.Variable; whenAbsent?: number }[] = [...this.params, ...this.buffers];
     for (const { name, variable, whenAbsent } of entries) {
       // A buffer added after these weights were saved takes its stated value.
-      const value = weights[name] ?? (whenAbsent === undefined ? undefined : new Float32Array(variable.size).fill(whenAbsent));
+      const value =
+        weights[name] ?? (whenAbsent === undefined ? undefined : new Float32Array(variable.size).fill(whenAbsent));
       if (!value || value.length !== variable.size) {
         throw new Error(`weights for ${name} are missing or have the wrong size`);
       }

@@ -74,9 +74,7 @@ abstract class SlotOptimizer implements Optimizer {
     if (group.names.length === 1) return this.stepSizeFrom(slots);
     const index = group.names.indexOf(param.name);
     const offset = group.sizes.slice(0, index).reduce((a, b) => a + b, 0);
-    const own = slots.map((slot) =>
-      tf.reshape(tf.slice(slot, [offset], [group.sizes[index]]), param.variable.shape),
-    );
+    const own = slots.map((slot) => tf.reshape(tf.slice(slot, [offset], [group.sizes[index]]), param.variable.shape));
     return this.stepSizeFrom(own);
   }
 
@@ -97,11 +95,7 @@ abstract class SlotOptimizer implements Optimizer {
         }
         const slots = this.slotKinds.map((kind) => this.slot(group.key, kind, members));
         const flat = (tensors: tf.Tensor[]) => tf.concat(tensors.map((t) => tf.reshape(t, [-1])));
-        const next = this.update(
-          flat(members.map((p) => p.variable)),
-          flat(members.map((p) => grads[p.name])),
-          slots,
-        );
+        const next = this.update(flat(members.map((p) => p.variable)), flat(members.map((p) => grads[p.name])), slots);
         next.slots.forEach((value, i) => slots[i].assign(value));
         tf.split(next.w, group.sizes).forEach((values, i) => {
           members[i].variable.assign(tf.reshape(values, members[i].variable.shape));

@@ -1,8 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type {
-  LayerRegularizationSpec,
-  RegularizationSpec,
-} from '../schemas/training-request.schema';
+import type { LayerRegularizationSpec, RegularizationSpec } from '../schemas/training-request.schema';
 import type { Param } from './layers/layer';
 
 /** The penalties that apply to one kernel. */
@@ -84,10 +81,9 @@ export function addPenaltyGradients(
 
 /** α₁·Σ|w| + α₂·Σw² with one global pair, for callers without a plan. */
 export function kernelPenalty(kernels: Param[], reg: { l1: number; l2: number }): tf.Scalar {
-  return penaltyTerm(
-    planRegularization(kernels, { l1: reg.l1, l2: reg.l2, l1Mode: 'subgradient', weightDecay: 0 }),
-    { includeL1: true },
-  );
+  return penaltyTerm(planRegularization(kernels, { l1: reg.l1, l2: reg.l2, l1Mode: 'subgradient', weightDecay: 0 }), {
+    includeL1: true,
+  });
 }
 
 /** The per-value step size of the optimizer's last update of a parameter (Optimizer.stepSize). */

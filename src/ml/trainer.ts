@@ -188,7 +188,9 @@ export class Trainer {
     }
     if (options.classWeights) {
       if (data.task !== 'classification' || options.classWeights.length !== data.outputSize) {
-        throw new Error(`classWeights needs one weight per class (${data.outputSize}), received ${options.classWeights.length}`);
+        throw new Error(
+          `classWeights needs one weight per class (${data.outputSize}), received ${options.classWeights.length}`,
+        );
       }
       this.classWeights = tf.tensor2d(Float32Array.from(options.classWeights), [1, data.outputSize]);
     }
@@ -295,7 +297,12 @@ export class Trainer {
    */
   recomputeBatchStatistics(): void {
     if (!this.hasBatchStatistics) return;
-    recomputeBatchStatistics(this.network, this.data, this.options.batchSize, new Rng((this.options.seed ^ 0x5bd1e995) >>> 0));
+    recomputeBatchStatistics(
+      this.network,
+      this.data,
+      this.options.batchSize,
+      new Rng((this.options.seed ^ 0x5bd1e995) >>> 0),
+    );
   }
 
   /**
@@ -318,7 +325,9 @@ export class Trainer {
    * drives the optimizer and the post-step proximal L1 and weight decay alike.
    */
   private step(rows: Int32Array): number {
-    const rate = this.schedule ? this.schedule.rateAt(this.stepsTaken, this.completedEpochs) : this.options.learningRate;
+    const rate = this.schedule
+      ? this.schedule.rateAt(this.stepsTaken, this.completedEpochs)
+      : this.options.learningRate;
     this.optimizer.learningRate = rate;
     const updates: BufferUpdate[] = [];
     const params = this.network.params;
@@ -436,12 +445,7 @@ export class Trainer {
         const sums = this.classWeights
           ? weightedCrossEntropySums(output, targets, this.classWeights)
           : [tf.mul<tf.Scalar>(mean, chunk.length), tf.scalar(chunk.length)];
-        return tf.stack([
-          ...sums,
-          ...this.batchCounts(output, batch.labels()),
-          mean,
-          deviations,
-        ]).dataSync();
+        return tf.stack([...sums, ...this.batchCounts(output, batch.labels()), mean, deviations]).dataSync();
       });
       lossSum += values[0];
       weightSum += values[1];

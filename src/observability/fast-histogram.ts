@@ -83,7 +83,8 @@ export class FastHistogram<T extends string> {
    */
   observeValues(values: readonly (string | number)[], value: number): void {
     const key = values.join(SEPARATOR);
-    const series = this.series.get(key) ?? this.add(key, Object.fromEntries(this.labelNames.map((name, i) => [name, values[i]])));
+    const series =
+      this.series.get(key) ?? this.add(key, Object.fromEntries(this.labelNames.map((name, i) => [name, values[i]])));
     series.observe(value);
   }
 
@@ -91,11 +92,15 @@ export class FastHistogram<T extends string> {
   observe(labels: Partial<Record<T, string | number>>, value: number): void {
     for (const name of Object.keys(labels)) {
       if (!this.labelNames.includes(name as T)) {
-        throw new Error(`Added label "${name}" is not included in initial labelset: ${JSON.stringify(this.labelNames)}`);
+        throw new Error(
+          `Added label "${name}" is not included in initial labelset: ${JSON.stringify(this.labelNames)}`,
+        );
       }
     }
     // A label left out gets a value no label can have, so it is a series of its own.
-    const key = this.labelNames.map((name) => (labels[name] === undefined ? ABSENT : String(labels[name]))).join(SEPARATOR);
+    const key = this.labelNames
+      .map((name) => (labels[name] === undefined ? ABSENT : String(labels[name])))
+      .join(SEPARATOR);
     const series = this.series.get(key) ?? this.add(key, { ...labels } as Record<string, string | number>);
     series.observe(value);
   }

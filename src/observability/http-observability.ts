@@ -24,7 +24,12 @@ async function httpObservability(app: FastifyInstance): Promise<void> {
     const started = requestStartedAt(request.raw);
     const seconds = started === undefined ? reply.elapsedTime / 1000 : (performance.now() - started) / 1000;
     // The pattern, never the raw URL: ids in paths would make a series per request.
-    metrics.observeHttp(request.method, request.is404 ? '(unmatched)' : (routeUrl ?? '(unmatched)'), reply.statusCode, seconds);
+    metrics.observeHttp(
+      request.method,
+      request.is404 ? '(unmatched)' : (routeUrl ?? '(unmatched)'),
+      reply.statusCode,
+      seconds,
+    );
   };
 
   // Hooks in callback style rather than async: they run on every request and do nothing that

@@ -33,10 +33,7 @@ export function observeFinishedJobs(deps: JobMetricsDeps): void {
       log.debug({ jobId, outcome }, 'training job already recorded by another API replica');
       return;
     }
-    const [job, rawEpochs] = await Promise.all([
-      queue.getJob(jobId),
-      redis.lrange(metricsKey(prefix, jobId), 0, -1),
-    ]);
+    const [job, rawEpochs] = await Promise.all([queue.getJob(jobId), redis.lrange(metricsKey(prefix, jobId), 0, -1)]);
     if (!job) return;
     const durations = rawEpochs.map((raw) => (JSON.parse(raw) as { durationMs: number }).durationMs);
     for (const ms of durations) if (Number.isFinite(ms)) metrics.epochDuration.observe(ms / 1000);
@@ -62,11 +59,16 @@ export function observeFinishedJobs(deps: JobMetricsDeps): void {
     );
   };
 
-  const on = (outcome: 'completed' | 'failed') => ({ jobId }: { jobId: string }) => {
-    record(jobId, outcome).catch((error: unknown) =>
-      log.warn({ jobId, err: error instanceof Error ? error.message : String(error) }, 'could not record the metrics of a finished job'),
-    );
-  };
+  const on =
+    (outcome: 'completed' | 'failed') =>
+    ({ jobId }: { jobId: string }) => {
+      record(jobId, outcome).catch((error: unknown) =>
+        log.warn(
+          { jobId, err: error instanceof Error ? error.message : String(error) },
+          'could not record the metrics of a finished job',
+        ),
+      );
+    };
   queueEvents.on('completed', on('completed'));
   queueEvents.on('failed', on('failed'));
 }

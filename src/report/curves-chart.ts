@@ -90,7 +90,11 @@ interface Rule {
 function epochRules(marks: EpochMarks): Rule[] {
   const rules: Rule[] = [];
   if (marks.bestEpoch !== undefined) {
-    rules.push({ epoch: marks.bestEpoch, label: `${marks.bestLabel ?? 'best'}: epoch ${marks.bestEpoch}`, dashed: false });
+    rules.push({
+      epoch: marks.bestEpoch,
+      label: `${marks.bestLabel ?? 'best'}: epoch ${marks.bestEpoch}`,
+      dashed: false,
+    });
   }
   if (marks.stoppedEpoch !== undefined) {
     rules.push({ epoch: marks.stoppedEpoch, label: `stopped: epoch ${marks.stoppedEpoch}`, dashed: true });
@@ -137,7 +141,13 @@ function panel(points: Point[], yTitle: string, lastEpoch: number, rules: Rule[]
         strokeDash: {
           field: 'dashed',
           type: 'nominal',
-          scale: { domain: [false, true], range: [[1, 0], [6, 4]] },
+          scale: {
+            domain: [false, true],
+            range: [
+              [1, 0],
+              [6, 4],
+            ],
+          },
           legend: null,
         },
       },

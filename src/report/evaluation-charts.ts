@@ -83,9 +83,18 @@ export function confusionSpec(matrix: number[][], classes: string[], rows: strin
   };
 }
 
-export function rocSpec(curves: NonNullable<ClassificationSet['rocCurves']>, classes: string[], rows: string): ChartSpec {
+export function rocSpec(
+  curves: NonNullable<ClassificationSet['rocCurves']>,
+  classes: string[],
+  rows: string,
+): ChartSpec {
   const points = curves.flatMap((curve) =>
-    curve.fpr.map((fpr, i) => ({ class: classes[curve.class] ?? String(curve.class), fpr, tpr: curve.tpr[i], order: i })),
+    curve.fpr.map((fpr, i) => ({
+      class: classes[curve.class] ?? String(curve.class),
+      fpr,
+      tpr: curve.tpr[i],
+      order: i,
+    })),
   );
   const binary = curves.length === 1 && classes.length === 2;
   return {
@@ -99,7 +108,12 @@ export function rocSpec(curves: NonNullable<ClassificationSet['rocCurves']>, cla
     height: 320,
     layer: [
       {
-        data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+        data: {
+          values: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
         mark: { type: 'line', color: '#999', strokeDash: [4, 4] },
         encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
       },
@@ -131,7 +145,12 @@ export function reliabilitySpec(bins: ClassificationSet['reliability'], rows: st
     height: 320,
     layer: [
       {
-        data: { values: [{ x: 0, y: 0 }, { x: 1, y: 1 }] },
+        data: {
+          values: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
         mark: { type: 'line', color: '#999', strokeDash: [4, 4] },
         encoding: { x: { field: 'x', type: 'quantitative' }, y: { field: 'y', type: 'quantitative' } },
       },
@@ -142,7 +161,13 @@ export function reliabilitySpec(bins: ClassificationSet['reliability'], rows: st
           x: { field: 'meanConfidence', type: 'quantitative', title: 'mean confidence', scale: { domain: [0, 1] } },
           y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', scale: { domain: [0, 1] } },
           size: { field: 'count', type: 'quantitative', title: 'rows' },
-          tooltip: [{ field: 'lower' }, { field: 'upper' }, { field: 'count' }, { field: 'meanConfidence', format: '.3f' }, { field: 'accuracy', format: '.3f' }],
+          tooltip: [
+            { field: 'lower' },
+            { field: 'upper' },
+            { field: 'count' },
+            { field: 'meanConfidence', format: '.3f' },
+            { field: 'accuracy', format: '.3f' },
+          ],
         },
       },
     ],
@@ -165,8 +190,14 @@ export function importanceSpec(importance: NonNullable<EvaluationResult['importa
     data: { values: bars },
     encoding: { y: { field: 'column', type: 'nominal', sort: order, title: null } },
     layer: [
-      { mark: { type: 'bar', color: '#1f77b4' }, encoding: { x: { field: 'mean', type: 'quantitative', title: 'loss increase' } } },
-      { mark: { type: 'rule', color: '#333' }, encoding: { x: { field: 'low', type: 'quantitative' }, x2: { field: 'high' } } },
+      {
+        mark: { type: 'bar', color: '#1f77b4' },
+        encoding: { x: { field: 'mean', type: 'quantitative', title: 'loss increase' } },
+      },
+      {
+        mark: { type: 'rule', color: '#333' },
+        encoding: { x: { field: 'low', type: 'quantitative' }, x2: { field: 'high' } },
+      },
     ],
   };
 }

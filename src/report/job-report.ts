@@ -92,9 +92,7 @@ export async function jobCurvesSvg(report: JobReport): Promise<string> {
   if (report.metrics.length === 0) {
     return renderSvg(emptyChart(title, `No epoch has finished yet (job ${report.state}).`));
   }
-  const verdict = report.diagnosis
-    ? ` · ${report.provisional ? 'so far ' : ''}${report.diagnosis.verdict}`
-    : '';
+  const verdict = report.diagnosis ? ` · ${report.provisional ? 'so far ' : ''}${report.diagnosis.verdict}` : '';
   const subtitle = `${report.request.task} · ${report.metrics.length} of ${report.request.training.epochs} epochs · ${report.state}${verdict}`;
   return renderSvg(curvesChart(report.metrics, { title, subtitle, marks: epochMarks(report) }));
 }

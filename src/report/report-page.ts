@@ -135,21 +135,38 @@ function evaluationSection(evaluation: EvaluationResult | undefined, charts: Eva
   if (!evaluation || (!evaluation.validation && !evaluation.test)) return '';
   const sets = (['validation', 'test'] as const).filter((s) => evaluation[s]);
   const names = [
-    ['rows', 'rows'], ['logLoss', 'log loss'], ['accuracy', 'accuracy'], ['balancedAccuracy', 'balanced accuracy'],
-    ['f1Macro', 'F1 (macro)'], ['f1Weighted', 'F1 (weighted)'], ['rocAuc', 'ROC AUC'], ['prAuc', 'PR AUC (average precision)'],
-    ['brier', 'Brier score'], ['ece', 'ECE (10 bins)'], ['mse', 'MSE'], ['rmse', 'RMSE'], ['mae', 'MAE'], ['r2', 'R²'],
+    ['rows', 'rows'],
+    ['logLoss', 'log loss'],
+    ['accuracy', 'accuracy'],
+    ['balancedAccuracy', 'balanced accuracy'],
+    ['f1Macro', 'F1 (macro)'],
+    ['f1Weighted', 'F1 (weighted)'],
+    ['rocAuc', 'ROC AUC'],
+    ['prAuc', 'PR AUC (average precision)'],
+    ['brier', 'Brier score'],
+    ['ece', 'ECE (10 bins)'],
+    ['mse', 'MSE'],
+    ['rmse', 'RMSE'],
+    ['mae', 'MAE'],
+    ['r2', 'R²'],
   ] as const;
-  const value = (s: (typeof sets)[number], key: string) => (evaluation[s] as Record<string, unknown> | undefined)?.[key] as number | undefined;
+  const value = (s: (typeof sets)[number], key: string) =>
+    (evaluation[s] as Record<string, unknown> | undefined)?.[key] as number | undefined;
   const body = names
     .filter(([key]) => sets.some((s) => value(s, key) !== undefined))
-    .map(([key, label]) => `<tr><th>${label}</th>${sets.map((s) => `<td class="num">${num(value(s, key))}</td>`).join('')}</tr>`)
+    .map(
+      ([key, label]) =>
+        `<tr><th>${label}</th>${sets.map((s) => `<td class="num">${num(value(s, key))}</td>`).join('')}</tr>`,
+    )
     .join('');
   const c = evaluation.calibration;
   const calibration = c
     ? `<p>Temperature scaling: T = ${num(c.temperature)}, fitted on the validation rows; ECE there ${num(c.validationEce.before)} → ${num(c.validationEce.after)}${c.testEce ? `, on the test rows ${num(c.testEce.before)} → ${num(c.testEce.after)}` : ''}; log loss ${num(c.validationLogLoss.before)} → ${num(c.validationLogLoss.after)}.</p>`
     : '';
   const t = evaluation.threshold;
-  const threshold = t ? `<p>Decision threshold: ${num(t.value)} (${esc(t.objective)}); predict answers ${esc(String(evaluation.classes?.[1] ?? 1))} from there.</p>` : '';
+  const threshold = t
+    ? `<p>Decision threshold: ${num(t.value)} (${esc(t.objective)}); predict answers ${esc(String(evaluation.classes?.[1] ?? 1))} from there.</p>`
+    : '';
   const figure = (id: string, svg?: string) => (svg ? `<figure class="chart" id="${id}">${svg}</figure>` : '');
   return `<section id="evaluation">
   <h2>Evaluation of the kept model</h2>
@@ -162,13 +179,28 @@ function evaluationSection(evaluation: EvaluationResult | undefined, charts: Eva
 /** The fold table: each fold's figures, then mean ± sd across the folds and the out-of-fold figures. */
 function crossValidationSection(cv: CrossValidationResult | undefined): string {
   if (!cv) return '';
-  const keys = ['valLoss', 'accuracy', 'balancedAccuracy', 'f1Macro', 'rocAuc', 'prAuc', 'brier', 'ece', 'rmse', 'mae', 'r2', 'bestEpoch'].filter(
-    (k) => cv.summary[k] !== undefined,
-  );
+  const keys = [
+    'valLoss',
+    'accuracy',
+    'balancedAccuracy',
+    'f1Macro',
+    'rocAuc',
+    'prAuc',
+    'brier',
+    'ece',
+    'rmse',
+    'mae',
+    'r2',
+    'bestEpoch',
+  ].filter((k) => cv.summary[k] !== undefined);
   const value = (f: CrossValidationResult['perFold'][number], k: string) =>
-    (k === 'valLoss' ? f.valLoss : k === 'bestEpoch' ? f.bestEpoch : (f.metrics as Record<string, unknown>)[k]) as number | undefined;
+    (k === 'valLoss' ? f.valLoss : k === 'bestEpoch' ? f.bestEpoch : (f.metrics as Record<string, unknown>)[k]) as
+      number | undefined;
   const rows = cv.perFold
-    .map((f) => `<tr><td>${f.fold}</td><td class="num">${f.rows.validation}</td>${keys.map((k) => `<td class="num">${num(value(f, k))}</td>`).join('')}</tr>`)
+    .map(
+      (f) =>
+        `<tr><td>${f.fold}</td><td class="num">${f.rows.validation}</td>${keys.map((k) => `<td class="num">${num(value(f, k))}</td>`).join('')}</tr>`,
+    )
     .join('');
   const summary = `<tr><th>mean ± sd</th><td></td>${keys.map((k) => `<td class="num">${num(cv.summary[k].mean)} ± ${num(cv.summary[k].sd)}</td>`).join('')}</tr>`;
   const oof = cv.outOfFold as Record<string, unknown> | undefined;

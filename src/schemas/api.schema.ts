@@ -24,10 +24,10 @@ export const datasetSchema = z.object({
   rows: z.number().int(),
   columns: z.array(columnSchema),
   createdAt: timestampSchema,
-  contentHash: z
-    .string()
-    .optional()
-    .meta({ description: 'sha256 of the stored data: the same data uploaded twice has the same hash. Absent on datasets stored by older versions.' }),
+  contentHash: z.string().optional().meta({
+    description:
+      'sha256 of the stored data: the same data uploaded twice has the same hash. Absent on datasets stored by older versions.',
+  }),
 });
 
 export const jsonDatasetSchema = z.object({
@@ -56,20 +56,33 @@ export const epochMetricsSchema = z.object({
   epoch: z.number().int(),
   trainingModeLoss: z.number().meta({
     description:
-      'Mean data loss over the epoch\'s training batches as trained on (training mode: dropout on, batch statistics; no penalty). Not comparable with valLoss: trainLoss is',
+      "Mean data loss over the epoch's training batches as trained on (training mode: dropout on, batch statistics; no penalty). Not comparable with valLoss: trainLoss is",
   }),
   penalty: z.number().meta({ description: 'The L1/L2 term at the end of the epoch' }),
-  trainLoss: z.number().meta({ description: 'Data loss on the training rows in inference mode, comparable with valLoss' }),
+  trainLoss: z
+    .number()
+    .meta({ description: 'Data loss on the training rows in inference mode, comparable with valLoss' }),
   valLoss: z.number().optional().meta({ description: 'Data loss on the validation rows in inference mode' }),
-  valLossStdError: z
+  valLossStdError: z.number().optional().meta({
+    description: 'Standard error of valLoss: standard deviation of the per-row validation losses / √(validation rows)',
+  }),
+  gap: z.number().optional().meta({ description: 'valLoss − trainLoss' }),
+  accuracy: z
     .number()
     .optional()
-    .meta({ description: 'Standard error of valLoss: standard deviation of the per-row validation losses / √(validation rows)' }),
-  gap: z.number().optional().meta({ description: 'valLoss − trainLoss' }),
-  accuracy: z.number().optional().meta({ description: 'Classification: accuracy on the training rows in inference mode' }),
-  valAccuracy: z.number().optional().meta({ description: 'Classification: accuracy on the validation rows in inference mode' }),
-  mae: z.number().optional().meta({ description: 'Regression: MAE on the training rows in inference mode, in the target\'s units' }),
-  valMae: z.number().optional().meta({ description: 'Regression: MAE on the validation rows in inference mode, in the target\'s units' }),
+    .meta({ description: 'Classification: accuracy on the training rows in inference mode' }),
+  valAccuracy: z
+    .number()
+    .optional()
+    .meta({ description: 'Classification: accuracy on the validation rows in inference mode' }),
+  mae: z
+    .number()
+    .optional()
+    .meta({ description: "Regression: MAE on the training rows in inference mode, in the target's units" }),
+  valMae: z
+    .number()
+    .optional()
+    .meta({ description: "Regression: MAE on the validation rows in inference mode, in the target's units" }),
   kernelL2: z.number().meta({ description: 'L2 norm of all kernels' }),
   zeroShare: z.number().meta({ description: 'Share of kernel weights that are exactly zero' }),
   durationMs: z.number(),
@@ -111,13 +124,20 @@ export const trainingJobSchema = z.object({
   testMetrics: z
     .object({
       loss: z.number(),
-      lossStdError: z.number().optional().meta({ description: 'Standard error of loss: per-row loss standard deviation / √(test rows)' }),
+      lossStdError: z
+        .number()
+        .optional()
+        .meta({ description: 'Standard error of loss: per-row loss standard deviation / √(test rows)' }),
       accuracy: z.number().optional(),
       mae: z.number().optional(),
     })
     .optional(),
-  evaluation: evaluationResultSchema.optional().meta({ description: 'The kept model on the validation and test rows (README, "Evaluation")' }),
-  crossValidation: crossValidationResultSchema.optional().meta({ description: 'With validation.folds: per-fold, mean ± sd and out-of-fold metrics' }),
+  evaluation: evaluationResultSchema
+    .optional()
+    .meta({ description: 'The kept model on the validation and test rows (README, "Evaluation")' }),
+  crossValidation: crossValidationResultSchema
+    .optional()
+    .meta({ description: 'With validation.folds: per-fold, mean ± sd and out-of-fold metrics' }),
   diagnosis: z.looseObject({ verdict: z.enum(VERDICTS) }).optional(),
   sparsity: z.looseObject({ zeroShare: z.number() }).optional(),
   resumedAt: z.array(z.number().int()).optional(),
@@ -129,10 +149,10 @@ export const trainingJobSchema = z.object({
 export const enqueuedJobSchema = z.object({
   jobId: z.string(),
   state: z.literal('waiting'),
-  warnings: z
-    .array(z.string())
-    .optional()
-    .meta({ description: 'Doubtful uses of the target found at submission (README, "Warnings at submission"); the job\'s result repeats them' }),
+  warnings: z.array(z.string()).optional().meta({
+    description:
+      'Doubtful uses of the target found at submission (README, "Warnings at submission"); the job\'s result repeats them',
+  }),
 });
 
 export const predictRequestSchema = z
@@ -149,21 +169,20 @@ export const predictResponseSchema = z.object({
   predictions: z.array(z.union([z.number(), z.string()])),
   probabilities: z.array(z.array(z.number())).optional(),
   classes: z.array(z.union([z.number(), z.string()])).optional(),
-  warnings: z
-    .array(z.string())
-    .optional()
-    .meta({ description: 'Input accepted but probably not meant: a category not seen in training, a key that is no feature' }),
+  warnings: z.array(z.string()).optional().meta({
+    description: 'Input accepted but probably not meant: a category not seen in training, a key that is no feature',
+  }),
   drift: z
     .object({
       k: z.number().meta({ description: 'PREDICT_DRIFT_K: the threshold in training standard deviations' }),
       rows: z.number().int(),
-      outOfRange: z
-        .record(z.string(), z.number().int())
-        .meta({ description: 'Numeric feature → values more than k training standard deviations from the training mean' }),
+      outOfRange: z.record(z.string(), z.number().int()).meta({
+        description: 'Numeric feature → values more than k training standard deviations from the training mean',
+      }),
       unseenCategories: z.number().int().meta({ description: 'Categorical values not seen in training' }),
     })
     .optional()
-    .meta({ description: 'With ?explain=drift: how far this request\'s input is from the training data' }),
+    .meta({ description: "With ?explain=drift: how far this request's input is from the training data" }),
 });
 
 export const predictQuerySchema = z.object({

@@ -8,10 +8,10 @@ import { z } from 'zod';
 
 export const evaluationOptionsSchema = z
   .object({
-    calibration: z
-      .enum(['none', 'temperature'])
-      .default('none')
-      .meta({ description: 'Classification: "temperature" fits one temperature T on the validation rows (minimum log loss) and applies softmax(log p / T) at predict.' }),
+    calibration: z.enum(['none', 'temperature']).default('none').meta({
+      description:
+        'Classification: "temperature" fits one temperature T on the validation rows (minimum log loss) and applies softmax(log p / T) at predict.',
+    }),
     threshold: z
       .union([z.enum(['default', 'f1', 'balancedAccuracy']), z.number().gt(0).lt(1)])
       .default('default')
@@ -26,7 +26,7 @@ export const evaluationOptionsSchema = z
       })
       .strict()
       .optional()
-      .meta({ description: 'Permutation feature importance per input column, seeded by the job\'s seed.' }),
+      .meta({ description: "Permutation feature importance per input column, seeded by the job's seed." }),
   })
   .strict();
 
@@ -34,7 +34,10 @@ export type EvaluationOptions = z.infer<typeof evaluationOptionsSchema>;
 
 export const crossValidationOptionsSchema = z
   .object({
-    folds: z.number().int().min(2).max(20).meta({ description: 'k of k-fold cross-validation over the rows outside the test split (stratified for classification, seeded by the job\'s seed)' }),
+    folds: z.number().int().min(2).max(20).meta({
+      description:
+        "k of k-fold cross-validation over the rows outside the test split (stratified for classification, seeded by the job's seed)",
+    }),
   })
   .strict();
 
@@ -46,35 +49,38 @@ const reliabilityBinSchema = z.object({
   accuracy: z.number().optional().meta({ description: 'Absent for an empty bin' }),
 });
 
-export const classificationMetricsSchema = z
-  .object({
-    rows: z.number().int(),
-    logLoss: z.number().meta({ description: 'sklearn log_loss (probabilities clipped to [ε, 1−ε], ε = 2.2e-16)' }),
-    accuracy: z.number(),
-    balancedAccuracy: z.number().meta({ description: 'Mean recall over the classes present in the rows' }),
-    f1Macro: z.number().meta({ description: 'Over the classes present in truth or predictions; 0 where undefined' }),
-    f1Weighted: z.number(),
-    perClass: z
-      .array(z.object({ precision: z.number(), recall: z.number(), f1: z.number(), support: z.number().int() }))
-      .meta({ description: 'By class index (the order of `classes`); 0 where a ratio has no rows' }),
-    confusionMatrix: z.array(z.array(z.number().int())).meta({ description: 'confusionMatrix[true][predicted], by class index' }),
-    rocAuc: z
-      .number()
-      .optional()
-      .meta({ description: 'Binary: of classes[1]; multiclass: one-vs-rest macro. Absent when a class has no row (undefined)' }),
-    prAuc: z
-      .number()
-      .optional()
-      .meta({ description: 'Average precision (sklearn average_precision_score, step-wise, not trapezoid); multiclass: mean one-vs-rest over present classes. Absent when no row is positive' }),
-    brier: z.number().meta({ description: 'Binary: mean (p₁ − y)²; multiclass: mean over rows of Σ_k (p_k − 1[y=k])²' }),
-    ece: z.number().meta({ description: 'Top-label expected calibration error, 10 equal-width bins' }),
-    reliability: z.array(reliabilityBinSchema),
-    threshold: z.number().optional().meta({ description: 'Binary: the decision threshold the predictions used' }),
-    rocCurves: z
-      .array(z.object({ class: z.number().int(), fpr: z.array(z.number()), tpr: z.array(z.number()) }))
-      .optional()
-      .meta({ description: 'For drawing: binary, of class index 1; multiclass, one-vs-rest per class with rows (at most 201 points each)' }),
-  });
+export const classificationMetricsSchema = z.object({
+  rows: z.number().int(),
+  logLoss: z.number().meta({ description: 'sklearn log_loss (probabilities clipped to [ε, 1−ε], ε = 2.2e-16)' }),
+  accuracy: z.number(),
+  balancedAccuracy: z.number().meta({ description: 'Mean recall over the classes present in the rows' }),
+  f1Macro: z.number().meta({ description: 'Over the classes present in truth or predictions; 0 where undefined' }),
+  f1Weighted: z.number(),
+  perClass: z
+    .array(z.object({ precision: z.number(), recall: z.number(), f1: z.number(), support: z.number().int() }))
+    .meta({ description: 'By class index (the order of `classes`); 0 where a ratio has no rows' }),
+  confusionMatrix: z
+    .array(z.array(z.number().int()))
+    .meta({ description: 'confusionMatrix[true][predicted], by class index' }),
+  rocAuc: z.number().optional().meta({
+    description: 'Binary: of classes[1]; multiclass: one-vs-rest macro. Absent when a class has no row (undefined)',
+  }),
+  prAuc: z.number().optional().meta({
+    description:
+      'Average precision (sklearn average_precision_score, step-wise, not trapezoid); multiclass: mean one-vs-rest over present classes. Absent when no row is positive',
+  }),
+  brier: z.number().meta({ description: 'Binary: mean (p₁ − y)²; multiclass: mean over rows of Σ_k (p_k − 1[y=k])²' }),
+  ece: z.number().meta({ description: 'Top-label expected calibration error, 10 equal-width bins' }),
+  reliability: z.array(reliabilityBinSchema),
+  threshold: z.number().optional().meta({ description: 'Binary: the decision threshold the predictions used' }),
+  rocCurves: z
+    .array(z.object({ class: z.number().int(), fpr: z.array(z.number()), tpr: z.array(z.number()) }))
+    .optional()
+    .meta({
+      description:
+        'For drawing: binary, of class index 1; multiclass, one-vs-rest per class with rows (at most 201 points each)',
+    }),
+});
 
 export const regressionMetricsSchema = z
   .object({
@@ -88,44 +94,52 @@ export const regressionMetricsSchema = z
 
 const eceChangeSchema = z.object({ before: z.number(), after: z.number() });
 
-export const evaluationResultSchema = z
-  .object({
-    classes: z.array(z.union([z.number(), z.string()])).optional().meta({ description: 'Classification: the class of each index' }),
-    validation: z.union([classificationMetricsSchema, regressionMetricsSchema]).optional().meta({ description: 'The kept model on the validation rows' }),
-    test: z.union([classificationMetricsSchema, regressionMetricsSchema]).optional().meta({ description: 'The kept model on the test rows' }),
-    calibration: z
-      .object({
-        method: z.literal('temperature'),
-        temperature: z.number(),
-        validationEce: eceChangeSchema,
-        testEce: eceChangeSchema.optional(),
-        validationLogLoss: eceChangeSchema,
-      })
-      .optional(),
-    threshold: z
-      .object({
-        value: z.number(),
-        objective: z.enum(['default', 'f1', 'balancedAccuracy', 'fixed']),
-      })
-      .optional()
-      .meta({ description: 'Binary classification: the decision threshold predict applies' }),
-    importance: z
-      .object({
-        rows: z.enum(['validation', 'test']),
-        loss: z.enum(['logLoss', 'mse']),
-        baselineLoss: z.number(),
-        repeats: z.number().int(),
-        columns: z.array(
-          z.object({
-            column: z.string(),
-            mean: z.number().meta({ description: 'Mean loss increase with the column shuffled' }),
-            std: z.number(),
-            repeats: z.number().int(),
-          }),
-        ),
-      })
-      .optional(),
-  });
+export const evaluationResultSchema = z.object({
+  classes: z
+    .array(z.union([z.number(), z.string()]))
+    .optional()
+    .meta({ description: 'Classification: the class of each index' }),
+  validation: z
+    .union([classificationMetricsSchema, regressionMetricsSchema])
+    .optional()
+    .meta({ description: 'The kept model on the validation rows' }),
+  test: z
+    .union([classificationMetricsSchema, regressionMetricsSchema])
+    .optional()
+    .meta({ description: 'The kept model on the test rows' }),
+  calibration: z
+    .object({
+      method: z.literal('temperature'),
+      temperature: z.number(),
+      validationEce: eceChangeSchema,
+      testEce: eceChangeSchema.optional(),
+      validationLogLoss: eceChangeSchema,
+    })
+    .optional(),
+  threshold: z
+    .object({
+      value: z.number(),
+      objective: z.enum(['default', 'f1', 'balancedAccuracy', 'fixed']),
+    })
+    .optional()
+    .meta({ description: 'Binary classification: the decision threshold predict applies' }),
+  importance: z
+    .object({
+      rows: z.enum(['validation', 'test']),
+      loss: z.enum(['logLoss', 'mse']),
+      baselineLoss: z.number(),
+      repeats: z.number().int(),
+      columns: z.array(
+        z.object({
+          column: z.string(),
+          mean: z.number().meta({ description: 'Mean loss increase with the column shuffled' }),
+          std: z.number(),
+          repeats: z.number().int(),
+        }),
+      ),
+    })
+    .optional(),
+});
 
 export type EvaluationResult = z.infer<typeof evaluationResultSchema>;
 
@@ -134,9 +148,10 @@ const setMetricsSchema = z.union([classificationMetricsSchema, regressionMetrics
 export const crossValidationResultSchema = z.object({
   folds: z.number().int(),
   rows: z.number().int().meta({ description: 'Rows dealt into the folds: every row outside the test split' }),
-  keptModel: z
-    .literal('split')
-    .meta({ description: 'The served model is the one trained on the request\'s own train/validation split; the fold models are discarded' }),
+  keptModel: z.literal('split').meta({
+    description:
+      "The served model is the one trained on the request's own train/validation split; the fold models are discarded",
+  }),
   perFold: z.array(
     z.object({
       fold: z.number().int(),
@@ -150,8 +165,13 @@ export const crossValidationResultSchema = z.object({
   summary: z
     .record(z.string(), z.object({ mean: z.number(), sd: z.number(), folds: z.number().int() }))
     .meta({ description: 'Per metric: mean and sample standard deviation across the folds that have it' }),
-  outOfFold: setMetricsSchema.optional().meta({ description: 'Every row predicted once, by the fold model that did not train on it' }),
-  outOfFoldClasses: z.array(z.string()).optional().meta({ description: "The class of each index in outOfFold (labels as strings, sorted)" }),
+  outOfFold: setMetricsSchema
+    .optional()
+    .meta({ description: 'Every row predicted once, by the fold model that did not train on it' }),
+  outOfFoldClasses: z
+    .array(z.string())
+    .optional()
+    .meta({ description: 'The class of each index in outOfFold (labels as strings, sorted)' }),
 });
 
 export type CrossValidationResult = z.infer<typeof crossValidationResultSchema>;
@@ -166,20 +186,36 @@ export function checkEvaluationOptions(
   ctx: z.RefinementCtx,
 ): void {
   const { evaluation, task, training } = request;
-  const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', message, path: ['evaluation', path] });
+  const issue = (path: string, message: string) =>
+    ctx.addIssue({ code: 'custom', message, path: ['evaluation', path] });
   if (evaluation.calibration !== 'none') {
-    if (task !== 'classification') issue('calibration', 'evaluation.calibration calibrates class probabilities: not available for regression');
-    else if (training.validationSplit === 0) issue('calibration', 'evaluation.calibration is fitted on the validation rows: set training.validationSplit above 0');
+    if (task !== 'classification')
+      issue('calibration', 'evaluation.calibration calibrates class probabilities: not available for regression');
+    else if (training.validationSplit === 0)
+      issue(
+        'calibration',
+        'evaluation.calibration is fitted on the validation rows: set training.validationSplit above 0',
+      );
   }
   if (evaluation.threshold !== 'default') {
-    if (task !== 'classification') issue('threshold', 'evaluation.threshold is a binary classification decision threshold: not available for regression');
+    if (task !== 'classification')
+      issue(
+        'threshold',
+        'evaluation.threshold is a binary classification decision threshold: not available for regression',
+      );
     else if (typeof evaluation.threshold === 'string' && training.validationSplit === 0) {
-      issue('threshold', `evaluation.threshold "${evaluation.threshold}" is chosen on the validation rows: set training.validationSplit above 0`);
+      issue(
+        'threshold',
+        `evaluation.threshold "${evaluation.threshold}" is chosen on the validation rows: set training.validationSplit above 0`,
+      );
     }
   }
   const importanceRows = evaluation.importance?.rows;
   if (importanceRows === 'validation' && training.validationSplit === 0) {
-    issue('importance', 'evaluation.importance on the validation rows needs training.validationSplit above 0 (or rows "test")');
+    issue(
+      'importance',
+      'evaluation.importance on the validation rows needs training.validationSplit above 0 (or rows "test")',
+    );
   }
   if (importanceRows === 'test' && training.testSplit === 0) {
     issue('importance', 'evaluation.importance on the test rows needs training.testSplit above 0');

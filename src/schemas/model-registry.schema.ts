@@ -8,13 +8,15 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 const ALIAS = /^(?![0-9]+$)[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export const modelNameParams = z.object({
-  name: z.string().regex(NAME, { error: 'a model name is 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit' }),
+  name: z
+    .string()
+    .regex(NAME, { error: 'a model name is 1–63 letters, digits, ".", "_" or "-", starting with a letter or digit' }),
 });
 
 export const aliasParams = modelNameParams.extend({
-  alias: z
-    .string()
-    .regex(ALIAS, { error: 'an alias is 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit, not all digits' }),
+  alias: z.string().regex(ALIAS, {
+    error: 'an alias is 1–64 letters, digits, ".", "_" or "-", starting with a letter or digit, not all digits',
+  }),
 });
 
 export const registerVersionSchema = z
@@ -34,8 +36,14 @@ export const modelVersionSchema = z.object({
 export const modelNameSchema = z.object({
   name: z.string(),
   createdAt: timestampSchema,
-  latestVersion: z.number().int().min(1).meta({ description: 'The highest version number given so far (numbers are never reused).' }),
-  versions: z.array(modelVersionSchema.omit({ name: true })).meta({ description: 'Versions whose model still exists, oldest first.' }),
+  latestVersion: z
+    .number()
+    .int()
+    .min(1)
+    .meta({ description: 'The highest version number given so far (numbers are never reused).' }),
+  versions: z
+    .array(modelVersionSchema.omit({ name: true }))
+    .meta({ description: 'Versions whose model still exists, oldest first.' }),
   aliases: z.record(z.string(), z.number().int().min(1)).meta({ description: 'Alias → the version it points to.' }),
 });
 
@@ -59,12 +67,22 @@ export const aliasSchema = z.object({
   alias: z.string(),
   version: z.number().int().min(1),
   modelId: z.string(),
-  previousVersion: z.number().int().min(1).optional().meta({ description: 'Where the alias pointed before; absent when it is new.' }),
+  previousVersion: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .meta({ description: 'Where the alias pointed before; absent when it is new.' }),
 });
 
 export const aliasMoveSchema = z.object({
   alias: z.string(),
-  from: z.number().int().min(1).optional().meta({ description: 'The version before; absent when the alias was created.' }),
+  from: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .meta({ description: 'The version before; absent when the alias was created.' }),
   to: z.number().int().min(1).optional().meta({ description: 'The version after; absent when the alias was removed.' }),
   at: timestampSchema,
 });

@@ -54,9 +54,10 @@ export const modelSchema = z.looseObject({
     .meta({ description: 'The metrics of the epoch whose weights the model keeps.' }),
   epochsRun: z.number().int().optional(),
   crossValidation: crossValidationResultSchema.optional(),
-  evaluation: evaluationResultSchema
-    .optional()
-    .meta({ description: 'Metrics on the validation and test rows, calibration and decision threshold (applied by predict), importance' }),
+  evaluation: evaluationResultSchema.optional().meta({
+    description:
+      'Metrics on the validation and test rows, calibration and decision threshold (applied by predict), importance',
+  }),
   sparsity: z.looseObject({}).optional(),
   warnings: z.array(z.string()).optional(),
 });

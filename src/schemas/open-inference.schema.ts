@@ -7,7 +7,19 @@ import { z } from 'zod';
  */
 
 export const V2_DATATYPES = [
-  'BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES',
+  'BOOL',
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP16',
+  'FP32',
+  'FP64',
+  'BYTES',
 ] as const;
 
 const parameters = z
@@ -50,7 +62,10 @@ export const v2RequestInputSchema = z.object({
 });
 
 export const v2InferRequestSchema = z.object({
-  id: z.string().nullish().meta({ description: 'Echoed in the response (KServe\'s Python client sends null when unset)' }),
+  id: z
+    .string()
+    .nullish()
+    .meta({ description: "Echoed in the response (KServe's Python client sends null when unset)" }),
   parameters: parameters.nullish(),
   inputs: z.array(v2RequestInputSchema).min(1),
   outputs: z.array(z.object({ name: z.string(), parameters: parameters.nullish() })).optional(),

@@ -132,7 +132,12 @@ export const API_EXAMPLES = {
   TrainingStateEvent: {
     schema: trainingStateEventSchema,
     description: 'The data of an `event: state` of the training event stream: sent first and on each state change.',
-    example: { jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11', state: 'active', progress: { epoch: 0, epochs: 30 }, attempts: 0 },
+    example: {
+      jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11',
+      state: 'active',
+      progress: { epoch: 0, epochs: 30 },
+      attempts: 0,
+    },
   },
   TrainingEndEvent: {
     schema: trainingEndEventSchema,
@@ -151,7 +156,10 @@ export const API_EXAMPLES = {
   TrainingRemovedEvent: {
     schema: trainingRemovedEventSchema,
     description: 'The data of an `event: removed` of the training event stream: the job no longer exists.',
-    example: { jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11', message: 'training job "0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11" was removed' },
+    example: {
+      jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11',
+      message: 'training job "0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11" was removed',
+    },
   },
   PredictRequest: {
     schema: predictRequestSchema,
@@ -164,7 +172,7 @@ export const API_EXAMPLES = {
   PredictResponse: {
     schema: predictResponseSchema,
     description:
-      'One prediction per row, in the target\'s own values; for classification also the probability of each class.',
+      "One prediction per row, in the target's own values; for classification also the probability of each class.",
     example: { predictions: ['yes'], probabilities: [[0.04, 0.96]], classes: ['no', 'yes'] },
   },
   Preprocessing: {

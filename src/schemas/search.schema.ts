@@ -119,7 +119,12 @@ export const searchRequestSchema = z
       ])
       .default({ type: 'none' }),
     /** Seeds the strategy and every trial (all trials train with this one seed). */
-    seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .optional(),
   })
   .strict();
 export type SearchRequest = z.infer<typeof searchRequestSchema>;
@@ -177,7 +182,13 @@ export const searchViewSchema = z.object({
     epochs: z.number().int(),
   }),
   best: z
-    .object({ trial: z.number().int(), jobId: z.string(), modelId: z.string(), value: z.number(), settings: z.record(z.string(), z.unknown()) })
+    .object({
+      trial: z.number().int(),
+      jobId: z.string(),
+      modelId: z.string(),
+      value: z.number(),
+      settings: z.record(z.string(), z.unknown()),
+    })
     .optional(),
   createdAt: z.iso.datetime(),
   finishedAt: z.iso.datetime().optional(),

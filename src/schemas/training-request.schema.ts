@@ -9,15 +9,7 @@ import { checkEvaluationOptions, crossValidationOptionsSchema, evaluationOptions
  */
 
 export const ACTIVATIONS = ['relu', 'tanh', 'sigmoid', 'elu', 'selu', 'linear'] as const;
-export const NORMALIZATIONS = [
-  'none',
-  'batch',
-  'layer',
-  'weight',
-  'cosine',
-  'sync-batch',
-  'ghost-batch',
-] as const;
+export const NORMALIZATIONS = ['none', 'batch', 'layer', 'weight', 'cosine', 'sync-batch', 'ghost-batch'] as const;
 /** The normalizations that estimate statistics from the mini-batch (and keep running ones). */
 export const BATCH_STATISTICS_NORMALIZATIONS = ['batch', 'sync-batch', 'ghost-batch'] as const;
 export const BATCH_NORM_PLACEMENTS = ['before-activation', 'after-activation'] as const;
@@ -100,8 +92,7 @@ function inputDefault<In extends z.ZodType, Out extends z.ZodType<unknown, z.uti
   return schema.in.default(value).pipe(schema.out);
 }
 
-const momentum = () =>
-  numberIn('normalization.momentum', 'in (0, 1)', { gt: 0, lt: 1 }).default(0.99);
+const momentum = () => numberIn('normalization.momentum', 'in (0, 1)', { gt: 0, lt: 1 }).default(0.99);
 const epsilon = () => numberIn('normalization.epsilon', 'in (0, 1]', { gt: 0, max: 1 }).default(1e-3);
 const replicas = () =>
   numberIn('normalization.replicas', 'an integer from 1 to 256', { int: true, min: 1, max: 256 }).default(4);
@@ -399,7 +390,10 @@ export const cosineScheduleSchema = z
       max: 1e8,
     }).optional(),
     /** Where the cosine ends (eta_min). Default 0. */
-    minLearningRate: numberIn('learningRateSchedule.minLearningRate', 'a number in [0, 10]', { min: 0, max: 10 }).default(0),
+    minLearningRate: numberIn('learningRateSchedule.minLearningRate', 'a number in [0, 10]', {
+      min: 0,
+      max: 10,
+    }).default(0),
   })
   .strict()
   .refine((s) => s.warmupEpochs === undefined || s.warmupSteps === undefined, {
@@ -411,7 +405,10 @@ export const oneCycleScheduleSchema = z
   .object({
     type: z.literal('one-cycle'),
     /** The peak rate (max_lr). Default: training.learningRate. */
-    maxLearningRate: numberIn('learningRateSchedule.maxLearningRate', 'a number in (0, 10]', { gt: 0, max: 10 }).optional(),
+    maxLearningRate: numberIn('learningRateSchedule.maxLearningRate', 'a number in (0, 10]', {
+      gt: 0,
+      max: 10,
+    }).optional(),
     /** Share of the steps spent rising to the peak. Default 0.3. */
     pctStart: numberIn('learningRateSchedule.pctStart', 'in (0, 1)', { gt: 0, lt: 1 }).default(0.3),
     /** The first rate is maxLearningRate / divFactor. Default 25. */
@@ -433,15 +430,26 @@ export const plateauScheduleSchema = z
     /** new rate = rate × factor. Default 0.1. */
     factor: numberIn('learningRateSchedule.factor', 'in (0, 1)', { gt: 0, lt: 1 }).default(0.1),
     /** Epochs without improvement tolerated; the rate drops on the next one. Default 10. */
-    patience: numberIn('learningRateSchedule.patience', 'an integer from 0 to 10000', { int: true, min: 0, max: 10_000 }).default(10),
+    patience: numberIn('learningRateSchedule.patience', 'an integer from 0 to 10000', {
+      int: true,
+      min: 0,
+      max: 10_000,
+    }).default(10),
     /** How much better counts as better. Default 1e-4. */
     threshold: numberIn('learningRateSchedule.threshold', 'a number >= 0', { min: 0 }).default(1e-4),
     /** rel: better than best·(1 ∓ threshold); abs: better than best ∓ threshold. Default rel. */
     thresholdMode: oneOf('learningRateSchedule.thresholdMode', ['rel', 'abs'] as const).default('rel'),
     /** Epochs after a reduction during which bad epochs are not counted. Default 0. */
-    cooldown: numberIn('learningRateSchedule.cooldown', 'an integer from 0 to 10000', { int: true, min: 0, max: 10_000 }).default(0),
+    cooldown: numberIn('learningRateSchedule.cooldown', 'an integer from 0 to 10000', {
+      int: true,
+      min: 0,
+      max: 10_000,
+    }).default(0),
     /** The rate never drops below this. Default 0. */
-    minLearningRate: numberIn('learningRateSchedule.minLearningRate', 'a number in [0, 10]', { min: 0, max: 10 }).default(0),
+    minLearningRate: numberIn('learningRateSchedule.minLearningRate', 'a number in [0, 10]', {
+      min: 0,
+      max: 10,
+    }).default(0),
   })
   .strict();
 
@@ -484,7 +492,10 @@ const classWeight = numberIn('classWeights values', 'numbers in (0, 1000000]', {
 const classWeightsError = (issue: { input?: unknown }) =>
   `classWeights must be "balanced" or an object of weights by class label, ${received(issue.input)}`;
 export const classWeightsSchema = z.union(
-  [z.literal('balanced', { error: classWeightsError }), z.record(z.string(), classWeight, { error: classWeightsError })],
+  [
+    z.literal('balanced', { error: classWeightsError }),
+    z.record(z.string(), classWeight, { error: classWeightsError }),
+  ],
   { error: classWeightsError },
 );
 
@@ -511,7 +522,12 @@ export const trainingOptionsSchema = z
     /** ε in [0, 1): targets (1 − ε)·onehot + ε/K, as CrossEntropyLoss(label_smoothing). Classification only. */
     labelSmoothing: numberIn('labelSmoothing', 'in [0, 1)', { min: 0, lt: 1 }).default(0),
     /** Omit for a random seed; the seed used is recorded with the model either way. */
-    seed: z.number().int().min(0).max(2 ** 31 - 1).optional(),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .optional(),
   })
   .strict();
 
@@ -562,7 +578,10 @@ export const trainingRequestSchema = z
     task: z.enum(['classification', 'regression']),
     model: z
       .object({
-        hidden: z.array(hiddenLayerSchema).max(16).prefault([{ units: 64 }]),
+        hidden: z
+          .array(hiddenLayerSchema)
+          .max(16)
+          .prefault([{ units: 64 }]),
         /** Every layer's initializer, the output layer's included, unless a layer sets its own. */
         init: initializerSchema().default(DEFAULT_INITIALIZER),
       })
@@ -639,7 +658,10 @@ export const trainingRequestSchema = z
   .superRefine(checkWeightDecay)
   .superRefine((r, ctx) => checkEvaluationOptions(r, ctx));
 
-function monitorFitsTask(schedule: LearningRateScheduleSpec | undefined, task: 'classification' | 'regression'): boolean {
+function monitorFitsTask(
+  schedule: LearningRateScheduleSpec | undefined,
+  task: 'classification' | 'regression',
+): boolean {
   if (schedule?.type !== 'reduce-on-plateau') return true;
   return schedule.monitor === 'valLoss' || schedule.monitor === (task === 'classification' ? 'valAccuracy' : 'valMae');
 }

@@ -69,8 +69,13 @@ export async function coordinate(deps: CoordinatorDeps, searchId: string): Promi
   if (request.pruner.type !== 'none' && !cancelled) {
     const curves = trials.map((t) => ({ trial: t.trial, curve: t.curve }));
     for (const trial of trials.filter((t) => t.state === 'active' && !t.settled)) {
-      const decision = judge(request.pruner, { trial: trial.trial, curve: trial.curve }, curves, trial.judgedThrough,
-        request.base.training.epochs);
+      const decision = judge(
+        request.pruner,
+        { trial: trial.trial, curve: trial.curve },
+        curves,
+        trial.judgedThrough,
+        request.base.training.epochs,
+      );
       if (decision.judgedThrough === trial.judgedThrough && decision.prunedAtEpoch === undefined) continue;
       trial.judgedThrough = decision.judgedThrough;
       if (decision.prunedAtEpoch !== undefined) {
@@ -91,7 +96,10 @@ export async function coordinate(deps: CoordinatorDeps, searchId: string): Promi
     let running = trials.filter((t) => !t.settled).length;
     while (running < request.budget.maxParallel && trials.length < maxTrials(request, sampler)) {
       const k = trials.length;
-      const settings = sampler.propose(k, trials.map((t) => samplerView(t, direction)));
+      const settings = sampler.propose(
+        k,
+        trials.map((t) => samplerView(t, direction)),
+      );
       if (!settings) break;
       const proposed = await store.propose(searchId, newTrial(searchId, k, settings));
       trials.push(proposed);
@@ -107,7 +115,8 @@ export async function coordinate(deps: CoordinatorDeps, searchId: string): Promi
   if (!exhausted || current.some((t) => !t.settled)) return 'running';
   const finishedAt = new Date(now()).toISOString();
   if (cancelled) await store.setStatus(searchId, { state: 'cancelled', finishedAt });
-  else if (current.some((t) => t.state === 'completed')) await store.setStatus(searchId, { state: 'completed', finishedAt });
+  else if (current.some((t) => t.state === 'completed'))
+    await store.setStatus(searchId, { state: 'completed', finishedAt });
   else await store.setStatus(searchId, { state: 'failed', finishedAt, error: 'no trial completed' });
   return 'finished';
 }
@@ -220,6 +229,13 @@ function toValue(loss: number, direction: 'minimize' | 'maximize'): number {
 /** A trial as the sampler sees it: settled trials with their objective as a loss. */
 function samplerView(t: TrialRecord, direction: 'minimize' | 'maximize') {
   const last = t.curve[t.curve.length - 1];
-  const loss = t.state === 'completed' && t.value !== undefined ? (direction === 'minimize' ? t.value : -t.value) : last;
-  return { trial: t.trial, settings: t.settings, state: t.settled ? t.state : 'active', loss, epochsRun: t.epochsRun } as const;
+  const loss =
+    t.state === 'completed' && t.value !== undefined ? (direction === 'minimize' ? t.value : -t.value) : last;
+  return {
+    trial: t.trial,
+    settings: t.settings,
+    state: t.settled ? t.state : 'active',
+    loss,
+    epochsRun: t.epochsRun,
+  } as const;
 }

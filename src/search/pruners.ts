@@ -56,10 +56,12 @@ export function judge(
     }
     return { judgedThrough: reached };
   }
-  for (let epoch = Math.max(judgedThrough + 1, pruner.warmupEpochs + 1); epoch <= Math.min(reached, maxEpochs - 1); epoch++) {
-    const others = all
-      .filter((t) => t.trial !== trial.trial && t.curve.length >= epoch)
-      .map((t) => t.curve[epoch - 1]);
+  for (
+    let epoch = Math.max(judgedThrough + 1, pruner.warmupEpochs + 1);
+    epoch <= Math.min(reached, maxEpochs - 1);
+    epoch++
+  ) {
+    const others = all.filter((t) => t.trial !== trial.trial && t.curve.length >= epoch).map((t) => t.curve[epoch - 1]);
     if (others.length < pruner.minTrials) return { judgedThrough: epoch - 1 };
     if (trial.curve[epoch - 1] > median(others)) return { prunedAtEpoch: epoch, judgedThrough: epoch };
   }

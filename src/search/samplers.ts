@@ -1,5 +1,11 @@
 import type { SearchSpace, TrialState } from '../schemas/search.schema';
-import { categoricalEstimator, defaultGamma, defaultWeights, numericEstimator, type Estimator } from './parzen-estimator';
+import {
+  categoricalEstimator,
+  defaultGamma,
+  defaultWeights,
+  numericEstimator,
+  type Estimator,
+} from './parzen-estimator';
 import { domainOf, gridValues, sampleUniform, searchError, toAxis, toValue, trialRng } from './space';
 
 /**

@@ -62,7 +62,13 @@ export class SearchStore {
 
   /** Writes spec and status once; false when the search exists already (an idempotent retry). */
   async create(spec: SearchSpec): Promise<boolean> {
-    const created = await this.redis.set(this.key(spec.searchId, 'spec'), JSON.stringify(spec), 'EX', this.ttlSeconds, 'NX');
+    const created = await this.redis.set(
+      this.key(spec.searchId, 'spec'),
+      JSON.stringify(spec),
+      'EX',
+      this.ttlSeconds,
+      'NX',
+    );
     if (created !== 'OK') return false;
     await this.setStatus(spec.searchId, { state: 'running' });
     return true;

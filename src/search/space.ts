@@ -137,7 +137,8 @@ function resize(draft: Record<string, unknown>, path: string, length: unknown, k
     if (typeof target !== 'object' || target === null) return `"${key}": ${path} is not a list`;
     target = (target as Record<string, unknown>)[part];
   }
-  if (!Array.isArray(target) || target.length === 0) return `"${key}": ${path} must be a non-empty list in the base request`;
+  if (!Array.isArray(target) || target.length === 0)
+    return `"${key}": ${path} must be a non-empty list in the base request`;
   if (typeof length !== 'number' || !Number.isInteger(length) || length < 1) {
     return `"${key}": a list length must be a positive integer, received ${JSON.stringify(length)}`;
   }
@@ -163,7 +164,9 @@ export function checkSpace(base: TrainingRequest, space: SearchSpace): void {
 /** The objective must be a validation metric the trials will have: validation rows, and the task's metric. */
 export function checkObjective(base: TrainingRequest, metric: 'valLoss' | 'valAccuracy' | 'valMae'): void {
   if (base.training.validationSplit === 0) {
-    throw searchError(`objective ${metric} is a validation metric, but base.training.validationSplit is 0: give it validation rows`);
+    throw searchError(
+      `objective ${metric} is a validation metric, but base.training.validationSplit is 0: give it validation rows`,
+    );
   }
   if (metric === 'valAccuracy' && base.task !== 'classification') {
     throw searchError('objective valAccuracy needs a classification task; use valLoss or valMae for regression');

@@ -17,7 +17,13 @@ export interface DriftReport {
   unseenCategories: number;
 }
 
-export function measureDrift(prep: Preprocessing, x: Float32Array, rows: number, k: number, unseenCategories: number): DriftReport {
+export function measureDrift(
+  prep: Preprocessing,
+  x: Float32Array,
+  rows: number,
+  k: number,
+  unseenCategories: number,
+): DriftReport {
   const outOfRange: Record<string, number> = {};
   let offset = 0;
   for (const feature of prep.features) {

@@ -147,7 +147,8 @@ export class FrozenExecutor {
   /** Frees the resident tensors; later runs still work (tf runs re-create their weights per call). */
   dispose(): void {
     this.disposed = true;
-    if (this.resident) tf.dispose(this.resident.flatMap((op) => Object.values(op).filter((v) => v instanceof tf.Tensor)));
+    if (this.resident)
+      tf.dispose(this.resident.flatMap((op) => Object.values(op).filter((v) => v instanceof tf.Tensor)));
     this.resident = null;
   }
 

@@ -83,7 +83,14 @@ export class InputEncoder {
   }
 
   /** As encodeFeatures does for one cell (a missing value: 0, or no category); false if refused. */
-  private put(x: Float32Array, rowOffset: number, feature: FeaturePlan, value: unknown, row: number, warnings: PredictWarnings): boolean {
+  private put(
+    x: Float32Array,
+    rowOffset: number,
+    feature: FeaturePlan,
+    value: unknown,
+    row: number,
+    warnings: PredictWarnings,
+  ): boolean {
     if (value === null) return true;
     if (feature.type === 'numeric') {
       const number = typeof value === 'string' ? numberFromText(value) : value;

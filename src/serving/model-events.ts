@@ -40,9 +40,14 @@ export class ModelEvents {
     this.subscriber.on('error', (error) => options.log.debug({ err: error.message }, 'model events connection error'));
     this.subscriber.on('message', (_channel, message: string) => this.onMessage(message));
     this.subscriber.on('ready', () => void this.revalidate());
-    this.subscribed = this.subscriber.subscribe(this.channel).catch((error: unknown) =>
-      options.log.warn({ err: error instanceof Error ? error.message : String(error) }, 'could not subscribe to model events'),
-    );
+    this.subscribed = this.subscriber
+      .subscribe(this.channel)
+      .catch((error: unknown) =>
+        options.log.warn(
+          { err: error instanceof Error ? error.message : String(error) },
+          'could not subscribe to model events',
+        ),
+      );
   }
 
   private onMessage(message: string): void {

@@ -21,6 +21,7 @@ export async function modelOfJob(jobs: TrainingJobRepository, jobId: string): Pr
   if (!stored) throw new AppError('JOB_NOT_FOUND', { id: jobId });
   if (stored.kind !== 'queued') throw new AppError('JOB_HAS_NO_MODEL', { id: jobId, state: 'cancelled' });
   const modelId = stored.state === 'completed' ? stored.job.returnvalue?.modelId : undefined;
-  if (!modelId) throw new AppError('JOB_HAS_NO_MODEL', { id: jobId, state: apiState(stored.state, stored.job.failedReason) });
+  if (!modelId)
+    throw new AppError('JOB_HAS_NO_MODEL', { id: jobId, state: apiState(stored.state, stored.job.failedReason) });
   return modelId;
 }

@@ -1,10 +1,6 @@
 import { invalid } from '../errors';
 import type { Preprocessing } from '../data/preprocessing';
-import type {
-  V2InferRequest,
-  V2InferResponse,
-  V2ModelMetadata,
-} from '../schemas/open-inference.schema';
+import type { V2InferRequest, V2InferResponse, V2ModelMetadata } from '../schemas/open-inference.schema';
 import type { PredictInput, Prediction } from './predict';
 
 /**
@@ -26,7 +22,19 @@ import type { PredictInput, Prediction } from './predict';
 /** The platform the metadata names: the runtime the frozen network runs on. */
 export const V2_PLATFORM = 'fitwell_tfjs';
 
-const NUMERIC_TYPES = new Set(['UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64']);
+const NUMERIC_TYPES = new Set([
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP16',
+  'FP32',
+  'FP64',
+]);
 
 type Tensor = V2InferRequest['inputs'][number];
 type Output = V2InferResponse['outputs'][number];
@@ -73,15 +81,24 @@ function elements(tensor: Tensor): unknown[] {
 
 function checkElements(tensor: Tensor, values: unknown[], kind: 'numeric' | 'categorical'): void {
   if (kind === 'numeric' && !NUMERIC_TYPES.has(tensor.datatype)) {
-    throw invalid('INVALID_PREDICT_INPUT', `input "${tensor.name}" is a numeric feature: send a numeric datatype such as FP32, not ${tensor.datatype}`);
+    throw invalid(
+      'INVALID_PREDICT_INPUT',
+      `input "${tensor.name}" is a numeric feature: send a numeric datatype such as FP32, not ${tensor.datatype}`,
+    );
   }
   if (kind === 'categorical' && tensor.datatype !== 'BYTES') {
-    throw invalid('INVALID_PREDICT_INPUT', `input "${tensor.name}" is a categorical feature: send datatype BYTES (strings), not ${tensor.datatype}`);
+    throw invalid(
+      'INVALID_PREDICT_INPUT',
+      `input "${tensor.name}" is a categorical feature: send datatype BYTES (strings), not ${tensor.datatype}`,
+    );
   }
   const expected = kind === 'numeric' ? 'number' : 'string';
   const bad = values.findIndex((value) => typeof value !== expected);
   if (bad >= 0) {
-    throw invalid('INVALID_PREDICT_INPUT', `input "${tensor.name}" element ${bad}: expected a ${expected} for ${tensor.datatype}, got ${JSON.stringify(values[bad])?.slice(0, 50)}`);
+    throw invalid(
+      'INVALID_PREDICT_INPUT',
+      `input "${tensor.name}" element ${bad}: expected a ${expected} for ${tensor.datatype}, got ${JSON.stringify(values[bad])?.slice(0, 50)}`,
+    );
   }
 }
 
@@ -107,10 +124,16 @@ export function toPredictInput(request: V2InferRequest, prep: Preprocessing): Pr
     if (seen.has(tensor.name)) throw invalid('INVALID_PREDICT_INPUT', `input "${tensor.name}" is given twice`);
     seen.add(tensor.name);
     if (!(tensor.shape.length === 1 || (tensor.shape.length === 2 && tensor.shape[1] === 1))) {
-      throw invalid('INVALID_PREDICT_INPUT', `input "${tensor.name}": shape must be [N] or [N, 1], got [${tensor.shape.join(', ')}]`);
+      throw invalid(
+        'INVALID_PREDICT_INPUT',
+        `input "${tensor.name}": shape must be [N] or [N, 1], got [${tensor.shape.join(', ')}]`,
+      );
     }
     if (rows !== undefined && tensor.shape[0] !== rows) {
-      throw invalid('INVALID_PREDICT_INPUT', `input "${tensor.name}" has ${tensor.shape[0]} rows where the other inputs have ${rows}`);
+      throw invalid(
+        'INVALID_PREDICT_INPUT',
+        `input "${tensor.name}" has ${tensor.shape[0]} rows where the other inputs have ${rows}`,
+      );
     }
     rows = tensor.shape[0];
     const values = elements(tensor);
@@ -118,16 +141,22 @@ export function toPredictInput(request: V2InferRequest, prep: Preprocessing): Pr
     columns.push({ name: tensor.name, values });
   }
   const missing = prep.features.filter((feature) => !seen.has(feature.name)).map((feature) => `"${feature.name}"`);
-  if (missing.length > 0) throw invalid('INVALID_PREDICT_INPUT', `inputs ${missing.join(', ')} are missing (one tensor per feature)`);
+  if (missing.length > 0)
+    throw invalid('INVALID_PREDICT_INPUT', `inputs ${missing.join(', ')} are missing (one tensor per feature)`);
   return {
-    rows: Array.from({ length: rows ?? 0 }, (_, r) => Object.fromEntries(columns.map((column) => [column.name, column.values[r]]))),
+    rows: Array.from({ length: rows ?? 0 }, (_, r) =>
+      Object.fromEntries(columns.map((column) => [column.name, column.values[r]])),
+    ),
   };
 }
 
 function matrixRows(tensor: Tensor, prep: Preprocessing): unknown[][] {
   const [rows, width] = tensor.shape;
   if (width !== prep.features.length) {
-    throw invalid('INVALID_PREDICT_INPUT', `input "${tensor.name}": shape [${rows}, ${width}] must be [N, ${prep.features.length}], one column per feature`);
+    throw invalid(
+      'INVALID_PREDICT_INPUT',
+      `input "${tensor.name}": shape [${rows}, ${width}] must be [N, ${prep.features.length}], one column per feature`,
+    );
   }
   const values = elements(tensor);
   const allNumeric = prep.features.every((feature) => feature.type === 'numeric');
@@ -136,7 +165,10 @@ function matrixRows(tensor: Tensor, prep: Preprocessing): unknown[][] {
   } else if (allNumeric) {
     checkElements(tensor, values, 'numeric');
   } else {
-    throw invalid('INVALID_PREDICT_INPUT', `input "${tensor.name}": this model has categorical features; send the [N, ${width}] tensor as BYTES (strings), or one tensor per feature`);
+    throw invalid(
+      'INVALID_PREDICT_INPUT',
+      `input "${tensor.name}": this model has categorical features; send the [N, ${width}] tensor as BYTES (strings), or one tensor per feature`,
+    );
   }
   return Array.from({ length: rows }, (_, r) => values.slice(r * width, (r + 1) * width));
 }
@@ -146,7 +178,10 @@ export function toOutputs(prediction: Prediction, prep: Preprocessing, requested
   const names = outputNames(prep);
   for (const { name } of requested ?? []) {
     if (!names.includes(name)) {
-      throw invalid('INVALID_PREDICT_INPUT', `output "${name}" does not exist; this model's outputs are ${names.map((n) => `"${n}"`).join(', ')}`);
+      throw invalid(
+        'INVALID_PREDICT_INPUT',
+        `output "${name}" does not exist; this model's outputs are ${names.map((n) => `"${n}"`).join(', ')}`,
+      );
     }
   }
   const wanted = new Set(requested && requested.length > 0 ? requested.map((output) => output.name) : names);
@@ -158,9 +193,15 @@ export function toOutputs(prediction: Prediction, prep: Preprocessing, requested
   }
   const probabilities = prediction.probabilities ?? [];
   const classes = prep.target.classes;
-  if (wanted.has('label')) outputs.push({ name: 'label', datatype: 'BYTES', shape: [n], data: prediction.predictions.map(String) });
+  if (wanted.has('label'))
+    outputs.push({ name: 'label', datatype: 'BYTES', shape: [n], data: prediction.predictions.map(String) });
   if (wanted.has('class_index')) {
-    outputs.push({ name: 'class_index', datatype: 'INT64', shape: [n], data: prediction.predictions.map((p) => classes.indexOf(p)) });
+    outputs.push({
+      name: 'class_index',
+      datatype: 'INT64',
+      shape: [n],
+      data: prediction.predictions.map((p) => classes.indexOf(p)),
+    });
   }
   if (wanted.has('probabilities')) {
     outputs.push({ name: 'probabilities', datatype: 'FP32', shape: [n, classes.length], data: probabilities.flat() });

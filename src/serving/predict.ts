@@ -1,10 +1,5 @@
 import { invalid } from '../errors';
-import {
-  decodeClass,
-  decodeRegression,
-  encodeFeatures,
-  type Preprocessing,
-} from '../data/preprocessing';
+import { decodeClass, decodeRegression, encodeFeatures, type Preprocessing } from '../data/preprocessing';
 import { rowsToTable, vectorsToTable } from '../data/prediction-input';
 import { applyTemperature } from '../evaluation/calibration';
 import { servingAdjustments } from '../training/evaluate-model';
@@ -52,7 +47,8 @@ export async function predict(
 ): Promise<Prediction> {
   const { x, rows, warnings } = encodeInput(model, input, maxRows);
   // On the encoded rows, before they go to the network.
-  const report = drift && measureDrift(model.meta.preprocessing, x, rows, drift.k, warnings?.counts.unseen_category ?? 0);
+  const report =
+    drift && measureDrift(model.meta.preprocessing, x, rows, drift.k, warnings?.counts.unseen_category ?? 0);
   const output = await model.infer(x, rows);
   checkFinite(model.meta.preprocessing, input, output, rows);
   const prediction = decodeOutput(model, output, rows);
@@ -75,7 +71,8 @@ export async function predict(
  */
 function checkFinite(prep: Preprocessing, input: PredictInput, output: Float32Array, rows: number): void {
   for (let i = 0; i < output.length; i++) {
-    if (!Number.isFinite(output[i])) throw invalid('INVALID_PREDICT_INPUT', nonFiniteMessage(prep, input, Math.floor(i / (output.length / rows))));
+    if (!Number.isFinite(output[i]))
+      throw invalid('INVALID_PREDICT_INPUT', nonFiniteMessage(prep, input, Math.floor(i / (output.length / rows))));
   }
 }
 
@@ -138,11 +135,13 @@ function decodeOutput(model: ServedModel, output: Float32Array, n: number): Pred
 }
 
 /** The general path: validates the input (with messages that name the problem) and encodes it. */
-function encodeThroughTable(prep: Preprocessing, input: PredictInput, maxRows: number): { x: Float32Array; rows: number } {
+function encodeThroughTable(
+  prep: Preprocessing,
+  input: PredictInput,
+  maxRows: number,
+): { x: Float32Array; rows: number } {
   const table =
-    input.rows !== undefined
-      ? rowsToTable(prep, input.rows, maxRows)
-      : vectorsToTable(prep, input.inputs, maxRows);
+    input.rows !== undefined ? rowsToTable(prep, input.rows, maxRows) : vectorsToTable(prep, input.inputs, maxRows);
   const all = Int32Array.from({ length: table.rowCount }, (_, i) => i);
   return { x: encodeFeatures(prep, table, all), rows: table.rowCount };
 }

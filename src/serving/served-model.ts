@@ -44,10 +44,15 @@ export function estimateModelBytes(stored: StoredModel, executor: FrozenExecutor
 
 export function serveModel(stored: StoredModel, options: ServingOptions = {}): ServedModel {
   const executor = new FrozenExecutor(stored.frozen, { tfMinWork: options.tfMinWork });
-  const batcher = new MicroBatcher((x, rows) => executor.run(x, rows), stored.frozen.inputSize, stored.frozen.outputSize, {
-    waitMs: options.batchWaitMs,
-    maxRows: options.batchMaxRows,
-  });
+  const batcher = new MicroBatcher(
+    (x, rows) => executor.run(x, rows),
+    stored.frozen.inputSize,
+    stored.frozen.outputSize,
+    {
+      waitMs: options.batchWaitMs,
+      maxRows: options.batchMaxRows,
+    },
+  );
   return {
     meta: stored.meta,
     frozen: stored.frozen,

@@ -21,5 +21,9 @@ export function createDatasetStore(config: Config, redis: Redis): DatasetStore {
     region: process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
     ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
   });
-  return new DatasetStore(new S3DatasetBackend({ client, bucket, prefix, uploadTtlSeconds: config.datasetUploadTtlSeconds }), undefined, options);
+  return new DatasetStore(
+    new S3DatasetBackend({ client, bucket, prefix, uploadTtlSeconds: config.datasetUploadTtlSeconds }),
+    undefined,
+    options,
+  );
 }

@@ -62,7 +62,9 @@ export class DatasetStore {
   /** A backend, or a Redis connection and key prefix for the Redis backend. */
   constructor(backend: DatasetBackend | Redis, prefix?: string, options: Partial<DatasetStoreOptions> = {}) {
     this.options = { ...DEFAULT_DATASET_STORE_OPTIONS, ...options };
-    this.backend = isBackend(backend) ? backend : new RedisDatasetBackend(backend, prefix!, this.options.uploadTtlSeconds);
+    this.backend = isBackend(backend)
+      ? backend
+      : new RedisDatasetBackend(backend, prefix!, this.options.uploadTtlSeconds);
   }
 
   /** Starts an upload: chunks go in under a new id, invisible until `publish`. */
@@ -169,7 +171,9 @@ export class DatasetStore {
       return JSON.parse(raw) as Table;
     }
     const dictionaries = await Promise.all(
-      meta.columns.map(async (column) => (column.type === 'categorical' ? this.categories(id, column.name) : undefined)),
+      meta.columns.map(async (column) =>
+        column.type === 'categorical' ? this.categories(id, column.name) : undefined,
+      ),
     );
     const values: CellValue[][] = meta.columns.map(() => new Array<CellValue>(meta.rows));
     let offset = 0;
@@ -283,7 +287,9 @@ export class DatasetUpload {
     // dataset exists under an id it never learned.
     if (published === 'too-late') throw new AppError('REDIS_UNAVAILABLE');
     if (published === 'missing-chunks') {
-      throw new Error(`upload ${this.id}: some chunks expired before the upload finished; raise DATASET_UPLOAD_TTL_SECONDS`);
+      throw new Error(
+        `upload ${this.id}: some chunks expired before the upload finished; raise DATASET_UPLOAD_TTL_SECONDS`,
+      );
     }
     return meta;
   }

@@ -266,7 +266,11 @@ export class ModelRegistry {
    */
   async resolve(name: string, version?: string): Promise<ResolvedModel> {
     try {
-      const [v, modelId] = await this.redis.fitwellResolve(modelNameKey(this.prefix, name), version ?? '', DEFAULT_ALIAS);
+      const [v, modelId] = await this.redis.fitwellResolve(
+        modelNameKey(this.prefix, name),
+        version ?? '',
+        DEFAULT_ALIAS,
+      );
       return { name, version: v, modelId };
     } catch (error) {
       // No version asked and none left: every version's model was deleted.
@@ -291,7 +295,9 @@ export class ModelRegistry {
     const rows = (await pipeline.exec()) ?? [];
     return {
       names: rows.flatMap(([error, fields], i) =>
-        error || !(fields as Record<string, string>).createdAt ? [] : [readName(names[i], fields as Record<string, string>)],
+        error || !(fields as Record<string, string>).createdAt
+          ? []
+          : [readName(names[i], fields as Record<string, string>)],
       ),
       total,
     };
@@ -299,7 +305,8 @@ export class ModelRegistry {
 
   /** Alias moves, newest first. */
   async history(name: string, offset: number, limit: number): Promise<AliasMove[]> {
-    if (!(await this.redis.exists(modelNameKey(this.prefix, name)))) throw new AppError('MODEL_NAME_NOT_FOUND', { name });
+    if (!(await this.redis.exists(modelNameKey(this.prefix, name))))
+      throw new AppError('MODEL_NAME_NOT_FOUND', { name });
     const raw = await this.redis.lrange(modelHistoryKey(this.prefix, name), -(offset + limit), -(offset + 1));
     return raw.reverse().map((entry) => JSON.parse(entry) as AliasMove);
   }

@@ -2,12 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Preprocessing } from '../data/preprocessing';
 import { AppError } from '../errors';
-import {
-  decodeFrozen,
-  encodeFrozen,
-  type FrozenModel,
-  type StoredFrozenModel,
-} from '../ml/frozen-model';
+import { decodeFrozen, encodeFrozen, type FrozenModel, type StoredFrozenModel } from '../ml/frozen-model';
 import type { SparsityReport } from '../ml/sparsity';
 import type { EpochMetrics } from '../ml/trainer';
 import { upgradeStoredEpochMetrics } from '../schemas/api.schema';

@@ -102,7 +102,11 @@ export class RedisDatasetBackend implements DatasetBackend {
   async delete(id: string, chunks: number): Promise<void> {
     const keys = [this.hashKey(id)];
     for (let i = 0; i < chunks; i++) keys.push(this.chunkKey(id, i));
-    await this.redis.multi().del(...keys).zrem(this.indexKey, id).exec();
+    await this.redis
+      .multi()
+      .del(...keys)
+      .zrem(this.indexKey, id)
+      .exec();
   }
 
   /**
@@ -114,7 +118,15 @@ export class RedisDatasetBackend implements DatasetBackend {
     if ((await this.redis.exists(flag)) === 1) return;
     let cursor = '0';
     do {
-      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${this.prefix}:dataset:*`, 'COUNT', 500, 'TYPE', 'hash');
+      const [next, keys] = await this.redis.scan(
+        cursor,
+        'MATCH',
+        `${this.prefix}:dataset:*`,
+        'COUNT',
+        500,
+        'TYPE',
+        'hash',
+      );
       cursor = next;
       for (const key of keys) {
         const raw = await this.redis.hget(key, 'meta');

@@ -29,7 +29,12 @@ interface ProfileOptions {
 }
 
 const PROFILES: Record<RedisProfile, ProfileOptions> = {
-  'fail-fast': { maxRetriesPerRequest: 1, enableOfflineQueue: false, connectTimeout: 5_000, retryStrategy: reconnectDelay },
+  'fail-fast': {
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    connectTimeout: 5_000,
+    retryStrategy: reconnectDelay,
+  },
   blocking: { maxRetriesPerRequest: null, retryStrategy: reconnectDelay },
 };
 

@@ -107,7 +107,12 @@ export class S3DatasetBackend implements DatasetBackend {
 
   private async putFields(id: string, fields: Record<string, string>): Promise<void> {
     await this.client.send(
-      new PutObjectCommand({ Bucket: this.bucket, Key: this.fieldsKey(id), Body: JSON.stringify(fields), ContentType: 'application/json' }),
+      new PutObjectCommand({
+        Bucket: this.bucket,
+        Key: this.fieldsKey(id),
+        Body: JSON.stringify(fields),
+        ContentType: 'application/json',
+      }),
     );
     this.fields.set(id, fields);
   }
@@ -116,19 +121,29 @@ export class S3DatasetBackend implements DatasetBackend {
    * S3 has no server-side deadline check: the chunks are checked, then the fields and the index
    * entry are written (the index entry last, so a listing never shows a dataset without fields).
    */
-  async publish(id: string, chunks: number, fields: Record<string, string>, createdAtMs: number): Promise<PublishOutcome> {
+  async publish(
+    id: string,
+    chunks: number,
+    fields: Record<string, string>,
+    createdAtMs: number,
+  ): Promise<PublishOutcome> {
     for (let i = 0; i < chunks; i++) {
       try {
         await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.chunkKey(id, i) }));
       } catch (error) {
-        if ((error as { name?: string }).name === 'NotFound' || (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) {
+        if (
+          (error as { name?: string }).name === 'NotFound' ||
+          (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
+        ) {
           return 'missing-chunks';
         }
         throw error;
       }
     }
     await this.putFields(id, fields);
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.indexPrefix + indexName(createdAtMs, id), Body: '' }));
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: this.indexPrefix + indexName(createdAtMs, id), Body: '' }),
+    );
     return 'published';
   }
 
@@ -142,7 +157,10 @@ export class S3DatasetBackend implements DatasetBackend {
       const batch = keys.slice(i, i + 1000);
       if (batch.length === 0) continue;
       await this.client.send(
-        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true } }),
+        new DeleteObjectsCommand({
+          Bucket: this.bucket,
+          Delete: { Objects: batch.map((Key) => ({ Key })), Quiet: true },
+        }),
       );
     }
   }

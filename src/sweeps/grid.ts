@@ -3,7 +3,6 @@ import { AppError } from '../errors';
 import { trainingRequestSchema, type TrainingRequest } from '../schemas/training-request.schema';
 import type { Grid } from '../training-jobs/sweep-contract';
 
-
 /** One point of the grid: the values it sets, and the training request they give. */
 export interface Combination {
   /** 0-based position in the grid's enumeration (first key slowest, last key fastest). */
@@ -61,11 +60,18 @@ export function expandGrid(base: TrainingRequest, grid: Grid, maxCombinations: n
 }
 
 /** Sets (or with null deletes) the value at `path`; returns a message when the path does not fit. */
-export function setPath(target: unknown, path: string[], value: unknown, key: string, done: string[] = []): string | undefined {
+export function setPath(
+  target: unknown,
+  path: string[],
+  value: unknown,
+  key: string,
+  done: string[] = [],
+): string | undefined {
   const [head, ...rest] = path;
   const here = [...done, head].join('.');
   if (head === '*') {
-    if (!Array.isArray(target)) return `"${key}": ${done.join('.') || '(request)'} is not a list, so "*" does not apply`;
+    if (!Array.isArray(target))
+      return `"${key}": ${done.join('.') || '(request)'} is not a list, so "*" does not apply`;
     for (let i = 0; i < target.length; i++) {
       const problem = rest.length
         ? setPath(target[i], rest, value, key, [...done, String(i)])

@@ -72,7 +72,11 @@ export function rankRows(rows: SweepRow[]): SweepRow[] {
 /** "l2=0.001 · dropout=0.3": the last part of each path, the full path where two would clash. */
 export function settingsLabel(settings: Record<string, unknown>): string {
   const keys = Object.keys(settings);
-  const short = (k: string) => k.split('.').filter((p) => p !== '*' && !/^\d+$/.test(p)).pop() ?? k;
+  const short = (k: string) =>
+    k
+      .split('.')
+      .filter((p) => p !== '*' && !/^\d+$/.test(p))
+      .pop() ?? k;
   const counts = new Map<string, number>();
   for (const k of keys) counts.set(short(k), (counts.get(short(k)) ?? 0) + 1);
   return keys

@@ -53,7 +53,12 @@ export async function describeSweep(
           const child = await training.getJob(run.jobId);
           if (!child) return sweepRow(run, 'failed', undefined, 'the training job no longer exists');
           const childState = apiState(await child.getState(), child.failedReason);
-          return sweepRow(run, childState, child.returnvalue ?? undefined, childState === 'failed' ? child.failedReason : undefined);
+          return sweepRow(
+            run,
+            childState,
+            child.returnvalue ?? undefined,
+            childState === 'failed' ? child.failedReason : undefined,
+          );
         }),
       );
   const count = (states: string[]) => runs.filter((r) => states.includes(r.state)).length;

@@ -19,7 +19,11 @@ import type { EvaluationMetrics } from '../training/train-from-request';
  */
 export const trainingJobDataSchema = z.object({
   request: trainingRequestSchema,
-  seed: z.number().int().min(0).max(2 ** 31 - 1),
+  seed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1),
 });
 export type TrainingJobData = z.infer<typeof trainingJobDataSchema>;
 

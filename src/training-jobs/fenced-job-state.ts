@@ -124,19 +124,37 @@ export class FencedJobState {
   async reconcile(saved: JobCheckpoint | null, epochs: number): Promise<Reconciliation> {
     const entries = (saved?.trainer.metrics ?? []).map((m) => JSON.stringify(m));
     const progress = JSON.stringify({ epoch: saved?.trainer.epoch ?? 0, epochs });
-    const result = await this.run('metrics reconciliation', RECONCILE,
+    const result = await this.run(
+      'metrics reconciliation',
+      RECONCILE,
       [this.bull.lock, this.metricsKey, this.bull.job, this.bull.events, this.bull.meta],
-      [this.lease.token, this.ttlSeconds, progress, this.lease.jobId, ...entries]);
+      [this.lease.token, this.ttlSeconds, progress, this.lease.jobId, ...entries],
+    );
     return (['kept', 'trimmed', 'rebuilt'] as const)[result - 2];
   }
 
   /** One epoch's checkpoint, metrics entry and progress, in one atomic, fenced write. */
   async commitEpoch(checkpoint: JobCheckpoint, metrics: EpochMetrics, epochs: number): Promise<void> {
-    await this.run('epoch checkpoint', COMMIT_EPOCH,
-      [this.bull.lock, checkpointKey(this.prefix, this.lease.jobId), this.metricsKey, this.bull.job, this.bull.events,
-        this.bull.meta],
-      [this.lease.token, pack(checkpoint), JSON.stringify(metrics), this.ttlSeconds,
-        JSON.stringify({ epoch: metrics.epoch, epochs }), this.lease.jobId]);
+    await this.run(
+      'epoch checkpoint',
+      COMMIT_EPOCH,
+      [
+        this.bull.lock,
+        checkpointKey(this.prefix, this.lease.jobId),
+        this.metricsKey,
+        this.bull.job,
+        this.bull.events,
+        this.bull.meta,
+      ],
+      [
+        this.lease.token,
+        pack(checkpoint),
+        JSON.stringify(metrics),
+        this.ttlSeconds,
+        JSON.stringify({ epoch: metrics.epoch, epochs }),
+        this.lease.jobId,
+      ],
+    );
   }
 
   /**
@@ -146,11 +164,27 @@ export class FencedJobState {
    */
   async saveModel(meta: ModelMeta, frozen: FrozenModel, result: unknown): Promise<void> {
     const fields = encodeModel(meta, frozen);
-    await this.run('model save', SAVE_MODEL,
-      [this.bull.lock, modelKey(this.prefix, meta.id), modelIndexKey(this.prefix),
-        checkpointKey(this.prefix, this.lease.jobId), jobResultKey(this.prefix, this.lease.jobId)],
-      [this.lease.token, fields.meta, fields.graph, fields.weights, Date.parse(meta.createdAt), meta.id,
-        JSON.stringify(result), this.ttlSeconds]);
+    await this.run(
+      'model save',
+      SAVE_MODEL,
+      [
+        this.bull.lock,
+        modelKey(this.prefix, meta.id),
+        modelIndexKey(this.prefix),
+        checkpointKey(this.prefix, this.lease.jobId),
+        jobResultKey(this.prefix, this.lease.jobId),
+      ],
+      [
+        this.lease.token,
+        fields.meta,
+        fields.graph,
+        fields.weights,
+        Date.parse(meta.createdAt),
+        meta.id,
+        JSON.stringify(result),
+        this.ttlSeconds,
+      ],
+    );
   }
 
   /**
@@ -166,11 +200,20 @@ export class FencedJobState {
   }
 
   async deleteCheckpoint(): Promise<void> {
-    await this.run('checkpoint delete', DELETE_CHECKPOINT,
-      [this.bull.lock, checkpointKey(this.prefix, this.lease.jobId)], [this.lease.token]);
+    await this.run(
+      'checkpoint delete',
+      DELETE_CHECKPOINT,
+      [this.bull.lock, checkpointKey(this.prefix, this.lease.jobId)],
+      [this.lease.token],
+    );
   }
 
-  private async run(write: string, script: string, keys: string[], args: (string | number | Buffer)[]): Promise<number> {
+  private async run(
+    write: string,
+    script: string,
+    keys: string[],
+    args: (string | number | Buffer)[],
+  ): Promise<number> {
     const result = (await this.redis.eval(script, keys.length, ...keys, ...args)) as number;
     if (result === 0) throw new LostJobLockError(this.lease.jobId, `${write} refused`);
     return result;

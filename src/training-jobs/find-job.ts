@@ -13,6 +13,9 @@ export function mayBeJobId(id: string): boolean {
 }
 
 /** queue.getJob(id), or undefined for an id that can only name one of BullMQ's own keys. */
-export async function findJob<Data, Result>(queue: Queue<Data, Result>, id: string): Promise<Job<Data, Result> | undefined> {
+export async function findJob<Data, Result>(
+  queue: Queue<Data, Result>,
+  id: string,
+): Promise<Job<Data, Result> | undefined> {
   return mayBeJobId(id) ? ((await queue.getJob(id)) as Job<Data, Result> | undefined) : undefined;
 }

@@ -26,8 +26,7 @@ export interface CancelledWaitingJob {
 
 /** One job as every reader sees it: in the queue (with its metrics), or cancelled while waiting. */
 export type StoredJob =
-  | ({ kind: 'queued'; rawMetrics: string[] } & QueuedJob)
-  | ({ kind: 'cancelled-waiting' } & CancelledWaitingJob);
+  ({ kind: 'queued'; rawMetrics: string[] } & QueuedJob) | ({ kind: 'cancelled-waiting' } & CancelledWaitingJob);
 
 export interface TrainingJobRepositoryDeps {
   queue: Queue<TrainingJobData, TrainingJobResult>;
@@ -76,7 +75,8 @@ export class TrainingJobRepository {
     // again (else a "failed" job reads without its failedReason, a "completed" one without its
     // return value), and the metrics are read after the state, so a finished job's list is whole.
     const state = await job.getState();
-    const current = (state === 'completed' || state === 'failed') && !job.finishedOn ? await findJob(this.deps.queue, jobId) : job;
+    const current =
+      (state === 'completed' || state === 'failed') && !job.finishedOn ? await findJob(this.deps.queue, jobId) : job;
     const rawMetrics = await this.rawMetrics(jobId);
     return { kind: 'queued', job: current ?? job, state, rawMetrics };
   }

@@ -36,7 +36,11 @@ export async function crossValidate(
   const labels = Array.from(pool, (p) => String(targets[rows[p]]));
   const folds = stratifiedFolds(request.task === 'classification' ? labels : pool.length, k, new Rng(seed + 1));
   // Each fold's run: its own split, nothing asked of the evaluation but the figures.
-  const foldRequest: TrainingRequest = { ...request, validation: undefined, evaluation: { calibration: 'none', threshold: 'default' } };
+  const foldRequest: TrainingRequest = {
+    ...request,
+    validation: undefined,
+    evaluation: { calibration: 'none', threshold: 'default' },
+  };
   const perFold: CrossValidationResult['perFold'] = [];
   // Out-of-fold: each row's prediction by the fold model that did not train on it. A fold's
   // classes are those of its own training rows, so probabilities are kept by class label.
@@ -46,7 +50,10 @@ export async function crossValidate(
     const inFold = new Set(folds[f]);
     const validation = Int32Array.from(folds[f], (i) => pool[i]);
     const train = Int32Array.from(pool.filter((_, i) => !inFold.has(i)));
-    const outcome = await trainFromRequest(foldRequest, table, seed, { split: { train, validation, test: new Int32Array(0) }, shouldStop });
+    const outcome = await trainFromRequest(foldRequest, table, seed, {
+      split: { train, validation, test: new Int32Array(0) },
+      shouldStop,
+    });
     if (outcome.status === 'stopped') return undefined;
     const keptEpoch = outcome.restoredBestWeights ? outcome.bestEpoch! : outcome.metrics.length;
     perFold.push({
@@ -58,26 +65,52 @@ export async function crossValidate(
       metrics: outcome.evaluation!.validation!,
     });
     const target = outcome.preprocessing.target;
-    const out = runFrozen(outcome.frozen, encodeFeatures(outcome.preprocessing, table, Array.from(validation, (p) => rows[p])), validation.length);
+    const out = runFrozen(
+      outcome.frozen,
+      encodeFeatures(
+        outcome.preprocessing,
+        table,
+        Array.from(validation, (p) => rows[p]),
+      ),
+      validation.length,
+    );
     folds[f].forEach((i, r) => {
       if (target.task === 'regression') oofPredictions[i] = out[r] * target.std + target.mean;
       else {
         const width = target.classes.length;
-        oof[i] = { labels: target.classes.map(String), probabilities: Array.from(out.subarray(r * width, (r + 1) * width)) };
+        oof[i] = {
+          labels: target.classes.map(String),
+          probabilities: Array.from(out.subarray(r * width, (r + 1) * width)),
+        };
       }
     });
   }
-  const result: CrossValidationResult = { folds: k, rows: pool.length, keptModel: 'split', perFold, summary: summarize(perFold) };
+  const result: CrossValidationResult = {
+    folds: k,
+    rows: pool.length,
+    keptModel: 'split',
+    perFold,
+    summary: summarize(perFold),
+  };
   if (request.task === 'regression') {
-    result.outOfFold = regressionMetrics(Float64Array.from(pool, (p) => Number(targets[rows[p]])), oofPredictions);
+    result.outOfFold = regressionMetrics(
+      Float64Array.from(pool, (p) => Number(targets[rows[p]])),
+      oofPredictions,
+    );
   } else {
     // Every label of the pool, sorted as strings; probabilities of a class a fold never saw are 0.
     const classes = [...new Set(labels)].sort();
     const index = new Map(classes.map((c, i) => [c, i]));
     const flat = new Float64Array(pool.length * classes.length);
-    oof.forEach(({ labels: known, probabilities }, i) => known.forEach((label, c) => (flat[i * classes.length + index.get(label)!] = probabilities[c])));
+    oof.forEach(({ labels: known, probabilities }, i) =>
+      known.forEach((label, c) => (flat[i * classes.length + index.get(label)!] = probabilities[c])),
+    );
     result.outOfFoldClasses = classes;
-    result.outOfFold = classificationMetrics(Int32Array.from(labels, (l) => index.get(l)!), flat, classes.length);
+    result.outOfFold = classificationMetrics(
+      Int32Array.from(labels, (l) => index.get(l)!),
+      flat,
+      classes.length,
+    );
   }
   return result;
 }

@@ -241,7 +241,9 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
     verdict = 'underfit';
     reasons.push(
       trainHighReason +
-        (stopped ? `, and early stopping ended the run at epoch ${input.stoppedEpoch}` : ', and it has stopped falling'),
+        (stopped
+          ? `, and early stopping ended the run at epoch ${input.stoppedEpoch}`
+          : ', and it has stopped falling'),
     );
   } else if (!hasValidation) {
     reasons.push(
@@ -250,10 +252,14 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
     );
     if (trainStillImproving && !stopped) {
       verdict = 'still-improving';
-      reasons.push(`the training loss was still falling at epoch ${metrics.length}: ${describeDrop(metrics.map(trainLossOf), window)}`);
+      reasons.push(
+        `the training loss was still falling at epoch ${metrics.length}: ${describeDrop(metrics.map(trainLossOf), window)}`,
+      );
     } else {
       verdict = 'good-fit';
-      reasons.push(`training loss ${fmt(trainLoss)} is ${pct(trainLossVsBaseline)} of the baseline loss ${fmt(baselineLoss)}`);
+      reasons.push(
+        `training loss ${fmt(trainLoss)} is ${pct(trainLossVsBaseline)} of the baseline loss ${fmt(baselineLoss)}`,
+      );
     }
   } else {
     verdict = judgeValidation();
@@ -297,7 +303,10 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
       valLossTurned: turned,
       valStillImproving,
     });
-    const known = stdError === undefined ? '' : ` ± ${fmt(2 * stdError)} (2 standard errors, from ${source === 'folds' ? `${input.foldValLosses!.length} folds` : `${validationRows ?? 'the'} validation rows`})`;
+    const known =
+      stdError === undefined
+        ? ''
+        : ` ± ${fmt(2 * stdError)} (2 standard errors, from ${source === 'folds' ? `${input.foldValLosses!.length} folds` : `${validationRows ?? 'the'} validation rows`})`;
 
     if (validationRows !== undefined && validationRows < T.minValidationRows) {
       reasons.push(
@@ -308,7 +317,9 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
     }
     if (trainHigh) {
       // High but still falling (the underfit rule waits for it to stop).
-      reasons.push(`${trainHighReason}, but it was still falling at epoch ${metrics.length}: ${describeDrop(metrics.map(trainLossOf), window)}`);
+      reasons.push(
+        `${trainHighReason}, but it was still falling at epoch ${metrics.length}: ${describeDrop(metrics.map(trainLossOf), window)}`,
+      );
       return 'still-improving';
     }
     if (valStillImproving && !stopped) {
@@ -335,7 +346,8 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
             `${fmt(baselineLoss)} and ${T.gapStdErrors} standard errors)`,
         );
       }
-      if (stdError === undefined) reasons.push('no standard error in these metrics (stored before valLossStdError): the noise was not weighed');
+      if (stdError === undefined)
+        reasons.push('no standard error in these metrics (stored before valLossStdError): the noise was not weighed');
       return 'overfit';
     }
     if (stdError !== undefined && 2 * stdError > T.inconclusiveUncertaintyShare * baselineLoss) {
@@ -357,13 +369,17 @@ export function diagnose(input: DiagnosisInput): Diagnosis {
               ? `${pct(relativeGap)} of the validation loss (large from ${pct(T.overfitRelativeGap)})`
               : `within the noise (${fmt(gap / stdError!)} standard errors, beyond noise from ${T.gapStdErrors})`),
     );
-    if (stdError === undefined) reasons.push('no standard error in these metrics (stored before valLossStdError): the noise was not weighed');
+    if (stdError === undefined)
+      reasons.push('no standard error in these metrics (stored before valLossStdError): the noise was not weighed');
     return 'good-fit';
   }
 }
 
 /** The standard error of the kept model's validation loss: across folds when there are folds, else across rows. */
-function uncertainty(input: DiagnosisInput, kept: DiagnosisEpoch): { stdError?: number; source: 'rows' | 'folds' | 'none' } {
+function uncertainty(
+  input: DiagnosisInput,
+  kept: DiagnosisEpoch,
+): { stdError?: number; source: 'rows' | 'folds' | 'none' } {
   const folds = input.foldValLosses;
   if (folds && folds.length >= 2) {
     const mean = folds.reduce((a, b) => a + b, 0) / folds.length;
@@ -388,12 +404,16 @@ function suggest(verdict: Verdict, evidence: DiagnosisEvidence, input: Diagnosis
   const maxRate = rates.length ? Math.max(...rates) : 0;
   const widest = hidden.length ? Math.max(...hidden.map((h) => h.units)) : 0;
   const l2s = [reg.l2, ...hidden.map((h) => h.regularization?.l2 ?? 0)];
-  const hasL2 = l2s.some((v) => v > 0) || reg.weightDecay > 0 || hidden.some((h) => (h.regularization?.weightDecay ?? 0) > 0);
+  const hasL2 =
+    l2s.some((v) => v > 0) || reg.weightDecay > 0 || hidden.some((h) => (h.regularization?.weightDecay ?? 0) > 0);
   const hasL1 = reg.l1 > 0 || hidden.some((h) => (h.regularization?.l1 ?? 0) > 0);
   const es = request.training.earlyStopping;
   const aug = request.augmentation;
   const last = input.metrics[input.metrics.length - 1];
-  const layers = hidden.length === 0 ? 'now no hidden layer: a linear model' : `now ${hidden.length} hidden layer${hidden.length === 1 ? '' : 's'}, the widest with ${widest} units`;
+  const layers =
+    hidden.length === 0
+      ? 'now no hidden layer: a linear model'
+      : `now ${hidden.length} hidden layer${hidden.length === 1 ? '' : 's'}, the widest with ${widest} units`;
 
   if (verdict === 'wrong-task') {
     const target = evidence.target!;
@@ -401,7 +421,9 @@ function suggest(verdict: Verdict, evidence: DiagnosisEvidence, input: Diagnosis
       `Use task "regression": target "${request.target}" has ${target.distinct} distinct numeric values in ` +
         `${target.rows} rows, a quantity rather than a set of classes.`,
     );
-    out.push('If these numbers really are class codes, collect more rows per class, or merge rare classes, before judging the fit.');
+    out.push(
+      'If these numbers really are class codes, collect more rows per class, or merge rare classes, before judging the fit.',
+    );
   } else if (verdict === 'overfit') {
     out.push(
       aug.gaussianNoise || aug.mixup
@@ -449,7 +471,9 @@ function suggest(verdict: Verdict, evidence: DiagnosisEvidence, input: Diagnosis
     );
     const heavy: string[] = [];
     if (last.penalty > 0 && last.penalty >= T.heavyPenaltyShare * Math.max(evidence.trainLoss, 1e-12)) {
-      heavy.push(`the L1/L2 penalty (${fmt(last.penalty)}) is ${pct(last.penalty / Math.max(evidence.trainLoss, 1e-12))} of the training loss: lower regularization.l1 (${reg.l1}) / regularization.l2 (${reg.l2})`);
+      heavy.push(
+        `the L1/L2 penalty (${fmt(last.penalty)}) is ${pct(last.penalty / Math.max(evidence.trainLoss, 1e-12))} of the training loss: lower regularization.l1 (${reg.l1}) / regularization.l2 (${reg.l2})`,
+      );
     }
     if (maxRate >= T.heavyDropout) heavy.push(`lower dropout (the largest rate is ${maxRate})`);
     if ((aug.gaussianNoise ?? 0) >= 0.5) heavy.push(`lower augmentation.gaussianNoise (${aug.gaussianNoise})`);
@@ -465,7 +489,9 @@ function suggest(verdict: Verdict, evidence: DiagnosisEvidence, input: Diagnosis
     out.push(
       `Train longer: the ${which} loss was still falling at epoch ${evidence.epochsRun}; raise training.epochs ` +
         `(now ${request.training.epochs})` +
-        (es ? ' — early stopping, which is on, will end the run once validation stops improving.' : ', or add training.earlyStopping to end the run once validation stops improving.'),
+        (es
+          ? ' — early stopping, which is on, will end the run once validation stops improving.'
+          : ', or add training.earlyStopping to end the run once validation stops improving.'),
     );
   } else if (verdict === 'inconclusive' && evidence.hasValidation) {
     const rows = evidence.validationRows;

@@ -42,12 +42,18 @@ export function evaluateModel(input: ModelEvaluationInput): EvaluationResult {
     const targetsOf = (rows: Int32Array) => Float64Array.from(rows, (r) => input.y[r] * target.std + target.mean);
     for (const set of ['validation', 'test'] as const) {
       const rows = input[set];
-      if (rows.length > 0) result[set] = regressionMetrics(targetsOf(rows), predictOf(gather(input, rows), rows.length));
+      if (rows.length > 0)
+        result[set] = regressionMetrics(targetsOf(rows), predictOf(gather(input, rows), rows.length));
     }
     if (options.importance) {
       const rows = input[options.importance.rows];
       const truth = targetsOf(rows);
-      result.importance = importance(input, rows, 'mse', (x) => regressionMetrics(truth, predictOf(x, rows.length)).mse);
+      result.importance = importance(
+        input,
+        rows,
+        'mse',
+        (x) => regressionMetrics(truth, predictOf(x, rows.length)).mse,
+      );
     }
     return result;
   }
@@ -57,7 +63,8 @@ export function evaluateModel(input: ModelEvaluationInput): EvaluationResult {
   const labelsOf = (rows: Int32Array) => Int32Array.from(rows, (r) => input.y[r]);
   const rawOf = (x: Float32Array, rows: number) => Float64Array.from(runFrozen(frozen, x, rows));
   const raw = {
-    validation: input.validation.length > 0 ? rawOf(gather(input, input.validation), input.validation.length) : undefined,
+    validation:
+      input.validation.length > 0 ? rawOf(gather(input, input.validation), input.validation.length) : undefined,
     test: input.test.length > 0 ? rawOf(gather(input, input.test), input.test.length) : undefined,
   };
   let temperature: number | undefined;
@@ -68,8 +75,14 @@ export function evaluateModel(input: ModelEvaluationInput): EvaluationResult {
     result.calibration = {
       method: 'temperature',
       temperature,
-      validationEce: { before: reliability(labels, raw.validation, classes).ece, after: reliability(labels, calibrated, classes).ece },
-      validationLogLoss: { before: logLoss(labels, raw.validation, classes), after: logLoss(labels, calibrated, classes) },
+      validationEce: {
+        before: reliability(labels, raw.validation, classes).ece,
+        after: reliability(labels, calibrated, classes).ece,
+      },
+      validationLogLoss: {
+        before: logLoss(labels, raw.validation, classes),
+        after: logLoss(labels, calibrated, classes),
+      },
     };
     if (raw.test) {
       const testLabels = labelsOf(input.test);
@@ -79,10 +92,14 @@ export function evaluateModel(input: ModelEvaluationInput): EvaluationResult {
       };
     }
   }
-  const probabilitiesOf = (p: Float64Array) => (temperature === undefined ? p : applyTemperature(p, classes, temperature));
+  const probabilitiesOf = (p: Float64Array) =>
+    temperature === undefined ? p : applyTemperature(p, classes, temperature);
   let threshold: number | undefined;
   if (options.threshold !== 'default' && classes !== 2) {
-    throw invalid('INVALID_TRAINING_REQUEST', `evaluation.threshold needs a binary target, and this one has ${classes} classes`);
+    throw invalid(
+      'INVALID_TRAINING_REQUEST',
+      `evaluation.threshold needs a binary target, and this one has ${classes} classes`,
+    );
   }
   if (classes === 2) {
     if (typeof options.threshold === 'number') {
@@ -103,7 +120,9 @@ export function evaluateModel(input: ModelEvaluationInput): EvaluationResult {
   if (options.importance) {
     const rows = input[options.importance.rows];
     const labels = labelsOf(rows);
-    result.importance = importance(input, rows, 'logLoss', (x) => logLoss(labels, probabilitiesOf(rawOf(x, rows.length)), classes));
+    result.importance = importance(input, rows, 'logLoss', (x) =>
+      logLoss(labels, probabilitiesOf(rawOf(x, rows.length)), classes),
+    );
   }
   return result;
 }
@@ -132,7 +151,13 @@ function importance(
     repeats,
     seed: input.seed,
   });
-  return { rows: input.options.importance!.rows, loss, baselineLoss: found.baselineLoss, repeats, columns: found.columns };
+  return {
+    rows: input.options.importance!.rows,
+    loss,
+    baselineLoss: found.baselineLoss,
+    repeats,
+    columns: found.columns,
+  };
 }
 
 /** Each input column's encoded values: one for a numeric column, its one-hot group for a categorical one. */

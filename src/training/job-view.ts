@@ -6,11 +6,7 @@ import { readStoredMetrics } from './stored-metrics';
 export type JobView = ReturnType<typeof describeJob>;
 
 /** The API's view of a training job. */
-export function describeJob(
-  job: Job<TrainingJobData, TrainingJobResult>,
-  state: string,
-  rawMetrics: string[],
-) {
+export function describeJob(job: Job<TrainingJobData, TrainingJobResult>, state: string, rawMetrics: string[]) {
   const metrics = readStoredMetrics(rawMetrics);
   const progress = job.progress as { epoch?: number; epochs?: number } | number | undefined;
   const epochs = job.data.request.training.epochs;

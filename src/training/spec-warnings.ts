@@ -1,7 +1,4 @@
-import {
-  type TrainingRequest,
-  usesBatchStatistics,
-} from '../schemas/training-request.schema';
+import { type TrainingRequest, usesBatchStatistics } from '../schemas/training-request.schema';
 
 const BN_NAMES: Record<string, string> = {
   batch: 'batch normalization',

@@ -24,7 +24,9 @@ export function readStoredEpoch(raw: string): EpochMetrics | undefined {
   }
   if (parsed === null || typeof parsed !== 'object') return undefined;
   const numbers = Object.fromEntries(
-    Object.entries(upgradeStoredEpochMetrics(parsed)).filter(([, value]) => typeof value === 'number' && Number.isFinite(value)),
+    Object.entries(upgradeStoredEpochMetrics(parsed)).filter(
+      ([, value]) => typeof value === 'number' && Number.isFinite(value),
+    ),
   );
   return REQUIRED.every((name) => name in numbers) ? (numbers as unknown as EpochMetrics) : undefined;
 }

@@ -186,7 +186,16 @@ export async function trainFromRequest(
     const frozen = trainer.network.freeze();
     const evaluation =
       status === 'completed'
-        ? evaluateModel({ frozen, preprocessing, x, y, validation: split.validation, test: split.test, options: request.evaluation, seed })
+        ? evaluateModel({
+            frozen,
+            preprocessing,
+            x,
+            y,
+            validation: split.validation,
+            test: split.test,
+            options: request.evaluation,
+            seed,
+          })
         : undefined;
     return {
       status,

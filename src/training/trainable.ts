@@ -44,7 +44,11 @@ export async function checkSubmission(
  * sweep is submitted, so such a request is a 400 then rather than a failed job later. `target`
  * (the target column's profile) adds the checks that need its values.
  */
-export function untrainableReason(dataset: DatasetMeta, request: TrainingRequest, target?: ColumnProfile): string | null {
+export function untrainableReason(
+  dataset: DatasetMeta,
+  request: TrainingRequest,
+  target?: ColumnProfile,
+): string | null {
   const names = dataset.columns.map((c) => `"${c.name}"`).join(', ');
   const column = dataset.columns.find((c) => c.name === request.target);
   if (!column) {
@@ -67,14 +71,20 @@ export function untrainableReason(dataset: DatasetMeta, request: TrainingRequest
   // rows without a target can only leave fewer, which the job finds once it reads them.
   let train = dataset.rows;
   const splits: string[] = [];
-  for (const [name, share] of [['test', testSplit], ['validation', validationSplit]] as const) {
+  for (const [name, share] of [
+    ['test', testSplit],
+    ['validation', validationSplit],
+  ] as const) {
     if (share > 0 && train >= 2) {
       train--;
       splits.push(name);
     }
   }
   if (layer && train < 2) {
-    const heldOut = splits.length === 2 ? 'the test and validation splits hold out at least 2' : `the ${splits[0]} split holds out at least 1`;
+    const heldOut =
+      splits.length === 2
+        ? 'the test and validation splits hold out at least 2'
+        : `the ${splits[0]} split holds out at least 1`;
     return (
       `${layer} needs at least 2 training rows: dataset ${dataset.id} has ${dataset.rows} rows and ${heldOut} ` +
       `(the variance of one row is 0); use more rows, a split of 0, or "layer" normalization`
@@ -83,7 +93,8 @@ export function untrainableReason(dataset: DatasetMeta, request: TrainingRequest
   if (target && request.task === 'classification' && target.distinct > MAX_PROFILED_VALUES) {
     return (
       `task: classification supports at most ${MAX_PROFILED_VALUES} classes, but target "${request.target}" has more ` +
-      `distinct values` + (target.type === 'numeric' ? '; for a numeric quantity use task "regression"' : '')
+      `distinct values` +
+      (target.type === 'numeric' ? '; for a numeric quantity use task "regression"' : '')
     );
   }
   if (target) return classWeightsReason(request, target);

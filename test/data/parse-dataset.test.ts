@@ -56,7 +56,10 @@ describe('parseCsv', () => {
 
   test('strips a byte-order mark and trims header names', () => {
     const table = parseCsv('\uFEFF a ,b\n1,2\n3,4\n', limits);
-    assert.deepEqual(table.columns.map((c) => c.name), ['a', 'b']);
+    assert.deepEqual(
+      table.columns.map((c) => c.name),
+      ['a', 'b'],
+    );
   });
 
   test('a ragged row is rejected with its line number', () => {
@@ -127,17 +130,20 @@ describe('parseCsv', () => {
   });
 
   test('a column with no values is rejected', () => {
-    rejects(
-      () => parseCsv('a,b\n1,\n2,NA\n', limits),
-      'column "b" has no values (every cell is missing); remove it',
-    );
+    rejects(() => parseCsv('a,b\n1,\n2,NA\n', limits), 'column "b" has no values (every cell is missing); remove it');
   });
 
   test('enforces the row and column limits', () => {
     const small = { maxRows: 3, maxColumns: 2 };
     assert.equal(parseCsv('a,b\n1,2\n3,4\n5,6\n', small).rowCount, 3);
-    rejects(() => parseCsv('a,b\n1,2\n3,4\n5,6\n7,8\n', small), "the dataset has 4 rows; the limit is 3 (the server's MAX_DATASET_ROWS setting)");
-    rejects(() => parseCsv('a,b,c\n1,2,3\n4,5,6\n', small), "the dataset has more than 2 columns; the limit is 2 (the server's MAX_DATASET_COLUMNS setting)");
+    rejects(
+      () => parseCsv('a,b\n1,2\n3,4\n5,6\n7,8\n', small),
+      "the dataset has 4 rows; the limit is 3 (the server's MAX_DATASET_ROWS setting)",
+    );
+    rejects(
+      () => parseCsv('a,b,c\n1,2,3\n4,5,6\n', small),
+      "the dataset has more than 2 columns; the limit is 2 (the server's MAX_DATASET_COLUMNS setting)",
+    );
   });
 });
 
@@ -182,13 +188,19 @@ describe('parseJsonRows', () => {
       () => parseJsonRows([{ a: 1 }, { a: { deep: 1 } }], limits),
       `row 1 column "a": an object is not allowed; ${allowed}`,
     );
-    rejects(() => parseJsonRows([{ a: [1, 2] }, { a: 1 }], limits), `row 0 column "a": an array is not allowed; ${allowed}`);
+    rejects(
+      () => parseJsonRows([{ a: [1, 2] }, { a: 1 }], limits),
+      `row 0 column "a": an array is not allowed; ${allowed}`,
+    );
     rejects(() => parseJsonRows([{ a: 1 }, { a: NaN }], limits), `row 1 column "a": NaN is not allowed; ${allowed}`);
     rejects(
       () => parseJsonRows([{ a: 1 }, { b: -Infinity }], limits),
       `row 1 column "b": -Infinity is not allowed; ${allowed}`,
     );
-    rejects(() => parseJsonRows([{ a: 1 }, { a: undefined }], limits), `row 1 column "a": undefined is not allowed; ${allowed}`);
+    rejects(
+      () => parseJsonRows([{ a: 1 }, { a: undefined }], limits),
+      `row 1 column "a": undefined is not allowed; ${allowed}`,
+    );
   });
 
   test('a number beyond the 32-bit float range names the row and column', () => {
@@ -208,14 +220,20 @@ describe('parseJsonRows', () => {
 
   test('rejects __proto__ keys without touching any prototype', () => {
     const rows: unknown = JSON.parse('[{"a": 1}, {"a": 2, "__proto__": {"polluted": true}}]');
-    rejects(() => parseJsonRows(rows, limits), 'a key in row 1 is named "__proto__", which is reserved; rename the column');
+    rejects(
+      () => parseJsonRows(rows, limits),
+      'a key in row 1 is named "__proto__", which is reserved; rename the column',
+    );
     assert.equal(({} as Record<string, unknown>).polluted, undefined);
     const table = parseJsonRows([{ constructor: 'x' }, { constructor: 'y' }], limits);
     assert.deepEqual(table.data.constructor, ['x', 'y']);
   });
 
   test('rejects blank keys and columns with no values', () => {
-    rejects(() => parseJsonRows([{ ' ': 1 }, { ' ': 2 }], limits), 'a key in row 0 has an empty column name; every column needs a name');
+    rejects(
+      () => parseJsonRows([{ ' ': 1 }, { ' ': 2 }], limits),
+      'a key in row 0 has an empty column name; every column needs a name',
+    );
     rejects(
       () => parseJsonRows([{ a: 1, b: null }, { a: 2 }], limits),
       'column "b" has no values (every cell is missing); remove it',
@@ -224,7 +242,10 @@ describe('parseJsonRows', () => {
 
   test('enforces the row and column limits', () => {
     const small = { maxRows: 2, maxColumns: 2 };
-    rejects(() => parseJsonRows([{ a: 1 }, { a: 2 }, { a: 3 }], small), "the dataset has 3 rows; the limit is 2 (the server's MAX_DATASET_ROWS setting)");
+    rejects(
+      () => parseJsonRows([{ a: 1 }, { a: 2 }, { a: 3 }], small),
+      "the dataset has 3 rows; the limit is 2 (the server's MAX_DATASET_ROWS setting)",
+    );
     rejects(() => parseJsonRows([{ a: 1 }], small), 'the dataset has 1 data rows; at least 2 are required');
     rejects(
       () => parseJsonRows([{ a: 1, b: 2 }, { c: 3 }], small),

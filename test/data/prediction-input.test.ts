@@ -63,7 +63,10 @@ describe('rowsToTable', () => {
       () => rowsToTable(prep, [{ x: '3 apples', color: 'red' }]),
       'row 0 feature "x" must be a finite number or null, got the string "3 apples"',
     );
-    rejects(() => rowsToTable(prep, [{ x: true, color: 'red' }]), 'row 0 feature "x" must be a finite number or null, got a boolean');
+    rejects(
+      () => rowsToTable(prep, [{ x: true, color: 'red' }]),
+      'row 0 feature "x" must be a finite number or null, got a boolean',
+    );
     rejects(
       () => rowsToTable(prep, [{ x: 1, color: { a: 1 } }]),
       'row 0 feature "color" must be a string, number, boolean or null, got an object',
@@ -72,7 +75,11 @@ describe('rowsToTable', () => {
 
   test('a number beyond the 32-bit float range the model computes in names row and feature', () => {
     rejects(
-      () => rowsToTable(prep, [{ x: 1, color: 'red' }, { x: -1e39, color: 'red' }]),
+      () =>
+        rowsToTable(prep, [
+          { x: 1, color: 'red' },
+          { x: -1e39, color: 'red' },
+        ]),
       'row 1 feature "x" is -1e+39, outside the range the model computes in (32-bit floats, magnitude at most 3.4028234663852886e+38)',
     );
     rejects(() => vectorsToTable(prep, [[1e308, 'red']]), /^row 0 feature "x" is 1e\+308, outside the range/);
@@ -81,10 +88,20 @@ describe('rowsToTable', () => {
   test('needs a bounded, non-empty array of objects', () => {
     rejects(() => rowsToTable(prep, []), 'rows must be a non-empty array of objects');
     rejects(() => rowsToTable(prep, { x: 1 }), 'rows must be a non-empty array of objects');
-    rejects(() => rowsToTable(prep, [{ x: 1, color: 'red' }, [1, 'red']]), 'row 1 must be an object of feature values, got an array');
-    const three = [{ x: 1, color: 'red' }, { x: 2, color: 'red' }, { x: 3, color: 'red' }];
+    rejects(
+      () => rowsToTable(prep, [{ x: 1, color: 'red' }, [1, 'red']]),
+      'row 1 must be an object of feature values, got an array',
+    );
+    const three = [
+      { x: 1, color: 'red' },
+      { x: 2, color: 'red' },
+      { x: 3, color: 'red' },
+    ];
     assert.equal(rowsToTable(prep, three, 3).rowCount, 3);
-    rejects(() => rowsToTable(prep, three, 2), "rows has 3 rows; the limit is 2 per request (the server's MAX_PREDICT_ROWS setting)");
+    rejects(
+      () => rowsToTable(prep, three, 2),
+      "rows has 3 rows; the limit is 2 per request (the server's MAX_PREDICT_ROWS setting)",
+    );
   });
 
   test('__proto__ keys are ignored and reach no prototype', () => {
@@ -95,7 +112,13 @@ describe('rowsToTable', () => {
   });
 
   test('a feature named like an Object.prototype member must still be given explicitly', () => {
-    const data = parseJsonRows([{ constructor: 1, y: 'a' }, { constructor: 2, y: 'b' }], limits);
+    const data = parseJsonRows(
+      [
+        { constructor: 1, y: 'a' },
+        { constructor: 2, y: 'b' },
+      ],
+      limits,
+    );
     const p = fitPreprocessing(data, 'y', 'classification', [0, 1]);
     rejects(() => rowsToTable(p, [{}]), 'row 0 is missing feature "constructor"; pass null for a missing value');
     assert.deepEqual(rowsToTable(p, [{ constructor: 2 }]).data.constructor, [2]);
@@ -113,7 +136,10 @@ describe('vectorsToTable', () => {
   });
 
   test('a wrong length states the expected length and order', () => {
-    rejects(() => vectorsToTable(prep, [[1, 'red'], [1]]), 'row 1 has 1 values; expected 2, in this order: "x", "color"');
+    rejects(
+      () => vectorsToTable(prep, [[1, 'red'], [1]]),
+      'row 1 has 1 values; expected 2, in this order: "x", "color"',
+    );
     rejects(
       () => vectorsToTable(prep, [{ x: 1, color: 'red' }]),
       'row 0 must be an array of 2 values in this order: "x", "color"; got an object',
@@ -126,6 +152,9 @@ describe('vectorsToTable', () => {
       () => vectorsToTable(prep, [['red', 1]]),
       'row 0 feature "x" must be a finite number or null, got the string "red"',
     );
-    rejects(() => vectorsToTable(prep, [[Number.NaN, 'red']]), 'row 0 feature "x" must be a finite number or null, got NaN');
+    rejects(
+      () => vectorsToTable(prep, [[Number.NaN, 'red']]),
+      'row 0 feature "x" must be a finite number or null, got NaN',
+    );
   });
 });

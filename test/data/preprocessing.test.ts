@@ -73,7 +73,10 @@ describe('fitPreprocessing', () => {
 
   test('drop removes columns from the features', () => {
     const prep = fitPreprocessing(table, 'label', 'classification', train, ['size', 'color']);
-    assert.deepEqual(prep.features.map((f) => f.name), ['x']);
+    assert.deepEqual(
+      prep.features.map((f) => f.name),
+      ['x'],
+    );
     assert.equal(prep.inputSize, 1);
   });
 
@@ -117,7 +120,10 @@ describe('fitPreprocessing', () => {
     assert.deepEqual([...encodeTargets(prep, stored, [0, 1, 2, 3])], [0, 1, 2, 0]);
     assert.equal(decodeClass(prep, 2), 2.7);
     // A float64 value that is no float32 (an older JSON dataset) stays as it was.
-    const exact = parseJsonRows([0.1, 0.3, 0.1].map((label, i) => ({ x: i, label })), limits);
+    const exact = parseJsonRows(
+      [0.1, 0.3, 0.1].map((label, i) => ({ x: i, label })),
+      limits,
+    );
     const exactPrep = fitPreprocessing(exact, 'label', 'classification', [0, 1, 2]);
     assert.deepEqual(exactPrep.target.task === 'classification' && exactPrep.target.classes, [0.1, 0.3]);
   });
@@ -159,7 +165,15 @@ describe('targets', () => {
   });
 
   test('string classes sort by code unit and decode as strings', () => {
-    const data = parseJsonRows([{ f: 1, y: 'b' }, { f: 2, y: 'a' }, { f: 3, y: 'B' }, { f: 4, y: 'a' }], limits);
+    const data = parseJsonRows(
+      [
+        { f: 1, y: 'b' },
+        { f: 2, y: 'a' },
+        { f: 3, y: 'B' },
+        { f: 4, y: 'a' },
+      ],
+      limits,
+    );
     const prep = fitPreprocessing(data, 'y', 'classification', [0, 1, 2, 3]);
     assert.deepEqual(prep.target, { name: 'y', task: 'classification', classes: ['B', 'a', 'b'] });
     assert.deepEqual(Array.from(encodeTargets(prep, data, [0, 1, 2, 3])), [2, 1, 0, 1]);
@@ -167,7 +181,15 @@ describe('targets', () => {
   });
 
   test('numeric classes sort numerically and decode as numbers', () => {
-    const data = parseJsonRows([{ f: 1, y: 3 }, { f: 2, y: 10 }, { f: 3, y: 2 }, { f: 4, y: 3 }], limits);
+    const data = parseJsonRows(
+      [
+        { f: 1, y: 3 },
+        { f: 2, y: 10 },
+        { f: 3, y: 2 },
+        { f: 4, y: 3 },
+      ],
+      limits,
+    );
     const prep = fitPreprocessing(data, 'y', 'classification', [0, 1, 2, 3]);
     assert.deepEqual(prep.target, { name: 'y', task: 'classification', classes: [2, 3, 10] });
     assert.deepEqual(Array.from(encodeTargets(prep, data, [0, 1, 2, 3])), [1, 2, 0, 1]);
@@ -177,7 +199,13 @@ describe('targets', () => {
 
   test('a class missing from the training rows is a clear error when encoding', () => {
     const prep = fitPreprocessing(table, 'label', 'classification', [0, 1]);
-    const data = parseJsonRows([{ x: 1, label: 'a' }, { x: 2, label: 'c' }], limits);
+    const data = parseJsonRows(
+      [
+        { x: 1, label: 'a' },
+        { x: 2, label: 'c' },
+      ],
+      limits,
+    );
     const message =
       'row 1 has target "c", a class absent from the training rows ("a", "b"); give each class at least 2 rows';
     assert.throws(() => encodeTargets({ ...prep, features: [] }, data, [0, 1]), { message });

@@ -17,9 +17,18 @@ function validationCounts(labels: string[], validation: Int32Array): Record<stri
 
 function assertPartition(n: number, split: { train: Int32Array; validation: Int32Array }): void {
   const all = [...split.train, ...split.validation].sort((a, b) => a - b);
-  assert.deepEqual(all, Array.from({ length: n }, (_, i) => i));
-  assert.deepEqual(Array.from(split.train), [...split.train].sort((a, b) => a - b));
-  assert.deepEqual(Array.from(split.validation), [...split.validation].sort((a, b) => a - b));
+  assert.deepEqual(
+    all,
+    Array.from({ length: n }, (_, i) => i),
+  );
+  assert.deepEqual(
+    Array.from(split.train),
+    [...split.train].sort((a, b) => a - b),
+  );
+  assert.deepEqual(
+    Array.from(split.validation),
+    [...split.validation].sort((a, b) => a - b),
+  );
 }
 
 describe('splitTrainValidation by count', () => {
@@ -36,7 +45,10 @@ describe('splitTrainValidation by count', () => {
       train: [0, 1, 2, 3, 4, 5, 8, 9],
       validation: [6, 7],
     });
-    assert.deepEqual(plain(splitTrainValidation(10, 0.2, new Rng(42))), plain(splitTrainValidation(10, 0.2, new Rng(42))));
+    assert.deepEqual(
+      plain(splitTrainValidation(10, 0.2, new Rng(42))),
+      plain(splitTrainValidation(10, 0.2, new Rng(42))),
+    );
     assert.deepEqual(plain(splitTrainValidation(10, 0.2, new Rng(7))).validation, [4, 9]);
   });
 
@@ -52,12 +64,15 @@ describe('splitTrainValidation by count', () => {
 
   test('rejects a bad split or no rows', () => {
     for (const bad of [1, -0.1, Number.NaN]) {
-      assert.throws(() => splitTrainValidation(10, bad, new Rng(1)), (error: unknown) => {
-        assert.ok(error instanceof AppError);
-        assert.equal(error.code, 'INVALID_TRAINING_REQUEST');
-        assert.equal(error.message, `validationSplit must be at least 0 and less than 1, got ${bad}`);
-        return true;
-      });
+      assert.throws(
+        () => splitTrainValidation(10, bad, new Rng(1)),
+        (error: unknown) => {
+          assert.ok(error instanceof AppError);
+          assert.equal(error.code, 'INVALID_TRAINING_REQUEST');
+          assert.equal(error.message, `validationSplit must be at least 0 and less than 1, got ${bad}`);
+          return true;
+        },
+      );
     }
     assert.throws(() => splitTrainValidation(0, 0.2, new Rng(1)), {
       message: 'there are 0 rows with a target; at least 1 is needed to train',

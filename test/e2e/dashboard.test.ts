@@ -24,12 +24,15 @@ describe('job dashboard (bull-board) in Chromium', () => {
     await svc.app.listen({ port: 0, host: '127.0.0.1' });
     base = `http://127.0.0.1:${(svc.app.server.address() as AddressInfo).port}`;
     const upload = await svc.http.post('/v1/datasets').set(auth).set('content-type', 'text/csv').send(xorCsv(60));
-    const queued = await svc.http.post('/v1/training-jobs').set(auth).send({
-      datasetId: upload.body.id,
-      target: 'label',
-      task: 'classification',
-      training: { epochs: EPOCHS, seed: 2 },
-    });
+    const queued = await svc.http
+      .post('/v1/training-jobs')
+      .set(auth)
+      .send({
+        datasetId: upload.body.id,
+        target: 'label',
+        task: 'classification',
+        training: { epochs: EPOCHS, seed: 2 },
+      });
     assert.equal(queued.status, 202, JSON.stringify(queued.body));
     jobId = queued.body.jobId;
     await svc.waitForJob(jobId);
@@ -72,7 +75,10 @@ describe('job dashboard (bull-board) in Chromium', () => {
 
     const overview = await page.goto(`${base}/admin/queues`);
     assert.equal(overview?.status(), 200);
-    await page.getByRole('link', { name: /training/ }).first().waitFor();
+    await page
+      .getByRole('link', { name: /training/ })
+      .first()
+      .waitFor();
 
     await page.goto(`${base}/admin/queues/queue/training?status=completed`);
     await page.getByText(jobId).waitFor();
@@ -81,8 +87,15 @@ describe('job dashboard (bull-board) in Chromium', () => {
     const data = await page.locator('body').innerText();
     assert.match(data, /target:\s*"label"/, 'the job data is the training request, not a blob');
 
-    await page.getByRole('button', { name: 'Progress' }).or(page.getByText('Progress', { exact: true })).first().click();
-    await page.getByText(/epochs:\s*3/).first().waitFor();
+    await page
+      .getByRole('button', { name: 'Progress' })
+      .or(page.getByText('Progress', { exact: true }))
+      .first()
+      .click();
+    await page
+      .getByText(/epochs:\s*3/)
+      .first()
+      .waitFor();
     await page.close();
   });
 });

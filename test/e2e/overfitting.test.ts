@@ -84,9 +84,15 @@ describe('overfitting, diagnosed and remedied (issue 6, Done when)', () => {
     assert.equal(d.verdict, 'overfit', JSON.stringify(d.evidence.reasons));
     assert.ok(d.evidence.trainLoss < 0.05, `training loss ${d.evidence.trainLoss} is near zero`);
     assert.ok(d.evidence.gap > 0.3, `gap ${d.evidence.gap}`);
-    assert.ok(d.evidence.valLossBestEpoch < EPOCHS / 2, `validation loss turned early (epoch ${d.evidence.valLossBestEpoch})`);
+    assert.ok(
+      d.evidence.valLossBestEpoch < EPOCHS / 2,
+      `validation loss turned early (epoch ${d.evidence.valLossBestEpoch})`,
+    );
     for (const remedy of [/^Add L2/, /^Add dropout/, /^Add early stopping/]) {
-      assert.ok(d.suggestions.some((s: string) => remedy.test(s)), `suggests ${remedy}`);
+      assert.ok(
+        d.suggestions.some((s: string) => remedy.test(s)),
+        `suggests ${remedy}`,
+      );
     }
     const model = (await svc.http.get(`/v1/models/${unregularized.modelId}`)).body;
     assert.equal(model.diagnosis.verdict, 'overfit');
@@ -140,10 +146,16 @@ describe('overfitting, diagnosed and remedied (issue 6, Done when)', () => {
       first.settings['training.earlyStopping'] !== null;
     assert.ok(regularized, `rank 1 is regularized: ${JSON.stringify(first.settings)}`);
     assert.ok(none.rank! > 1);
-    for (let i = 1; i < table.length; i++) assert.ok(table[i - 1].valLoss! <= table[i].valLoss!, 'sorted by validation loss');
+    for (let i = 1; i < table.length; i++)
+      assert.ok(table[i - 1].valLoss! <= table[i].valLoss!, 'sorted by validation loss');
     console.log(
       'sweep ranking\n' +
-        table.map((r) => `  #${r.rank} valLoss ${r.valLoss!.toFixed(3)} gap ${r.gap!.toFixed(3)} ${r.verdict} ${JSON.stringify(r.settings)}`).join('\n'),
+        table
+          .map(
+            (r) =>
+              `  #${r.rank} valLoss ${r.valLoss!.toFixed(3)} gap ${r.gap!.toFixed(3)} ${r.verdict} ${JSON.stringify(r.settings)}`,
+          )
+          .join('\n'),
     );
 
     // 6. The pictures of it: the sweep's overlay and each run's curves.
@@ -170,13 +182,19 @@ describe('overfitting, diagnosed and remedied (issue 6, Done when)', () => {
     const { train, validation } = meta.rows as { train: number; validation: number };
     const [header, ...lines] = CSV.trim().split('\n');
     const names = header.split(',');
-    const rows = lines.map((line) => Object.fromEntries(line.split(',').map((v, i) => [names[i], i < names.length - 1 ? Number(v) : v])));
-    const res = await svc.http.post(`/v1/models/${modelId}/predict`).send({ rows: rows.map(({ label: _label, ...features }) => features) });
+    const rows = lines.map((line) =>
+      Object.fromEntries(line.split(',').map((v, i) => [names[i], i < names.length - 1 ? Number(v) : v])),
+    );
+    const res = await svc.http
+      .post(`/v1/models/${modelId}/predict`)
+      .send({ rows: rows.map(({ label: _label, ...features }) => features) });
     assert.equal(res.status, 200, JSON.stringify(res.body));
     const classes: string[] = res.body.classes;
     const served =
-      -rows.reduce((sum, row, i) => sum + Math.log(res.body.probabilities[i][classes.indexOf(String(row.label))]), 0) / rows.length;
-    const mix = (m: { trainLoss: number; valLoss: number }) => (train * m.trainLoss + validation * m.valLoss) / (train + validation);
+      -rows.reduce((sum, row, i) => sum + Math.log(res.body.probabilities[i][classes.indexOf(String(row.label))]), 0) /
+      rows.length;
+    const mix = (m: { trainLoss: number; valLoss: number }) =>
+      (train * m.trainLoss + validation * m.valLoss) / (train + validation);
     const tolerance = 1e-3 * mix(kept);
     assert.ok(Math.abs(served - mix(kept)) < tolerance, `served loss ${served} ≈ epoch ${kept.epoch}'s ${mix(kept)}`);
     assert.ok(

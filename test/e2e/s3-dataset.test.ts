@@ -25,14 +25,16 @@ describe('datasets in S3: upload → train → predict', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 's3rver-'));
     server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir });
-    const { port } = (await (server as unknown as { run(): Promise<{ port: number }> }).run());
+    const { port } = await (server as unknown as { run(): Promise<{ port: number }> }).run();
     const endpoint = `http://127.0.0.1:${port}`;
     // The SDK's standard credential variables, inherited by the worker and its training processes.
     process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
     process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
     client = new S3Client({ endpoint, region: 'us-east-1', forcePathStyle: true });
     await client.send(new CreateBucketCommand({ Bucket: bucket }));
-    svc = await startService({ env: { DATASET_STORE: 's3', DATASET_S3_BUCKET: bucket, DATASET_S3_ENDPOINT: endpoint } });
+    svc = await startService({
+      env: { DATASET_STORE: 's3', DATASET_S3_BUCKET: bucket, DATASET_S3_ENDPOINT: endpoint },
+    });
   });
   after(async () => {
     await svc.close();
@@ -44,9 +46,15 @@ describe('datasets in S3: upload → train → predict', () => {
   test('the dataset lives in the bucket and trains from there', async () => {
     const upload = await svc.http.post('/v1/datasets').type('text/csv').send(xorCsv(200));
     assert.equal(upload.status, 201, upload.text);
-    const objects = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${svc.config.redisPrefix}/datasets/${upload.body.id}/` }));
+    const objects = await client.send(
+      new ListObjectsV2Command({ Bucket: bucket, Prefix: `${svc.config.redisPrefix}/datasets/${upload.body.id}/` }),
+    );
     assert.deepEqual((objects.Contents ?? []).map((o) => o.Key!.split('/').pop()).sort(), ['chunk-0', 'dataset.json']);
-    assert.deepEqual(await svc.app.services.redis.keys(`${svc.config.redisPrefix}:dataset*`), [], 'nothing of it in Redis');
+    assert.deepEqual(
+      await svc.app.services.redis.keys(`${svc.config.redisPrefix}:dataset*`),
+      [],
+      'nothing of it in Redis',
+    );
     assert.equal((await svc.http.get('/v1/datasets')).body.total, 1);
 
     const queued = await svc.http.post('/v1/training-jobs').send({
@@ -59,7 +67,9 @@ describe('datasets in S3: upload → train → predict', () => {
     await svc.waitForJob(queued.body.jobId);
     const job = await svc.http.get(`/v1/training-jobs/${queued.body.jobId}`);
     assert.equal(job.body.state, 'completed', JSON.stringify(job.body.error));
-    const predicted = await svc.http.post(`/v1/models/${job.body.modelId}/predict`).send({ rows: [{ a: 0.5, b: 0.5, color: 'red' }] });
+    const predicted = await svc.http
+      .post(`/v1/models/${job.body.modelId}/predict`)
+      .send({ rows: [{ a: 0.5, b: 0.5, color: 'red' }] });
     assert.equal(predicted.status, 200, predicted.text);
     assert.ok(['yes', 'no'].includes(predicted.body.predictions[0]));
   });

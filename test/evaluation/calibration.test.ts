@@ -10,7 +10,11 @@ import { Rng } from '../../src/random';
  * Rows whose probabilities are calibrated by construction (each row's class drawn from its own
  * probabilities), then made overconfident by sharpening: p^4, renormalized (temperature 1/4).
  */
-function overconfident(rows: number, classes: number, seed: number): { labels: Int32Array; calibrated: Float64Array; sharp: Float64Array } {
+function overconfident(
+  rows: number,
+  classes: number,
+  seed: number,
+): { labels: Int32Array; calibrated: Float64Array; sharp: Float64Array } {
   const rng = new Rng(seed);
   const labels = new Int32Array(rows);
   const calibrated = new Float64Array(rows * classes);
@@ -31,7 +35,8 @@ describe('temperature scaling', () => {
     const { sharp } = overconfident(50, 3, 1);
     applyTemperature(sharp, 3, 1).forEach((p, i) => assert.ok(Math.abs(p - sharp[i]) < 1e-12));
     const soft = applyTemperature(sharp, 3, 3);
-    const top = (p: ArrayLike<number>, r: number) => [0, 1, 2].reduce((b, c) => (p[r * 3 + c] > p[r * 3 + b] ? c : b), 0);
+    const top = (p: ArrayLike<number>, r: number) =>
+      [0, 1, 2].reduce((b, c) => (p[r * 3 + c] > p[r * 3 + b] ? c : b), 0);
     for (let r = 0; r < 50; r++) assert.equal(top(soft, r), top(sharp, r));
   });
 
@@ -49,7 +54,8 @@ describe('temperature scaling', () => {
   test('the fitted temperature minimizes the log loss', () => {
     const { labels, sharp } = overconfident(500, 4, 3);
     const t = fitTemperature(labels, sharp, 4);
-    const loss = (temperature: number) => classificationMetrics(labels, applyTemperature(sharp, 4, temperature), 4).logLoss;
+    const loss = (temperature: number) =>
+      classificationMetrics(labels, applyTemperature(sharp, 4, temperature), 4).logLoss;
     assert.ok(loss(t) <= loss(t * 1.05) && loss(t) <= loss(t / 1.05));
   });
 });
@@ -110,7 +116,12 @@ describe('permutation importance', () => {
     // Shuffling a group together keeps each row one-hot.
     let rowsOneHot = true;
     permutationImportance({
-      x, rows, inputSize, groups: [groups[1]], repeats: 1, seed: 1,
+      x,
+      rows,
+      inputSize,
+      groups: [groups[1]],
+      repeats: 1,
+      seed: 1,
       loss: (m) => {
         for (let r = 0; r < rows; r++) if (m[r * 3 + 1] + m[r * 3 + 2] !== 1) rowsOneHot = false;
         return 0;

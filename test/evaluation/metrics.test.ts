@@ -61,7 +61,10 @@ describe('classification metrics equal scikit-learn', () => {
       for (const key of ['logLoss', 'accuracy', 'balancedAccuracy', 'f1Macro', 'f1Weighted', 'brier', 'ece'] as const) {
         close(m[key], e[key], key);
       }
-      for (const [key, value] of [['rocAuc', e.rocAuc], ['prAuc', e.prAuc]] as const) {
+      for (const [key, value] of [
+        ['rocAuc', e.rocAuc],
+        ['prAuc', e.prAuc],
+      ] as const) {
         if (value === null) assert.equal(m[key], undefined, `${key} is undefined here, so omitted`);
         else close(m[key], value, key);
       }
@@ -96,7 +99,11 @@ describe('classification metrics equal scikit-learn', () => {
     const ties = byName.get('binary ties')!.probabilities.map((p) => p[1]);
     assert.ok(new Set(ties).size < ties.length / 3, 'many tied scores');
     const never = byName.get('multiclass class never predicted')!.expected.confusionMatrix;
-    assert.equal(never.reduce((s, row) => s + row[2], 0), 0, 'class 2 never predicted');
+    assert.equal(
+      never.reduce((s, row) => s + row[2], 0),
+      0,
+      'class 2 never predicted',
+    );
     assert.equal(byName.get('multiclass class absent from labels')!.expected.support[3], 0);
     assert.equal(new Set(byName.get('binary constant')!.probabilities.map((p) => p[1])).size, 1);
   });

@@ -50,7 +50,14 @@ export interface HttpResponse {
 }
 
 /** Headers a client acts on: wherever one is sent, the document must say so. */
-const WATCHED_HEADERS = ['retry-after', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'idempotent-replayed', 'x-model-id'];
+const WATCHED_HEADERS = [
+  'retry-after',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+  'idempotent-replayed',
+  'x-model-id',
+];
 
 const ANNOTATIONS = ['example', 'deprecated', 'readOnly', 'writeOnly', 'xml', 'externalDocs'];
 
@@ -59,7 +66,13 @@ export class ContractValidator {
   readonly seen = new Set<string>();
   private readonly ajv: Ajv;
   private readonly validators = new Map<string, ValidateFunction>();
-  private readonly routes: { method: string; template: string; pattern: RegExp; literal: number; operation: Operation }[];
+  private readonly routes: {
+    method: string;
+    template: string;
+    pattern: RegExp;
+    literal: number;
+    operation: Operation;
+  }[];
 
   private constructor(document: Document) {
     this.ajv = new Ajv({ allErrors: true, strict: true, strictTypes: false, strictTuples: false, discriminator: true });
@@ -96,7 +109,9 @@ export class ContractValidator {
     const problems = this.problems(res);
     if (problems.length > 0) {
       const body = (res.text ?? '').slice(0, 400);
-      throw new Error(`${res.req.method} ${res.req.path} → ${res.status} breaks the contract:\n  ${problems.join('\n  ')}\nbody: ${body}`);
+      throw new Error(
+        `${res.req.method} ${res.req.path} → ${res.status} breaks the contract:\n  ${problems.join('\n  ')}\nbody: ${body}`,
+      );
     }
   }
 
@@ -108,18 +123,26 @@ export class ContractValidator {
     const status = String(res.status);
     this.seen.add(`${route.method} ${route.template} ${status}`);
     const response =
-      route.operation.responses[status] ?? route.operation.responses[`${status[0]}XX`] ?? route.operation.responses.default;
+      route.operation.responses[status] ??
+      route.operation.responses[`${status[0]}XX`] ??
+      route.operation.responses.default;
     if (!response) {
       return [`status ${status} is not documented (documented: ${Object.keys(route.operation.responses).join(', ')})`];
     }
-    return [...this.headerProblems(res, response), ...this.bodyProblems(res, response, `${route.method} ${route.template} ${status}`)];
+    return [
+      ...this.headerProblems(res, response),
+      ...this.bodyProblems(res, response, `${route.method} ${route.template} ${status}`),
+    ];
   }
 
   private headerProblems(res: HttpResponse, response: ResponseObject): string[] {
     const problems: string[] = [];
-    const documented = new Map(Object.entries(response.headers ?? {}).map(([name, header]) => [name.toLowerCase(), header]));
+    const documented = new Map(
+      Object.entries(response.headers ?? {}).map(([name, header]) => [name.toLowerCase(), header]),
+    );
     for (const name of WATCHED_HEADERS) {
-      if (res.headers[name] !== undefined && !documented.has(name)) problems.push(`header ${name} is sent but not documented`);
+      if (res.headers[name] !== undefined && !documented.has(name))
+        problems.push(`header ${name} is sent but not documented`);
     }
     for (const [name, header] of documented) {
       const value = res.headers[name];
@@ -131,8 +154,18 @@ export class ContractValidator {
       const validate = this.compile(`header ${name} ${JSON.stringify(header.schema)}`, header.schema);
       const text = Array.isArray(value) ? value.join(', ') : value;
       const type = header.schema.type;
-      const parsed = type === 'integer' || type === 'number' ? Number(text) : type === 'boolean' ? text === 'true' ? true : text === 'false' ? false : text : text;
-      if (!validate(parsed)) problems.push(`header ${name}: ${JSON.stringify(text)} ${this.ajv.errorsText(validate.errors)}`);
+      const parsed =
+        type === 'integer' || type === 'number'
+          ? Number(text)
+          : type === 'boolean'
+            ? text === 'true'
+              ? true
+              : text === 'false'
+                ? false
+                : text
+            : text;
+      if (!validate(parsed))
+        problems.push(`header ${name}: ${JSON.stringify(text)} ${this.ajv.errorsText(validate.errors)}`);
     }
     return problems;
   }
@@ -143,14 +176,18 @@ export class ContractValidator {
     const hasBody = (res.text !== undefined && res.text !== '') || (length !== undefined && length !== '0');
     const content = response.content ?? {};
     if (!hasBody) {
-      return Object.keys(content).length > 0 && res.status !== 204 ? [`no body, but the document gives ${Object.keys(content).join(', ')}`] : [];
+      return Object.keys(content).length > 0 && res.status !== 204
+        ? [`no body, but the document gives ${Object.keys(content).join(', ')}`]
+        : [];
     }
     if (!contentType) return ['a body without a content type'];
     const mediaType = contentType.split(';', 1)[0].trim().toLowerCase();
     const documented = content[mediaType];
     if (!documented) {
       const listed = Object.keys(content);
-      return [`content type ${mediaType} is not documented (documented: ${listed.length > 0 ? listed.join(', ') : 'no content'})`];
+      return [
+        `content type ${mediaType} is not documented (documented: ${listed.length > 0 ? listed.join(', ') : 'no content'})`,
+      ];
     }
     if (!documented.schema) return [];
     if (mediaType === 'application/json' || mediaType.endsWith('+json')) {
@@ -161,14 +198,17 @@ export class ContractValidator {
         return [`the body is not JSON: ${(error as Error).message}`];
       }
       const validate = this.compile(`${key} ${mediaType}`, documented.schema);
-      if (!validate(value)) return [`body: ${this.ajv.errorsText(validate.errors, { dataVar: 'body', separator: '\n    ' })}`];
+      if (!validate(value))
+        return [`body: ${this.ajv.errorsText(validate.errors, { dataVar: 'body', separator: '\n    ' })}`];
       return [];
     }
     if (mediaType === 'text/event-stream' && documented['x-events']) {
       return this.eventProblems(res.text ?? '', documented['x-events'], key);
     }
     // Text and binary bodies: the schema can only say "a string".
-    return documented.schema.type === 'string' ? [] : [`${mediaType} is documented with a schema of type ${String(documented.schema.type)}`];
+    return documented.schema.type === 'string'
+      ? []
+      : [`${mediaType} is documented with a schema of type ${String(documented.schema.type)}`];
   }
 
   /** Each event of a Server-Sent Events body: a documented name, and `data` valid for it. */
@@ -176,8 +216,15 @@ export class ContractValidator {
     const problems: string[] = [];
     for (const block of text.split(/\n\n+/)) {
       const lines = block.split('\n').filter((line) => line !== '' && !line.startsWith(':'));
-      const event = lines.find((line) => line.startsWith('event:'))?.slice(6).trim() ?? 'message';
-      const data = lines.filter((line) => line.startsWith('data:')).map((line) => line.slice(5).trim()).join('\n');
+      const event =
+        lines
+          .find((line) => line.startsWith('event:'))
+          ?.slice(6)
+          .trim() ?? 'message';
+      const data = lines
+        .filter((line) => line.startsWith('data:'))
+        .map((line) => line.slice(5).trim())
+        .join('\n');
       if (data === '') continue; // a retry: or comment-only block
       const schema = events[event];
       if (!schema) {
@@ -192,7 +239,8 @@ export class ContractValidator {
         continue;
       }
       const validate = this.compile(`${key} event ${event}`, schema);
-      if (!validate(value)) problems.push(`event "${event}": ${this.ajv.errorsText(validate.errors, { dataVar: 'data' })}`);
+      if (!validate(value))
+        problems.push(`event "${event}": ${this.ajv.errorsText(validate.errors, { dataVar: 'data' })}`);
     }
     return problems;
   }

@@ -4,7 +4,9 @@
  * sometimes); noise0 … noiseK are standard normal and unrelated to anything. A wide network
  * memorizes the training rows through the noise columns and does worse on held-out rows.
  */
-export function overfitCsv(options: { rows?: number; noiseFeatures?: number; labelNoise?: number; seed?: number } = {}): string {
+export function overfitCsv(
+  options: { rows?: number; noiseFeatures?: number; labelNoise?: number; seed?: number } = {},
+): string {
   const { rows = 120, noiseFeatures = 40, labelNoise = 0.5, seed = 7 } = options;
   let state = seed >>> 0 || 1;
   // mulberry32: small, seedable, good enough for test data.

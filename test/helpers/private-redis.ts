@@ -38,8 +38,19 @@ export class PrivateRedis {
     if (this.child) throw new Error('redis-server is already running');
     const child = spawn(
       'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', '',
-        '--appendonly', 'no', ...this.args],
+      [
+        '--port',
+        String(this.port),
+        '--bind',
+        '127.0.0.1',
+        '--dir',
+        this.dir,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        ...this.args,
+      ],
       { stdio: 'ignore' },
     );
     this.child = child;

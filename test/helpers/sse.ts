@@ -60,7 +60,8 @@ export class SseClient {
     for (;;) {
       if (this.read < this.events.length) return this.events[this.read++];
       if (this.response.complete || this.response.destroyed) return undefined;
-      if (Date.now() > deadline) throw new Error(`no event within ${timeoutMs} ms (got ${this.events.map((e) => e.event)})`);
+      if (Date.now() > deadline)
+        throw new Error(`no event within ${timeoutMs} ms (got ${this.events.map((e) => e.event)})`);
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         setTimeout(resolve, deadline - Date.now()).unref();

@@ -22,10 +22,7 @@ export function assertClose(
   assert.equal(actual.length, expected.length, `${label}: length ${actual.length} ≠ ${expected.length}`);
   for (let i = 0; i < expected.length; i++) {
     const diff = Math.abs(actual[i] - expected[i]);
-    assert.ok(
-      diff <= tol,
-      `${label}[${i}]: got ${actual[i]}, expected ${expected[i]} (|diff| ${diff} > ${tol})`,
-    );
+    assert.ok(diff <= tol, `${label}[${i}]: got ${actual[i]}, expected ${expected[i]} (|diff| ${diff} > ${tol})`);
   }
 }
 

@@ -24,7 +24,12 @@ describe('job lock during a long training run', () => {
       datasetId: upload.body.id,
       target: 'label',
       task: 'classification',
-      model: { hidden: [{ units: 128, normalization: 'batch' }, { units: 128, normalization: 'layer' }] },
+      model: {
+        hidden: [
+          { units: 128, normalization: 'batch' },
+          { units: 128, normalization: 'layer' },
+        ],
+      },
       training: { epochs: 80, batchSize: 16, seed: 5 },
     });
     const started = Date.now();

@@ -20,7 +20,10 @@ describe('augmentation', () => {
     const y = tf.zeros<tf.Rank.R2>([rows, 2]);
     const augmenter = createAugmenter({ gaussianNoise: 0.3 }, mask)!;
     const out = tf.tidy(() => augmenter.apply(x, y, new Rng(1)).x.dataSync());
-    for (const [col, base] of [[0, 0.5], [3, -2]] as const) {
+    for (const [col, base] of [
+      [0, 0.5],
+      [3, -2],
+    ] as const) {
       const values = Array.from({ length: rows }, (_, r) => out[r * 4 + col] - base);
       const mean = values.reduce((a, b) => a + b, 0) / rows;
       const sd = Math.sqrt(values.reduce((a, b) => a + (b - mean) ** 2, 0) / rows);
@@ -37,7 +40,14 @@ describe('augmentation', () => {
 
   test('mixup blends rows and their targets with the same weight', () => {
     const x = tf.tensor2d([[0], [1], [2], [3], [4], [5]]);
-    const y = tf.tensor2d([[1, 0], [0, 1], [1, 0], [0, 1], [1, 0], [0, 1]]);
+    const y = tf.tensor2d([
+      [1, 0],
+      [0, 1],
+      [1, 0],
+      [0, 1],
+      [1, 0],
+      [0, 1],
+    ]);
     const augmenter = createAugmenter({ mixup: 0.4 }, Float32Array.of(1))!;
     const { xs, ys } = tf.tidy(() => {
       const out = augmenter.apply(x, y, new Rng(3));

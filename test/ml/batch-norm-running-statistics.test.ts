@@ -90,14 +90,23 @@ describe('batch norm running statistics after the first epoch', () => {
           const sd = Math.sqrt(truth.variance[u]);
           // The weights moved during the epoch (the stored variance is the batches' unbiased
           // variance, an unbiased estimate of the set's): a few percent, not more.
-          assert.ok(Math.abs(mean[u] - truth.mean[u]) <= 0.05 * sd, `unit ${u}: running mean ${mean[u]}, training set ${truth.mean[u]} (σ ${sd})`);
-          assert.ok(Math.abs(variance[u] / truth.variance[u] - 1) <= 0.1, `unit ${u}: running variance ${variance[u]}, training set ${truth.variance[u]}`);
+          assert.ok(
+            Math.abs(mean[u] - truth.mean[u]) <= 0.05 * sd,
+            `unit ${u}: running mean ${mean[u]}, training set ${truth.mean[u]} (σ ${sd})`,
+          );
+          assert.ok(
+            Math.abs(variance[u] / truth.variance[u] - 1) <= 0.1,
+            `unit ${u}: running variance ${variance[u]}, training set ${truth.variance[u]}`,
+          );
         }
         // And the first epoch's validation loss is the one the training set's statistics give.
         setVariable(bn.movingMean, truth.mean);
         setVariable(bn.movingVariance, truth.variance);
         const exact = t.evaluate(t.data.validationRows).loss;
-        assert.ok(Math.abs(metrics!.valLoss! - exact) <= 0.02 * exact, `epoch 1 valLoss ${metrics!.valLoss}, with the training set's statistics ${exact}`);
+        assert.ok(
+          Math.abs(metrics!.valLoss! - exact) <= 0.02 * exact,
+          `epoch 1 valLoss ${metrics!.valLoss}, with the training set's statistics ${exact}`,
+        );
       } finally {
         t.dispose();
       }
@@ -112,7 +121,10 @@ describe('batch norm running statistics after the first epoch', () => {
     const expected = straight.network.getWeights();
     straight.dispose();
     assert.ok('hidden0/batch_norm/start_weight' in checkpoint.weights, 'the start weight is checkpointed');
-    assert.ok(Math.abs(checkpoint.weights['hidden0/batch_norm/start_weight'][0] - 0.99 ** 8) < 1e-6, 'mᵗ after 8 steps');
+    assert.ok(
+      Math.abs(checkpoint.weights['hidden0/batch_norm/start_weight'][0] - 0.99 ** 8) < 1e-6,
+      'mᵗ after 8 steps',
+    );
 
     const resumed = trainer('batch', 2);
     try {
@@ -129,7 +141,11 @@ describe('batch norm running statistics after the first epoch', () => {
     const legacy = trainer('batch', 2);
     try {
       legacy.restore({ ...checkpoint, weights: older });
-      assert.equal(bnLayer(legacy).startWeight.dataSync()[0], 0, 'weights saved before the start weight existed continue the plain Keras rule');
+      assert.equal(
+        bnLayer(legacy).startWeight.dataSync()[0],
+        0,
+        'weights saved before the start weight existed continue the plain Keras rule',
+      );
       await legacy.runEpoch();
       const moved = legacy.network.getWeights()['hidden0/batch_norm/moving_mean'];
       assert.notDeepEqual(moved, expected['hidden0/batch_norm/moving_mean']);
@@ -140,4 +156,3 @@ describe('batch norm running statistics after the first epoch', () => {
     }
   });
 });
-

@@ -125,9 +125,7 @@ describe('BatchNormalization', () => {
     const b1 = batchStats(X);
     const b2 = batchStats(second);
     const expectedMean = START_MEAN.map((r, j) => m * (m * r + (1 - m) * b1.mean[j]) + (1 - m) * b2.mean[j]);
-    const expectedVar = START_VAR.map(
-      (r, j) => m * (m * r + (1 - m) * b1.unbiased[j]) + (1 - m) * b2.unbiased[j],
-    );
+    const expectedVar = START_VAR.map((r, j) => m * (m * r + (1 - m) * b1.unbiased[j]) + (1 - m) * b2.unbiased[j]);
     assertClose(layer.movingMean.dataSync(), expectedMean, TOL, 'moving mean');
     assertClose(layer.movingVariance.dataSync(), expectedVar, 1e-4, 'moving variance'); // values ~40
   });
@@ -146,8 +144,18 @@ describe('BatchNormalization', () => {
     setVariable(layer.movingVariance, START_VAR);
     setVariable(layer.startWeight, [0]);
     trainingStep(layer, X);
-    assertClose(layer.movingMean.dataSync(), START_MEAN.map((r, j) => 0.99 * r + 0.01 * mean[j]), TOL, 'moving mean');
-    assertClose(layer.movingVariance.dataSync(), START_VAR.map((r, j) => 0.99 * r + 0.01 * unbiased[j]), TOL, 'moving var');
+    assertClose(
+      layer.movingMean.dataSync(),
+      START_MEAN.map((r, j) => 0.99 * r + 0.01 * mean[j]),
+      TOL,
+      'moving mean',
+    );
+    assertClose(
+      layer.movingVariance.dataSync(),
+      START_VAR.map((r, j) => 0.99 * r + 0.01 * unbiased[j]),
+      TOL,
+      'moving var',
+    );
   });
 
   test('a fresh layer: running = Σₖ (1−m)·mᵗ⁻ᵏ·bₖ / (1 − mᵗ), the Keras average from zero, bias-corrected', () => {
@@ -160,9 +168,22 @@ describe('BatchNormalization', () => {
       const t = i + 1;
       // Written out as the sum (not the recursion the layer runs), from the batches seen so far.
       const corrected = (pick: (s: (typeof stats)[number]) => number[]) =>
-        [0, 1, 2].map((j) => stats.slice(0, t).reduce((sum, s, k) => sum + (1 - m) * m ** (t - 1 - k) * pick(s)[j], 0) / (1 - m ** t));
-      assertClose(layer.movingMean.dataSync(), corrected((s) => s.mean), TOL, `step ${t}: moving mean`);
-      assertClose(layer.movingVariance.dataSync(), corrected((s) => s.unbiased), 1e-4, `step ${t}: moving variance`); // values ~40
+        [0, 1, 2].map(
+          (j) =>
+            stats.slice(0, t).reduce((sum, s, k) => sum + (1 - m) * m ** (t - 1 - k) * pick(s)[j], 0) / (1 - m ** t),
+        );
+      assertClose(
+        layer.movingMean.dataSync(),
+        corrected((s) => s.mean),
+        TOL,
+        `step ${t}: moving mean`,
+      );
+      assertClose(
+        layer.movingVariance.dataSync(),
+        corrected((s) => s.unbiased),
+        1e-4,
+        `step ${t}: moving variance`,
+      ); // values ~40
       assertClose(layer.startWeight.dataSync(), [m ** t], 1e-6, `step ${t}: start weight mᵗ`);
     });
     // Step 1 took the first batch's statistics exactly: the initial (0, 1) carries no weight.
@@ -183,8 +204,18 @@ describe('BatchNormalization', () => {
     const second = X.map((row) => row.map((v) => v * 2 - 1));
     trainingStep(layer, second);
     const { mean, unbiased } = batchStats(second);
-    assertClose(layer.movingMean.dataSync(), START_MEAN.map((r, j) => m * r + (1 - m) * mean[j]), 1e-6, 'moving mean');
-    assertClose(layer.movingVariance.dataSync(), START_VAR.map((r, j) => m * r + (1 - m) * unbiased[j]), 1e-6, 'moving var');
+    assertClose(
+      layer.movingMean.dataSync(),
+      START_MEAN.map((r, j) => m * r + (1 - m) * mean[j]),
+      1e-6,
+      'moving mean',
+    );
+    assertClose(
+      layer.movingVariance.dataSync(),
+      START_VAR.map((r, j) => m * r + (1 - m) * unbiased[j]),
+      1e-6,
+      'moving var',
+    );
   });
 
   test('the frozen form uses the corrected running statistics (a fresh layer after two steps)', () => {
@@ -192,12 +223,20 @@ describe('BatchNormalization', () => {
     setVariable(layer.gamma, GAMMA);
     setVariable(layer.beta, BETA);
     trainingStep(layer, X);
-    trainingStep(layer, X.map((row) => row.map((v) => v + 1)));
+    trainingStep(
+      layer,
+      X.map((row) => row.map((v) => v + 1)),
+    );
     const runningMean = Array.from(layer.movingMean.dataSync());
     const runningVar = Array.from(layer.movingVariance.dataSync());
     // Both batches weigh almost alike ((1 − m)·m and (1 − m), over 1 − m²): the mean is ~0.5 above X's.
     const xMean = batchStats(X).mean;
-    assertClose(runningMean, xMean.map((v) => v + 1 / (1 + 0.99)), TOL, 'corrected running mean');
+    assertClose(
+      runningMean,
+      xMean.map((v) => v + 1 / (1 + 0.99)),
+      TOL,
+      'corrected running mean',
+    );
     const probe = [
       [0, 1, 2],
       [3, -1, 8],

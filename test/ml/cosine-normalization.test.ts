@@ -39,7 +39,14 @@ describe('CosineDense', () => {
   before(useWasmBackend);
 
   test('y = s·cos(w_j, x): exact cosines, the zero row guarded to 0', () => {
-    const layer = new CosineDense({ name: 'cos', inputSize: 2, units: 3, scale: 2, learnScale: false, rng: new Rng(1) });
+    const layer = new CosineDense({
+      name: 'cos',
+      inputSize: 2,
+      units: 3,
+      scale: 2,
+      learnScale: false,
+      rng: new Rng(1),
+    });
     setVariable(layer.kernel, W.flat());
     const y = run(layer, X);
     // Row 1 = (3, 4): cos with e0 = 3/5, with (1, 1) = 7/(5·√2), with (−3, 4) = 7/25; times 2.
@@ -50,29 +57,58 @@ describe('CosineDense', () => {
   });
 
   test('bounded by the scale and invariant to the length of x and of w', () => {
-    const layer = new CosineDense({ name: 'cos', inputSize: 2, units: 3, scale: 3, learnScale: false, rng: new Rng(1) });
+    const layer = new CosineDense({
+      name: 'cos',
+      inputSize: 2,
+      units: 3,
+      scale: 3,
+      learnScale: false,
+      rng: new Rng(1),
+    });
     setVariable(layer.kernel, W.flat());
     const big = X.map((row) => row.map((v) => v * 1e3));
     const y = run(layer, X);
     assertClose(run(layer, big), y, 1e-5, 'x scaled by 1000');
     // Down to the norm floor, a tenth of a column's initial length (≤ 0.19 here; see the test below).
-    setVariable(layer.kernel, W.flat().map((v) => v * 0.3));
+    setVariable(
+      layer.kernel,
+      W.flat().map((v) => v * 0.3),
+    );
     assertClose(run(layer, X), y, 1e-5, 'w scaled by 0.3');
-    setVariable(layer.kernel, W.flat().map((v) => v * 1e3));
+    setVariable(
+      layer.kernel,
+      W.flat().map((v) => v * 1e3),
+    );
     assertClose(run(layer, X), y, 1e-5, 'w scaled by 1000');
-    assert.ok(y.every((v) => Math.abs(v) <= 3 + 1e-6), `|y| > scale: ${y}`);
+    assert.ok(
+      y.every((v) => Math.abs(v) <= 3 + 1e-6),
+      `|y| > scale: ${y}`,
+    );
   });
 
   test('defaults: scale 1, learned (a "scale" parameter, never regularized); fixed scale has none', () => {
     const learned = new CosineDense({ name: 'cos', inputSize: 2, units: 3, rng: new Rng(1) });
-    assert.deepEqual(learned.params.map((p) => [p.name, p.role]), [
-      ['cos/kernel', 'kernel'],
-      ['cos/scale', 'scale'],
-    ]);
+    assert.deepEqual(
+      learned.params.map((p) => [p.name, p.role]),
+      [
+        ['cos/kernel', 'kernel'],
+        ['cos/scale', 'scale'],
+      ],
+    );
     assert.ok(typeof learned.scale !== 'number');
     assert.deepEqual(Array.from(learned.scale.dataSync()), [1]);
-    const fixed = new CosineDense({ name: 'cos', inputSize: 2, units: 3, scale: 5, learnScale: false, rng: new Rng(1) });
-    assert.deepEqual(fixed.params.map((p) => p.role), ['kernel']);
+    const fixed = new CosineDense({
+      name: 'cos',
+      inputSize: 2,
+      units: 3,
+      scale: 5,
+      learnScale: false,
+      rng: new Rng(1),
+    });
+    assert.deepEqual(
+      fixed.params.map((p) => p.role),
+      ['kernel'],
+    );
     assert.equal(fixed.scale, 5);
   });
 
@@ -103,7 +139,14 @@ describe('CosineDense', () => {
     // respect to w is (s/‖w‖)(I − ŵŵᵀ)·x̂ᵀ·dy, unbounded as ‖w‖ → 0; below a tenth of the
     // column's initial length the norm is floored, so the unit fades to 0 with w and
     // ‖dw‖ ≤ s/(0.1·‖w₀‖)·‖x̂ᵀ·dy‖.
-    const layer = new CosineDense({ name: 'cos', inputSize: 2, units: 3, scale: 2, learnScale: false, rng: new Rng(1) });
+    const layer = new CosineDense({
+      name: 'cos',
+      inputSize: 2,
+      units: 3,
+      scale: 2,
+      learnScale: false,
+      rng: new Rng(1),
+    });
     const w0 = Float32Array.from(layer.kernel.dataSync());
     const initialNorm = Math.hypot(w0[1], w0[4]);
     const rows = [X[0], X[1], X[3]];
@@ -118,25 +161,39 @@ describe('CosineDense', () => {
     const plainGradient = column(take(tf.tidy(() => tf.matMul(tf.tensor2d(xHat), r, true, false))));
     const bound = (2 / (0.1 * initialNorm)) * Math.hypot(...plainGradient);
     for (const factor of [0.05, 1e-4, 1e-8, 0]) {
-      setVariable(layer.kernel, w0.map((value, k) => (k % 3 === 1 ? value * factor : value)));
+      setVariable(
+        layer.kernel,
+        w0.map((value, k) => (k % 3 === 1 ? value * factor : value)),
+      );
       const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(layer.apply(x), r)), [layer.kernel]);
       value.dispose();
       const dw = take(grads[layer.kernel.name]);
       assert.ok(dw.every(Number.isFinite), `factor ${factor}: non-finite gradient ${dw}`);
       const size = Math.hypot(...column(dw));
-      assert.ok(size <= bound * (1 + 1e-5), `factor ${factor}: ‖dw‖ = ${size.toPrecision(3)} > ${bound.toPrecision(3)}`);
+      assert.ok(
+        size <= bound * (1 + 1e-5),
+        `factor ${factor}: ‖dw‖ = ${size.toPrecision(3)} > ${bound.toPrecision(3)}`,
+      );
       // Unit 1 is s·(w₁·x̂)/(0.1·‖w₀‖) below the floor: it fades with factor.
       const y = run(layer, rows);
       const expected = xHat.map((row) => (2 * factor * (row[0] * w0[1] + row[1] * w0[4])) / (0.1 * initialNorm));
       assertClose([y[1], y[4], y[7]], expected, 1e-5, `factor ${factor}: the fading unit`);
       const [op] = layer.freeze();
       const model = { inputSize: 2, outputSize: 3, output: 'identity' as const, ops: [op] };
-      assertClose(runFrozen(model, Float32Array.from(rows.flat()), rows.length), y, 1e-6, `factor ${factor}: frozen run`);
+      assertClose(
+        runFrozen(model, Float32Array.from(rows.flat()), rows.length),
+        y,
+        1e-6,
+        `factor ${factor}: frozen run`,
+      );
     }
     tf.dispose([x, r]);
   });
 
   test('rejects a non-positive scale, naming it', () => {
-    assert.throws(() => new CosineDense({ name: 'c', inputSize: 2, units: 1, scale: 0, rng: new Rng(1) }), /received 0/);
+    assert.throws(
+      () => new CosineDense({ name: 'c', inputSize: 2, units: 1, scale: 0, rng: new Rng(1) }),
+      /received 0/,
+    );
   });
 });

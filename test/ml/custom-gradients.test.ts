@@ -19,11 +19,7 @@ import { WeightNormalizedDense } from '../../src/ml/layers/weight-normalized-den
 import { Network, type NetworkSpec } from '../../src/ml/network';
 import { Trainer, type TrainerOptions, type TrainingData } from '../../src/ml/trainer';
 import { Rng } from '../../src/random';
-import {
-  ACTIVATIONS,
-  hiddenLayerSchema,
-  regularizationSchema,
-} from '../../src/schemas/training-request.schema';
+import { ACTIVATIONS, hiddenLayerSchema, regularizationSchema } from '../../src/schemas/training-request.schema';
 import { setVariable, useWasmBackend } from '../helpers/tf';
 
 /**
@@ -327,10 +323,16 @@ describe('custom gradients equal tf autodiff of the plain formulation', () => {
           compare('forward/backward by hand', byHand(layer, x, r, training), expected, names, rows);
           // Not vacuous: some gradient is non-zero, and with more than one row every parameter's
           // (one row leaves batch norm's γ nothing to scale and a zero row no direction).
-          assert.ok(expected.grads.some((g) => g.some((v) => v !== 0)), 'every gradient is zero');
+          assert.ok(
+            expected.grads.some((g) => g.some((v) => v !== 0)),
+            'every gradient is zero',
+          );
           if (rows > 1) {
             for (const g of expected.grads.slice(1)) {
-              assert.ok(g.some((v) => v !== 0), 'a parameter gradient is all zeros');
+              assert.ok(
+                g.some((v) => v !== 0),
+                'a parameter gradient is all zeros',
+              );
             }
           }
           assert.equal(tf.memory().numTensors, before, 'no tensors leaked by the passes');
@@ -346,7 +348,10 @@ describe('custom gradients equal tf autodiff of the plain formulation', () => {
       const pass = layer.forward(matrix(5, 4, 1));
       const { dx, params } = pass.backward(matrix(5, 3, 2), pass.saved, false);
       assert.equal(dx, null);
-      assert.deepEqual(params.map((p) => p.shape), [[4, 3], [3]]);
+      assert.deepEqual(
+        params.map((p) => p.shape),
+        [[4, 3], [3]],
+      );
     });
     tf.dispose(layer.params.map((p) => p.variable));
   });
@@ -592,7 +597,10 @@ describe('one training step equals the plain reference', () => {
         }
       }
       const lossDiff = Math.abs(metrics.trainingModeLoss - reference.loss);
-      assert.ok(lossDiff <= 1e-5 * Math.max(1, reference.loss), `loss ${metrics.trainingModeLoss} vs ${reference.loss}`);
+      assert.ok(
+        lossDiff <= 1e-5 * Math.max(1, reference.loss),
+        `loss ${metrics.trainingModeLoss} vs ${reference.loss}`,
+      );
     });
   }
 });

@@ -18,7 +18,12 @@ describe('EarlyStopping', () => {
     // 0.795 is not 0.01 better than 0.8: no improvement; 0.9 neither → stop at epoch 4.
     assert.deepEqual(
       seen.map((s) => [s.improved, s.stop]),
-      [[true, false], [true, false], [false, false], [false, true]],
+      [
+        [true, false],
+        [true, false],
+        [false, false],
+        [false, true],
+      ],
     );
     assert.equal(es.state.bestEpoch, 2);
     assert.equal(es.state.stoppedEpoch, 4);

@@ -27,7 +27,8 @@ function dataset(task: Task, rows = 300, validation = 60): TrainingData {
   const y = new Float32Array(rows);
   for (let i = 0; i < rows; i++) {
     const c = i % 3;
-    for (let j = 0; j < inputSize; j++) x[i * inputSize + j] = task === 'classification' ? 0.5 * centres[c][j] + normal(rng) : normal(rng);
+    for (let j = 0; j < inputSize; j++)
+      x[i * inputSize + j] = task === 'classification' ? 0.5 * centres[c][j] + normal(rng) : normal(rng);
     const row = x.subarray(i * inputSize, (i + 1) * inputSize);
     y[i] = task === 'classification' ? c : Math.sin(row[0]) + row[1] * row[2] * 0.5 + 0.3 * normal(rng);
   }
@@ -82,7 +83,9 @@ function score(data: TrainingData, rows: Int32Array, outputs: ArrayLike<number>)
 function trainingModeScore(trainer: Trainer, rows: Int32Array): number {
   const rng = new Rng(11);
   const outputs = tf.tidy(() =>
-    trainer.network.forward(tf.tensor2d(rowsOf(trainer.data, rows), [rows.length, trainer.data.inputSize]), { training: true, rng }).dataSync(),
+    trainer.network
+      .forward(tf.tensor2d(rowsOf(trainer.data, rows), [rows.length, trainer.data.inputSize]), { training: true, rng })
+      .dataSync(),
   );
   return score(trainer.data, rows, outputs);
 }
@@ -97,14 +100,28 @@ describe('per-epoch training metrics are inference-mode figures', () => {
       while (!trainer.done) await trainer.runEpoch();
       const last = trainer.metrics[trainer.metrics.length - 1];
       const n = data.trainRows.length;
-      const inference = score(data, data.trainRows, runFrozen(trainer.network.freeze(), rowsOf(data, data.trainRows), n));
+      const inference = score(
+        data,
+        data.trainRows,
+        runFrozen(trainer.network.freeze(), rowsOf(data, data.trainRows), n),
+      );
       const trainingMode = trainingModeScore(trainer, data.trainRows);
       // The two modes are far enough apart here for the check below to tell them apart.
       assert.ok(inference - trainingMode >= 0.04, `inference ${inference} vs training mode ${trainingMode}`);
       // Frozen and unfrozen arithmetic round differently: at most one row may fall the other way.
-      assert.ok(Math.abs(last.accuracy! - inference) <= 1 / n + 1e-12, `reported ${last.accuracy}, frozen model ${inference}, training mode ${trainingMode}`);
-      const val = score(data, data.validationRows, runFrozen(trainer.network.freeze(), rowsOf(data, data.validationRows), data.validationRows.length));
-      assert.ok(Math.abs(last.valAccuracy! - val) <= 1 / data.validationRows.length + 1e-12, 'valAccuracy measured the same way');
+      assert.ok(
+        Math.abs(last.accuracy! - inference) <= 1 / n + 1e-12,
+        `reported ${last.accuracy}, frozen model ${inference}, training mode ${trainingMode}`,
+      );
+      const val = score(
+        data,
+        data.validationRows,
+        runFrozen(trainer.network.freeze(), rowsOf(data, data.validationRows), data.validationRows.length),
+      );
+      assert.ok(
+        Math.abs(last.valAccuracy! - val) <= 1 / data.validationRows.length + 1e-12,
+        'valAccuracy measured the same way',
+      );
       // The training-mode loss keeps its own name and is a different number.
       assert.equal(typeof last.trainingModeLoss, 'number');
       assert.notEqual(last.trainingModeLoss, last.trainLoss);
@@ -121,10 +138,17 @@ describe('per-epoch training metrics are inference-mode figures', () => {
       while (!trainer.done) await trainer.runEpoch();
       const last = trainer.metrics[trainer.metrics.length - 1];
       const n = data.trainRows.length;
-      const inference = score(data, data.trainRows, runFrozen(trainer.network.freeze(), rowsOf(data, data.trainRows), n));
+      const inference = score(
+        data,
+        data.trainRows,
+        runFrozen(trainer.network.freeze(), rowsOf(data, data.trainRows), n),
+      );
       const trainingMode = trainingModeScore(trainer, data.trainRows);
       assert.ok(trainingMode / inference >= 1.1, `inference MAE ${inference} vs training mode ${trainingMode}`);
-      assert.ok(Math.abs(last.mae! - inference) <= 1e-4 * inference, `reported ${last.mae}, frozen model ${inference}, training mode ${trainingMode}`);
+      assert.ok(
+        Math.abs(last.mae! - inference) <= 1e-4 * inference,
+        `reported ${last.mae}, frozen model ${inference}, training mode ${trainingMode}`,
+      );
     } finally {
       trainer.dispose();
     }

@@ -91,13 +91,21 @@ describe('frozen model from a trained network', () => {
     for (const layer of ['hidden0', 'hidden2']) {
       const mean = weights[`${layer}/batch_norm/moving_mean`];
       const variance = weights[`${layer}/batch_norm/moving_variance`];
-      assert.ok(mean.some((v) => Math.abs(v) > 1e-2), `${layer} moving mean still ≈ 0: ${mean}`);
-      assert.ok(variance.some((v) => Math.abs(v - 1) > 1e-2), `${layer} moving variance still ≈ 1: ${variance}`);
+      assert.ok(
+        mean.some((v) => Math.abs(v) > 1e-2),
+        `${layer} moving mean still ≈ 0: ${mean}`,
+      );
+      assert.ok(
+        variance.some((v) => Math.abs(v - 1) > 1e-2),
+        `${layer} moving variance still ≈ 1: ${variance}`,
+      );
     }
   });
 
   test('runFrozen equals softmax(network.forward(x, inference)) to 1e-5', () => {
-    const logits = take(tf.tidy(() => trainer.network.forward(tf.tensor2d(probe, [rows, INPUTS]), { training: false })));
+    const logits = take(
+      tf.tidy(() => trainer.network.forward(tf.tensor2d(probe, [rows, INPUTS]), { training: false })),
+    );
     const expected = softmaxRows(logits, CLASSES);
     const actual = runFrozen(frozen, probe, rows);
     assert.equal(actual.length, rows * CLASSES);
@@ -168,9 +176,7 @@ describe('freezing a regression network', () => {
   before(useWasmBackend);
 
   test('identity output, folded batch norm, equals forward in inference mode', () => {
-    const hidden = [
-      hiddenLayerSchema.parse({ units: 3, normalization: 'batch', activation: 'sigmoid', dropout: 0.5 }),
-    ];
+    const hidden = [hiddenLayerSchema.parse({ units: 3, normalization: 'batch', activation: 'sigmoid', dropout: 0.5 })];
     const network = new Network({ inputSize: 2, hidden, outputSize: 1, output: 'identity' }, new Rng(9));
     try {
       // Hand-set BN statistics and affine parameters far from their initial values.

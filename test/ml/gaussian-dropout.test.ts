@@ -50,7 +50,10 @@ describe('GaussianDropout', () => {
       assert.ok(Math.abs(mean - 1) <= 4 * seMean, `mean ${mean}, expected 1 ± ${4 * seMean}`);
       assert.ok(Math.abs(variance - s2) <= 4 * seVar, `variance ${variance}, expected ${s2} ± ${4 * seVar}`);
       assert.ok(Math.abs(kurtosis - 3) <= 4 * Math.sqrt(24 / N), `kurtosis ${kurtosis}, expected 3`);
-      assert.ok(m.every((v) => v !== 0), 'Gaussian dropout zeroed a unit');
+      assert.ok(
+        m.every((v) => v !== 0),
+        'Gaussian dropout zeroed a unit',
+      );
     });
   }
 
@@ -66,7 +69,10 @@ describe('GaussianDropout', () => {
     };
     const inverted = moments(multipliers(new Dropout({ name: 'd', rate }), 99));
     const gaussian = moments(multipliers(new GaussianDropout({ name: 'gd', rate }), 99));
-    for (const [name, stats] of [['inverted', inverted], ['gaussian', gaussian]] as const) {
+    for (const [name, stats] of [
+      ['inverted', inverted],
+      ['gaussian', gaussian],
+    ] as const) {
       assert.ok(Math.abs(stats.mean - 1) <= 4 * Math.sqrt(s2 / N), `${name} mean ${stats.mean}`);
       assert.ok(Math.abs(stats.variance - s2) <= 4 * seVar[name], `${name} variance ${stats.variance} vs ${s2}`);
     }

@@ -150,7 +150,10 @@ describe('initializers', () => {
         // The bias is drawn too, U(±1/√fan_in) (fan_in of the kernel), not zeros.
         assert.ok(bias.maxAbs <= limit, `bias max ${bias.maxAbs}`);
         const biasTolerance = 6 * Math.sqrt(0.2 / c.fanOut); // ≥ 6 standard errors of the std
-        assert.ok(Math.abs(bias.std / c.biasStd - 1) < Math.max(biasTolerance, 0.02), `bias std ${bias.std} vs torch ${c.biasStd}`);
+        assert.ok(
+          Math.abs(bias.std / c.biasStd - 1) < Math.max(biasTolerance, 0.02),
+          `bias std ${bias.std} vs torch ${c.biasStd}`,
+        );
       });
     }
   });
@@ -169,12 +172,24 @@ describe('initializers', () => {
   });
 
   test('weight-normalized and cosine layers use the scheme for their kernel (and bias)', () => {
-    const wn = new WeightNormalizedDense({ name: 'wn', inputSize: 256, units: 512, init: 'torch-default', rng: new Rng(2) });
+    const wn = new WeightNormalizedDense({
+      name: 'wn',
+      inputSize: 256,
+      units: 512,
+      init: 'torch-default',
+      rng: new Rng(2),
+    });
     const v = moments(take(tf.clone(wn.v)));
     const bias = moments(take(tf.clone(wn.bias)));
     assert.ok(v.maxAbs <= 1 / 16 && v.maxAbs > 0.99 / 16, `v max ${v.maxAbs}`);
     assert.ok(bias.maxAbs <= 1 / 16 && bias.maxAbs > 0.9 / 16, `bias max ${bias.maxAbs}`);
-    const he = new WeightNormalizedDense({ name: 'wn', inputSize: 256, units: 512, init: 'he-uniform', rng: new Rng(2) });
+    const he = new WeightNormalizedDense({
+      name: 'wn',
+      inputSize: 256,
+      units: 512,
+      init: 'he-uniform',
+      rng: new Rng(2),
+    });
     assert.ok(Math.abs(moments(take(tf.clone(he.v))).maxAbs / Math.sqrt(6 / 256) - 1) < 0.01);
     assert.equal(moments(take(tf.clone(he.bias))).maxAbs, 0);
     const cos = new CosineDense({ name: 'cos', inputSize: 256, units: 512, init: 'glorot-normal', rng: new Rng(2) });

@@ -1,7 +1,14 @@
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { decodeFrozen, encodeFrozen, foldAffine, type FrozenModel, type FrozenOp, runFrozen } from '../../src/ml/frozen-model';
+import {
+  decodeFrozen,
+  encodeFrozen,
+  foldAffine,
+  type FrozenModel,
+  type FrozenOp,
+  runFrozen,
+} from '../../src/ml/frozen-model';
 import { Trainer, type TrainingData } from '../../src/ml/trainer';
 import { Rng } from '../../src/random';
 import {
@@ -75,7 +82,11 @@ const CASES: { name: string; hidden: unknown[]; ops: string[] }[] = [
     name: 'after-activation batch norm feeding a cosine layer (cannot fold)',
     hidden: [
       { units: 8, normalization: { type: 'batch', placement: 'after-activation', momentum: 0.5 }, activation: 'elu' },
-      { units: 6, normalization: { type: 'cosine', learnScale: false, scale: 3 }, dropout: { rate: 0.2, kind: 'gaussian' } },
+      {
+        units: 6,
+        normalization: { type: 'cosine', learnScale: false, scale: 3 },
+        dropout: { rate: 0.2, kind: 'gaussian' },
+      },
     ],
     ops: ['dense', 'activation:elu', 'affine', 'cosine', 'activation:relu', 'dense'],
   },
@@ -115,7 +126,10 @@ describe('frozen inference form of the normalization catalogue', () => {
         const weights = trainer.network.getWeights();
         for (const [name, values] of Object.entries(weights)) {
           if (name.endsWith('moving_variance')) {
-            assert.ok(values.some((v) => Math.abs(v - 1) > 1e-2), `${name} still ≈ 1`);
+            assert.ok(
+              values.some((v) => Math.abs(v - 1) > 1e-2),
+              `${name} still ≈ 1`,
+            );
           }
           if (name.endsWith('weight_norm_dense/g')) {
             const v = weights[name.replace(/g$/, 'v')];
@@ -124,7 +138,10 @@ describe('frozen inference form of the normalization catalogue', () => {
               for (let i = j; i < v.length; i += values.length) sum += v[i] ** 2;
               return Math.sqrt(sum);
             });
-            assert.ok(values.some((g, j) => Math.abs(g - norms[j]) > 1e-3), `${name} still = ‖v‖`);
+            assert.ok(
+              values.some((g, j) => Math.abs(g - norms[j]) > 1e-3),
+              `${name} still = ‖v‖`,
+            );
           }
         }
         const frozen = trainer.network.freeze();
@@ -171,10 +188,19 @@ describe('foldAffine: an affine op before a dense op', () => {
   });
 
   test('dense → affine → dense folds both ways, and a run gives the unfolded result', () => {
-    const first: FrozenOp = { ...dense, inputSize: 3, units: 2, kernel: Float32Array.of(1, 0, 0, 1, 1, 1), bias: Float32Array.of(0, 1) };
+    const first: FrozenOp = {
+      ...dense,
+      inputSize: 3,
+      units: 2,
+      kernel: Float32Array.of(1, 0, 0, 1, 1, 1),
+      bias: Float32Array.of(0, 1),
+    };
     const ops: FrozenOp[] = [first, affine, dense];
     const folded = foldAffine(ops);
-    assert.deepEqual(folded.map((op) => op.op), ['dense', 'dense']);
+    assert.deepEqual(
+      folded.map((op) => op.op),
+      ['dense', 'dense'],
+    );
     const x = Float32Array.of(1, 2, 3, -1, 0.5, 2);
     const model = (o: FrozenOp[]): FrozenModel => ({ inputSize: 3, outputSize: 3, output: 'identity', ops: o });
     assertClose(runFrozen(model(folded), x, 2), runFrozen(model(ops), x, 2), 1e-5, 'folded vs unfolded');
@@ -183,6 +209,9 @@ describe('foldAffine: an affine op before a dense op', () => {
   test('an affine op before a cosine op or at the end stays', () => {
     const cosine: FrozenOp = { op: 'cosine', inputSize: 2, units: 3, kernel: dense.kernel, epsilon: 1e-12 };
     assert.deepEqual(foldAffine([affine, cosine]), [affine, cosine]);
-    assert.deepEqual(foldAffine([{ op: 'activation', fn: 'tanh' }, affine]).map((op) => op.op), ['activation', 'affine']);
+    assert.deepEqual(
+      foldAffine([{ op: 'activation', fn: 'tanh' }, affine]).map((op) => op.op),
+      ['activation', 'affine'],
+    );
   });
 });

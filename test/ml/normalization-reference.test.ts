@@ -87,7 +87,9 @@ describe('reference values from PyTorch (float64)', () => {
 
   test('batch norm: two training steps, running statistics in fitwell convention, gradients, inference', () => {
     const c = fixture.batchNorm;
-    const layer = warm(new BatchNormalization({ name: 'bn', units: c.units, momentum: c.momentum, epsilon: c.epsilon }));
+    const layer = warm(
+      new BatchNormalization({ name: 'bn', units: c.units, momentum: c.momentum, epsilon: c.epsilon }),
+    );
     setVariable(layer.gamma, c.gamma);
     setVariable(layer.beta, c.beta);
     setVariable(layer.movingMean, c.startMean);
@@ -155,7 +157,13 @@ describe('reference values from PyTorch (float64)', () => {
 
   test('cosine: a torch cosine layer, a zero row, gradients for x, w and the scale, and the frozen op', () => {
     const c = fixture.cosine;
-    const layer = new CosineDense({ name: 'cos', inputSize: c.inputSize, units: c.units, scale: c.scale, rng: new Rng(1) });
+    const layer = new CosineDense({
+      name: 'cos',
+      inputSize: c.inputSize,
+      units: c.units,
+      scale: c.scale,
+      rng: new Rng(1),
+    });
     setVariable(layer.kernel, c.kernel);
     const x = matrix(c.x, c.inputSize);
     const y = trainStep(layer, x);
@@ -178,7 +186,9 @@ describe('reference values from PyTorch (float64)', () => {
   test('sync-batch (both pass counts) equals PyTorch full-batch BN on 10 rows over 4 replicas', () => {
     const c = fixture.replicas;
     for (const passes of [1, 2] as const) {
-      const layer = warm(new SyncBatchNormalization({ name: 'sbn', units: c.units, epsilon: c.epsilon, replicas: c.replicas, passes }));
+      const layer = warm(
+        new SyncBatchNormalization({ name: 'sbn', units: c.units, epsilon: c.epsilon, replicas: c.replicas, passes }),
+      );
       setVariable(layer.gamma, c.gamma);
       setVariable(layer.beta, c.beta);
       const [gx, gg, gb] = gradients(layer, c.x, c.units, c.upstream, [layer.gamma, layer.beta]);
@@ -189,7 +199,12 @@ describe('reference values from PyTorch (float64)', () => {
       const x = matrix(c.x, c.units);
       assertClose(trainStep(layer, x), c.full.output, TOL, `passes ${passes} output`);
       x.dispose();
-      assertClose(layer.movingMean.dataSync(), c.full.mean.map((b: number) => (1 - m) * b), TOL, 'moving mean');
+      assertClose(
+        layer.movingMean.dataSync(),
+        c.full.mean.map((b: number) => (1 - m) * b),
+        TOL,
+        'moving mean',
+      );
       assertClose(
         layer.movingVariance.dataSync(),
         c.full.unbiasedVariance.map((b: number) => m + (1 - m) * b),
@@ -201,15 +216,27 @@ describe('reference values from PyTorch (float64)', () => {
 
   test('ghost-batch equals PyTorch BN applied shard by shard', () => {
     const c = fixture.replicas;
-    const layer = warm(new GhostBatchNormalization({ name: 'gbn', units: c.units, epsilon: c.epsilon, replicas: c.replicas }));
+    const layer = warm(
+      new GhostBatchNormalization({ name: 'gbn', units: c.units, epsilon: c.epsilon, replicas: c.replicas }),
+    );
     setVariable(layer.gamma, c.gamma);
     setVariable(layer.beta, c.beta);
     const m = layer.momentum;
     const x = matrix(c.x, c.units);
     assertClose(trainStep(layer, x), c.ghost.output, TOL, 'output');
     x.dispose();
-    assertClose(layer.movingMean.dataSync(), c.ghost.mean.map((b: number) => (1 - m) * b), TOL, 'moving mean');
-    assertClose(layer.movingVariance.dataSync(), c.ghost.unbiasedVariance.map((b: number) => m + (1 - m) * b), TOL, 'moving var');
+    assertClose(
+      layer.movingMean.dataSync(),
+      c.ghost.mean.map((b: number) => (1 - m) * b),
+      TOL,
+      'moving mean',
+    );
+    assertClose(
+      layer.movingVariance.dataSync(),
+      c.ghost.unbiasedVariance.map((b: number) => m + (1 - m) * b),
+      TOL,
+      'moving var',
+    );
     assert.ok(
       c.ghost.output.some((v: number, i: number) => Math.abs(v - c.full.output[i]) > 0.05),
       'the fixture itself must tell ghost from full-batch',

@@ -47,10 +47,12 @@ describe('normalization schema', () => {
   });
 
   test('object forms keep what they set', () => {
-    assert.deepEqual(
-      normalizationSchema.parse({ type: 'batch', placement: 'after-activation', momentum: 0.9 }),
-      { type: 'batch', momentum: 0.9, epsilon: 1e-3, placement: 'after-activation' },
-    );
+    assert.deepEqual(normalizationSchema.parse({ type: 'batch', placement: 'after-activation', momentum: 0.9 }), {
+      type: 'batch',
+      momentum: 0.9,
+      epsilon: 1e-3,
+      placement: 'after-activation',
+    });
     assert.deepEqual(normalizationSchema.parse({ type: 'sync-batch', replicas: 8, passes: 2 }), {
       type: 'sync-batch',
       replicas: 8,
@@ -69,11 +71,17 @@ describe('normalization schema', () => {
     const cases: [unknown, RegExp][] = [
       ['group', /Expected one of none, batch, layer, weight, cosine, sync-batch, ghost-batch, received "group"/],
       [{ type: 'group' }, /normalization\.type: Expected one of none, .*ghost-batch, received "group"/],
-      [{ type: 'batch', placement: 'middle' }, /normalization\.placement: Expected one of before-activation, after-activation, received "middle"/],
+      [
+        { type: 'batch', placement: 'middle' },
+        /normalization\.placement: Expected one of before-activation, after-activation, received "middle"/,
+      ],
       [{ type: 'batch', momentum: 1 }, /normalization\.momentum must be in \(0, 1\), received 1/],
       [{ type: 'layer', epsilon: 0 }, /normalization\.epsilon must be in \(0, 1\], received 0/],
       [{ type: 'sync-batch', passes: 3 }, /normalization\.passes: Expected one of 1, 2, received 3/],
-      [{ type: 'sync-batch', replicas: 2.5 }, /normalization\.replicas must be an integer from 1 to 256, received 2\.5/],
+      [
+        { type: 'sync-batch', replicas: 2.5 },
+        /normalization\.replicas must be an integer from 1 to 256, received 2\.5/,
+      ],
       [{ type: 'ghost-batch', replicas: 0 }, /normalization\.replicas must be an integer from 1 to 256, received 0/],
       [{ type: 'cosine', scale: -1 }, /normalization\.scale must be a number in \(0, 1000\], received -1/],
       [{ type: 'cosine', learnScale: 'yes' }, /normalization\.learnScale must be true or false, received "yes"/],
@@ -121,7 +129,13 @@ describe('dropout schema', () => {
       messages(dropoutSchema.safeParse({ rate: 0.2, kind: 'alpha' })),
       /dropout\.kind: Expected one of inverted, gaussian, received "alpha"/,
     );
-    assert.match(messages(dropoutSchema.safeParse(1)), /dropout must be in \[0, 1\): a rate of 1 would drop every unit; received 1/);
-    assert.match(messages(dropoutSchema.safeParse({ rate: -0.1 })), /dropout\.rate must be in \[0, 1\).*received -0\.1/);
+    assert.match(
+      messages(dropoutSchema.safeParse(1)),
+      /dropout must be in \[0, 1\): a rate of 1 would drop every unit; received 1/,
+    );
+    assert.match(
+      messages(dropoutSchema.safeParse({ rate: -0.1 })),
+      /dropout\.rate must be in \[0, 1\).*received -0\.1/,
+    );
   });
 });

@@ -57,10 +57,7 @@ describe('training through the Trainer, every catalogue entry', () => {
       // 240 training rows, batch 50: the last batch holds 40 rows, which 4 replicas split 10 each;
       // batches of 50 split 13, 13, 12, 12 (uneven shards).
       const trainer = new Trainer(data, {
-        hidden: [
-          hiddenLayerSchema.parse({ units: 16, ...layer }),
-          hiddenLayerSchema.parse({ units: 8, ...layer }),
-        ],
+        hidden: [hiddenLayerSchema.parse({ units: 16, ...layer }), hiddenLayerSchema.parse({ units: 8, ...layer })],
         regularization: regularizationSchema.parse({}),
         epochs: 8,
         batchSize: 50,
@@ -73,7 +70,10 @@ describe('training through the Trainer, every catalogue entry', () => {
         const losses = trainer.metrics.map((m) => m.trainingModeLoss);
         const last = trainer.metrics[trainer.metrics.length - 1];
         assert.ok(losses.every(Number.isFinite), `non-finite loss: ${losses}`);
-        assert.ok(last.trainingModeLoss < 0.7 * losses[0], `loss ${losses[0]} → ${last.trainingModeLoss}: not down by 30 %`);
+        assert.ok(
+          last.trainingModeLoss < 0.7 * losses[0],
+          `loss ${losses[0]} → ${last.trainingModeLoss}: not down by 30 %`,
+        );
         assert.ok(last.valAccuracy! >= 0.85, `validation accuracy ${last.valAccuracy} (losses ${losses})`);
       } finally {
         trainer.dispose();
@@ -106,6 +106,9 @@ describe('training through the Trainer, every catalogue entry', () => {
       sync.forEach((v, i) => assert.ok(Math.abs(v - batch[i]) <= 1e-4, `passes ${passes} [${i}]: ${v} vs ${batch[i]}`));
     }
     const ghost = await run({ type: 'ghost-batch', replicas: 4 });
-    assert.ok(ghost.some((v, i) => Math.abs(v - batch[i]) > 1e-3), 'ghost-batch should train differently');
+    assert.ok(
+      ghost.some((v, i) => Math.abs(v - batch[i]) > 1e-3),
+      'ghost-batch should train differently',
+    );
   });
 });

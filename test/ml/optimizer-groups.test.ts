@@ -30,7 +30,16 @@ function makeParams(): Param[] {
   return Object.entries(SHAPES).map(([name, shape], i) => ({
     name,
     role: 'kernel',
-    variable: tf.variable(tf.tensor(values(shape.reduce((a, b) => a * b, 1), 10 + i), shape), true),
+    variable: tf.variable(
+      tf.tensor(
+        values(
+          shape.reduce((a, b) => a * b, 1),
+          10 + i,
+        ),
+        shape,
+      ),
+      true,
+    ),
   }));
 }
 

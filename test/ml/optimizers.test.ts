@@ -311,7 +311,10 @@ describe('optimizer getState/setState', () => {
     for (let i = 0; i < 2; i++) ownStep(first, original);
     const expected = values(original);
 
-    for (const broken of [{ ...state, step: 0 }, { ...state, slots: {} }]) {
+    for (const broken of [
+      { ...state, step: 0 },
+      { ...state, slots: {} },
+    ]) {
       const vars = makeVars(snapshot);
       const optimizer = new Adam(0.1);
       optimizer.setState(broken);

@@ -97,7 +97,10 @@ describe('batch statistics recomputed for the final weights', () => {
       try {
         while (!t.done) await t.runEpoch();
         const [first, second] = bnLayers(t);
-        const averaged = { mean: Array.from(first.movingMean.dataSync()), variance: Array.from(first.movingVariance.dataSync()) };
+        const averaged = {
+          mean: Array.from(first.movingMean.dataSync()),
+          variance: Array.from(first.movingVariance.dataSync()),
+        };
         const secondBefore = Array.from(second.movingVariance.dataSync());
         const startWeight = first.startWeight.dataSync()[0];
         const rng = t.checkpoint().rng;
@@ -107,13 +110,23 @@ describe('batch statistics recomputed for the final weights', () => {
         const variance = first.movingVariance.dataSync();
         for (let u = 0; u < UNITS; u++) {
           const sd = Math.sqrt(expected.variance[u]);
-          assert.ok(Math.abs(mean[u] - expected.mean[u]) <= 1e-4 * (sd + Math.abs(expected.mean[u])), `unit ${u}: mean ${mean[u]} vs ${expected.mean[u]}`);
-          assert.ok(Math.abs(variance[u] / expected.variance[u] - 1) <= 1e-4, `unit ${u}: variance ${variance[u]} vs ${expected.variance[u]}`);
+          assert.ok(
+            Math.abs(mean[u] - expected.mean[u]) <= 1e-4 * (sd + Math.abs(expected.mean[u])),
+            `unit ${u}: mean ${mean[u]} vs ${expected.mean[u]}`,
+          );
+          assert.ok(
+            Math.abs(variance[u] / expected.variance[u] - 1) <= 1e-4,
+            `unit ${u}: variance ${variance[u]} vs ${expected.variance[u]}`,
+          );
         }
         // The check can fail: the running averages of the moving weights were measurably elsewhere.
         const gap = Math.max(...averaged.variance.map((v, u) => Math.abs(v / expected.variance[u] - 1)));
         assert.ok(gap > 1e-3, `running averages indistinguishable from the recount (largest relative gap ${gap})`);
-        assert.notDeepEqual(Array.from(second.movingVariance.dataSync()), secondBefore, 'the second layer is recounted too');
+        assert.notDeepEqual(
+          Array.from(second.movingVariance.dataSync()),
+          secondBefore,
+          'the second layer is recounted too',
+        );
         // The running averages' own clock and the trainer's random stream are untouched.
         assert.equal(first.startWeight.dataSync()[0], startWeight);
         assert.deepEqual(t.checkpoint().rng, rng);

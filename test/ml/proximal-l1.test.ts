@@ -64,7 +64,7 @@ async function trained(regularization: object, optimizer: TrainerOptions['optimi
   return trainer;
 }
 
-describe('proximal L1 in the optimizer\'s metric', () => {
+describe("proximal L1 in the optimizer's metric", () => {
   before(useWasmBackend);
 
   test('whole runs with SGD, Adam and RMSprop equal the torch reference epoch by epoch', async () => {

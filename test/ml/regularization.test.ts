@@ -95,10 +95,7 @@ describe('kernelPenalty', () => {
       const expected = reg.l1 * abs + reg.l2 * sq;
       const actual = tf.tidy(() => kernelPenalty(network.kernels, reg).dataSync()[0]);
       // Float32 sums of ~50 terms of size ~1: relative 1e-5.
-      assert.ok(
-        Math.abs(actual - expected) <= 1e-5 * Math.max(1, expected),
-        `penalty ${actual}, expected ${expected}`,
-      );
+      assert.ok(Math.abs(actual - expected) <= 1e-5 * Math.max(1, expected), `penalty ${actual}, expected ${expected}`);
     });
   }
 
@@ -148,7 +145,11 @@ describe('regularization in training', () => {
         const grad = grads[p.variable.name];
         if (p.role !== 'kernel') {
           // Not connected (undefined) or all zeros both mean zero.
-          if (grad) assert.ok(grad.dataSync().every((g) => g === 0), `${p.name} got a penalty gradient`);
+          if (grad)
+            assert.ok(
+              grad.dataSync().every((g) => g === 0),
+              `${p.name} got a penalty gradient`,
+            );
           continue;
         }
         assert.ok(grad, `${p.name} got no gradient`);

@@ -22,12 +22,15 @@ describe('sparsityReport', () => {
       // First kernel, 4 inputs × 3 units, row i = outgoing weights of input i.
       // Row 2 ("color=red") all zero → eliminated; row 0 has one zero → not eliminated;
       // row 3 has a tiny non-zero → not eliminated (exact zeros only).
-      setVariable(paramByName(net.params, 'hidden0/dense/kernel').variable, [
-        [0.5, 0, -0.25],
-        [1, 2, 3],
-        [0, 0, 0],
-        [0, 1e-30, 0],
-      ].flat());
+      setVariable(
+        paramByName(net.params, 'hidden0/dense/kernel').variable,
+        [
+          [0.5, 0, -0.25],
+          [1, 2, 3],
+          [0, 0, 0],
+          [0, 1e-30, 0],
+        ].flat(),
+      );
       // Output kernel, 3 × 2, one zero.
       setVariable(paramByName(net.params, 'output/dense/kernel').variable, [1, 0, -1, 2, 0.5, 0.5]);
       // Batch-norm γ and output bias zeros must not count: they are not kernels.
@@ -50,10 +53,26 @@ describe('sparsityReport', () => {
     const net = network();
     try {
       const kernel = paramByName(net.params, 'hidden0/dense/kernel').variable;
-      setVariable(kernel, [[0, 0, 0], [1, 1, 1], [1, 1, 1], [0, 0, 0]].flat());
+      setVariable(
+        kernel,
+        [
+          [0, 0, 0],
+          [1, 1, 1],
+          [1, 1, 1],
+          [0, 0, 0],
+        ].flat(),
+      );
       assert.deepEqual(sparsityReport(net, NAMES).eliminatedInputs, ['age', 'color=blue']);
 
-      setVariable(kernel, [[1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]].flat());
+      setVariable(
+        kernel,
+        [
+          [1, 1, 1],
+          [1, 1, 1],
+          [1, 1, 1],
+          [1, 1, 1],
+        ].flat(),
+      );
       setVariable(paramByName(net.params, 'output/dense/kernel').variable, [1, 1, 1, 1, 1, 1]);
       const dense = sparsityReport(net, NAMES);
       assert.deepEqual(dense.eliminatedInputs, []);

@@ -54,7 +54,13 @@ describe('spec warnings: dropout feeding a batch-statistics layer', () => {
       [],
     );
     assert.deepEqual(warningsFor([{ units: 4 }, { units: 4, normalization: 'sync-batch' }]), []);
-    assert.deepEqual(warningsFor([{ units: 4, dropout: 0.3 }, { units: 4, normalization: 'weight' }]), []);
+    assert.deepEqual(
+      warningsFor([
+        { units: 4, dropout: 0.3 },
+        { units: 4, normalization: 'weight' },
+      ]),
+      [],
+    );
   });
 
   test('each dropout layer is reported once, against the nearest batch-statistics layer', () => {

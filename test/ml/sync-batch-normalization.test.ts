@@ -189,8 +189,18 @@ describe('synchronized batch normalization: layer', () => {
     const sync = new SyncBatchNormalization({ name: 'sbn', units: 3, momentum: m, replicas: 3 });
     setVariable(sync.startWeight, [0]);
     const { updates } = trainForward(sync, rows);
-    assertClose(updates[0], mean.map((b) => m * 0 + (1 - m) * b), 1e-5, 'moving mean');
-    assertClose(updates[1], variance.map((b) => m * 1 + (1 - m) * b), 1e-5, 'moving variance');
+    assertClose(
+      updates[0],
+      mean.map((b) => m * 0 + (1 - m) * b),
+      1e-5,
+      'moving mean',
+    );
+    assertClose(
+      updates[1],
+      variance.map((b) => m * 1 + (1 - m) * b),
+      1e-5,
+      'moving variance',
+    );
   });
 
   test('inference uses the running statistics, row by row, and freezes to one affine op', () => {
@@ -209,7 +219,10 @@ describe('synchronized batch normalization: layer', () => {
     );
     assertClose(y, hand, 1e-5, 'inference');
     const ops = sync.freeze();
-    assert.deepEqual(ops.map((op) => op.op), ['affine']);
+    assert.deepEqual(
+      ops.map((op) => op.op),
+      ['affine'],
+    );
   });
 
   test('rejects a bad replica count or pass count, naming the value', () => {
@@ -246,7 +259,9 @@ describe('ghost batch normalization', () => {
     // layer's first step takes them exactly (the start correction of runningUpdateWeights).
     const wMean = [0, 1, 2].map((j) => shardStats.reduce((s, st) => s + st.n * st.mean[j], 0) / 10);
     // Each shard's unbiased variance, n_s/(n_s − 1) times its biased one, count-weighted.
-    const wVar = [0, 1, 2].map((j) => shardStats.reduce((s, st) => s + (st.n * st.n * st.variance[j]) / (st.n - 1), 0) / 10);
+    const wVar = [0, 1, 2].map(
+      (j) => shardStats.reduce((s, st) => s + (st.n * st.n * st.variance[j]) / (st.n - 1), 0) / 10,
+    );
     assertClose(updates[0], wMean, 1e-5, 'moving mean');
     assertClose(updates[1], wVar, 1e-5, 'moving variance');
 
@@ -265,7 +280,7 @@ describe('ghost batch normalization', () => {
     assert.equal(perRow.length, 10);
   });
 
-  test('a batch that would leave one-row shards (an epoch\'s last) is split into fewer shards of ≥ 2 rows', () => {
+  test("a batch that would leave one-row shards (an epoch's last) is split into fewer shards of ≥ 2 rows", () => {
     // min(replicas, ⌊rows/2⌋) shards, sizes as shardSizes gives them: a one-row shard would have
     // variance 0 (output β, no gradient to the kernel) and pull the running variance towards 0.
     const cases: [number, number[]][] = [

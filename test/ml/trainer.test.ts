@@ -111,9 +111,15 @@ describe('Trainer', () => {
         nll += logSumExp - (label === 1 ? z1 : z0);
         rowNll.push(logSumExp - (label === 1 ? z1 : z0));
       }
-      assert.ok(correct / n >= 0.9, `validation accuracy ${correct / n} < 0.9 (curve: ${trainer.metrics.map((m) => m.valAccuracy)})`);
+      assert.ok(
+        correct / n >= 0.9,
+        `validation accuracy ${correct / n} < 0.9 (curve: ${trainer.metrics.map((m) => m.valAccuracy)})`,
+      );
       assert.equal(last.valAccuracy, correct / n);
-      assert.ok(Math.abs(last.valLoss! - nll / n) <= 1e-5 * Math.max(1, nll / n), `valLoss ${last.valLoss} vs ${nll / n}`);
+      assert.ok(
+        Math.abs(last.valLoss! - nll / n) <= 1e-5 * Math.max(1, nll / n),
+        `valLoss ${last.valLoss} vs ${nll / n}`,
+      );
       // Standard error = sample standard deviation of the per-row losses / √n.
       const se = standardError(rowNll);
       assert.ok(se > 0);
@@ -166,7 +172,10 @@ describe('Trainer', () => {
       assert.equal(metrics.valLoss, expectedMetrics.valLoss);
       assert.deepEqual(resumed.checkpoint().rng, expectedCheckpoint.rng);
       assert.deepEqual(resumed.checkpoint().optimizer, expectedCheckpoint.optimizer);
-      assert.deepEqual(resumed.metrics.map((m) => m.epoch), [1, 2]);
+      assert.deepEqual(
+        resumed.metrics.map((m) => m.epoch),
+        [1, 2],
+      );
     } finally {
       resumed.dispose();
     }
@@ -251,12 +260,18 @@ describe('Trainer', () => {
     const data = separable(40, 8);
     for (const normalization of ['batch', 'sync-batch', 'ghost-batch']) {
       const hidden = [hiddenLayerSchema.parse({ units: 4, normalization })];
-      assert.throws(() => new Trainer(data, fullOptions({ hidden, batchSize: 1 })), /batchSize 1 .*variance of one row is 0/);
+      assert.throws(
+        () => new Trainer(data, fullOptions({ hidden, batchSize: 1 })),
+        /batchSize 1 .*variance of one row is 0/,
+      );
       const oneRow = { ...data, trainRows: Int32Array.of(0) };
       assert.throws(() => new Trainer(oneRow, fullOptions({ hidden })), /1 training row .*variance of one row is 0/);
     }
     // Layer norm has no such limit.
-    new Trainer(data, fullOptions({ hidden: [hiddenLayerSchema.parse({ units: 4, normalization: 'layer' })], batchSize: 1 })).dispose();
+    new Trainer(
+      data,
+      fullOptions({ hidden: [hiddenLayerSchema.parse({ units: 4, normalization: 'layer' })], batchSize: 1 }),
+    ).dispose();
   });
 
   test('evaluate: the standard error of a regression loss over more rows than one chunk (4096)', async () => {
@@ -265,9 +280,20 @@ describe('Trainer', () => {
     const rows = 5000;
     const rng = new Rng(3);
     const x = Float32Array.from({ length: rows * 2 }, () => rng.next() * 4 - 2);
-    const y = Float32Array.from({ length: rows }, (_, i) => x[2 * i] - x[2 * i + 1] + (rng.next() - 0.5) + (i >= 4096 ? 3 : 0));
+    const y = Float32Array.from(
+      { length: rows },
+      (_, i) => x[2 * i] - x[2 * i + 1] + (rng.next() - 0.5) + (i >= 4096 ? 3 : 0),
+    );
     const all = Int32Array.from({ length: rows }, (_, i) => i);
-    const data: TrainingData = { task: 'regression', x, y, inputSize: 2, outputSize: 1, trainRows: all, validationRows: new Int32Array(0) };
+    const data: TrainingData = {
+      task: 'regression',
+      x,
+      y,
+      inputSize: 2,
+      outputSize: 1,
+      trainRows: all,
+      validationRows: new Int32Array(0),
+    };
     const trainer = new Trainer(data, { ...fullOptions(), hidden: [hiddenLayerSchema.parse({ units: 4 })] });
     try {
       const out = take(tf.tidy(() => trainer.network.forward(tf.tensor2d(x, [rows, 2]), { training: false })));

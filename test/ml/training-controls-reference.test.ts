@@ -5,11 +5,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { clipGradients } from '../../src/ml/gradient-clipping';
 import { LearningRateSchedule } from '../../src/ml/learning-rate-schedule';
-import {
-  balancedClassWeights,
-  softmaxCrossEntropyWithGradient,
-  weightedCrossEntropySums,
-} from '../../src/ml/losses';
+import { balancedClassWeights, softmaxCrossEntropyWithGradient, weightedCrossEntropySums } from '../../src/ml/losses';
 import type { Optimizer } from '../../src/ml/optimizers';
 import { Trainer, type TrainingData } from '../../src/ml/trainer';
 import { Rng } from '../../src/random';
@@ -39,7 +35,10 @@ const fixture: any = JSON.parse(
 function assertRates(actual: number[], expected: number[], label: string): void {
   assert.equal(actual.length, expected.length, `${label}: ${actual.length} rates, expected ${expected.length}`);
   expected.forEach((rate, i) => {
-    assert.ok(Math.abs(actual[i] - rate) <= 1e-12 * Math.max(1, rate), `${label}, step ${i}: ${actual[i]} ≠ torch's ${rate}`);
+    assert.ok(
+      Math.abs(actual[i] - rate) <= 1e-12 * Math.max(1, rate),
+      `${label}, step ${i}: ${actual[i]} ≠ torch's ${rate}`,
+    );
   });
 }
 
@@ -62,11 +61,14 @@ function someData(rows: number): TrainingData {
 describe('training controls against PyTorch', () => {
   before(useWasmBackend);
 
-  test('every schedule gives each optimizer step the rate torch\'s scheduler gives it', () => {
+  test("every schedule gives each optimizer step the rate torch's scheduler gives it", () => {
     const { epochs, stepsPerEpoch, learningRate } = fixture.scheduleRun;
     assert.ok(fixture.schedules.length >= 7);
     for (const c of fixture.schedules) {
-      const schedule = new LearningRateSchedule(learningRateScheduleSchema.parse(c.spec), learningRate, { epochs, stepsPerEpoch });
+      const schedule = new LearningRateSchedule(learningRateScheduleSchema.parse(c.spec), learningRate, {
+        epochs,
+        stepsPerEpoch,
+      });
       const rates: number[] = [];
       for (let e = 0; e < epochs; e++) {
         for (let k = 0; k < stepsPerEpoch; k++) rates.push(schedule.rateAt(e * stepsPerEpoch + k, e));
@@ -143,7 +145,9 @@ describe('training controls against PyTorch', () => {
         clipGradients(grads, gradientClippingSchema.parse(k.spec));
         return c.shapes.map((_: unknown, i: number) => Float32Array.from(grads[`p${i}`].dataSync()));
       });
-      clipped.forEach((values: Float32Array, i: number) => assertClose(values, k.clipped[i], 1e-6, `${JSON.stringify(k.spec)} p${i}`));
+      clipped.forEach((values: Float32Array, i: number) =>
+        assertClose(values, k.clipped[i], 1e-6, `${JSON.stringify(k.spec)} p${i}`),
+      );
     }
     // The cases are not trivial: norm clipping scales, value clipping cuts, the large norm leaves all.
     assert.ok(c.norm > 1, `gradient norm ${c.norm}`);
@@ -160,21 +164,28 @@ describe('training controls against PyTorch', () => {
         const logits = tf.tensor2d(c.logits, [c.rows, c.classes]);
         const targets = tf.tensor2d(k.targets === 'soft' ? c.soft : oneHot, [c.rows, c.classes]);
         const classWeights = k.weighted ? tf.tensor2d(c.weights, [1, c.classes]) : undefined;
-        const out = softmaxCrossEntropyWithGradient(logits, targets, { classWeights, labelSmoothing: k.labelSmoothing });
+        const out = softmaxCrossEntropyWithGradient(logits, targets, {
+          classWeights,
+          labelSmoothing: k.labelSmoothing,
+        });
         return [out.loss, out.gradient];
       });
       assertClose(take(loss), [k.loss], 1e-5, `${label}: loss`);
       assertClose(take(gradient), k.gradient, 1e-6, `${label}: gradient`);
     }
     // The reported loss: the weighted, unsmoothed mean (torch's weighted loss with ε = 0).
-    const weighted = c.cases.find((k: { weighted: boolean; labelSmoothing: number }) => k.weighted && k.labelSmoothing === 0);
-    const [sum, weights] = tf.tidy(() =>
-      weightedCrossEntropySums(
-        tf.tensor2d(c.logits, [c.rows, c.classes]),
-        tf.tensor2d(oneHot, [c.rows, c.classes]),
-        tf.tensor2d(c.weights, [1, c.classes]),
-      ),
-    ).map(take);
+    const weighted = c.cases.find(
+      (k: { weighted: boolean; labelSmoothing: number }) => k.weighted && k.labelSmoothing === 0,
+    );
+    const [sum, weights] = tf
+      .tidy(() =>
+        weightedCrossEntropySums(
+          tf.tensor2d(c.logits, [c.rows, c.classes]),
+          tf.tensor2d(oneHot, [c.rows, c.classes]),
+          tf.tensor2d(c.weights, [1, c.classes]),
+        ),
+      )
+      .map(take);
     assertClose([sum[0] / weights[0]], [weighted.loss], 1e-5, 'weighted sums');
   });
 
@@ -184,7 +195,7 @@ describe('training controls against PyTorch', () => {
     assertClose(balancedClassWeights(Float32Array.from(c.labels), rows, c.classes), c.weights, 1e-6, 'balanced');
   });
 
-  test('whole runs with the controls together: rates, reported losses and weights epoch by epoch equal torch\'s', async () => {
+  test("whole runs with the controls together: rates, reported losses and weights epoch by epoch equal torch's", async () => {
     assert.equal(fixture.runs.length, 4);
     for (const run of fixture.runs) {
       const rows = run.trainRows + run.validationRows;
@@ -200,7 +211,12 @@ describe('training controls against PyTorch', () => {
       assert.equal(data.x.length, rows * run.inputSize);
       const o = run.options;
       if (o.classWeights === 'balanced') {
-        assertClose(balancedClassWeights(data.y, data.trainRows, run.classes), run.resolvedClassWeights, 1e-6, 'balanced');
+        assertClose(
+          balancedClassWeights(data.y, data.trainRows, run.classes),
+          run.resolvedClassWeights,
+          1e-6,
+          'balanced',
+        );
       }
       const trainer = new Trainer(data, {
         hidden: [hiddenLayerSchema.parse({ units: run.units })],
@@ -225,8 +241,18 @@ describe('training controls against PyTorch', () => {
           assert.ok(metrics);
           const label = `${run.name}, epoch ${e + 1}`;
           assertRates([metrics.learningRate!], [expected.learningRate], label);
-          assertClose([metrics.trainLoss], [expected.trainLoss], 2e-5 * Math.max(1, expected.trainLoss), `${label}: trainLoss`);
-          assertClose([metrics.valLoss!], [expected.valLoss], 2e-5 * Math.max(1, expected.valLoss), `${label}: valLoss`);
+          assertClose(
+            [metrics.trainLoss],
+            [expected.trainLoss],
+            2e-5 * Math.max(1, expected.trainLoss),
+            `${label}: trainLoss`,
+          );
+          assertClose(
+            [metrics.valLoss!],
+            [expected.valLoss],
+            2e-5 * Math.max(1, expected.valLoss),
+            `${label}: valLoss`,
+          );
           const weights = trainer.network.getWeights();
           for (const [name, values] of Object.entries(expected.weights)) {
             assertClose(weights[name], values as number[], 2e-5, `${label}: ${name}`);

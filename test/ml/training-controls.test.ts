@@ -66,13 +66,17 @@ function controlled(schedule: unknown, overrides: Partial<TrainerOptions> = {}):
 }
 
 describe('training controls: the request schema', () => {
-  test('defaults: everything off, label smoothing 0; each schedule fills in torch\'s defaults', () => {
+  test("defaults: everything off, label smoothing 0; each schedule fills in torch's defaults", () => {
     const parsed = trainingRequestSchema.parse(base({}));
     assert.equal(parsed.training.learningRateSchedule, undefined);
     assert.equal(parsed.training.gradientClipping, undefined);
     assert.equal(parsed.training.classWeights, undefined);
     assert.equal(parsed.training.labelSmoothing, 0);
-    assert.deepEqual(learningRateScheduleSchema.parse({ type: 'step', stepSize: 2 }), { type: 'step', stepSize: 2, gamma: 0.1 });
+    assert.deepEqual(learningRateScheduleSchema.parse({ type: 'step', stepSize: 2 }), {
+      type: 'step',
+      stepSize: 2,
+      gamma: 0.1,
+    });
     assert.deepEqual(learningRateScheduleSchema.parse({ type: 'cosine' }), { type: 'cosine', minLearningRate: 0 });
     assert.deepEqual(learningRateScheduleSchema.parse({ type: 'one-cycle' }), {
       type: 'one-cycle',
@@ -100,40 +104,107 @@ describe('training controls: the request schema', () => {
 
   test('bad values are refused with the field and the value in the message', () => {
     const cases: [Record<string, unknown>, RegExp, ('classification' | 'regression')?][] = [
-      [{ learningRateSchedule: { type: 'exponential' } }, /learningRateSchedule\.type: Expected one of step, cosine, one-cycle, reduce-on-plateau, received "exponential"/],
-      [{ learningRateSchedule: 'cosine' }, /learningRateSchedule must be an object \{"type": one of step, cosine, one-cycle, reduce-on-plateau, …options\}, received "cosine"/],
-      [{ learningRateSchedule: { type: 'step' } }, /learningRateSchedule\.stepSize must be an integer from 1 to 10000 \(epochs\), received undefined/],
+      [
+        { learningRateSchedule: { type: 'exponential' } },
+        /learningRateSchedule\.type: Expected one of step, cosine, one-cycle, reduce-on-plateau, received "exponential"/,
+      ],
+      [
+        { learningRateSchedule: 'cosine' },
+        /learningRateSchedule must be an object \{"type": one of step, cosine, one-cycle, reduce-on-plateau, …options\}, received "cosine"/,
+      ],
+      [
+        { learningRateSchedule: { type: 'step' } },
+        /learningRateSchedule\.stepSize must be an integer from 1 to 10000 \(epochs\), received undefined/,
+      ],
       [{ learningRateSchedule: { type: 'step', stepSize: 2.5 } }, /stepSize must be an integer .* received 2\.5/],
-      [{ learningRateSchedule: { type: 'step', stepSize: 2, gamma: 0 } }, /learningRateSchedule\.gamma must be in \(0, 1\], received 0/],
+      [
+        { learningRateSchedule: { type: 'step', stepSize: 2, gamma: 0 } },
+        /learningRateSchedule\.gamma must be in \(0, 1\], received 0/,
+      ],
       [{ learningRateSchedule: { type: 'step', stepSize: 2, gamma: 1.5 } }, /gamma must be in \(0, 1\], received 1\.5/],
-      [{ learningRateSchedule: { type: 'cosine', warmupEpochs: 1, warmupSteps: 10 } }, /give warmupEpochs or warmupSteps, not both/],
-      [{ learningRateSchedule: { type: 'cosine', warmupSteps: -1 } }, /warmupSteps must be an integer from 0 .* received -1/],
-      [{ epochs: 5, learningRateSchedule: { type: 'cosine', warmupEpochs: 5 } }, /warmupEpochs must be below training\.epochs \(5\), received 5/],
-      [{ learningRate: 0.01, learningRateSchedule: { type: 'cosine', minLearningRate: 0.01 } }, /minLearningRate must be below training\.learningRate/],
-      [{ learningRateSchedule: { type: 'one-cycle', pctStart: 1 } }, /learningRateSchedule\.pctStart must be in \(0, 1\), received 1/],
-      [{ learningRateSchedule: { type: 'one-cycle', divFactor: 0.5 } }, /divFactor must be a number in \[1, 1000000\], received 0\.5/],
-      [{ learningRateSchedule: { type: 'one-cycle', maxLearningRate: 0 } }, /maxLearningRate must be a number in \(0, 10\], received 0/],
-      [{ learningRateSchedule: { type: 'reduce-on-plateau', factor: 1 } }, /learningRateSchedule\.factor must be in \(0, 1\), received 1/],
-      [{ learningRateSchedule: { type: 'reduce-on-plateau', thresholdMode: 'percent' } }, /thresholdMode: Expected one of rel, abs, received "percent"/],
-      [{ learningRateSchedule: { type: 'reduce-on-plateau', patience: -1 } }, /patience must be an integer from 0 to 10000, received -1/],
-      [{ validationSplit: 0, learningRateSchedule: { type: 'reduce-on-plateau' } }, /reduce-on-plateau watches a validation metric: set training\.validationSplit above 0/],
-      [{ learningRateSchedule: { type: 'reduce-on-plateau', monitor: 'valMae' } }, /monitor valMae is not measured for classification: use valLoss, or valAccuracy/],
-      [{ learningRateSchedule: { type: 'reduce-on-plateau', monitor: 'valAccuracy' } }, /monitor valAccuracy is not measured for regression: use valLoss, or valMae/, 'regression'],
+      [
+        { learningRateSchedule: { type: 'cosine', warmupEpochs: 1, warmupSteps: 10 } },
+        /give warmupEpochs or warmupSteps, not both/,
+      ],
+      [
+        { learningRateSchedule: { type: 'cosine', warmupSteps: -1 } },
+        /warmupSteps must be an integer from 0 .* received -1/,
+      ],
+      [
+        { epochs: 5, learningRateSchedule: { type: 'cosine', warmupEpochs: 5 } },
+        /warmupEpochs must be below training\.epochs \(5\), received 5/,
+      ],
+      [
+        { learningRate: 0.01, learningRateSchedule: { type: 'cosine', minLearningRate: 0.01 } },
+        /minLearningRate must be below training\.learningRate/,
+      ],
+      [
+        { learningRateSchedule: { type: 'one-cycle', pctStart: 1 } },
+        /learningRateSchedule\.pctStart must be in \(0, 1\), received 1/,
+      ],
+      [
+        { learningRateSchedule: { type: 'one-cycle', divFactor: 0.5 } },
+        /divFactor must be a number in \[1, 1000000\], received 0\.5/,
+      ],
+      [
+        { learningRateSchedule: { type: 'one-cycle', maxLearningRate: 0 } },
+        /maxLearningRate must be a number in \(0, 10\], received 0/,
+      ],
+      [
+        { learningRateSchedule: { type: 'reduce-on-plateau', factor: 1 } },
+        /learningRateSchedule\.factor must be in \(0, 1\), received 1/,
+      ],
+      [
+        { learningRateSchedule: { type: 'reduce-on-plateau', thresholdMode: 'percent' } },
+        /thresholdMode: Expected one of rel, abs, received "percent"/,
+      ],
+      [
+        { learningRateSchedule: { type: 'reduce-on-plateau', patience: -1 } },
+        /patience must be an integer from 0 to 10000, received -1/,
+      ],
+      [
+        { validationSplit: 0, learningRateSchedule: { type: 'reduce-on-plateau' } },
+        /reduce-on-plateau watches a validation metric: set training\.validationSplit above 0/,
+      ],
+      [
+        { learningRateSchedule: { type: 'reduce-on-plateau', monitor: 'valMae' } },
+        /monitor valMae is not measured for classification: use valLoss, or valAccuracy/,
+      ],
+      [
+        { learningRateSchedule: { type: 'reduce-on-plateau', monitor: 'valAccuracy' } },
+        /monitor valAccuracy is not measured for regression: use valLoss, or valMae/,
+        'regression',
+      ],
       [{ learningRateSchedule: { type: 'step', stepSize: 1, extra: 1 } }, /extra/],
       [{ gradientClipping: {} }, /gradientClipping: give globalNorm, value or both/],
-      [{ gradientClipping: { globalNorm: 0 } }, /gradientClipping\.globalNorm must be a number in \(0, 1000000\], received 0/],
+      [
+        { gradientClipping: { globalNorm: 0 } },
+        /gradientClipping\.globalNorm must be a number in \(0, 1000000\], received 0/,
+      ],
       [{ gradientClipping: { value: -1 } }, /gradientClipping\.value must be a number in \(0, 1000000\], received -1/],
       [{ gradientClipping: { norm: 1 } }, /norm/],
-      [{ classWeights: 'auto' }, /classWeights must be "balanced" or an object of weights by class label, received "auto"/],
+      [
+        { classWeights: 'auto' },
+        /classWeights must be "balanced" or an object of weights by class label, received "auto"/,
+      ],
       [{ classWeights: 5 }, /classWeights must be "balanced" or an object of weights by class label, received 5/],
       [{ classWeights: { yes: 0 } }, /classWeights values must be numbers in \(0, 1000000\], received 0/],
       [{ classWeights: { yes: 'high' } }, /classWeights values must be numbers .* received "high"/],
-      [{ classWeights: 'balanced' }, /training\.classWeights weigh the classes of a classification target: not available for regression/, 'regression'],
+      [
+        { classWeights: 'balanced' },
+        /training\.classWeights weigh the classes of a classification target: not available for regression/,
+        'regression',
+      ],
       [{ labelSmoothing: 1 }, /labelSmoothing must be in \[0, 1\), received 1/],
       [{ labelSmoothing: -0.1 }, /labelSmoothing must be in \[0, 1\), received -0\.1/],
-      [{ labelSmoothing: 0.1 }, /training\.labelSmoothing smooths class targets: not available for regression/, 'regression'],
+      [
+        { labelSmoothing: 0.1 },
+        /training\.labelSmoothing smooths class targets: not available for regression/,
+        'regression',
+      ],
     ];
-    for (const [training, pattern, task] of cases) assert.match(messages(base(training, task)), pattern, JSON.stringify(training));
+    for (const [training, pattern, task] of cases)
+      assert.match(messages(base(training, task)), pattern, JSON.stringify(training));
     // And the good forms of the refused ones pass.
     for (const training of [
       { learningRateSchedule: { type: 'reduce-on-plateau', monitor: 'valMae' } },
@@ -193,7 +264,11 @@ describe('training controls: the trainer', () => {
       const expectedRates = uninterrupted.metrics.map((m) => m.learningRate);
       uninterrupted.dispose();
       // One-cycle moves every epoch; the plateau sets its best after epoch 1, then falls after each.
-      assert.equal(new Set(expectedRates).size, schedule.type === 'one-cycle' ? 4 : 3, `${schedule.type}: rates ${expectedRates}`);
+      assert.equal(
+        new Set(expectedRates).size,
+        schedule.type === 'one-cycle' ? 4 : 3,
+        `${schedule.type}: rates ${expectedRates}`,
+      );
 
       const resume = async (from: typeof checkpoint) => {
         const trainer = new Trainer(data, options);
@@ -207,7 +282,8 @@ describe('training controls: the trainer', () => {
       };
       const resumed = await resume(checkpoint);
       assert.deepEqual(resumed.rates, expectedRates, schedule.type);
-      for (const name of Object.keys(expected)) assert.deepEqual(resumed.weights[name], expected[name], `${schedule.type}: ${name}`);
+      for (const name of Object.keys(expected))
+        assert.deepEqual(resumed.weights[name], expected[name], `${schedule.type}: ${name}`);
 
       // The check can fail: without the plateau's state the rate starts over.
       if (schedule.type === 'reduce-on-plateau') {
@@ -235,7 +311,9 @@ describe('training controls: the trainer', () => {
         while (!trainer.done) await trainer.runEpoch();
         const rows = data.validationRows.length;
         const x = data.x.subarray(data.validationRows[0] * 2, (data.validationRows[0] + rows) * 2);
-        const probabilities = tf.tidy(() => tf.softmax(trainer.network.forward(tf.tensor2d(x, [rows, 2]), { training: false })).arraySync());
+        const probabilities = tf.tidy(() =>
+          tf.softmax(trainer.network.forward(tf.tensor2d(x, [rows, 2]), { training: false })).arraySync(),
+        );
         return {
           share0: probabilities.filter((p) => p[0] === Math.max(...p)).length / rows,
           meanTopProbability: probabilities.reduce((sum, p) => sum + Math.max(...p), 0) / rows,
@@ -247,7 +325,10 @@ describe('training controls: the trainer', () => {
     const plain = await predictedShare({});
     const weighted = await predictedShare({ classWeights: [6, 1, 1] });
     // Measured: 0.57 of the rows with weight 6, 0.45 without.
-    assert.ok(weighted.share0 > plain.share0 + 0.05, `class 0 predicted for ${weighted.share0} of rows with weight 6, ${plain.share0} without`);
+    assert.ok(
+      weighted.share0 > plain.share0 + 0.05,
+      `class 0 predicted for ${weighted.share0} of rows with weight 6, ${plain.share0} without`,
+    );
     const smoothed = await predictedShare({ labelSmoothing: 0.3 });
     // With ε = 0.3 and K = 3 the loss is least with 1 − ε + ε/K = 0.8 on the row's class.
     // Measured: 0.86 without smoothing, 0.70 with it.

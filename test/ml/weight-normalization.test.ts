@@ -53,7 +53,10 @@ describe('WeightNormalizedDense', () => {
     setVariable(layer.g, G);
     setVariable(layer.bias, BIAS);
     const w = handKernel(V, G); // column 0: 10·(3, 4, 0)/5 = (6, 8, 0)
-    assert.deepEqual(w.map((r) => r[0]), [6, 8, 0]);
+    assert.deepEqual(
+      w.map((r) => r[0]),
+      [6, 8, 0],
+    );
     assertClose(run(layer, X, true), handDense(X, w, BIAS), 1e-5, 'training');
     assertClose(run(layer, X, false), handDense(X, w, BIAS), 1e-5, 'inference');
     const [op] = layer.freeze();
@@ -67,7 +70,10 @@ describe('WeightNormalizedDense', () => {
     setVariable(layer.g, G);
     setVariable(layer.v, V.flat());
     const before = run(layer, X, true);
-    setVariable(layer.v, V.flat().map((x) => x * 7));
+    setVariable(
+      layer.v,
+      V.flat().map((x) => x * 7),
+    );
     assertClose(run(layer, X, true), before, 1e-5, 'scale invariance in v');
     // d/dv_j of g_j v_j/‖v_j‖ projects out v_j: Σ_i v_ij · dL/dv_ij = 0 for each unit j.
     const { value, grads } = tf.variableGrads(() => tf.sum(layer.apply(tf.tensor2d(X))), [layer.v]);
@@ -86,12 +92,25 @@ describe('WeightNormalizedDense', () => {
     setVariable(layer.g, [5, 2]);
     const y = run(layer, X, true);
     assert.ok(y.every(Number.isFinite), `non-finite output ${y}`);
-    assertClose(y, handDense(X, [[3, 0], [4, 0], [0, 0]], [0, 0]), 1e-5, 'output');
+    assertClose(
+      y,
+      handDense(
+        X,
+        [
+          [3, 0],
+          [4, 0],
+          [0, 0],
+        ],
+        [0, 0],
+      ),
+      1e-5,
+      'output',
+    );
     const [op] = layer.freeze();
     assert.ok(op.op === 'dense' && op.kernel.every(Number.isFinite));
   });
 
-  test('a column of v shrunk to zero fades its unit out with a bounded gradient (≤ 10× a dense unit\'s)', () => {
+  test("a column of v shrunk to zero fades its unit out with a bounded gradient (≤ 10× a dense unit's)", () => {
     // What proximal L1 does to a column: scale it down to (exactly) zero. The gradient of
     // g·v/‖v‖ with respect to v is (g/‖v‖)(I − v̂v̂ᵀ)·G (G = xᵀ·dy, a plain dense unit's gradient),
     // unbounded as ‖v‖ → 0; below a tenth of the column's initial length the norm is floored, so
@@ -111,7 +130,10 @@ describe('WeightNormalizedDense', () => {
       return take(grads[layer.v.name]);
     };
     for (const factor of [0.05, 1e-4, 1e-8, 0]) {
-      setVariable(layer.v, v0.map((value, k) => (k % 2 === 1 ? value * factor : value)));
+      setVariable(
+        layer.v,
+        v0.map((value, k) => (k % 2 === 1 ? value * factor : value)),
+      );
       const dv = gradientOfV();
       assert.ok(dv.every(Number.isFinite), `factor ${factor}: non-finite gradient ${dv}`);
       const ratio = Math.hypot(...column(dv)) / Math.hypot(...plainGradient);

@@ -107,7 +107,10 @@ describe('weight-normalized and cosine layers under proximal L1 that zeroes colu
       await original.runEpoch();
       const checkpoint = original.checkpoint();
       const floors = Object.keys(checkpoint.weights).filter((name) => name.endsWith('/squared_norm_floor'));
-      assert.deepEqual(floors, ['hidden0/weight_norm_dense/squared_norm_floor', 'hidden1/cosine_dense/squared_norm_floor']);
+      assert.deepEqual(floors, [
+        'hidden0/weight_norm_dense/squared_norm_floor',
+        'hidden1/cosine_dense/squared_norm_floor',
+      ]);
       // Another seed draws other initial kernels, hence other floors, until the checkpoint sets them.
       assert.notDeepEqual(resumed.network.getWeights()[floors[0]], checkpoint.weights[floors[0]]);
       resumed.restore(structuredClone(checkpoint));

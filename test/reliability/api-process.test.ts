@@ -74,7 +74,13 @@ describe('the API process', () => {
     // An upload whose body arrives in two parts, with the SIGTERM in between.
     const response = new Promise<{ status: number; body: string }>((resolve, reject) => {
       const request = http.request(
-        { host: '127.0.0.1', port, method: 'POST', path: '/v1/datasets', headers: { 'content-type': 'text/csv', 'content-length': Buffer.byteLength(csv) } },
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path: '/v1/datasets',
+          headers: { 'content-type': 'text/csv', 'content-length': Buffer.byteLength(csv) },
+        },
         (res) => {
           let body = '';
           res.on('data', (chunk) => (body += chunk));
@@ -104,7 +110,10 @@ describe('the API process', () => {
 
   test('an invalid job fails at once, without retries', async () => {
     // Put there directly, as a buggy or older client could: the API would have refused it.
-    const queue = new Queue(TRAINING_QUEUE, { connection: { url: svc.config.redisUrl }, prefix: svc.config.redisPrefix });
+    const queue = new Queue(TRAINING_QUEUE, {
+      connection: { url: svc.config.redisUrl },
+      prefix: svc.config.redisPrefix,
+    });
     const request = trainingRequestSchema.parse({ datasetId: 'ds_gone', target: 'label', task: 'classification' });
     const jobId = await enqueueTraining(queue as never, request, 1);
     await queue.close();

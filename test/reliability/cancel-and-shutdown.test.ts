@@ -32,7 +32,6 @@ describe('cancellation and graceful shutdown', () => {
     return res.body.jobId;
   }
 
-
   function spawnWorker(env: Record<string, string> = {}): WorkerProcess {
     const worker = startWorkerProcess(svc.config, env);
     workers.push(worker);
@@ -62,7 +61,10 @@ describe('cancellation and graceful shutdown', () => {
     await assert.rejects(svc.waitForJob(jobId, 60_000), /cancelled by request/);
     const job = await svc.http.get(`/v1/training-jobs/${jobId}`);
     assert.equal(job.body.state, 'cancelled');
-    assert.ok(job.body.metrics.length >= 2 && job.body.metrics.length < EPOCHS, `kept ${job.body.metrics.length} epochs`);
+    assert.ok(
+      job.body.metrics.length >= 2 && job.body.metrics.length < EPOCHS,
+      `kept ${job.body.metrics.length} epochs`,
+    );
     assert.equal(job.body.modelId, undefined);
     assert.equal(job.body.attempts, 1, 'a cancellation is not retried');
     const again = await svc.http.delete(`/v1/training-jobs/${jobId}`);

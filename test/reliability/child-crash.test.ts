@@ -47,7 +47,10 @@ describe('a training process that dies', () => {
     const begun = () => worker.output().split(`training process: job ${jobId} attempt`).length - 1;
     await waitUntil(async () => begun() > killed.size, 'the trainer to begin its attempt');
     let pid: number | undefined;
-    await waitUntil(async () => (pid = worker.sandboxPids().find((p) => !killed.has(p))) !== undefined, 'a new trainer');
+    await waitUntil(
+      async () => (pid = worker.sandboxPids().find((p) => !killed.has(p))) !== undefined,
+      'a new trainer',
+    );
     killed.add(pid!);
     process.kill(pid!, 'SIGKILL');
   }
@@ -56,7 +59,10 @@ describe('a training process that dies', () => {
     const EPOCHS = 30;
     const datasetId = await upload(3_000);
     const res = await svc.http.post('/v1/training-jobs').send({
-      datasetId, target: 'label', task: 'classification', training: { epochs: EPOCHS, batchSize: 32, seed: 4 },
+      datasetId,
+      target: 'label',
+      task: 'classification',
+      training: { epochs: EPOCHS, batchSize: 32, seed: 4 },
     });
     assert.equal(res.status, 202);
     const jobId: string = res.body.jobId;
@@ -71,7 +77,10 @@ describe('a training process that dies', () => {
     await svc.waitForJob(jobId, 170_000).catch(() => undefined);
     const job = await svc.http.get(`/v1/training-jobs/${jobId}`);
     assert.equal(job.body.state, 'completed', JSON.stringify(job.body.error));
-    assert.deepEqual(job.body.metrics.map((m: { epoch: number }) => m.epoch), Array.from({ length: EPOCHS }, (_, i) => i + 1));
+    assert.deepEqual(
+      job.body.metrics.map((m: { epoch: number }) => m.epoch),
+      Array.from({ length: EPOCHS }, (_, i) => i + 1),
+    );
     assert.equal(job.body.resumedAt.length, 3, JSON.stringify(job.body.resumedAt));
   });
 
@@ -79,17 +88,24 @@ describe('a training process that dies', () => {
     // One epoch is thousands of batches, so each trainer is killed before it finishes one.
     const datasetId = await upload(30_000);
     const res = await svc.http.post('/v1/training-jobs').send({
-      datasetId, target: 'label', task: 'classification', model: { hidden: [{ units: 8 }] },
+      datasetId,
+      target: 'label',
+      task: 'classification',
+      model: { hidden: [{ units: 8 }] },
       training: { epochs: 2, batchSize: 2, seed: 4 },
     });
     assert.equal(res.status, 202);
     const jobId: string = res.body.jobId;
     const killed = new Set<number>();
     for (let kill = 0; kill < 2; kill++) await killTrainer(jobId, killed);
-    await waitUntil(async () => (await svc.app.services.queue.getJob(jobId))?.failedReason?.includes('in a row') ?? false,
-      'the job to fail as a crash loop').catch(async (error: unknown) => {
+    await waitUntil(
+      async () => (await svc.app.services.queue.getJob(jobId))?.failedReason?.includes('in a row') ?? false,
+      'the job to fail as a crash loop',
+    ).catch(async (error: unknown) => {
       const job = await svc.app.services.queue.getJob(jobId);
-      throw new Error(`${error instanceof Error ? error.message : String(error)}: ${await job?.getState()} ${job?.failedReason} ${worker.output().slice(-3000)}`);
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}: ${await job?.getState()} ${job?.failedReason} ${worker.output().slice(-3000)}`,
+      );
     });
     const job = await svc.http.get(`/v1/training-jobs/${jobId}`);
     assert.equal(job.body.state, 'failed');

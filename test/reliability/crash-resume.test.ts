@@ -39,13 +39,17 @@ describe('training jobs survive crashes', () => {
       datasetId,
       target: 'label',
       task: 'classification',
-      model: { hidden: [{ units: 96, normalization: 'batch', dropout: 0.1 }, { units: 96, normalization: 'layer' }] },
+      model: {
+        hidden: [
+          { units: 96, normalization: 'batch', dropout: 0.1 },
+          { units: 96, normalization: 'layer' },
+        ],
+      },
       training: { epochs: EPOCHS, batchSize: 16, seed: 11 },
     });
     assert.equal(res.status, 202);
     return res.body.jobId;
   }
-
 
   async function assertResumed(jobId: string, killedAfter: number) {
     const job = await svc.http.get(`/v1/training-jobs/${jobId}`);

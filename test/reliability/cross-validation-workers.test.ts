@@ -43,7 +43,9 @@ describe('cross-validation across two worker processes', () => {
     }
     for (let i = 0; i < 2; i++) workers.push(startWorkerProcess(svc.config));
     await Promise.all(ids.map((id) => svc.waitForJob(id, 100_000))).catch((error: unknown) => {
-      throw new Error(`${error instanceof Error ? error.message : String(error)}; worker output:\n${workers.map((w) => w.output()).join('\n---\n')}`);
+      throw new Error(
+        `${error instanceof Error ? error.message : String(error)}; worker output:\n${workers.map((w) => w.output()).join('\n---\n')}`,
+      );
     });
     const jobs = await Promise.all(ids.map(async (id) => (await svc.http.get(`/v1/training-jobs/${id}`)).body));
     for (const job of jobs) {

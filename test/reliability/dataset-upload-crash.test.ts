@@ -51,7 +51,13 @@ describe('an upload cut short by SIGKILL of the API', () => {
     const chunkKeys = () => redis.keys(`${svc.config.redisPrefix}:dataset:*:chunk:*`);
 
     // A chunked upload that is never finished: the header and 5,000 rows, then silence.
-    const request = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v1/datasets', headers: { 'content-type': 'text/csv' } });
+    const request = http.request({
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/v1/datasets',
+      headers: { 'content-type': 'text/csv' },
+    });
     request.on('error', () => undefined);
     request.write('a,b,c\n');
     for (let i = 0; i < 5000; i++) request.write(`${i},${i * 0.5},${i % 3 === 0 ? 'x' : 'y'}\n`);

@@ -85,8 +85,14 @@ describe('a frozen worker writes nothing more', () => {
     );
     assert.deepEqual(job.body.progress, { epoch: EPOCHS, epochs: EPOCHS });
     assert.equal(job.body.resumedAt.length, 1, `resumedAt ${JSON.stringify(job.body.resumedAt)}`);
-    const models = (await new ModelStore(redis, svc.config.redisPrefix).list(0, 1_000)).filter((m) => m.jobId === jobId);
-    assert.deepEqual(models.map((m) => m.id), [job.body.modelId], 'one model for the job');
+    const models = (await new ModelStore(redis, svc.config.redisPrefix).list(0, 1_000)).filter(
+      (m) => m.jobId === jobId,
+    );
+    assert.deepEqual(
+      models.map((m) => m.id),
+      [job.body.modelId],
+      'one model for the job',
+    );
     // Nothing of the job's in-flight state is left behind by the thawed trainer.
     assert.equal(await redis.exists(`${svc.config.redisPrefix}:job:${jobId}:checkpoint`), 0);
     assert.match(first.output(), /no longer locked by this worker/, 'the thawed trainer stopped at a refused write');

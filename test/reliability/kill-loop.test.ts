@@ -52,9 +52,7 @@ describe('repeated worker crashes', () => {
       jobIds.push(res.body.jobId);
     }
     let settled = 0;
-    const finished = Promise.allSettled(
-      jobIds.map((id) => svc.waitForJob(id, 170_000).finally(() => (settled += 1))),
-    );
+    const finished = Promise.allSettled(jobIds.map((id) => svc.waitForJob(id, 170_000).finally(() => (settled += 1))));
 
     // A kill after every few epochs of progress (not after fixed sleeps, which a fast or a loaded
     // machine turns into too many or too few kills), until KILLS kills or every job is done.

@@ -9,9 +9,25 @@ import { waitForReady } from '../helpers/ready';
  * in any case, percent-encoded names included, on routes that exist and on a 404 alike.
  */
 const SECRET_PARAMS = [
-  'apiKey', 'api_key', 'API-KEY', 'key', 'x-api-key', 'X_Api_Key', 'token', 'access_token', 'id_token',
-  'refresh_token', 'secret', 'client_secret', 'password', 'authorization', 'Authorization', 'auth',
-  'X-Amz-Signature', 'api%5Fkey', 'client%5Fsecret',
+  'apiKey',
+  'api_key',
+  'API-KEY',
+  'key',
+  'x-api-key',
+  'X_Api_Key',
+  'token',
+  'access_token',
+  'id_token',
+  'refresh_token',
+  'secret',
+  'client_secret',
+  'password',
+  'authorization',
+  'Authorization',
+  'auth',
+  'X-Amz-Signature',
+  'api%5Fkey',
+  'client%5Fsecret',
 ];
 
 describe('log redaction of query parameters', () => {

@@ -38,7 +38,10 @@ describe('a trainer stops at the first failed lock renewal', () => {
   });
 
   test('worker frozen, trainer running: the trainer stops at its next batch, the job completes once', async () => {
-    const pair = [startWorkerProcess(svc.config, { LOG_LEVEL: 'info' }), startWorkerProcess(svc.config, { LOG_LEVEL: 'info' })];
+    const pair = [
+      startWorkerProcess(svc.config, { LOG_LEVEL: 'info' }),
+      startWorkerProcess(svc.config, { LOG_LEVEL: 'info' }),
+    ];
     workers.push(...pair);
     await Promise.all(pair.map((w) => w.ready));
     const res = await svc.http.post('/v1/training-jobs').send({
@@ -62,25 +65,45 @@ describe('a trainer stops at the first failed lock renewal', () => {
     process.kill(first.child.pid!, 'SIGSTOP');
     try {
       // The lock lapses (no renewal) and the other worker's stalled-job check hands it the job.
-      await waitUntil(async () => {
-        const token = await redis.get(lockKey);
-        return token !== null && token !== firstToken && second.sandboxPids().length > 0;
-      }, 120_000, 'the other worker to take the job over');
+      await waitUntil(
+        async () => {
+          const token = await redis.get(lockKey);
+          return token !== null && token !== firstToken && second.sandboxPids().length > 0;
+        },
+        120_000,
+        'the other worker to take the job over',
+      );
     } finally {
       process.kill(first.child.pid!, 'SIGCONT');
     }
     // The trainer's output reaches the test through its (now thawed) worker.
-    await waitUntil(async () => /no longer locked by this worker/.test(first.output()), 240_000,
-      'the first trainer to give the job up');
-    assert.match(first.output(), new RegExp(`job ${jobId} is no longer locked by this worker \\(lock check after a batch of epoch 1\\)`),
-      'the trainer found the lost lock at a batch of the first epoch, not at a refused write after it');
+    await waitUntil(
+      async () => /no longer locked by this worker/.test(first.output()),
+      240_000,
+      'the first trainer to give the job up',
+    );
+    assert.match(
+      first.output(),
+      new RegExp(`job ${jobId} is no longer locked by this worker \\(lock check after a batch of epoch 1\\)`),
+      'the trainer found the lost lock at a batch of the first epoch, not at a refused write after it',
+    );
 
     await svc.waitForJob(jobId, 600_000);
     const job = await svc.http.get(`/v1/training-jobs/${jobId}`);
     assert.equal(job.body.state, 'completed', JSON.stringify(job.body.error));
-    assert.deepEqual(job.body.metrics.map((m: { epoch: number }) => m.epoch), [1], 'one metrics entry for the one epoch');
-    const models = (await new ModelStore(redis, svc.config.redisPrefix).list(0, 1_000)).filter((m) => m.jobId === jobId);
-    assert.deepEqual(models.map((m) => m.id), [job.body.modelId], 'one model for the job');
+    assert.deepEqual(
+      job.body.metrics.map((m: { epoch: number }) => m.epoch),
+      [1],
+      'one metrics entry for the one epoch',
+    );
+    const models = (await new ModelStore(redis, svc.config.redisPrefix).list(0, 1_000)).filter(
+      (m) => m.jobId === jobId,
+    );
+    assert.deepEqual(
+      models.map((m) => m.id),
+      [job.body.modelId],
+      'one model for the job',
+    );
   });
 });
 

@@ -38,7 +38,9 @@ describe('a frozen Redis: the job routes answer 503 while frozen and recover aft
   });
 
   /** Sends while Redis is frozen; resolves with the answer and whether it came before the thaw. */
-  async function whileFrozen(request: () => supertest.Test): Promise<{ status: number; beforeThaw: boolean; body: unknown }> {
+  async function whileFrozen(
+    request: () => supertest.Test,
+  ): Promise<{ status: number; beforeThaw: boolean; body: unknown }> {
     let thawed = false;
     const guard = setTimeout(() => {
       thawed = true;
@@ -55,7 +57,9 @@ describe('a frozen Redis: the job routes answer 503 while frozen and recover aft
   test('GET /v1/training-jobs/:id and /events: 503 + Retry-After during the freeze, 200 after', async () => {
     const upload = await http.post('/v1/datasets').set('content-type', 'text/csv').send(xorCsv(60));
     assert.equal(upload.status, 201);
-    const queued = await http.post('/v1/training-jobs').send({ datasetId: upload.body.id, target: 'label', task: 'classification' });
+    const queued = await http
+      .post('/v1/training-jobs')
+      .send({ datasetId: upload.body.id, target: 'label', task: 'classification' });
     assert.equal(queued.status, 202);
     const url = `/v1/training-jobs/${queued.body.jobId}`;
     assert.equal((await http.get(url)).status, 200);

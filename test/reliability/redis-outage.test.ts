@@ -30,7 +30,11 @@ const QUICK_MS = 1_000;
  * BullMQ's default backoff of up to 20 s, so recovery is quick to observe. (They are set up here
  * rather than with startService for this reason, and for the close below.)
  */
-const fastReconnect = (url: string) => ({ url, maxRetriesPerRequest: null, retryStrategy: (times: number) => Math.min(times * 100, 500) });
+const fastReconnect = (url: string) => ({
+  url,
+  maxRetriesPerRequest: null,
+  retryStrategy: (times: number) => Math.min(times * 100, 500),
+});
 
 interface OutageService {
   app: FastifyInstance;
@@ -79,7 +83,10 @@ describe('Redis outage (API side)', () => {
   let jobId: string;
   let modelId: string;
   let cachedPrediction: unknown;
-  const rows = [{ a: 0.5, b: 0.5, color: 'red' }, { a: -0.5, b: 0.5, color: 'blue' }];
+  const rows = [
+    { a: 0.5, b: 0.5, color: 'red' },
+    { a: -0.5, b: 0.5, color: 'blue' },
+  ];
   const unhandled: unknown[] = [];
   const onUnhandled = (reason: unknown) => unhandled.push(reason);
 
@@ -114,14 +121,32 @@ describe('Redis outage (API side)', () => {
   });
 
   /** Every route that needs Redis, with a request that would succeed if Redis were there. */
-  function redisRoutes(): { name: string; send: () => PromiseLike<{ status: number; headers: Record<string, string>; body: { error?: { code: string; message: string } } }> }[] {
+  function redisRoutes(): {
+    name: string;
+    send: () => PromiseLike<{
+      status: number;
+      headers: Record<string, string>;
+      body: { error?: { code: string; message: string } };
+    }>;
+  }[] {
     const routes = [
-      { name: 'POST /v1/datasets (CSV)', send: () => svc.http.post('/v1/datasets').set(auth).set('content-type', 'text/csv').send(xorCsv(10)) },
-      { name: 'POST /v1/datasets (JSON)', send: () => svc.http.post('/v1/datasets').set(auth).send({ rows: [{ x: 1 }, { x: 2 }] }) },
+      {
+        name: 'POST /v1/datasets (CSV)',
+        send: () => svc.http.post('/v1/datasets').set(auth).set('content-type', 'text/csv').send(xorCsv(10)),
+      },
+      {
+        name: 'POST /v1/datasets (JSON)',
+        send: () =>
+          svc.http
+            .post('/v1/datasets')
+            .set(auth)
+            .send({ rows: [{ x: 1 }, { x: 2 }] }),
+      },
       { name: 'GET /v1/datasets/:id', send: () => svc.http.get(`/v1/datasets/${datasetId}`).set(auth) },
       {
         name: 'POST /v1/training-jobs',
-        send: () => svc.http.post('/v1/training-jobs').set(auth).send({ datasetId, target: 'label', task: 'classification' }),
+        send: () =>
+          svc.http.post('/v1/training-jobs').set(auth).send({ datasetId, target: 'label', task: 'classification' }),
       },
       {
         name: 'POST /v1/training-jobs with Idempotency-Key',
@@ -141,7 +166,10 @@ describe('Redis outage (API side)', () => {
       },
     ];
     if (svc.app.hasRoute({ method: 'DELETE', url: '/v1/training-jobs/:jobId' })) {
-      routes.push({ name: 'DELETE /v1/training-jobs/:id', send: () => svc.http.delete(`/v1/training-jobs/${jobId}`).set(auth) });
+      routes.push({
+        name: 'DELETE /v1/training-jobs/:id',
+        send: () => svc.http.delete(`/v1/training-jobs/${jobId}`).set(auth),
+      });
     }
     return routes;
   }
@@ -175,7 +203,10 @@ describe('Redis outage (API side)', () => {
     assert.equal(predicted.status, 200, JSON.stringify(predicted.body));
     assert.deepEqual(predicted.body, cachedPrediction);
     // Bad input is still a 400, not a 503: validation needs no Redis.
-    const bad = await svc.http.post(`/v1/models/${modelId}/predict`).set(auth).send({ rows: [{ a: 'x' }] });
+    const bad = await svc.http
+      .post(`/v1/models/${modelId}/predict`)
+      .set(auth)
+      .send({ rows: [{ a: 'x' }] });
     assert.equal(bad.status, 400);
     return slowest;
   }
@@ -227,7 +258,10 @@ describe('Redis outage (API side)', () => {
     await expectOutageAnswers();
     await redis.restart();
     await waitUntilReady(10_000);
-    const upload = await svc.http.post('/v1/datasets').set(auth).send({ rows: [{ x: 1 }, { x: 2 }] });
+    const upload = await svc.http
+      .post('/v1/datasets')
+      .set(auth)
+      .send({ rows: [{ x: 1 }, { x: 2 }] });
     assert.equal(upload.status, 201, JSON.stringify(upload.body));
     const models = await svc.http.get('/v1/models').set(auth);
     assert.equal(models.status, 200);

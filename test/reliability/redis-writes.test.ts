@@ -72,7 +72,11 @@ describe('an upload answered 503 during a Redis freeze stores nothing', () => {
     // is answered, the upload's write (sent before it) has run or been refused.
     assert.equal(await app.services.redis.ping(), 'PONG');
     const keys = await datasetKeys(probe, config.redisPrefix);
-    assert.deepEqual(keys, [`${config.redisPrefix}:dataset:${before.body.id}`], 'only the acknowledged dataset is stored');
+    assert.deepEqual(
+      keys,
+      [`${config.redisPrefix}:dataset:${before.body.id}`],
+      'only the acknowledged dataset is stored',
+    );
   });
 });
 
@@ -105,7 +109,10 @@ describe('a full Redis answers 507 STORAGE_FULL and stores nothing partial', () 
     const http = supertest(app.server);
     const accepted: string[] = [];
     for (let i = 0; i < 3; i++) {
-      const res = await http.post('/v1/datasets').set('content-type', 'text/csv').send(xorCsv(500, i + 1));
+      const res = await http
+        .post('/v1/datasets')
+        .set('content-type', 'text/csv')
+        .send(xorCsv(500, i + 1));
       assert.equal(res.status, 201);
       accepted.push(res.body.id);
     }

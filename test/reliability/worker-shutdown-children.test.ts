@@ -50,7 +50,11 @@ describe('graceful shutdown signals only the training children', () => {
 
       const pgrep = spawnSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' }).stdout;
       const bystander = Number(/bystander (\d+)/.exec(output)?.[1]);
-      const trainers = pgrep.split('\n').filter(Boolean).map(Number).filter((pid) => pid !== bystander);
+      const trainers = pgrep
+        .split('\n')
+        .filter(Boolean)
+        .map(Number)
+        .filter((pid) => pid !== bystander);
       assert.equal(trainers.length, 1, `one sandboxed trainer besides the bystander: ${pgrep}\n${output}`);
 
       child.kill('SIGTERM');

@@ -29,13 +29,34 @@ describe('report page: the diagnosis badge', () => {
 
   test('a still-improving run of the suite: the badge, its reasons and the standard error', () => {
     const fixture = JSON.parse(
-      readFileSync(join(__dirname, '..', '..', '..', 'test', 'fixtures', 'diagnosis-suite', 'still-improving-regression-short.json'), 'utf8'),
+      readFileSync(
+        join(
+          __dirname,
+          '..',
+          '..',
+          '..',
+          'test',
+          'fixtures',
+          'diagnosis-suite',
+          'still-improving-regression-short.json',
+        ),
+        'utf8',
+      ),
     );
     const request = trainingRequestSchema.parse(fixture.request);
     const diagnosis = diagnose({ ...fixture.input, request });
     assert.equal(diagnosis.verdict, 'still-improving');
     const page = reportPage(
-      { jobId: 'j2', state: 'completed', request, seed: 12, createdAt: '2025-01-01T00:00:00.000Z', metrics: fixture.input.metrics, diagnosis, provisional: false },
+      {
+        jobId: 'j2',
+        state: 'completed',
+        request,
+        seed: 12,
+        createdAt: '2025-01-01T00:00:00.000Z',
+        metrics: fixture.input.metrics,
+        diagnosis,
+        provisional: false,
+      },
       '<svg></svg>',
     );
     assert.ok(page.includes('<span class="verdict still-improving">still-improving</span>'));

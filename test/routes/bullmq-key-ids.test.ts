@@ -45,7 +45,8 @@ describe('job and sweep ids that name BullMQ keys', () => {
       if ((await redis.type(`${svc.config.redisPrefix}:${TRAINING_QUEUE}:${name}`)) !== 'none') present.push(name);
     }
     // The reported five exist here, so the routes below really meet BullMQ's keys.
-    for (const name of ['meta', 'events', 'completed', 'stalled-check']) assert.ok(present.includes(name), `${name} key exists`);
+    for (const name of ['meta', 'events', 'completed', 'stalled-check'])
+      assert.ok(present.includes(name), `${name} key exists`);
     for (const name of [...KEY_NAMES, 'x:lock', 'x:logs']) {
       for (const [method, path] of [
         ['get', `/v1/training-jobs/${name}`],
@@ -63,7 +64,11 @@ describe('job and sweep ids that name BullMQ keys', () => {
 
   test('GET of a sweep and its curves answer 404', async () => {
     for (const name of ['meta', 'stalled-check']) {
-      assert.notEqual(await redis.type(`${svc.config.redisPrefix}:${SWEEP_QUEUE}:${name}`), 'none', `${name} key exists`);
+      assert.notEqual(
+        await redis.type(`${svc.config.redisPrefix}:${SWEEP_QUEUE}:${name}`),
+        'none',
+        `${name} key exists`,
+      );
     }
     for (const name of KEY_NAMES) {
       for (const path of [`/v1/sweeps/${name}`, `/v1/sweeps/${name}/curves.svg`]) {

@@ -62,7 +62,10 @@ describe('the catalogue through the HTTP API', () => {
       assert.ok(job.body.metrics.every((m: { trainingModeLoss: number }) => Number.isFinite(m.trainingModeLoss)));
       const model = await svc.http.get(`/v1/models/${job.body.modelId}`);
       assert.equal(typeof model.body.sparsity.zeroShare, 'number');
-      const rows = [{ a: 0.5, b: 0.5, color: 'red' }, { a: -0.5, b: 0.5, color: 'blue' }];
+      const rows = [
+        { a: 0.5, b: 0.5, color: 'red' },
+        { a: -0.5, b: 0.5, color: 'blue' },
+      ];
       const both = await svc.http.post(`/v1/models/${job.body.modelId}/predict`).send({ rows });
       assert.equal(both.status, 200, JSON.stringify(both.body));
       // Inference mode: deterministic and row-independent for every option.
@@ -95,7 +98,12 @@ describe('the catalogue through the HTTP API', () => {
       datasetId,
       target: 'label',
       task: 'classification',
-      model: { hidden: [{ units: 16, dropout: 0.3 }, { units: 16, normalization: 'batch' }] },
+      model: {
+        hidden: [
+          { units: 16, dropout: 0.3 },
+          { units: 16, normalization: 'batch' },
+        ],
+      },
       training: { epochs: 2, seed: 1 },
     });
     await svc.waitForJob(queued.body.jobId);

@@ -58,7 +58,11 @@ describe('contract: every response matches the served /openapi.json', () => {
   async function expect(request: supertest.Test, status: number, validator = contract): Promise<supertest.Response> {
     const res = await request;
     validator.check(res as unknown as HttpResponse);
-    assert.equal(res.status, status, `${(res as unknown as HttpResponse).req.method} ${(res as unknown as HttpResponse).req.path}: ${res.text?.slice(0, 300)}`);
+    assert.equal(
+      res.status,
+      status,
+      `${(res as unknown as HttpResponse).req.method} ${(res as unknown as HttpResponse).req.path}: ${res.text?.slice(0, 300)}`,
+    );
     return res;
   }
   const http = () => svc.http;
@@ -74,7 +78,13 @@ describe('contract: every response matches the served /openapi.json', () => {
 
   before(async () => {
     svc = await startService({
-      env: { API_KEYS: KEY, BODY_LIMIT: String(BODY_LIMIT), PREDICT_BODY_LIMIT: String(BODY_LIMIT), DATASET_BODY_LIMIT: String(DATASET_BODY_LIMIT), RATE_LIMIT_MAX: '100000' },
+      env: {
+        API_KEYS: KEY,
+        BODY_LIMIT: String(BODY_LIMIT),
+        PREDICT_BODY_LIMIT: String(BODY_LIMIT),
+        DATASET_BODY_LIMIT: String(DATASET_BODY_LIMIT),
+        RATE_LIMIT_MAX: '100000',
+      },
     });
     const res = await svc.http.get('/openapi.json');
     assert.equal(res.status, 200);
@@ -87,9 +97,13 @@ describe('contract: every response matches the served /openapi.json', () => {
     await Promise.all(extraConfigs.map((config) => deletePrefix(config)));
   });
 
-  async function startApp(
-    env: Record<string, string>,
-  ): Promise<{ config: Config; app: FastifyInstance; http: ReturnType<typeof supertest>; contract: ContractValidator; document: Document }> {
+  async function startApp(env: Record<string, string>): Promise<{
+    config: Config;
+    app: FastifyInstance;
+    http: ReturnType<typeof supertest>;
+    contract: ContractValidator;
+    document: Document;
+  }> {
     const config = testConfig(env);
     extraConfigs.push(config);
     const app = await buildApp(config);
@@ -115,9 +129,22 @@ describe('contract: every response matches the served /openapi.json', () => {
   test('datasets', async () => {
     const created = await expect(authed(http().post('/v1/datasets')).type('text/csv').send(xorCsv(80)), 201);
     ids.datasetId = created.body.id;
-    await expect(authed(http().post('/v1/datasets')).send({ rows: [{ a: 1, b: 'x' }, { a: 2, b: 'y' }] }), 201);
+    await expect(
+      authed(http().post('/v1/datasets')).send({
+        rows: [
+          { a: 1, b: 'x' },
+          { a: 2, b: 'y' },
+        ],
+      }),
+      201,
+    );
     await expect(authed(http().post('/v1/datasets')).type('text/csv').send('a,b\n1,2\n3\n'), 400);
-    await expect(authed(http().post('/v1/datasets')).type('text/csv').send('a,b\n' + '1.25,2.5\n'.repeat(DATASET_BODY_LIMIT / 8)), 413);
+    await expect(
+      authed(http().post('/v1/datasets'))
+        .type('text/csv')
+        .send('a,b\n' + '1.25,2.5\n'.repeat(DATASET_BODY_LIMIT / 8)),
+      413,
+    );
     await expect(authed(http().post('/v1/datasets')).type('application/xml').send('<a/>'), 415);
     await expect(authed(http().get(`/v1/datasets/${ids.datasetId}`)), 200);
     await expect(authed(http().get('/v1/datasets/ds_missing')), 404);
@@ -132,7 +159,11 @@ describe('contract: every response matches the served /openapi.json', () => {
     // A 409: a dataset a waiting job trains on (an app without a worker, so the job stays waiting).
     const idle = await startApp({ RATE_LIMIT_MAX: '0' });
     const used = await expect(idle.http.post('/v1/datasets').type('text/csv').send(xorCsv(20)), 201, idle.contract);
-    await expect(idle.http.post('/v1/training-jobs').send({ datasetId: used.body.id, target: 'label', task: 'classification' }), 202, idle.contract);
+    await expect(
+      idle.http.post('/v1/training-jobs').send({ datasetId: used.body.id, target: 'label', task: 'classification' }),
+      202,
+      idle.contract,
+    );
     const refused = await expect(idle.http.delete(`/v1/datasets/${used.body.id}`), 409, idle.contract);
     assert.equal(refused.body.error.code, 'DATASET_IN_USE');
     contract.seen.add('DELETE /v1/datasets/{datasetId} 409');
@@ -148,12 +179,20 @@ describe('contract: every response matches the served /openapi.json', () => {
       evaluation: { calibration: 'temperature', threshold: 'f1', importance: { repeats: 2 } },
       validation: { folds: 3 },
     };
-    const queued = await expect(authed(http().post('/v1/training-jobs')).set('idempotency-key', 'contract-1').send(request), 202);
+    const queued = await expect(
+      authed(http().post('/v1/training-jobs')).set('idempotency-key', 'contract-1').send(request),
+      202,
+    );
     ids.jobId = queued.body.jobId;
-    const replayed = await expect(authed(http().post('/v1/training-jobs')).set('idempotency-key', 'contract-1').send(request), 202);
+    const replayed = await expect(
+      authed(http().post('/v1/training-jobs')).set('idempotency-key', 'contract-1').send(request),
+      202,
+    );
     assert.equal(replayed.headers['idempotent-replayed'], 'true');
     await expect(
-      authed(http().post('/v1/training-jobs')).set('idempotency-key', 'contract-1').send({ ...request, training: { epochs: 3 } }),
+      authed(http().post('/v1/training-jobs'))
+        .set('idempotency-key', 'contract-1')
+        .send({ ...request, training: { epochs: 3 } }),
       422,
     );
     await expect(authed(http().post('/v1/training-jobs')).send({ ...request, task: 'clustering' }), 400);
@@ -180,7 +219,10 @@ describe('contract: every response matches the served /openapi.json', () => {
 
     await expect(authed(http().delete(`/v1/training-jobs/${ids.jobId}`)), 409);
     await expect(authed(http().delete('/v1/training-jobs/nope')), 404);
-    const other = await expect(authed(http().post('/v1/training-jobs')).send({ ...request, training: { epochs: 50 } }), 202);
+    const other = await expect(
+      authed(http().post('/v1/training-jobs')).send({ ...request, training: { epochs: 50 } }),
+      202,
+    );
     await expect(authed(http().delete(`/v1/training-jobs/${other.body.jobId}`)), 202);
     ids.cancelledJobId = other.body.jobId;
   });
@@ -194,11 +236,17 @@ describe('contract: every response matches the served /openapi.json', () => {
     const predict = `/v1/models/${ids.modelId}/predict`;
     await expect(authed(http().post(predict)).send({ rows: [{ a: 0.5, b: -0.5, color: 'red' }] }), 200);
     await expect(authed(http().post(predict)).send({ inputs: [[0.5, -0.5, 'blue']] }), 200);
-    const drift = await expect(authed(http().post(`${predict}?explain=drift`)).send({ inputs: [[50, -0.5, 'green']] }), 200);
+    const drift = await expect(
+      authed(http().post(`${predict}?explain=drift`)).send({ inputs: [[50, -0.5, 'green']] }),
+      200,
+    );
     assert.equal(drift.body.drift.outOfRange.a, 1);
     await expect(authed(http().post(predict)).send({ rows: [{ a: 'high', b: 1, color: 'red' }] }), 400);
     await expect(authed(http().post('/v1/models/mdl_missing/predict')).send({ inputs: [[1, 2, 'red']] }), 404);
-    await expect(authed(http().post(predict)).send({ inputs: Array.from({ length: 2_000 }, () => [0.12345, 0.6789, 'red']) }), 413);
+    await expect(
+      authed(http().post(predict)).send({ inputs: Array.from({ length: 2_000 }, () => [0.12345, 0.6789, 'red']) }),
+      413,
+    );
     await expect(authed(http().post(predict)).type('text/plain').send('{"inputs":[[1,2,"red"]]}'), 415);
     await expect(authed(http().get(`/v1/models/${ids.modelId}/export`)), 200);
     await expect(authed(http().get('/v1/models/mdl_missing/export')), 404);
@@ -231,7 +279,10 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(authed(http().post(versions)).send({ modelId: ids.modelId, jobId: ids.jobId }), 400);
     await expect(authed(http().post(versions)).send({ modelId: 'x'.repeat(BODY_LIMIT) }), 413);
     await expect(authed(http().post(versions)).type('text/plain').send('{}'), 415);
-    await expect(authed(http().post(`/v1/model-names/${'n'.repeat(100)}/versions`)).send({ modelId: ids.modelId }), 400);
+    await expect(
+      authed(http().post(`/v1/model-names/${'n'.repeat(100)}/versions`)).send({ modelId: ids.modelId }),
+      400,
+    );
 
     await expect(authed(http().get('/v1/model-names')), 200);
     await expect(authed(http().get('/v1/model-names?offset=-1')), 400);
@@ -252,7 +303,10 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(authed(http().get('/v1/model-names/churn/history?limit=5000')), 400);
     await expect(authed(http().get('/v1/model-names/nobody/history')), 404);
 
-    const predicted = await expect(authed(http().post('/v1/models/churn@production/predict')).send({ inputs: [[0.5, -0.5, 'blue']] }), 200);
+    const predicted = await expect(
+      authed(http().post('/v1/models/churn@production/predict')).send({ inputs: [[0.5, -0.5, 'blue']] }),
+      200,
+    );
     assert.equal(predicted.headers['x-model-id'], ids.modelId);
     await expect(authed(http().get('/v1/models/churn@staging')), 404);
 
@@ -288,7 +342,12 @@ describe('contract: every response matches the served /openapi.json', () => {
     for (const path of ['/v2/models/churn/infer', '/v2/models/churn/versions/1/infer']) {
       await expect(authed(http().post(path)).send({ inputs }), 200);
       await expect(authed(http().post(path)).send({ inputs: inputs.slice(1) }), 400);
-      await expect(authed(http().post(path)).send({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: ['x'.repeat(BODY_LIMIT)] }] }), 413);
+      await expect(
+        authed(http().post(path)).send({
+          inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: ['x'.repeat(BODY_LIMIT)] }],
+        }),
+        413,
+      );
       await expect(authed(http().post(path)).type('text/csv').send('a,b\n1,2\n'), 415);
     }
     await expect(authed(http().post('/v2/models/nobody/infer')).send({ inputs }), 404);
@@ -297,13 +356,30 @@ describe('contract: every response matches the served /openapi.json', () => {
   });
 
   test('sweeps', async () => {
-    const base = { datasetId: ids.datasetId, target: 'label', task: 'classification', training: { epochs: 1, seed: 1 } };
-    const created = await expect(authed(http().post('/v1/sweeps')).send({ base, grid: { 'regularization.l2': [0, 0.01] } }), 202);
+    const base = {
+      datasetId: ids.datasetId,
+      target: 'label',
+      task: 'classification',
+      training: { epochs: 1, seed: 1 },
+    };
+    const created = await expect(
+      authed(http().post('/v1/sweeps')).send({ base, grid: { 'regularization.l2': [0, 0.01] } }),
+      202,
+    );
     ids.sweepId = created.body.sweepId;
     await expect(authed(http().post('/v1/sweeps')).send({ base, grid: {} }), 400);
-    await expect(authed(http().post('/v1/sweeps')).send({ base, grid: { 'regularization.l2': Array(BODY_LIMIT / 2).fill(0) } }), 413);
+    await expect(
+      authed(http().post('/v1/sweeps')).send({ base, grid: { 'regularization.l2': Array(BODY_LIMIT / 2).fill(0) } }),
+      413,
+    );
     await expect(authed(http().post('/v1/sweeps')).type('text/csv').send('a,b\n1,2\n'), 415);
-    await expect(authed(http().post('/v1/sweeps')).send({ base: { ...base, datasetId: 'ds_missing' }, grid: { 'regularization.l2': [0] } }), 404);
+    await expect(
+      authed(http().post('/v1/sweeps')).send({
+        base: { ...base, datasetId: 'ds_missing' },
+        grid: { 'regularization.l2': [0] },
+      }),
+      404,
+    );
     await expect(authed(http().get(`/v1/sweeps/${ids.sweepId}`)), 200);
     await expect(authed(http().get('/v1/sweeps/nope')), 404);
     await expect(authed(http().get(`/v1/sweeps/${ids.sweepId}/curves.svg`)), 200);
@@ -311,19 +387,40 @@ describe('contract: every response matches the served /openapi.json', () => {
   });
 
   test('searches', async () => {
-    const base = { datasetId: ids.datasetId, target: 'label', task: 'classification', training: { epochs: 1, seed: 1 } };
+    const base = {
+      datasetId: ids.datasetId,
+      target: 'label',
+      task: 'classification',
+      training: { epochs: 1, seed: 1 },
+    };
     const space = { 'regularization.l2': { type: 'choice', values: [0, 0.01] } };
     const searches = createSearchWorker(svc.config);
     try {
       const created = await expect(
-        authed(http().post('/v1/searches')).set('idempotency-key', 'contract-search').send({ base, space, strategy: 'grid', budget: { maxTrials: 1 } }),
+        authed(http().post('/v1/searches'))
+          .set('idempotency-key', 'contract-search')
+          .send({ base, space, strategy: 'grid', budget: { maxTrials: 1 } }),
         202,
       );
-      await expect(authed(http().post('/v1/searches')).set('idempotency-key', 'contract-search').send({ base, space, strategy: 'grid' }), 422);
+      await expect(
+        authed(http().post('/v1/searches'))
+          .set('idempotency-key', 'contract-search')
+          .send({ base, space, strategy: 'grid' }),
+        422,
+      );
       await expect(authed(http().post('/v1/searches')).send({ base, space: {} }), 400);
-      await expect(authed(http().post('/v1/searches')).send({ base, space: { 'regularization.l2': { type: 'choice', values: Array(BODY_LIMIT / 2).fill(0) } } }), 413);
+      await expect(
+        authed(http().post('/v1/searches')).send({
+          base,
+          space: { 'regularization.l2': { type: 'choice', values: Array(BODY_LIMIT / 2).fill(0) } },
+        }),
+        413,
+      );
       await expect(authed(http().post('/v1/searches')).type('text/csv').send('a,b\n1,2\n'), 415);
-      await expect(authed(http().post('/v1/searches')).send({ base: { ...base, datasetId: 'ds_missing' }, space }), 404);
+      await expect(
+        authed(http().post('/v1/searches')).send({ base: { ...base, datasetId: 'ds_missing' }, space }),
+        404,
+      );
       await expect(authed(http().get('/v1/searches/nope')), 404);
       await expect(authed(http().delete('/v1/searches/nope')), 404);
       const id = created.body.searchId as string;
@@ -338,7 +435,10 @@ describe('contract: every response matches the served /openapi.json', () => {
       await expect(authed(http().get(`/v1/searches/${id}/curves.svg`)), 200);
       await expect(authed(http().get('/v1/searches/nope/curves.svg')), 404);
       await expect(authed(http().get('/v1/searches/nope/events')), 404);
-      const running = await expect(authed(http().post('/v1/searches')).send({ base: { ...base, training: { epochs: 500, seed: 1 } }, space }), 202);
+      const running = await expect(
+        authed(http().post('/v1/searches')).send({ base: { ...base, training: { epochs: 500, seed: 1 } }, space }),
+        202,
+      );
       await expect(authed(http().delete(`/v1/searches/${running.body.searchId}`)), 202);
     } finally {
       await searches.close();
@@ -349,7 +449,8 @@ describe('contract: every response matches the served /openapi.json', () => {
     for (const operation of operations(document)) {
       if (operation.responses['401']) await expect(call(http(), operation, urlOf(operation)), 401);
       if (!operation.template.includes('{')) continue;
-      if (operation.responses['414']) await expect(authed(call(http(), operation, urlOf(operation, 'x'.repeat(129)))), 414);
+      if (operation.responses['414'])
+        await expect(authed(call(http(), operation, urlOf(operation, 'x'.repeat(129)))), 414);
       await expect(authed(call(http(), operation, urlOf(operation, '%zz'))), 400);
     }
   });
@@ -357,9 +458,17 @@ describe('contract: every response matches the served /openapi.json', () => {
   test('an open server documents no 401 and marks the key as optional', async () => {
     const open = await startApp({ RATE_LIMIT_MAX: '0' });
     for (const operation of operations(open.document)) {
-      assert.equal(operation.responses['401'], undefined, `${operation.method} ${operation.template} documents a 401 on an open server`);
+      assert.equal(
+        operation.responses['401'],
+        undefined,
+        `${operation.method} ${operation.template} documents a 401 on an open server`,
+      );
       const security = (operation as { security?: unknown[] }).security;
-      if (security) assert.ok(security.some((s) => Object.keys(s as object).length === 0), `${operation.method} ${operation.template}: key not optional`);
+      if (security)
+        assert.ok(
+          security.some((s) => Object.keys(s as object).length === 0),
+          `${operation.method} ${operation.template}: key not optional`,
+        );
     }
     await expect(open.http.get('/v1/models'), 200, open.contract);
   });
@@ -369,7 +478,11 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(limited.http.get('/v1/models').set('authorization', BEARER), 200, limited.contract);
     for (const operation of operations(limited.document)) {
       if (!operation.responses['429']) continue;
-      const res = await expect(call(limited.http, operation, urlOf(operation)).set('authorization', BEARER), 429, limited.contract);
+      const res = await expect(
+        call(limited.http, operation, urlOf(operation)).set('authorization', BEARER),
+        429,
+        limited.contract,
+      );
       assert.ok(res.headers['retry-after'], 'Retry-After');
       contract.seen.add(`${operation.method} ${operation.template} 429`);
     }
@@ -388,21 +501,27 @@ describe('contract: every response matches the served /openapi.json', () => {
       if (!/^\/v[12]\/models|^\/v1\//.test(operation.template)) continue;
       const bodies: Record<string, () => supertest.Test> = {
         'POST /v1/datasets': () => away.http.post('/v1/datasets').type('text/csv').send('a,b\n1,2\n3,4\n'),
-        'POST /v1/training-jobs': () => away.http.post('/v1/training-jobs').send({ datasetId: 'ds_x', target: 'y', task: 'regression' }),
+        'POST /v1/training-jobs': () =>
+          away.http.post('/v1/training-jobs').send({ datasetId: 'ds_x', target: 'y', task: 'regression' }),
         'POST /v1/sweeps': () =>
-          away.http.post('/v1/sweeps').send({ base: { datasetId: 'ds_x', target: 'y', task: 'regression' }, grid: { 'regularization.l2': [0] } }),
-        'POST /v1/searches': () =>
           away.http
-            .post('/v1/searches')
-            .send({ base: { datasetId: 'ds_x', target: 'y', task: 'regression' }, space: { 'regularization.l2': { type: 'choice', values: [0] } } }),
+            .post('/v1/sweeps')
+            .send({ base: { datasetId: 'ds_x', target: 'y', task: 'regression' }, grid: { 'regularization.l2': [0] } }),
+        'POST /v1/searches': () =>
+          away.http.post('/v1/searches').send({
+            base: { datasetId: 'ds_x', target: 'y', task: 'regression' },
+            space: { 'regularization.l2': { type: 'choice', values: [0] } },
+          }),
         'POST /v1/models/{modelId}/predict': () => away.http.post(urlOf(operation)).send({ inputs: [[1]] }),
         'POST /v1/model-names/{name}/versions': () => away.http.post(urlOf(operation)).send({ modelId: 'mdl_x' }),
         'PUT /v1/model-names/{name}/aliases/{alias}': () => away.http.put(urlOf(operation)).send({ version: 1 }),
-        'POST /v2/models/{name}/infer': () => away.http.post(urlOf(operation)).send({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: [1] }] }),
+        'POST /v2/models/{name}/infer': () =>
+          away.http.post(urlOf(operation)).send({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: [1] }] }),
         'POST /v2/models/{name}/versions/{version}/infer': () =>
           away.http.post(urlOf(operation)).send({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: [1] }] }),
       };
-      const send = bodies[`${operation.method} ${operation.template}`] ?? (() => call(away.http, operation, urlOf(operation)));
+      const send =
+        bodies[`${operation.method} ${operation.template}`] ?? (() => call(away.http, operation, urlOf(operation)));
       const res = await expect(send(), 503, away.contract);
       assert.ok(res.headers['retry-after'], `${operation.method} ${operation.template}: Retry-After`);
       contract.seen.add(`${operation.method} ${operation.template} 503`);
@@ -419,7 +538,11 @@ describe('contract: every response matches the served /openapi.json', () => {
     const redis = await PrivateRedis.start(['--maxmemory-policy', 'noeviction']);
     const full = await startApp({ REDIS_URL: redis.url, API_KEYS: KEY, RATE_LIMIT_MAX: '0' });
     await waitForReady(full.http);
-    const upload = await full.http.post('/v1/datasets').set('authorization', BEARER).type('text/csv').send('a,y\n1,2\n3,4\n5,6\n7,8\n');
+    const upload = await full.http
+      .post('/v1/datasets')
+      .set('authorization', BEARER)
+      .type('text/csv')
+      .send('a,y\n1,2\n3,4\n5,6\n7,8\n');
     assert.equal(upload.status, 201);
     const request = { datasetId: upload.body.id, target: 'y', task: 'regression' };
     const queued = await full.http.post('/v1/training-jobs').set('authorization', BEARER).send(request);
@@ -432,7 +555,8 @@ describe('contract: every response matches the served /openapi.json', () => {
       'POST /v1/datasets': () => full.http.post('/v1/datasets').type('text/csv').send('a,b\n1,2\n3,4\n'),
       'POST /v1/training-jobs': () => full.http.post('/v1/training-jobs').send(request),
       'DELETE /v1/training-jobs/{jobId}': () => full.http.delete(`/v1/training-jobs/${queued.body.jobId}`),
-      'POST /v1/sweeps': () => full.http.post('/v1/sweeps').send({ base: request, grid: { 'regularization.l2': [0, 0.1] } }),
+      'POST /v1/sweeps': () =>
+        full.http.post('/v1/sweeps').send({ base: request, grid: { 'regularization.l2': [0, 0.1] } }),
     };
     const documented = operations(full.document).filter((operation) => operation.responses['507']);
     assert.deepEqual(documented.map((o) => `${o.method} ${o.template}`).sort(), Object.keys(sends).sort());
@@ -450,7 +574,10 @@ describe('contract: every response matches the served /openapi.json', () => {
 
   test('every operation but the probes and metrics: 503 with Retry-After when the server is overloaded', async () => {
     // 1 MiB of heap: any Node process is over it, so the first one-second sample reports pressure.
-    const busy = await startApp({ OVERLOAD_MAX_HEAP_USED_BYTES: String(1 << 20), OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0' });
+    const busy = await startApp({
+      OVERLOAD_MAX_HEAP_USED_BYTES: String(1 << 20),
+      OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: '0',
+    });
     const deadline = Date.now() + 5_000;
     while ((await busy.http.get('/v1/models')).status !== 503) {
       if (Date.now() > deadline) throw new Error('no overload within 5 s');
@@ -481,7 +608,9 @@ describe('contract: every response matches the served /openapi.json', () => {
         const raw = await new Promise<string>((resolve) => {
           let received = '';
           const socket = net.connect({ port, host: '127.0.0.1' }, () =>
-            socket.write(`${operation.method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`),
+            socket.write(
+              `${operation.method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":`,
+            ),
           );
           socket.on('data', (chunk) => (received += chunk));
           socket.on('close', () => resolve(received));
@@ -489,8 +618,18 @@ describe('contract: every response matches the served /openapi.json', () => {
         });
         const [head, text = ''] = raw.split('\r\n\r\n');
         const [statusLine, ...lines] = head.split('\r\n');
-        const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
-        const res: HttpResponse = { status: Number(statusLine.split(' ')[1]), headers, text, req: { method: operation.method, path } };
+        const headers = Object.fromEntries(
+          lines.map((line) => [
+            line.slice(0, line.indexOf(':')).toLowerCase(),
+            line.slice(line.indexOf(':') + 1).trim(),
+          ]),
+        );
+        const res: HttpResponse = {
+          status: Number(statusLine.split(' ')[1]),
+          headers,
+          text,
+          req: { method: operation.method, path },
+        };
         slow.contract.check(res);
         assert.equal(res.status, 408, raw);
         contract.seen.add(`${operation.method} ${operation.template} 408`);
@@ -503,7 +642,8 @@ describe('contract: every response matches the served /openapi.json', () => {
     for (const operation of operations(document)) {
       for (const status of Object.keys(operation.responses)) {
         if (UNREACHABLE.has(status)) continue;
-        if (!contract.seen.has(`${operation.method} ${operation.template} ${status}`)) missing.push(`${operation.method} ${operation.template} ${status}`);
+        if (!contract.seen.has(`${operation.method} ${operation.template} ${status}`))
+          missing.push(`${operation.method} ${operation.template} ${status}`);
       }
     }
     assert.deepEqual(missing, [], `documented but never seen:\n${missing.join('\n')}`);

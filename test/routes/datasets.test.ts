@@ -33,7 +33,11 @@ describe('dataset routes', () => {
 
   test('Content-Encoding: gzip is read; other encodings are a 415', async () => {
     const text = 'x,y\n' + Array.from({ length: 3000 }, (_, i) => `${i},${i % 3 === 0 ? 'a' : 'b'}`).join('\n');
-    const zipped = await svc.http.post('/v1/datasets').type('text/csv').set('content-encoding', 'gzip').send(gzipSync(text));
+    const zipped = await svc.http
+      .post('/v1/datasets')
+      .type('text/csv')
+      .set('content-encoding', 'gzip')
+      .send(gzipSync(text));
     assert.equal(zipped.status, 201, zipped.text);
     assert.equal(zipped.body.rows, 3000);
     const plain = await svc.http.post('/v1/datasets').type('text/csv').send(text);
@@ -43,13 +47,20 @@ describe('dataset routes', () => {
     const brotli = await svc.http.post('/v1/datasets').type('text/csv').set('content-encoding', 'br').send('a\n1\n2\n');
     assert.equal(brotli.status, 415);
     assert.match(brotli.body.error.message, /content encoding "br"/);
-    const broken = await svc.http.post('/v1/datasets').type('text/csv').set('content-encoding', 'gzip').send('a\n1\n2\n');
+    const broken = await svc.http
+      .post('/v1/datasets')
+      .type('text/csv')
+      .set('content-encoding', 'gzip')
+      .send('a\n1\n2\n');
     assert.equal(broken.status, 400);
     assert.match(broken.body.error.message, /not valid gzip/);
   });
 
   test('NDJSON rows', async () => {
-    const res = await svc.http.post('/v1/datasets').type('application/x-ndjson').send('{"a":1,"b":"x"}\n{"a":2.5,"b":null}\n');
+    const res = await svc.http
+      .post('/v1/datasets')
+      .type('application/x-ndjson')
+      .send('{"a":1,"b":"x"}\n{"a":2.5,"b":null}\n');
     assert.equal(res.status, 201, res.text);
     assert.deepEqual(res.body.columns, [
       { name: 'a', type: 'numeric' },
@@ -61,11 +72,17 @@ describe('dataset routes', () => {
   });
 
   test('listing pages newest first; delete removes the dataset and its chunks', async () => {
-    const first = await svc.http.post('/v1/datasets').type('text/csv').send('a\n' + '1\n'.repeat(2500));
+    const first = await svc.http
+      .post('/v1/datasets')
+      .type('text/csv')
+      .send('a\n' + '1\n'.repeat(2500));
     const second = await svc.http.post('/v1/datasets').send({ rows: [{ a: 1 }, { a: 2 }] });
     const page = await svc.http.get('/v1/datasets?limit=2');
     assert.equal(page.status, 200);
-    assert.deepEqual(page.body.datasets.map((d: { id: string }) => d.id), [second.body.id, first.body.id]);
+    assert.deepEqual(
+      page.body.datasets.map((d: { id: string }) => d.id),
+      [second.body.id, first.body.id],
+    );
     const total = page.body.total as number;
     assert.ok(total >= 2);
     const next = await svc.http.get('/v1/datasets?limit=2&offset=1');
@@ -82,7 +99,9 @@ describe('dataset routes', () => {
 
   test('DELETE is refused with 409 while a waiting job trains on the dataset', async () => {
     const upload = await svc.http.post('/v1/datasets').type('text/csv').send('a,b\n1,2\n3,4\n5,6\n');
-    const job = await svc.http.post('/v1/training-jobs').send({ datasetId: upload.body.id, target: 'b', task: 'regression' });
+    const job = await svc.http
+      .post('/v1/training-jobs')
+      .send({ datasetId: upload.body.id, target: 'b', task: 'regression' });
     assert.equal(job.status, 202, job.text);
     const refused = await svc.http.delete(`/v1/datasets/${upload.body.id}`);
     assert.equal(refused.status, 409);

@@ -43,13 +43,25 @@ describe('errors', () => {
       ...base(),
       model: { hidden: [{ units: 4, normalization: 'group' }] },
     });
-    await expectError(res, 400, 'VALIDATION', /model\.hidden\[0\]\.normalization: Expected one of none, batch, layer, weight, cosine, sync-batch, ghost-batch, received "group"/);
+    await expectError(
+      res,
+      400,
+      'VALIDATION',
+      /model\.hidden\[0\]\.normalization: Expected one of none, batch, layer, weight, cosine, sync-batch, ghost-batch, received "group"/,
+    );
   });
 
   test('dropout rate outside [0, 1)', async () => {
     for (const dropout of [1, -0.1, 1.5, { rate: 1 }]) {
-      const res = await svc.http.post('/v1/training-jobs').send({ ...base(), model: { hidden: [{ units: 4, dropout }] } });
-      await expectError(res, 400, 'VALIDATION', /model\.hidden\[0\]\.dropout(\.rate)?: dropout(\.rate)? must be in \[0, 1\)/);
+      const res = await svc.http
+        .post('/v1/training-jobs')
+        .send({ ...base(), model: { hidden: [{ units: 4, dropout }] } });
+      await expectError(
+        res,
+        400,
+        'VALIDATION',
+        /model\.hidden\[0\]\.dropout(\.rate)?: dropout(\.rate)? must be in \[0, 1\)/,
+      );
     }
   });
 
@@ -121,7 +133,12 @@ describe('errors', () => {
   test('predict: a row missing a feature, a non-numeric value, a wrong vector length', async () => {
     const url = `/v1/models/${modelId}/predict`;
     await expectError(
-      await svc.http.post(url).send({ rows: [{ a: 1, b: 2, color: 'red' }, { a: 1, color: 'red' }] }),
+      await svc.http.post(url).send({
+        rows: [
+          { a: 1, b: 2, color: 'red' },
+          { a: 1, color: 'red' },
+        ],
+      }),
       400,
       'INVALID_PREDICT_INPUT',
       /row 1 is missing feature "b"/,
@@ -181,8 +198,16 @@ describe('errors', () => {
       .post('/v1/training-jobs')
       .set('content-type', 'text/plain')
       .send(JSON.stringify(base()));
-    await expectError(plain, 415, 'UNSUPPORTED_MEDIA_TYPE', /"text\/plain" is not accepted by POST \/v1\/training-jobs; send "application\/json"$/);
-    const predict = await svc.http.post(`/v1/models/${modelId}/predict`).set('content-type', 'text/csv').send('a,b\n1,2\n');
+    await expectError(
+      plain,
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+      /"text\/plain" is not accepted by POST \/v1\/training-jobs; send "application\/json"$/,
+    );
+    const predict = await svc.http
+      .post(`/v1/models/${modelId}/predict`)
+      .set('content-type', 'text/csv')
+      .send('a,b\n1,2\n');
     await expectError(predict, 415, 'UNSUPPORTED_MEDIA_TYPE', /send "application\/json"$/);
     // Uploads take CSV too, and the message says so.
     const xml = await svc.http.post('/v1/datasets').set('content-type', 'application/xml').send('<a/>');
@@ -196,10 +221,25 @@ describe('errors', () => {
 
   test('ids up to 128 characters are ids (404 when unknown); longer ones are a 414', async () => {
     for (const length of [101, 128]) {
-      await expectError(await svc.http.get(`/v1/datasets/${'d'.repeat(length)}`), 404, 'DATASET_NOT_FOUND', /does not exist/);
-      await expectError(await svc.http.get(`/v1/models/${'m'.repeat(length)}`), 404, 'MODEL_NOT_FOUND', /does not exist/);
+      await expectError(
+        await svc.http.get(`/v1/datasets/${'d'.repeat(length)}`),
+        404,
+        'DATASET_NOT_FOUND',
+        /does not exist/,
+      );
+      await expectError(
+        await svc.http.get(`/v1/models/${'m'.repeat(length)}`),
+        404,
+        'MODEL_NOT_FOUND',
+        /does not exist/,
+      );
     }
-    await expectError(await svc.http.get(`/v1/datasets/${'d'.repeat(129)}`), 414, 'URI_TOO_LONG', /at most 128 characters/);
+    await expectError(
+      await svc.http.get(`/v1/datasets/${'d'.repeat(129)}`),
+      414,
+      'URI_TOO_LONG',
+      /at most 128 characters/,
+    );
   });
 
   test('request body over the limit is a 413', async () => {
@@ -212,6 +252,11 @@ describe('errors', () => {
     const many = await svc.http
       .post(`/v1/models/${modelId}/predict`)
       .send({ inputs: Array.from({ length: 10_001 }, () => [1.2345, 2.3456, 'red']) });
-    await expectError(many, 400, 'INVALID_PREDICT_INPUT', /inputs has 10001 rows; the limit is 10000 per request \(the server's MAX_PREDICT_ROWS setting\)/);
+    await expectError(
+      many,
+      400,
+      'INVALID_PREDICT_INPUT',
+      /inputs has 10001 rows; the limit is 10000 per request \(the server's MAX_PREDICT_ROWS setting\)/,
+    );
   });
 });

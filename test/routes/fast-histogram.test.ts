@@ -9,7 +9,12 @@ const LABELS = ['method', 'route', 'status_code'] as const;
 function pair() {
   const stock = new Registry();
   const fast = new Registry();
-  const config = { name: 'fitwell_test_seconds', help: 'A test "histogram" \\ with escapes.', labelNames: LABELS, buckets: BUCKETS };
+  const config = {
+    name: 'fitwell_test_seconds',
+    help: 'A test "histogram" \\ with escapes.',
+    labelNames: LABELS,
+    buckets: BUCKETS,
+  };
   return {
     stock,
     fast,
@@ -35,7 +40,8 @@ describe('FastHistogram', () => {
         stockHistogram.observe(labels, value * (1 + (i++ % 3)));
         // Half through the hot path's form, half through the object form: the same series.
         if (i % 2) fastHistogram.observe(labels, value * (1 + ((i - 1) % 3)));
-        else fastHistogram.observeValues([labels.method, labels.route, labels.status_code], value * (1 + ((i - 1) % 3)));
+        else
+          fastHistogram.observeValues([labels.method, labels.route, labels.status_code], value * (1 + ((i - 1) % 3)));
       }
     }
     assert.equal(await fast.metrics(), await stock.metrics());
@@ -56,8 +62,17 @@ describe('FastHistogram', () => {
 
   test('refuses unknown labels and values that are not finite numbers, as prom-client does', () => {
     const { fastHistogram } = pair();
-    assert.throws(() => fastHistogram.observe({ method: 'GET', route: '/', status_code: '200', extra: 'x' } as never, 1), /extra/);
-    assert.throws(() => fastHistogram.observe({ method: 'GET', route: '/', status_code: '200' }, Number.NaN), /not a valid number/);
-    assert.throws(() => fastHistogram.observe({ method: 'GET', route: '/', status_code: '200' }, Infinity), /not a valid number/);
+    assert.throws(
+      () => fastHistogram.observe({ method: 'GET', route: '/', status_code: '200', extra: 'x' } as never, 1),
+      /extra/,
+    );
+    assert.throws(
+      () => fastHistogram.observe({ method: 'GET', route: '/', status_code: '200' }, Number.NaN),
+      /not a valid number/,
+    );
+    assert.throws(
+      () => fastHistogram.observe({ method: 'GET', route: '/', status_code: '200' }, Infinity),
+      /not a valid number/,
+    );
   });
 });

@@ -70,7 +70,10 @@ describe('HTTP latency metrics', () => {
     assert.equal(counts.get(series('GET', '/test-text', 200)), 1);
     assert.equal(counts.get(series('GET', '/test-stream', 200)), 1);
     for (const [labels, sum] of sums) assert.ok(sum > 0 && sum < 5, `${labels}: ${sum}`);
-    assert.ok(sums.get(series('GET', '/test-stream', 200))! >= (STREAM_MS - 5) / 1000, 'the stream counts until it is sent');
+    assert.ok(
+      sums.get(series('GET', '/test-stream', 200))! >= (STREAM_MS - 5) / 1000,
+      'the stream counts until it is sent',
+    );
     assert.ok(sums.get(series('GET', '/test-text', 200))! < STREAM_MS / 1000);
   });
 });

@@ -101,7 +101,10 @@ describe('epoch metrics stored by older versions', () => {
         if (event.event === 'epoch') epochs.push(event.data);
       }
       const parsed = epochs.map((e) => epochMetricsSchema.strict().parse(e));
-      assert.deepEqual(parsed.map((m) => m.trainingModeLoss), [legacy(1).loss, legacy(2).loss, current.trainingModeLoss]);
+      assert.deepEqual(
+        parsed.map((m) => m.trainingModeLoss),
+        [legacy(1).loss, legacy(2).loss, current.trainingModeLoss],
+      );
     } finally {
       client.abort();
     }
@@ -120,17 +123,34 @@ describe('epoch metrics stored by older versions', () => {
     const redis = svc.app.services.redis;
     const checkpoints = new CheckpointStore(redis, svc.config.redisPrefix);
     const old = {
-      trainer: { epoch: 2, weights: {}, optimizer: { step: 0, slots: {} }, rng: [1, 2, 3, 4], metrics: [legacy(1), legacy(2)] },
+      trainer: {
+        epoch: 2,
+        weights: {},
+        optimizer: { step: 0, slots: {} },
+        rng: [1, 2, 3, 4],
+        metrics: [legacy(1), legacy(2)],
+      },
       resumedAt: [],
     } as unknown as JobCheckpoint;
     await checkpoints.save('legacy-job', old);
     const loaded = await checkpoints.load('legacy-job');
-    assert.deepEqual(loaded!.trainer.metrics.map((m) => m.trainingModeLoss), [legacy(1).loss, legacy(2).loss]);
+    assert.deepEqual(
+      loaded!.trainer.metrics.map((m) => m.trainingModeLoss),
+      [legacy(1).loss, legacy(2).loss],
+    );
     assert.ok(loaded!.trainer.metrics.every((m) => !('loss' in m) && m.accuracy === undefined));
     await checkpoints.delete('legacy-job');
 
     const id = 'mdl_legacy';
-    const meta = { id, jobId, createdAt: new Date().toISOString(), task: 'classification', target: 'label', datasetId: 'ds', finalMetrics: legacy(2) };
+    const meta = {
+      id,
+      jobId,
+      createdAt: new Date().toISOString(),
+      task: 'classification',
+      target: 'label',
+      datasetId: 'ds',
+      finalMetrics: legacy(2),
+    };
     const frozen: FrozenModel = {
       inputSize: 1,
       outputSize: 1,

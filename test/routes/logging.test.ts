@@ -25,20 +25,26 @@ describe('structured logs', () => {
     const traced = await svc.http.get(`/v1/datasets/${datasetId}`).set('x-request-id', 'trace-42.a');
     assert.equal(traced.headers['x-request-id'], 'trace-42.a');
     const lines = logs.lines.filter((l) => l.reqId === 'trace-42.a');
-    assert.deepEqual(lines.map((l) => l.msg), ['incoming request', 'request completed']);
-    assert.equal(lines[1].datasetId, datasetId, 'the URL\'s dataset id is a field');
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      ['incoming request', 'request completed'],
+    );
+    assert.equal(lines[1].datasetId, datasetId, "the URL's dataset id is a field");
 
     const generated = await svc.http.get('/healthz').set('x-request-id', 'no spaces or "quotes" allowed');
     assert.match(generated.headers['x-request-id'], /^[0-9a-f-]{36}$/, 'an unsafe id is replaced by a UUID');
   });
 
   test('a queued job is logged with its job id and the request id', async () => {
-    const res = await svc.http.post('/v1/training-jobs').set('x-request-id', 'queue-1').send({
-      datasetId,
-      target: 'label',
-      task: 'classification',
-      training: { epochs: 1 },
-    });
+    const res = await svc.http
+      .post('/v1/training-jobs')
+      .set('x-request-id', 'queue-1')
+      .send({
+        datasetId,
+        target: 'label',
+        task: 'classification',
+        training: { epochs: 1 },
+      });
     assert.equal(res.status, 202);
     const line = await logs.waitFor((l) => l.msg === 'training job queued');
     assert.equal(line.jobId, res.body.jobId);
@@ -52,13 +58,18 @@ describe('structured logs', () => {
   test('secrets are never written: headers, query strings, apiKey-like fields', async () => {
     await svc.http.get(`/v1/models?apiKey=${SECRET}&limit=5`).set('authorization', `Bearer ${SECRET}`);
     await svc.http.get('/v1/models').set('x-api-key', SECRET);
-    svc.app.log.info({ apiKey: SECRET, config: { apiKeys: [SECRET] }, user: { password: SECRET } }, 'secret-bearing object');
+    svc.app.log.info(
+      { apiKey: SECRET, config: { apiKeys: [SECRET] }, user: { password: SECRET } },
+      'secret-bearing object',
+    );
     // Even a line that logs the raw headers object is censored.
     svc.app.log.info({ req: { headers: { authorization: `Bearer ${SECRET}` } } }, 'headers');
 
     const line = await logs.waitFor((l) => l.msg === 'headers');
     assert.deepEqual(line.req, { headers: { authorization: '[redacted]' } });
-    const incoming = logs.lines.find((l) => l.msg === 'incoming request' && (l.req as { url: string }).url.includes('limit=5'));
+    const incoming = logs.lines.find(
+      (l) => l.msg === 'incoming request' && (l.req as { url: string }).url.includes('limit=5'),
+    );
     assert.equal((incoming?.req as { url: string }).url, '/v1/models?apiKey=[redacted]&limit=5');
     for (const raw of logs.raw) assert.ok(!raw.includes(SECRET), `a log line holds the secret: ${raw}`);
     assert.ok(logs.raw.some((raw) => raw.includes('"apiKey":"[redacted]"')));

@@ -60,7 +60,12 @@ describe('Prometheus metrics', () => {
     jobId = queued.body.jobId;
     await svc.waitForJob(jobId);
     modelId = (await svc.http.get(`/v1/training-jobs/${jobId}`)).body.modelId;
-    const predicted = await svc.http.post(`/v1/models/${modelId}/predict`).send({ inputs: [[0.5, 0.5, 'red'], [-0.5, 0.5, 'blue']] });
+    const predicted = await svc.http.post(`/v1/models/${modelId}/predict`).send({
+      inputs: [
+        [0.5, 0.5, 'red'],
+        [-0.5, 0.5, 'blue'],
+      ],
+    });
     assert.equal(predicted.status, 200, JSON.stringify(predicted.body));
   });
   after(async () => {
@@ -78,7 +83,11 @@ describe('Prometheus metrics', () => {
     assert.equal(value(samples, 'fitwell_http_request_duration_seconds_count', predictRoute), 1);
     assert.ok(value(samples, 'fitwell_http_request_duration_seconds_sum', predictRoute)! > 0);
     assert.equal(
-      value(samples, 'fitwell_http_request_duration_seconds_count', { method: 'GET', route: '/v1/training-jobs/:jobId', status_code: '200' }),
+      value(samples, 'fitwell_http_request_duration_seconds_count', {
+        method: 'GET',
+        route: '/v1/training-jobs/:jobId',
+        status_code: '200',
+      }),
       1,
     );
     const labelValues = samples.flatMap((s) => Object.values(s.labels));

@@ -184,7 +184,11 @@ describe('model export (TensorFlow.js LayersModel)', () => {
     const { model, meta } = await download(modelId);
     try {
       assert.equal(meta.output.kind, 'standardized-target');
-      const rows: Row[] = [{ a: 0.3, b: -0.2 }, { a: -1, b: 1 }, { a: null, b: 0 }];
+      const rows: Row[] = [
+        { a: 0.3, b: -0.2 },
+        { a: -1, b: 1 },
+        { a: null, b: 0 },
+      ];
       const service = await svc.http.post(`/v1/models/${modelId}/predict`).send({ rows });
       const exported = run(model, meta, rows).map(([z]) => z * meta.output.std! + meta.output.mean!);
       exported.forEach((y, r) => {
@@ -210,7 +214,12 @@ describe('model export (TensorFlow.js LayersModel)', () => {
       first,
       { op: 'activation', fn: 'relu' },
       { op: 'affine', scale, shift },
-      { op: 'layerNorm', gain: new Float32Array(units).fill(1.5), bias: new Float32Array(units).fill(0.1), epsilon: 1e-3 },
+      {
+        op: 'layerNorm',
+        gain: new Float32Array(units).fill(1.5),
+        bias: new Float32Array(units).fill(0.1),
+        epsilon: 1e-3,
+      },
       ...ops.slice(ops.findIndex((op, i) => i > 0 && op.op === 'dense')),
     ];
     const affineId = `${source.id}_affine`;

@@ -24,7 +24,11 @@ describe('named models: versions, aliases, deletion across replicas', () => {
   let httpB: ReturnType<typeof supertest>;
   let v1: StoredModel;
   let v2: StoredModel;
-  const rows = [{ a: 0.9, b: -0.8, color: 'red' }, { a: -0.3, b: 0.7, color: 'blue' }, { a: 0.1, b: 0.2, color: 'red' }];
+  const rows = [
+    { a: 0.9, b: -0.8, color: 'red' },
+    { a: -0.3, b: 0.7, color: 'blue' },
+    { a: 0.1, b: 0.2, color: 'red' },
+  ];
 
   before(async () => {
     config = testConfig();
@@ -36,7 +40,11 @@ describe('named models: versions, aliases, deletion across replicas', () => {
     httpB = supertest(b.server);
     const spec = { target: 'label', task: 'classification' as const, training: { epochs: 3 } };
     v1 = await trainStoredModel(xorCsv(120), { ...spec, training: { epochs: 3, seed: 1 } });
-    v2 = await trainStoredModel(xorCsv(120), { ...spec, model: { hidden: [{ units: 5 }] }, training: { epochs: 3, seed: 2 } });
+    v2 = await trainStoredModel(xorCsv(120), {
+      ...spec,
+      model: { hidden: [{ units: 5 }] },
+      training: { epochs: 3, seed: 2 },
+    });
     await a.services.models.save(v1.meta, v1.frozen);
     await a.services.models.save(v2.meta, v2.frozen);
   });
@@ -45,12 +53,16 @@ describe('named models: versions, aliases, deletion across replicas', () => {
     await deletePrefix(config);
   });
 
-  const predict = (http: ReturnType<typeof supertest>, ref: string) => http.post(`/v1/models/${ref}/predict`).send({ rows });
+  const predict = (http: ReturnType<typeof supertest>, ref: string) =>
+    http.post(`/v1/models/${ref}/predict`).send({ rows });
 
   test('versions are numbered in order and listed with the name', async () => {
     const first = await httpA.post('/v1/model-names/churn/versions').send({ modelId: v1.meta.id });
     assert.equal(first.status, 201, first.text);
-    assert.deepEqual({ name: first.body.name, version: first.body.version, modelId: first.body.modelId }, { name: 'churn', version: 1, modelId: v1.meta.id });
+    assert.deepEqual(
+      { name: first.body.name, version: first.body.version, modelId: first.body.modelId },
+      { name: 'churn', version: 1, modelId: v1.meta.id },
+    );
     const second = await httpB.post('/v1/model-names/churn/versions').send({ modelId: v2.meta.id });
     assert.equal(second.body.version, 2);
     const missing = await httpA.post('/v1/model-names/churn/versions').send({ modelId: 'mdl_missing' });
@@ -61,18 +73,31 @@ describe('named models: versions, aliases, deletion across replicas', () => {
 
     const name = await httpA.get('/v1/model-names/churn');
     assert.equal(name.status, 200);
-    assert.deepEqual(name.body.versions.map((v: { version: number; modelId: string }) => [v.version, v.modelId]), [[1, v1.meta.id], [2, v2.meta.id]]);
+    assert.deepEqual(
+      name.body.versions.map((v: { version: number; modelId: string }) => [v.version, v.modelId]),
+      [
+        [1, v1.meta.id],
+        [2, v2.meta.id],
+      ],
+    );
     assert.equal(name.body.latestVersion, 2);
     const list = await httpA.get('/v1/model-names?limit=10');
     assert.equal(list.status, 200);
-    assert.deepEqual(list.body.names.map((n: { name: string }) => n.name), ['churn']);
+    assert.deepEqual(
+      list.body.names.map((n: { name: string }) => n.name),
+      ['churn'],
+    );
     assert.equal(list.body.total, 1);
   });
 
   test('an alias addresses predict on every replica, moves atomically and rolls back', async () => {
     const direct1 = await predict(httpA, v1.meta.id);
     const direct2 = await predict(httpA, v2.meta.id);
-    assert.notDeepEqual(direct1.body.probabilities, direct2.body.probabilities, 'the two versions must differ for this test to mean anything');
+    assert.notDeepEqual(
+      direct1.body.probabilities,
+      direct2.body.probabilities,
+      'the two versions must differ for this test to mean anything',
+    );
 
     // No alias yet: a bare name is its latest version (`churn@2` on /v1).
     assert.equal((await predict(httpA, 'churn@production')).body.error.code, 'ALIAS_NOT_FOUND');
@@ -103,13 +128,21 @@ describe('named models: versions, aliases, deletion across replicas', () => {
     const history = await httpA.get('/v1/model-names/churn/history');
     assert.deepEqual(
       history.body.moves.map((m: { alias: string; from?: number; to?: number }) => [m.alias, m.from, m.to]),
-      [['production', 2, 1], ['production', 1, 2], ['production', undefined, 1]],
+      [
+        ['production', 2, 1],
+        ['production', 1, 2],
+        ['production', undefined, 1],
+      ],
     );
 
     const noVersion = await httpA.put('/v1/model-names/churn/aliases/staging').send({ version: 9 });
     assert.equal(noVersion.status, 404);
     assert.equal(noVersion.body.error.code, 'MODEL_VERSION_NOT_FOUND');
-    assert.equal((await httpA.put('/v1/model-names/churn/aliases/12').send({ version: 1 })).status, 400, 'an all-digit alias would shadow a version');
+    assert.equal(
+      (await httpA.put('/v1/model-names/churn/aliases/12').send({ version: 1 })).status,
+      400,
+      'an all-digit alias would shadow a version',
+    );
     assert.equal((await predict(httpA, 'nobody@production')).body.error.code, 'MODEL_NAME_NOT_FOUND');
     assert.equal((await predict(httpA, 'churn@7')).body.error.code, 'MODEL_VERSION_NOT_FOUND');
   });
@@ -132,7 +165,11 @@ describe('named models: versions, aliases, deletion across replicas', () => {
     assert.equal((await predict(httpB, v1.meta.id)).status, 404);
     assert.equal((await httpB.get(`/v1/models/${v1.meta.id}`)).status, 404);
     const name = await httpB.get('/v1/model-names/churn');
-    assert.deepEqual(name.body.versions.map((v: { version: number }) => v.version), [2], 'the deleted model\'s version is gone');
+    assert.deepEqual(
+      name.body.versions.map((v: { version: number }) => v.version),
+      [2],
+      "the deleted model's version is gone",
+    );
     assert.equal(name.body.latestVersion, 2);
     assert.equal((await predict(httpB, 'churn@1')).body.error.code, 'MODEL_VERSION_NOT_FOUND');
     const models = await httpA.get('/v1/models');

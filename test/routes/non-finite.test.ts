@@ -53,12 +53,16 @@ describe('non-finite and out-of-range values', () => {
       task: 'regression',
       training: { epochs: 30, seed: 1, learningRate: 10, optimizer: 'sgd' },
     });
-    await assert.rejects(svc.waitForJob(queued.body.jobId), /training diverged at epoch \d+: \w+ is (NaN|Infinity|-Infinity)/);
+    await assert.rejects(
+      svc.waitForJob(queued.body.jobId),
+      /training diverged at epoch \d+: \w+ is (NaN|Infinity|-Infinity)/,
+    );
     const job = await valid(svc.http.get(`/v1/training-jobs/${queued.body.jobId}`), 200);
     const view = job.body as unknown as { state: string; error: string; metrics: Record<string, unknown>[] };
     assert.equal(view.state, 'failed');
     assert.match(view.error, /lower training\.learningRate/);
-    for (const epoch of view.metrics) for (const value of Object.values(epoch)) assert.ok(Number.isFinite(value), JSON.stringify(epoch));
+    for (const epoch of view.metrics)
+      for (const value of Object.values(epoch)) assert.ok(Number.isFinite(value), JSON.stringify(epoch));
     await valid(svc.http.get(`/v1/training-jobs/${queued.body.jobId}/report`), 200);
     await valid(svc.http.get(`/v1/training-jobs/${queued.body.jobId}/curves.svg`), 200);
     await valid(svc.http.get(`/v1/training-jobs/${queued.body.jobId}/events`), 200);
@@ -80,7 +84,11 @@ describe('non-finite and out-of-range values', () => {
     );
     const job = await valid(svc.http.get(`/v1/training-jobs/${queued.body.jobId}`), 200);
     const metrics = (job.body as unknown as { metrics: Record<string, unknown>[] }).metrics;
-    assert.deepEqual(metrics.map((m) => m.epoch), [1, 2], 'the epoch without its required numbers is left out');
+    assert.deepEqual(
+      metrics.map((m) => m.epoch),
+      [1, 2],
+      'the epoch without its required numbers is left out',
+    );
     assert.equal(metrics[1].valLoss, undefined);
     await valid(svc.http.get(`/v1/training-jobs/${queued.body.jobId}/report`), 200);
     await valid(svc.http.get(`/v1/training-jobs/${queued.body.jobId}/curves.svg`), 200);
@@ -95,8 +103,19 @@ describe('non-finite and out-of-range values', () => {
     }
     // Within float32, but ~5e38 standard deviations from the training mean: the network's output
     // is not a number. Named, instead of answered with null probabilities.
-    const far = await valid(svc.http.post(url).send({ inputs: [[0.2, 0.1, 'red'], [3e38, 0.5, 'red']] }), 400);
-    assert.match(far.body.error!.message, /^row 1: the model's output is not a finite number; feature "a" \(3e\+38\) is [\d.e+]+ standard deviations from its training mean/);
+    const far = await valid(
+      svc.http.post(url).send({
+        inputs: [
+          [0.2, 0.1, 'red'],
+          [3e38, 0.5, 'red'],
+        ],
+      }),
+      400,
+    );
+    assert.match(
+      far.body.error!.message,
+      /^row 1: the model's output is not a finite number; feature "a" \(3e\+38\) is [\d.e+]+ standard deviations from its training mean/,
+    );
     await valid(svc.http.post(url).send({ inputs: [[1e30, 0.5, 'red']] }), 200);
   });
 });

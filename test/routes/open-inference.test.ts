@@ -37,7 +37,11 @@ describe('Open Inference Protocol (/v2)', () => {
     app = await buildApp(config);
     await app.ready();
     http = supertest(app.server);
-    model = await trainStoredModel(xorCsv(120), { target: 'label', task: 'classification', training: { epochs: 3, seed: 1 } });
+    model = await trainStoredModel(xorCsv(120), {
+      target: 'label',
+      task: 'classification',
+      training: { epochs: 3, seed: 1 },
+    });
     const csv = 'x,y\n' + Array.from({ length: 60 }, (_, i) => `${i / 10},${(3 * i) / 10 + 1}`).join('\n');
     regression = await trainStoredModel(csv, { target: 'y', task: 'regression', training: { epochs: 3, seed: 1 } });
     await app.services.models.save(model.meta, model.frozen);
@@ -90,7 +94,7 @@ describe('Open Inference Protocol (/v2)', () => {
     assert.equal(typeof missing.body.error, 'string');
   });
 
-  test('a Triton-client request (no Content-Type, flattened data) answers /v1 predict\'s numbers', async () => {
+  test("a Triton-client request (no Content-Type, flattened data) answers /v1 predict's numbers", async () => {
     const v1 = await http.post(`/v1/models/${model.meta.id}/predict`).send({ rows });
     assert.equal(v1.status, 200);
     const body = JSON.stringify({
@@ -110,7 +114,10 @@ describe('Open Inference Protocol (/v2)', () => {
     assert.equal(out.probabilities.datatype, 'FP32');
     assert.deepEqual(out.probabilities.data, v1.body.probabilities.flat());
     assert.deepEqual(out.label.data, v1.body.predictions.map(String));
-    assert.deepEqual(out.class_index.data, v1.body.predictions.map((p: string | number) => v1.body.classes.indexOf(p)));
+    assert.deepEqual(
+      out.class_index.data,
+      v1.body.predictions.map((p: string | number) => v1.body.classes.indexOf(p)),
+    );
   });
 
   test('a KServe-client request (application/json, id null, [N] shapes) and one [N, F] BYTES tensor', async () => {
@@ -123,21 +130,35 @@ describe('Open Inference Protocol (/v2)', () => {
 
     const matrix = await http.post(`/v2/models/${model.meta.id}/infer`).send({
       id: 'req-7',
-      inputs: [{ name: 'input-0', shape: [3, 3], datatype: 'BYTES', data: rows.map((r) => [String(r.a), String(r.b), r.color]) }],
+      inputs: [
+        {
+          name: 'input-0',
+          shape: [3, 3],
+          datatype: 'BYTES',
+          data: rows.map((r) => [String(r.a), String(r.b), r.color]),
+        },
+      ],
       outputs: [{ name: 'probabilities' }],
     });
     assert.equal(matrix.status, 200, matrix.text);
     assert.equal(matrix.body.id, 'req-7');
     assert.equal(matrix.body.model_version, undefined);
-    assert.deepEqual(matrix.body.outputs.map((o: { name: string }) => o.name), ['probabilities']);
+    assert.deepEqual(
+      matrix.body.outputs.map((o: { name: string }) => o.name),
+      ['probabilities'],
+    );
     assert.deepEqual(matrix.body.outputs[0].data, v1.body.probabilities.flat());
   });
 
   test('regression answers `prediction` as /v1 does', async () => {
     const v1 = await http.post(`/v1/models/${regression.meta.id}/predict`).send({ rows: [{ x: 1 }, { x: 2.5 }] });
-    const res = await http.post(`/v2/models/${regression.meta.id}/infer`).send({ inputs: [{ name: 'x', shape: [2], datatype: 'FP64', data: [1, 2.5] }] });
+    const res = await http
+      .post(`/v2/models/${regression.meta.id}/infer`)
+      .send({ inputs: [{ name: 'x', shape: [2], datatype: 'FP64', data: [1, 2.5] }] });
     assert.equal(res.status, 200, res.text);
-    assert.deepEqual(res.body.outputs, [{ name: 'prediction', datatype: 'FP64', shape: [2], data: v1.body.predictions }]);
+    assert.deepEqual(res.body.outputs, [
+      { name: 'prediction', datatype: 'FP64', shape: [2], data: v1.body.predictions },
+    ]);
   });
 
   test('errors are the protocol\'s {"error": "<message>"}', async () => {
@@ -148,16 +169,49 @@ describe('Open Inference Protocol (/v2)', () => {
       assert.match(res.body.error, pattern);
     };
     const infer = (body: unknown) => http.post('/v2/models/xor/infer').send(body as object);
-    await expectError(await infer({ inputs: [{ ...tensors((n) => [n])[0], shape: [4] }, ...tensors((n) => [n]).slice(1)] }), 400, /shape \[4\] holds 4 elements, but data holds 3/);
+    await expectError(
+      await infer({ inputs: [{ ...tensors((n) => [n])[0], shape: [4] }, ...tensors((n) => [n]).slice(1)] }),
+      400,
+      /shape \[4\] holds 4 elements, but data holds 3/,
+    );
     await expectError(await infer({ inputs: tensors((n) => [n]).slice(0, 2) }), 400, /"color" are missing/);
-    await expectError(await infer({ inputs: [...tensors((n) => [n]), { name: 'colour', shape: [3], datatype: 'BYTES', data: ['a', 'b', 'c'] }] }), 400, /"colour" is not a feature/);
-    await expectError(await infer({ inputs: [{ ...tensors((n) => [n])[2], datatype: 'FP32' }, ...tensors((n) => [n]).slice(0, 2)] }), 400, /categorical feature: send datatype BYTES/);
-    await expectError(await infer({ inputs: tensors((n) => [n]), outputs: [{ name: 'logits' }] }), 400, /output "logits" does not exist/);
+    await expectError(
+      await infer({
+        inputs: [...tensors((n) => [n]), { name: 'colour', shape: [3], datatype: 'BYTES', data: ['a', 'b', 'c'] }],
+      }),
+      400,
+      /"colour" is not a feature/,
+    );
+    await expectError(
+      await infer({ inputs: [{ ...tensors((n) => [n])[2], datatype: 'FP32' }, ...tensors((n) => [n]).slice(0, 2)] }),
+      400,
+      /categorical feature: send datatype BYTES/,
+    );
+    await expectError(
+      await infer({ inputs: tensors((n) => [n]), outputs: [{ name: 'logits' }] }),
+      400,
+      /output "logits" does not exist/,
+    );
     await expectError(await infer({ inputs: 'none' }), 400, /inputs/);
-    await expectError(await http.post('/v2/models/xor/infer').set('inference-header-content-length', '10').send({ inputs: tensors((n) => [n]) }), 400, /binary tensor data/);
+    await expectError(
+      await http
+        .post('/v2/models/xor/infer')
+        .set('inference-header-content-length', '10')
+        .send({ inputs: tensors((n) => [n]) }),
+      400,
+      /binary tensor data/,
+    );
     await expectError(await http.post('/v2/models/xor/infer').type('text/xml').send('<a/>'), 415, /application\/json/);
-    await expectError(await http.post('/v2/models/nobody/infer').send({ inputs: tensors((n) => [n]) }), 404, /does not exist/);
-    await expectError(await http.post('/v2/models/xor/versions/canary/infer').send({ inputs: tensors((n) => [n]) }), 404, /no alias "canary"/);
+    await expectError(
+      await http.post('/v2/models/nobody/infer').send({ inputs: tensors((n) => [n]) }),
+      404,
+      /does not exist/,
+    );
+    await expectError(
+      await http.post('/v2/models/xor/versions/canary/infer').send({ inputs: tensors((n) => [n]) }),
+      404,
+      /no alias "canary"/,
+    );
     await expectError(await http.get('/v2/repository/index'), 404, /no route/);
   });
 });

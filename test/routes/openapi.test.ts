@@ -30,7 +30,11 @@ interface Operation {
   description?: string;
   responses: Record<string, { description: string; content?: Record<string, { schema: unknown }> }>;
 }
-type OpenApiDocument = { openapi: string; paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, unknown> } };
+type OpenApiDocument = {
+  openapi: string;
+  paths: Record<string, Record<string, Operation>>;
+  components: { schemas: Record<string, unknown> };
+};
 
 describe('OpenAPI document', () => {
   let config: Config;
@@ -81,13 +85,20 @@ describe('OpenAPI document', () => {
         const name = `${method.toUpperCase()} ${path}`;
         assert.ok(operation.summary, `${name} has no summary`);
         const statuses = Object.keys(operation.responses);
-        assert.ok(statuses.some((s) => s.startsWith('2')), `${name} has no 2xx response`);
+        assert.ok(
+          statuses.some((s) => s.startsWith('2')),
+          `${name} has no 2xx response`,
+        );
         for (const [status, response] of Object.entries(operation.responses)) {
-          assert.ok(response.description && response.description !== 'Default Response', `${name} ${status} has no description`);
+          assert.ok(
+            response.description && response.description !== 'Default Response',
+            `${name} ${status} has no description`,
+          );
           if (Number(status) >= 400) {
             const schema = response.content?.['application/json']?.schema;
             // The API's errors are all {"error":{code,message}}; only the probes answer in their own shape.
-            if (path.startsWith('/v1/')) assert.deepEqual(schema, { $ref: '#/components/schemas/Error' }, `${name} ${status}`);
+            if (path.startsWith('/v1/'))
+              assert.deepEqual(schema, { $ref: '#/components/schemas/Error' }, `${name} ${status}`);
             // The Open Inference Protocol's health probes answer "not ready" with an empty body, as it says.
             else if (!path.startsWith('/v2/health/')) assert.ok(schema, `${name} ${status} has a JSON schema`);
           }
@@ -115,9 +126,15 @@ describe('OpenAPI document', () => {
     assert.ok(body.example, 'the training request has an example');
     assert.equal(training.responses['202'].content['application/json'].schema.$ref, '#/components/schemas/EnqueuedJob');
 
-    const csv = (document.paths['/v1/datasets'].post as unknown as { requestBody: { content: Record<string, unknown> } })
-      .requestBody.content;
-    assert.deepEqual(Object.keys(csv).sort(), ['application/json', 'application/x-ndjson', 'text/csv', 'text/tab-separated-values']);
+    const csv = (
+      document.paths['/v1/datasets'].post as unknown as { requestBody: { content: Record<string, unknown> } }
+    ).requestBody.content;
+    assert.deepEqual(Object.keys(csv).sort(), [
+      'application/json',
+      'application/x-ndjson',
+      'text/csv',
+      'text/tab-separated-values',
+    ]);
     const events = document.paths['/v1/training-jobs/{jobId}/events'].get.responses['200'];
     assert.ok(events.content?.['text/event-stream']);
     const zip = document.paths['/v1/models/{modelId}/export'].get.responses['200'];
@@ -130,8 +147,13 @@ describe('OpenAPI document', () => {
   });
 
   test('every operation has an operationId of its own', () => {
-    const ids = Object.values(document.paths).flatMap((item) => Object.values(item).map((operation) => operation.operationId));
-    assert.ok(ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id)), JSON.stringify(ids));
+    const ids = Object.values(document.paths).flatMap((item) =>
+      Object.values(item).map((operation) => operation.operationId),
+    );
+    assert.ok(
+      ids.every((id) => typeof id === 'string' && /^[a-z][A-Za-z]+$/.test(id)),
+      JSON.stringify(ids),
+    );
     assert.equal(new Set(ids).size, ids.length, `duplicate operationIds: ${JSON.stringify(ids)}`);
   });
 

@@ -18,7 +18,12 @@ describe('predict warnings and numeric strings', () => {
     const res = await svc.http.post(url).send(body as object);
     contract.check(res as unknown as HttpResponse);
     assert.equal(res.status, status, res.text.slice(0, 300));
-    return res.body as { predictions: unknown[]; probabilities: number[][]; warnings?: string[]; error?: { message: string } };
+    return res.body as {
+      predictions: unknown[];
+      probabilities: number[][];
+      warnings?: string[];
+      error?: { message: string };
+    };
   };
 
   before(async () => {
@@ -64,12 +69,16 @@ describe('predict warnings and numeric strings', () => {
     ]);
     // Misspelled instead of given: still a 400, now with the suggestion.
     const missing = await predict({ rows: [{ a: 0.5, b: -0.5, colr: 'red' }] }, 400);
-    assert.match(missing.error!.message, /row 0 is missing feature "color" \(is "colr" a misspelling\?\); pass null for a missing value/);
+    assert.match(
+      missing.error!.message,
+      /row 0 is missing feature "color" \(is "colr" a misspelling\?\); pass null for a missing value/,
+    );
   });
 
   test('warnings are counted in /metrics by kind', async () => {
     const text = (await svc.http.get('/metrics')).text;
-    const count = (kind: string) => Number(new RegExp(`fitwell_predict_warnings_total\\{kind="${kind}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    const count = (kind: string) =>
+      Number(new RegExp(`fitwell_predict_warnings_total\\{kind="${kind}"\\} (\\d+)`).exec(text)?.[1] ?? 0);
     assert.equal(count('unseen_category'), 3);
     assert.equal(count('unknown_key'), 2);
   });

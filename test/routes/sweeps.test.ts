@@ -20,7 +20,10 @@ describe('sweeps: creating and reading', () => {
 
   before(async () => {
     svc = await startService({ worker: false, env: { SWEEP_MAX_COMBINATIONS: '8' } });
-    const upload = await svc.http.post('/v1/datasets').set('content-type', 'text/csv').send(overfitCsv({ rows: 30, noiseFeatures: 3 }));
+    const upload = await svc.http
+      .post('/v1/datasets')
+      .set('content-type', 'text/csv')
+      .send(overfitCsv({ rows: 30, noiseFeatures: 3 }));
     assert.equal(upload.status, 201);
     datasetId = upload.body.id;
   });
@@ -41,9 +44,21 @@ describe('sweeps: creating and reading', () => {
     assert.equal(res.body.state, 'running');
     assert.equal(res.body.runs.length, 8);
     // Grid order: the first key varies slowest, the last fastest.
-    assert.deepEqual(res.body.runs[0].settings, { 'regularization.l2': 0, 'model.hidden.*.dropout': 0, 'model.hidden.*.normalization': 'none' });
-    assert.deepEqual(res.body.runs[1].settings, { 'regularization.l2': 0, 'model.hidden.*.dropout': 0, 'model.hidden.*.normalization': 'batch' });
-    assert.deepEqual(res.body.runs[7].settings, { 'regularization.l2': 1e-3, 'model.hidden.*.dropout': 0.3, 'model.hidden.*.normalization': 'batch' });
+    assert.deepEqual(res.body.runs[0].settings, {
+      'regularization.l2': 0,
+      'model.hidden.*.dropout': 0,
+      'model.hidden.*.normalization': 'none',
+    });
+    assert.deepEqual(res.body.runs[1].settings, {
+      'regularization.l2': 0,
+      'model.hidden.*.dropout': 0,
+      'model.hidden.*.normalization': 'batch',
+    });
+    assert.deepEqual(res.body.runs[7].settings, {
+      'regularization.l2': 1e-3,
+      'model.hidden.*.dropout': 0.3,
+      'model.hidden.*.normalization': 'batch',
+    });
 
     // Each run is an ordinary training job with the combination applied (shorthands normalized)
     // and the sweep's one seed.
@@ -79,13 +94,22 @@ describe('sweeps: creating and reading', () => {
       grid: { 'training.earlyStopping': [null, { patience: 1 }], 'model.hidden.1.units': [4] },
     });
     assert.equal(res.status, 202, JSON.stringify(res.body));
-    const [off, on] = await Promise.all(res.body.runs.map((r: { jobId: string }) => svc.app.services.queue.getJob(r.jobId)));
+    const [off, on] = await Promise.all(
+      res.body.runs.map((r: { jobId: string }) => svc.app.services.queue.getJob(r.jobId)),
+    );
     assert.equal(off!.data.request.training.earlyStopping, undefined);
-    assert.deepEqual(on!.data.request.training.earlyStopping, { monitor: 'valLoss', patience: 1, minDelta: 0, restoreBestWeights: true });
+    assert.deepEqual(on!.data.request.training.earlyStopping, {
+      monitor: 'valLoss',
+      patience: 1,
+      minDelta: 0,
+      restoreBestWeights: true,
+    });
     assert.equal(on!.data.request.model.hidden[1].units, 4);
     assert.equal(on!.data.request.model.hidden[0].units, 16);
 
-    const created = await svc.http.post('/v1/sweeps').send({ base: base(), grid: { 'training.earlyStopping.patience': [3] } });
+    const created = await svc.http
+      .post('/v1/sweeps')
+      .send({ base: base(), grid: { 'training.earlyStopping.patience': [3] } });
     assert.equal(created.status, 202, JSON.stringify(created.body));
     const child = await svc.app.services.queue.getJob(created.body.runs[0].jobId);
     assert.equal(child!.data.request.training.earlyStopping?.patience, 3);
@@ -98,7 +122,10 @@ describe('sweeps: creating and reading', () => {
     });
     assert.equal(res.status, 400);
     assert.equal(res.body.error.code, 'INVALID_SWEEP');
-    assert.match(res.body.error.message, /3 × 3 = 9 combinations; a sweep may have at most 8 \(SWEEP_MAX_COMBINATIONS\)/);
+    assert.match(
+      res.body.error.message,
+      /3 × 3 = 9 combinations; a sweep may have at most 8 \(SWEEP_MAX_COMBINATIONS\)/,
+    );
   });
 
   test('400 naming the combination and the field when one is not a valid training request', async () => {
@@ -121,7 +148,10 @@ describe('sweeps: creating and reading', () => {
 
   test('400 for paths that do not fit the request, bad keys, empty grids and a bad base', async () => {
     const cases: [unknown, RegExp][] = [
-      [{ 'model.hidden.5.units': [8] }, /"model\.hidden\.5\.units": model\.hidden has 2 elements, so there is no element 5/],
+      [
+        { 'model.hidden.5.units': [8] },
+        /"model\.hidden\.5\.units": model\.hidden has 2 elements, so there is no element 5/,
+      ],
       [{ 'regularization.*': [0] }, /"regularization\.\*": regularization is not a list/],
       [{ 'model.hidden.units': [8] }, /"model\.hidden\.units": model\.hidden is a list; use an index or "\*"/],
       [{ 'training..epochs': [3] }, /grid key "training\.\.epochs" is not a setting path/],
@@ -133,7 +163,9 @@ describe('sweeps: creating and reading', () => {
       assert.equal(res.status, 400, JSON.stringify(grid));
       assert.match(res.body.error.message, message, JSON.stringify(grid));
     }
-    const badBase = await svc.http.post('/v1/sweeps').send({ base: { ...base(), task: 'clustering' }, grid: { 'regularization.l2': [0] } });
+    const badBase = await svc.http
+      .post('/v1/sweeps')
+      .send({ base: { ...base(), task: 'clustering' }, grid: { 'regularization.l2': [0] } });
     assert.equal(badBase.status, 400);
     assert.match(badBase.body.error.message, /^base\.task/);
   });
@@ -141,8 +173,13 @@ describe('sweeps: creating and reading', () => {
   test('dataset checks run for every combination: a grid over the target names the bad one', async () => {
     const res = await svc.http.post('/v1/sweeps').send({ base: base(), grid: { target: ['label', 'nope'] } });
     assert.equal(res.status, 400);
-    assert.match(res.body.error.message, /^grid combination 2 \{"target":"nope"\}: target: dataset .* has no column "nope"/);
-    const missing = await svc.http.post('/v1/sweeps').send({ base: { ...base(), datasetId: 'ds_missing' }, grid: { 'regularization.l2': [0] } });
+    assert.match(
+      res.body.error.message,
+      /^grid combination 2 \{"target":"nope"\}: target: dataset .* has no column "nope"/,
+    );
+    const missing = await svc.http
+      .post('/v1/sweeps')
+      .send({ base: { ...base(), datasetId: 'ds_missing' }, grid: { 'regularization.l2': [0] } });
     assert.equal(missing.status, 404);
     assert.equal(missing.body.error.code, 'DATASET_NOT_FOUND');
   });

@@ -62,7 +62,10 @@ describe('warnings at submission: the target', () => {
     const queued = await svc.http.post('/v1/training-jobs').send(request(datasetId, 'y', 'classification'));
     assert.equal(queued.status, 202, JSON.stringify(queued.body));
     assert.equal(queued.body.warnings.length, 1, JSON.stringify(queued.body.warnings));
-    assert.match(queued.body.warnings[0], /^target "y" looks continuous for task "classification": \d+ distinct numeric values in 300 rows\..*use task "regression"/);
+    assert.match(
+      queued.body.warnings[0],
+      /^target "y" looks continuous for task "classification": \d+ distinct numeric values in 300 rows\..*use task "regression"/,
+    );
 
     await svc.waitForJob(queued.body.jobId);
     const job = (await svc.http.get(`/v1/training-jobs/${queued.body.jobId}`)).body;
@@ -72,7 +75,9 @@ describe('warnings at submission: the target', () => {
     assert.match(job.diagnosis.suggestions[0], /^Use task "regression"/);
 
     // The same column as a regression target is fine.
-    const regression = await svc.http.post('/v1/training-jobs').send(request(datasetId, 'y', 'regression', { epochs: 1 }));
+    const regression = await svc.http
+      .post('/v1/training-jobs')
+      .send(request(datasetId, 'y', 'regression', { epochs: 1 }));
     assert.equal(regression.status, 202);
     assert.equal(regression.body.warnings, undefined);
     await svc.waitForJob(regression.body.jobId);
@@ -84,15 +89,22 @@ describe('warnings at submission: the target', () => {
     const small = await svc.http.post('/v1/training-jobs').send(request(datasetId, 'label', 'classification'));
     assert.equal(small.status, 202);
     assert.equal(small.body.warnings.length, 1);
-    assert.match(small.body.warnings[0], /^target "label": 1 of 3 classes are too small for training\.validationSplit 0\.2 to hold out any of their rows \("rare" with 2 rows\)/);
+    assert.match(
+      small.body.warnings[0],
+      /^target "label": 1 of 3 classes are too small for training\.validationSplit 0\.2 to hold out any of their rows \("rare" with 2 rows\)/,
+    );
     // round(2 · 0.3) = 1: held out.
-    const larger = await svc.http.post('/v1/training-jobs').send(request(datasetId, 'label', 'classification', { validationSplit: 0.3 }));
+    const larger = await svc.http
+      .post('/v1/training-jobs')
+      .send(request(datasetId, 'label', 'classification', { validationSplit: 0.3 }));
     assert.equal(larger.status, 202);
     assert.equal(larger.body.warnings, undefined);
     // A test split takes its share first: round(3 · 0.1) = 0 test rows for a class of 3.
     const withTest = await svc.http
       .post('/v1/training-jobs')
-      .send(request(await upload(rareClassCsv(40, 3)), 'label', 'classification', { validationSplit: 0.4, testSplit: 0.1 }));
+      .send(
+        request(await upload(rareClassCsv(40, 3)), 'label', 'classification', { validationSplit: 0.4, testSplit: 0.1 }),
+      );
     assert.equal(withTest.status, 202);
     assert.deepEqual(withTest.body.warnings.length, 1, JSON.stringify(withTest.body.warnings));
     assert.match(withTest.body.warnings[0], /too small for training\.testSplit 0\.1 .*\("rare" with 3 rows\)/);
@@ -128,7 +140,10 @@ describe('warnings at submission: the target', () => {
     const res = await svc.http.post('/v1/training-jobs').send(request(datasetId, 'id', 'classification'));
     assert.equal(res.status, 400);
     assert.equal(res.body.error.code, 'INVALID_TRAINING_REQUEST');
-    assert.match(res.body.error.message, /at most 4096 classes, but target "id" has more distinct values; for a numeric quantity use task "regression"/);
+    assert.match(
+      res.body.error.message,
+      /at most 4096 classes, but target "id" has more distinct values; for a numeric quantity use task "regression"/,
+    );
   });
 
   test('a sweep reports each warning once, with the first combination that has it', async () => {
@@ -139,6 +154,9 @@ describe('warnings at submission: the target', () => {
     });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     assert.equal(res.body.warnings.length, 1, JSON.stringify(res.body.warnings));
-    assert.match(res.body.warnings[0], /^grid combination \d+ \{.*"task":"classification".*\}: target "y" looks continuous/);
+    assert.match(
+      res.body.warnings[0],
+      /^grid combination \d+ \{.*"task":"classification".*\}: target "y" looks continuous/,
+    );
   });
 });

@@ -25,12 +25,32 @@ describe('training controls over HTTP', () => {
 
   test('bad controls are 400s that name the field and the value', async () => {
     const cases: [Record<string, unknown>, string, RegExp][] = [
-      [{ learningRateSchedule: { type: 'warm-restarts' } }, 'VALIDATION', /training\.learningRateSchedule.*Expected one of step, cosine, one-cycle, reduce-on-plateau, received "warm-restarts"/],
-      [{ learningRateSchedule: { type: 'one-cycle', pctStart: 1.5 } }, 'VALIDATION', /pctStart must be in \(0, 1\), received 1\.5/],
-      [{ validationSplit: 0, learningRateSchedule: { type: 'reduce-on-plateau' } }, 'VALIDATION', /reduce-on-plateau watches a validation metric/],
-      [{ gradientClipping: { globalNorm: -2 } }, 'VALIDATION', /training\.gradientClipping\.globalNorm: gradientClipping\.globalNorm must be a number in \(0, 1000000\], received -2/],
+      [
+        { learningRateSchedule: { type: 'warm-restarts' } },
+        'VALIDATION',
+        /training\.learningRateSchedule.*Expected one of step, cosine, one-cycle, reduce-on-plateau, received "warm-restarts"/,
+      ],
+      [
+        { learningRateSchedule: { type: 'one-cycle', pctStart: 1.5 } },
+        'VALIDATION',
+        /pctStart must be in \(0, 1\), received 1\.5/,
+      ],
+      [
+        { validationSplit: 0, learningRateSchedule: { type: 'reduce-on-plateau' } },
+        'VALIDATION',
+        /reduce-on-plateau watches a validation metric/,
+      ],
+      [
+        { gradientClipping: { globalNorm: -2 } },
+        'VALIDATION',
+        /training\.gradientClipping\.globalNorm: gradientClipping\.globalNorm must be a number in \(0, 1000000\], received -2/,
+      ],
       [{ labelSmoothing: 1 }, 'VALIDATION', /training\.labelSmoothing: labelSmoothing must be in \[0, 1\), received 1/],
-      [{ classWeights: { yes: 2, maybe: 3 } }, 'INVALID_TRAINING_REQUEST', /training\.classWeights: the target has no class "maybe"; its classes are "no", "yes"/],
+      [
+        { classWeights: { yes: 2, maybe: 3 } },
+        'INVALID_TRAINING_REQUEST',
+        /training\.classWeights: the target has no class "maybe"; its classes are "no", "yes"/,
+      ],
     ];
     for (const [training, code, message] of cases) {
       const res = await submit(training);

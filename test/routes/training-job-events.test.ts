@@ -107,9 +107,17 @@ describe('training job events (SSE)', () => {
     const names = events.map((e) => e.event);
     assert.deepEqual(names, ['state', ...Array(EPOCHS).fill('epoch'), 'end'], names.join(','));
     assert.equal((events[0].data as { state: string }).state, 'active');
-    const epochs = events.filter((e) => e.event === 'epoch') as (SseEvent & { data: { epoch: number; trainingModeLoss: number } })[];
-    assert.deepEqual(epochs.map((e) => e.data.epoch), Array.from({ length: EPOCHS }, (_, i) => i + 1));
-    assert.deepEqual(epochs.map((e) => e.id), epochs.map((e) => String(e.data.epoch)));
+    const epochs = events.filter((e) => e.event === 'epoch') as (SseEvent & {
+      data: { epoch: number; trainingModeLoss: number };
+    })[];
+    assert.deepEqual(
+      epochs.map((e) => e.data.epoch),
+      Array.from({ length: EPOCHS }, (_, i) => i + 1),
+    );
+    assert.deepEqual(
+      epochs.map((e) => e.id),
+      epochs.map((e) => String(e.data.epoch)),
+    );
     for (const e of epochs) assert.equal(typeof e.data.trainingModeLoss, 'number');
 
     const end = events[events.length - 1] as SseEvent & { data: Record<string, unknown> };
@@ -122,11 +130,17 @@ describe('training job events (SSE)', () => {
     // Live, not replayed at the end: the first epoch reached the client before the job finished.
     const job = await svc.app.services.queue.getJob(jobId);
     assert.ok(job?.finishedOn, 'the job has finished');
-    assert.ok(epochs[0].receivedAt < job.finishedOn, `epoch 1 at ${epochs[0].receivedAt}, job finished at ${job.finishedOn}`);
+    assert.ok(
+      epochs[0].receivedAt < job.finishedOn,
+      `epoch 1 at ${epochs[0].receivedAt}, job finished at ${job.finishedOn}`,
+    );
 
     // The GET view agrees with what was streamed.
     const view = await svc.http.get(`/v1/training-jobs/${jobId}`);
-    assert.deepEqual(view.body.metrics, epochs.map((e) => e.data));
+    assert.deepEqual(
+      view.body.metrics,
+      epochs.map((e) => e.data),
+    );
     assert.equal(svc.app.services.jobEvents.subscriberCount(), 0);
   });
 
@@ -136,7 +150,10 @@ describe('training job events (SSE)', () => {
 
     const late = await SseClient.open(eventsUrl(jobId));
     const events = await late.rest();
-    assert.deepEqual(events.map((e) => e.event), [...Array(EPOCHS).fill('epoch'), 'end']);
+    assert.deepEqual(
+      events.map((e) => e.event),
+      [...Array(EPOCHS).fill('epoch'), 'end'],
+    );
     assert.equal((events[EPOCHS].data as { state: string }).state, 'completed');
 
     const resumed = await SseClient.open(eventsUrl(jobId), { 'last-event-id': '15' });

@@ -28,7 +28,10 @@ describe('curves and report of a finished job', () => {
   let jobId: string;
   before(async () => {
     svc = await startService();
-    const upload = await svc.http.post('/v1/datasets').set('content-type', 'text/csv').send(overfitCsv({ noiseFeatures: 20 }));
+    const upload = await svc.http
+      .post('/v1/datasets')
+      .set('content-type', 'text/csv')
+      .send(overfitCsv({ noiseFeatures: 20 }));
     assert.equal(upload.status, 201, JSON.stringify(upload.body));
     const queued = await svc.http.post('/v1/training-jobs').send(overfitRequest(upload.body.id));
     assert.equal(queued.status, 202, JSON.stringify(queued.body));
@@ -78,7 +81,9 @@ describe('curves and report of a finished job', () => {
       });
       page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
       page.on('requestfailed', (request) => problems.push(`request failed: ${request.url()}`));
-      const response = await page.goto(`http://127.0.0.1:${port}/v1/training-jobs/${jobId}/report`, { waitUntil: 'load' });
+      const response = await page.goto(`http://127.0.0.1:${port}/v1/training-jobs/${jobId}/report`, {
+        waitUntil: 'load',
+      });
       assert.equal(response?.status(), 200);
       assert.match(response?.headers()['content-type'] ?? '', /^text\/html/);
       assert.match(response?.headers()['content-security-policy'] ?? '', /default-src 'none'/);
@@ -86,9 +91,15 @@ describe('curves and report of a finished job', () => {
       const chart = page.locator('#curves svg.marks');
       assert.equal(await chart.count(), 1, 'one chart');
       const box = await chart.boundingBox();
-      assert.ok(box && box.width > 400 && box.height > 300, `the chart is drawn at a real size: ${JSON.stringify(box)}`);
+      assert.ok(
+        box && box.width > 400 && box.height > 300,
+        `the chart is drawn at a real size: ${JSON.stringify(box)}`,
+      );
       assert.ok(await chart.isVisible());
-      assert.ok((await page.locator('#curves svg path.mark-line, #curves svg .mark-line path').count()) >= 2, 'curves are drawn');
+      assert.ok(
+        (await page.locator('#curves svg path.mark-line, #curves svg .mark-line path').count()) >= 2,
+        'curves are drawn',
+      );
       assert.equal((await page.locator('.verdict').first().textContent())?.trim(), 'overfit');
       assert.ok(await page.locator('#diagnosis .suggestions li', { hasText: 'Add L2' }).isVisible());
       assert.ok(await page.locator('#sparsity table').isVisible(), 'sparsity per layer');
@@ -127,7 +138,10 @@ describe('curves of a job that has not started', () => {
   });
 
   test('200 with a valid SVG that says no epoch has finished; the report says so too', async () => {
-    const upload = await svc.http.post('/v1/datasets').set('content-type', 'text/csv').send(overfitCsv({ rows: 20 }));
+    const upload = await svc.http
+      .post('/v1/datasets')
+      .set('content-type', 'text/csv')
+      .send(overfitCsv({ rows: 20 }));
     const queued = await svc.http.post('/v1/training-jobs').send(overfitRequest(upload.body.id));
     const res = await svc.http.get(`/v1/training-jobs/${queued.body.jobId}/curves.svg`).buffer(true);
     assert.equal(res.status, 200);

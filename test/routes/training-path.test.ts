@@ -101,12 +101,16 @@ describe('upload → train → poll → predict', () => {
   });
 
   test('regression predicts in the target units, numeric classes stay numbers', async () => {
-    const upload = await svc.http
-      .post('/v1/datasets')
-      .send({ rows: linearCsv(300).trim().split('\n').slice(1).map((line) => {
-        const [a, b, y] = line.split(',').map(Number);
-        return { a, b, y };
-      }) });
+    const upload = await svc.http.post('/v1/datasets').send({
+      rows: linearCsv(300)
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((line) => {
+          const [a, b, y] = line.split(',').map(Number);
+          return { a, b, y };
+        }),
+    });
     assert.equal(upload.status, 201, JSON.stringify(upload.body));
     const queued = await svc.http.post('/v1/training-jobs').send({
       datasetId: upload.body.id,
@@ -121,9 +125,12 @@ describe('upload → train → poll → predict', () => {
     const last = job.body.metrics.at(-1);
     assert.equal(typeof last.valMae, 'number');
     assert.ok(last.valMae < 0.3, `validation MAE ${last.valMae} (target spans about 10 units)`);
-    const predicted = await svc.http
-      .post(`/v1/models/${job.body.modelId}/predict`)
-      .send({ rows: [{ a: 0.5, b: 0.5 }, { a: -0.5, b: 0.2 }] });
+    const predicted = await svc.http.post(`/v1/models/${job.body.modelId}/predict`).send({
+      rows: [
+        { a: 0.5, b: 0.5 },
+        { a: -0.5, b: 0.2 },
+      ],
+    });
     assert.equal(predicted.status, 200);
     assert.equal(predicted.body.probabilities, undefined);
     // y = 3a − 2b + 5

@@ -24,7 +24,11 @@ describe('training requests the numerics cannot train', () => {
   const submit = (body: Record<string, unknown>, dataset = datasetId) =>
     svc.http.post('/v1/training-jobs').send({ datasetId: dataset, target: 'label', task: 'classification', ...body });
 
-  function expect400(res: { status: number; body: { error?: { code: string; message: string } } }, code: string, message: RegExp) {
+  function expect400(
+    res: { status: number; body: { error?: { code: string; message: string } } },
+    code: string,
+    message: RegExp,
+  ) {
     assert.equal(res.status, 400, JSON.stringify(res.body));
     assert.equal(res.body.error?.code, code, JSON.stringify(res.body));
     assert.match(res.body.error.message, message);
@@ -105,7 +109,10 @@ describe('training requests the numerics cannot train', () => {
     const batch = { model: { hidden: [{ units: 4, normalization: 'batch' }] } };
     const both = await submit({ ...batch, training: { validationSplit: 0, epochs: 1 } }, two);
     assert.equal(both.status, 202, JSON.stringify(both.body));
-    const layer = await submit({ model: { hidden: [{ units: 4, normalization: 'layer' }] }, training: { epochs: 1 } }, two);
+    const layer = await submit(
+      { model: { hidden: [{ units: 4, normalization: 'layer' }] }, training: { epochs: 1 } },
+      two,
+    );
     assert.equal(layer.status, 202, JSON.stringify(layer.body));
   });
 

@@ -19,7 +19,10 @@ describe('search coordinator', () => {
 
   before(async () => {
     svc = await startService({ worker: false });
-    const upload = await svc.http.post('/v1/datasets').set('content-type', 'text/csv').send(overfitCsv({ rows: 40, noiseFeatures: 2 }));
+    const upload = await svc.http
+      .post('/v1/datasets')
+      .set('content-type', 'text/csv')
+      .send(overfitCsv({ rows: 40, noiseFeatures: 2 }));
     datasetId = upload.body.id;
     const store = new SearchStore(svc.app.services.redis, svc.config.redisPrefix, 3600);
     deps = { store, jobs: trialJobs(svc.app.services.queue, svc.app.services.trainingJobs) };
@@ -48,12 +51,15 @@ describe('search coordinator', () => {
       .filter((id) => id.startsWith(`${searchId}-`))
       .sort();
 
-  test('starts maxParallel trials as training jobs under the trials\' ids, and no more on the next pass', async () => {
+  test("starts maxParallel trials as training jobs under the trials' ids, and no more on the next pass", async () => {
     const id = await newSearch({ maxTrials: 5, maxParallel: 2 });
     assert.equal(await coordinate(deps, id), 'running');
     assert.deepEqual(await jobsOf(id), [`${id}-t0`, `${id}-t1`]);
     const trials = await deps.store.trials(id);
-    assert.deepEqual(trials.map((t) => t.state), ['waiting', 'waiting']);
+    assert.deepEqual(
+      trials.map((t) => t.state),
+      ['waiting', 'waiting'],
+    );
     const job = await svc.app.services.queue.getJob(`${id}-t1`);
     assert.equal(job!.data.seed, 3);
     assert.equal(job!.data.request.regularization.l2, trials[1].settings['regularization.l2']);
@@ -71,7 +77,13 @@ describe('search coordinator', () => {
     await coordinate(deps, id);
     assert.deepEqual(await jobsOf(id), [`${id}-t0`, `${id}-t1`]);
     const after = await deps.store.trials(id);
-    assert.deepEqual(after.map((t) => [t.trial, t.state]), [[0, 'waiting'], [1, 'waiting']]);
+    assert.deepEqual(
+      after.map((t) => [t.trial, t.state]),
+      [
+        [0, 'waiting'],
+        [1, 'waiting'],
+      ],
+    );
     assert.deepEqual(after[0].settings, t0.settings);
   });
 
@@ -79,7 +91,10 @@ describe('search coordinator', () => {
     const id = await newSearch({ maxTrials: 6, maxParallel: 4 });
     await Promise.all([coordinate(deps, id), coordinate(deps, id), coordinate(deps, id)]);
     const trials = await deps.store.trials(id);
-    assert.deepEqual(trials.map((t) => t.trial), [0, 1, 2, 3]);
+    assert.deepEqual(
+      trials.map((t) => t.trial),
+      [0, 1, 2, 3],
+    );
     assert.deepEqual(await jobsOf(id), trials.map((t) => t.jobId).sort());
   });
 
@@ -103,7 +118,13 @@ describe('search coordinator', () => {
     assert.deepEqual(await jobsOf(id), [], 'waiting jobs removed by the cancellation path');
     assert.equal(await coordinate(late, id), 'finished');
     const trials = await deps.store.trials(id);
-    assert.deepEqual(trials.map((t) => [t.state, t.settled]), [['cancelled', true], ['cancelled', true]]);
+    assert.deepEqual(
+      trials.map((t) => [t.state, t.settled]),
+      [
+        ['cancelled', true],
+        ['cancelled', true],
+      ],
+    );
     assert.match(trials[0].error!, /maxDurationSeconds/);
     const status = await deps.store.status(id);
     assert.equal(status.state, 'failed');

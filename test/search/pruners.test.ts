@@ -92,7 +92,8 @@ describe('search space applied to a training request', () => {
     });
     assert.throws(
       () => checkSpace(bad.base, bad.space),
-      (error: unknown) => error instanceof AppError && error.code === 'INVALID_SEARCH' && /learningRate/.test(error.message),
+      (error: unknown) =>
+        error instanceof AppError && error.code === 'INVALID_SEARCH' && /learningRate/.test(error.message),
     );
   });
 });

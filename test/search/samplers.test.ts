@@ -2,7 +2,12 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Rng } from '../../src/random';
 import { searchSpaceSchema, type SearchSpace } from '../../src/schemas/search.schema';
-import { categoricalEstimator, defaultGamma, defaultWeights, numericEstimator } from '../../src/search/parzen-estimator';
+import {
+  categoricalEstimator,
+  defaultGamma,
+  defaultWeights,
+  numericEstimator,
+} from '../../src/search/parzen-estimator';
 import { gridSampler, randomSampler, tpeSampler, type TrialRecordForSampler } from '../../src/search/samplers';
 
 const space: SearchSpace = searchSpaceSchema.parse({
@@ -14,7 +19,11 @@ const space: SearchSpace = searchSpaceSchema.parse({
 });
 
 /** Runs a sampler sequentially on a synthetic objective, the way a one-worker search would. */
-function run(sampler: ReturnType<typeof tpeSampler>, trials: number, objective: (s: Record<string, unknown>) => number) {
+function run(
+  sampler: ReturnType<typeof tpeSampler>,
+  trials: number,
+  objective: (s: Record<string, unknown>) => number,
+) {
   const history: TrialRecordForSampler[] = [];
   for (let k = 0; k < trials; k++) {
     const settings = sampler.propose(k, history)!;
@@ -53,7 +62,10 @@ describe('search samplers', () => {
       units.add(s['model.hidden.*.units'] as number);
       layers.add(s['model.hidden.length'] as number);
     }
-    assert.deepEqual([...units].sort((x, y) => x - y), [8, 16, 24, 32, 40, 48, 56, 64]);
+    assert.deepEqual(
+      [...units].sort((x, y) => x - y),
+      [8, 16, 24, 32, 40, 48, 56, 64],
+    );
     assert.deepEqual([...layers].sort(), [1, 2, 3]);
   });
 
@@ -85,25 +97,32 @@ describe('search samplers', () => {
     const again = run(tpeSampler(space, 11), 12, objective);
     assert.deepEqual(again, history);
     // Running and failed trials are not evidence.
-    const withNoise = [...history, { trial: 99, settings: history[0].settings, state: 'failed' as const, epochsRun: 0 }];
+    const withNoise = [
+      ...history,
+      { trial: 99, settings: history[0].settings, state: 'failed' as const, epochsRun: 0 },
+    ];
     assert.deepEqual(tpe.propose(12, withNoise), tpe.propose(12, history));
   });
 
   test('TPE finds a narrow optimum more often than random search with the same seed', () => {
     // Best at learning rate 1e-2 and layer normalization; the other parameters do not matter.
     const objective = (s: Record<string, unknown>) =>
-      Math.abs(Math.log10(s['training.learningRate'] as number) + 2) + (s['model.hidden.*.normalization'] === 'layer' ? 0 : 0.5);
+      Math.abs(Math.log10(s['training.learningRate'] as number) + 2) +
+      (s['model.hidden.*.normalization'] === 'layer' ? 0 : 0.5);
     for (const seed of [1, 2, 3]) {
       const tpe = run(tpeSampler(space, seed), 60, objective).slice(30);
       const random = run(randomSampler(space, seed), 60, objective).slice(30);
       const meanLoss = (h: TrialRecordForSampler[]) => h.reduce((s, t) => s + t.loss!, 0) / h.length;
-      assert.ok(meanLoss(tpe) < 0.6 * meanLoss(random), `seed ${seed}: TPE ${meanLoss(tpe)} vs random ${meanLoss(random)}`);
+      assert.ok(
+        meanLoss(tpe) < 0.6 * meanLoss(random),
+        `seed ${seed}: TPE ${meanLoss(tpe)} vs random ${meanLoss(random)}`,
+      );
     }
   });
 });
 
 describe('Parzen estimators (Optuna defaults)', () => {
-  test('continuous: kernels with Optuna\'s bandwidths and the prior, truncated to the range', () => {
+  test("continuous: kernels with Optuna's bandwidths and the prior, truncated to the range", () => {
     // Observations 0.2 and 0.8 on [0, 1]: bandwidths 0.3 and 0.3 (neighbours incl. the prior at 0.5,
     // no endpoints), magic clip 1/4 below them; the prior N(0.5, 1). Reference (scipy 1.10):
     //   sum(w*truncnorm.pdf(x,(0-m)/s,(1-m)/s,loc=m,scale=s) for m,s in ((.2,.3),(.8,.3),(.5,1))), w=1/3
@@ -118,17 +137,19 @@ describe('Parzen estimators (Optuna defaults)', () => {
     }
   });
 
-  test('discrete: each point\'s mass over its cell, summing to one', () => {
+  test("discrete: each point's mass over its cell, summing to one", () => {
     // Integers 1..5, observations 2 and 5: bandwidths 1 → clipped to 5/4, and 2; prior N(3, 5).
     // Reference: sum(w*(Φ((x+.5-m)/s)-Φ((x-.5-m)/s))/(Φ((5.5-m)/s)-Φ((.5-m)/s))) (scipy's norm.cdf).
     const pe = numericEstimator([2, 5], [1, 1], { kind: 'numeric', low: 1, high: 5, step: 1 });
     const expected = [-1.792479, -1.502032, -1.492546, -1.598893, -1.693601];
-    expected.forEach((logP, i) => assert.ok(Math.abs(pe.logPdf(i + 1) - logP) < 1e-5, `x=${i + 1}: ${pe.logPdf(i + 1)}`));
+    expected.forEach((logP, i) =>
+      assert.ok(Math.abs(pe.logPdf(i + 1) - logP) < 1e-5, `x=${i + 1}: ${pe.logPdf(i + 1)}`),
+    );
     const rng = new Rng(4);
     for (let i = 0; i < 200; i++) assert.ok([1, 2, 3, 4, 5].includes(pe.sample(rng)));
   });
 
-  test('categorical: smoothed counts; weights and gamma as Optuna\'s defaults', () => {
+  test("categorical: smoothed counts; weights and gamma as Optuna's defaults", () => {
     // Two observations of index 0 out of 3: rows (1/3+1, 1/3, 1/3)/2 twice (prior 1/(n+1) per cell),
     // the prior's row uniform; equal mixture weights.
     const pe = categoricalEstimator([0, 0], [1, 1], 3);

@@ -27,11 +27,20 @@ describe('searches and graceful shutdown', () => {
   });
 
   test('SIGTERM: the coordinator goes back to the queue, another worker completes the search', async () => {
-    const upload = await svc.http.post('/v1/datasets').set('content-type', 'text/csv').send(overfitCsv({ rows: 300, noiseFeatures: 2 }));
+    const upload = await svc.http
+      .post('/v1/datasets')
+      .set('content-type', 'text/csv')
+      .send(overfitCsv({ rows: 300, noiseFeatures: 2 }));
     const first = startWorkerProcess(svc.config);
     workers.push(first);
     const created = await svc.http.post('/v1/searches').send({
-      base: { datasetId: upload.body.id, target: 'label', task: 'classification', model: { hidden: [{ units: 8 }] }, training: { epochs: 10, batchSize: 8 } },
+      base: {
+        datasetId: upload.body.id,
+        target: 'label',
+        task: 'classification',
+        model: { hidden: [{ units: 8 }] },
+        training: { epochs: 10, batchSize: 8 },
+      },
       space: { 'training.learningRate': { type: 'loguniform', low: 1e-3, high: 1e-1 } },
       strategy: 'random',
       budget: { maxTrials: 3, maxParallel: 1 },
@@ -57,7 +66,11 @@ describe('searches and graceful shutdown', () => {
     assert.equal(done.state, 'completed');
     assert.deepEqual(
       done.trials.map((t: { trial: number; state: string; epochsRun: number }) => [t.state, t.epochsRun]),
-      [['completed', 10], ['completed', 10], ['completed', 10]],
+      [
+        ['completed', 10],
+        ['completed', 10],
+        ['completed', 10],
+      ],
     );
   });
 });

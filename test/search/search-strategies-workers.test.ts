@@ -126,8 +126,18 @@ describe('random and TPE searches across worker processes', () => {
       Array.from({ length: maxTrials }, (_, k) => k),
     );
     for (const t of done.trials) assert.equal(t.jobId, `${id}-t${t.trial}`);
-    const queued = await svc.app.services.queue.getJobs(['completed', 'failed', 'active', 'waiting', 'delayed', 'prioritized']);
-    const ofSearch = queued.map((j) => j.id!).filter((jobId) => jobId.startsWith(`${id}-`)).sort();
+    const queued = await svc.app.services.queue.getJobs([
+      'completed',
+      'failed',
+      'active',
+      'waiting',
+      'delayed',
+      'prioritized',
+    ]);
+    const ofSearch = queued
+      .map((j) => j.id!)
+      .filter((jobId) => jobId.startsWith(`${id}-`))
+      .sort();
     assert.deepEqual(ofSearch, done.trials.map((t) => t.jobId).sort());
 
     for (const t of done.trials) {
@@ -149,7 +159,10 @@ describe('random and TPE searches across worker processes', () => {
         assert.equal(t.prunedAtEpoch, 1);
       }
     }
-    assert.ok(done.trials.some((t) => t.state === 'pruned'), 'a trial was pruned');
+    assert.ok(
+      done.trials.some((t) => t.state === 'pruned'),
+      'a trial was pruned',
+    );
 
     // Ranked by the objective (valLoss, lower first): the completed trials first, by their value.
     const completed = done.trials.filter((t) => t.state === 'completed');
@@ -161,7 +174,10 @@ describe('random and TPE searches across worker processes', () => {
     // Then the pruned ones, those that got further first; every trial ranked 1..n.
     const pruned = done.trials.slice(completed.length);
     for (let i = 1; i < pruned.length; i++) assert.ok(pruned[i - 1].epochsRun >= pruned[i].epochsRun);
-    assert.deepEqual(done.trials.map((t) => t.rank), done.trials.map((_, i) => i + 1));
+    assert.deepEqual(
+      done.trials.map((t) => t.rank),
+      done.trials.map((_, i) => i + 1),
+    );
     assert.ok(done.best, 'a best trial with its model');
     assert.equal(done.best.trial, completed[0].trial);
     assert.equal(done.best.modelId, completed[0].modelId);
@@ -170,7 +186,7 @@ describe('random and TPE searches across worker processes', () => {
     assert.equal(model.status, 200, model.text);
   }
 
-  test('random + ASHA: killing the coordinator\'s worker loses and repeats no trial', async () => {
+  test("random + ASHA: killing the coordinator's worker loses and repeats no trial", async () => {
     // Seed 8 draws learning rates G G G h h h for trials 0–5 (G = 0.03, h = hopeless). A trial
     // starts only when fewer than 2 are unsettled, so trial 3 starts once 2 of the learning trials
     // 0–2 have settled, having reached epoch 1. With at most 6 trials at the rung, ASHA (η = 3)
@@ -226,10 +242,13 @@ describe('random and TPE searches across worker processes', () => {
     spawnWorker();
 
     const done = await waitForSearch(id, 'end', (s) => s.state !== 'running');
-    assert.equal(coordinatorWorker.child.exitCode, null, 'the coordinator\'s worker lived');
+    assert.equal(coordinatorWorker.child.exitCode, null, "the coordinator's worker lived");
     await checkFinished(id, done, maxTrials);
     assert.deepEqual(
-      [...done.trials].sort((a, b) => a.trial - b.trial).slice(0, 10).map((t) => t.settings['training.learningRate'] === GOOD),
+      [...done.trials]
+        .sort((a, b) => a.trial - b.trial)
+        .slice(0, 10)
+        .map((t) => t.settings['training.learningRate'] === GOOD),
       [true, true, true, false, false, true, true, false, true, true],
       'the seed draws what the comment says',
     );

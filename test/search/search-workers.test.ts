@@ -53,7 +53,12 @@ describe('searches across worker processes', () => {
   async function search(id: string) {
     const res = await svc.http.get(`/v1/searches/${id}`);
     assert.equal(res.status, 200, res.text);
-    return res.body as { state: string; trials: TrialBody[]; best?: { trial: number; modelId: string }; progress: Record<string, number> };
+    return res.body as {
+      state: string;
+      trials: TrialBody[];
+      best?: { trial: number; modelId: string };
+      progress: Record<string, number>;
+    };
   }
 
   async function waitFor(id: string, what: string, check: (s: Awaited<ReturnType<typeof search>>) => boolean) {
@@ -66,7 +71,7 @@ describe('searches across worker processes', () => {
     }
   }
 
-  test('ASHA prunes the hopeless trials; killing the coordinator\'s worker loses and repeats no trial', async () => {
+  test("ASHA prunes the hopeless trials; killing the coordinator's worker loses and repeats no trial", async () => {
     // Grid order (first key slowest): trials 0–2 learn (lr 0.03), trials 3–5 cannot (lr 1e-6).
     // All train from the same seed, so the same initial weights: at the first rung (epoch 1) every
     // hopeless trial is behind the ones that learn, which have reached it before it starts
@@ -111,8 +116,18 @@ describe('searches across worker processes', () => {
     const numbers = done.trials.map((t) => t.trial).sort((a, b) => a - b);
     assert.deepEqual(numbers, [0, 1, 2, 3, 4, 5]);
     for (const t of done.trials) assert.equal(t.jobId, `${id}-t${t.trial}`);
-    const queued = await svc.app.services.queue.getJobs(['completed', 'failed', 'active', 'waiting', 'delayed', 'prioritized']);
-    const ofSearch = queued.map((j) => j.id!).filter((jobId) => jobId.startsWith(`${id}-`)).sort();
+    const queued = await svc.app.services.queue.getJobs([
+      'completed',
+      'failed',
+      'active',
+      'waiting',
+      'delayed',
+      'prioritized',
+    ]);
+    const ofSearch = queued
+      .map((j) => j.id!)
+      .filter((jobId) => jobId.startsWith(`${id}-`))
+      .sort();
     assert.deepEqual(ofSearch, done.trials.map((t) => t.jobId).sort());
 
     for (const t of done.trials) {
@@ -138,23 +153,40 @@ describe('searches across worker processes', () => {
     assert.equal(done.trials[0].state, 'completed');
     assert.equal(done.trials[0].settings['training.learningRate'], 0.03);
     // The curves chart: every trial, the pruned ones marked.
-    const svg = await svc.http.get(`/v1/searches/${id}/curves.svg`).buffer(true).parse((res, cb) => {
-      let text = '';
-      res.on('data', (chunk: Buffer) => (text += chunk));
-      res.on('end', () => cb(null, text));
-    });
+    const svg = await svc.http
+      .get(`/v1/searches/${id}/curves.svg`)
+      .buffer(true)
+      .parse((res, cb) => {
+        let text = '';
+        res.on('data', (chunk: Buffer) => (text += chunk));
+        res.on('end', () => cb(null, text));
+      });
     assert.equal(svg.status, 200);
-    const marked = new Set([...(svg.body as string).matchAll(/t(\d+) [^<",]*?✂ pruned at \d+/g)].map((m) => Number(m[1])));
-    assert.deepEqual([...marked].sort(), done.trials.filter((t) => t.state === 'pruned').map((t) => t.trial).sort());
+    const marked = new Set(
+      [...(svg.body as string).matchAll(/t(\d+) [^<",]*?✂ pruned at \d+/g)].map((m) => Number(m[1])),
+    );
+    assert.deepEqual(
+      [...marked].sort(),
+      done.trials
+        .filter((t) => t.state === 'pruned')
+        .map((t) => t.trial)
+        .sort(),
+    );
     const model = await svc.http.get(`/v1/models/${done.best.modelId}`);
     assert.equal(model.status, 200);
     // The killed worker's sandboxed trainer did not outlive it.
     for (const pid of sandboxes) assert.equal(alive(pid), false, `sandbox ${pid}`);
   });
 
-  test('TPE search and DELETE: the running trials are cancelled through the training jobs\' path', async () => {
+  test("TPE search and DELETE: the running trials are cancelled through the training jobs' path", async () => {
     const created = await svc.http.post('/v1/searches').send({
-      base: { datasetId, target: 'label', task: 'classification', model: { hidden: [{ units: 8 }] }, training: { epochs: 200, batchSize: 8 } },
+      base: {
+        datasetId,
+        target: 'label',
+        task: 'classification',
+        model: { hidden: [{ units: 8 }] },
+        training: { epochs: 200, batchSize: 8 },
+      },
       space: {
         'training.learningRate': { type: 'loguniform', low: 1e-3, high: 1e-1 },
         'model.hidden.length': { type: 'int', low: 1, high: 2 },

@@ -44,7 +44,9 @@ describe('API keys', () => {
     'POST predict': http.post('/v1/models/mdl_x/predict').send({ inputs: [[1]] }),
     'POST /v1/datasets': http.post('/v1/datasets').set('content-type', 'text/csv').send('a,b\n1,2\n3,4\n'),
     'GET /v1/datasets/:id': http.get('/v1/datasets/ds_x'),
-    'POST /v1/training-jobs': http.post('/v1/training-jobs').send({ datasetId: 'ds_x', target: 'b', task: 'regression' }),
+    'POST /v1/training-jobs': http
+      .post('/v1/training-jobs')
+      .send({ datasetId: 'ds_x', target: 'b', task: 'regression' }),
     'GET /v1/training-jobs/:id': http.get('/v1/training-jobs/j'),
     'DELETE /v1/training-jobs/:id': http.delete('/v1/training-jobs/j'),
     'GET /v1/no-such-route': http.get('/v1/no-such-route'),
@@ -91,7 +93,18 @@ describe('API keys', () => {
   });
 
   test('no spelling of a protected path gets past the check', async () => {
-    for (const path of ['/%76%31/models', '/v1/./models', '/v1//models', '//v1/models', '/V1/models', '/v1/models/', '/v1/models?x=/healthz', '/healthz/../v1/models', '/v1/models%2f', '/v1/models;/healthz']) {
+    for (const path of [
+      '/%76%31/models',
+      '/v1/./models',
+      '/v1//models',
+      '//v1/models',
+      '/V1/models',
+      '/v1/models/',
+      '/v1/models?x=/healthz',
+      '/healthz/../v1/models',
+      '/v1/models%2f',
+      '/v1/models;/healthz',
+    ]) {
       const res = await http.get(path);
       assert.ok([400, 401, 404].includes(res.status), `${path} → ${res.status} ${JSON.stringify(res.body)}`);
       assert.ok(!('models' in (res.body ?? {})), `${path} returned data without a key`);
@@ -114,7 +127,11 @@ describe('API keys', () => {
       const challenged = await http.get(url);
       assert.equal(challenged.status, 401, url);
       // Both schemes: a browser shows its login prompt for the Basic one; scripts send Bearer.
-      assert.match(challenged.headers['www-authenticate'], /^Basic realm="fitwell", charset="UTF-8", Bearer realm="fitwell"$/, url);
+      assert.match(
+        challenged.headers['www-authenticate'],
+        /^Basic realm="fitwell", charset="UTF-8", Bearer realm="fitwell"$/,
+        url,
+      );
       const signedIn = await http.get(url).set('authorization', basic('anyone', KEY_2));
       assert.equal(signedIn.status, 404, `${url} with Basic: ${signedIn.status} ${signedIn.text}`);
       assert.equal((await http.get(url).set('authorization', `Bearer ${KEY_1}`)).status, 404, url);
@@ -212,7 +229,13 @@ describe('the API process', () => {
   test('never logs a key, even at trace level and for rejected keys', async () => {
     const port = await freePort();
     const child = spawn(process.execPath, [main, 'api'], {
-      env: { ...baseEnv(), NODE_ENV: 'development', API_KEYS: `${KEY_1},${KEY_2}`, LOG_LEVEL: 'trace', PORT: String(port) },
+      env: {
+        ...baseEnv(),
+        NODE_ENV: 'development',
+        API_KEYS: `${KEY_1},${KEY_2}`,
+        LOG_LEVEL: 'trace',
+        PORT: String(port),
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -227,7 +250,10 @@ describe('the API process', () => {
       assert.equal((await http.get('/v1/models').set('authorization', `Bearer ${WRONG}`)).status, 401);
       assert.equal((await http.get('/v1/models/mdl_missing').set('authorization', `Bearer ${KEY_2}`)).status, 404);
       assert.equal((await http.get('/admin/queues').set('authorization', basic('admin', KEY_2))).status !== 401, true);
-      assert.equal((await http.post('/v1/training-jobs').set('authorization', `Bearer ${KEY_1}`).send({ bad: KEY_1 })).status, 400);
+      assert.equal(
+        (await http.post('/v1/training-jobs').set('authorization', `Bearer ${KEY_1}`).send({ bad: KEY_1 })).status,
+        400,
+      );
     } finally {
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));

@@ -30,7 +30,8 @@ describe('dashboard write routes', () => {
     const app = await buildApp(config, {
       onRoute: (route: RouteOptions) => {
         for (const method of [route.method].flat()) {
-          if (route.url.startsWith('/admin/queues/api/') && !['GET', 'HEAD'].includes(method)) writes.push({ method, url: route.url });
+          if (route.url.startsWith('/admin/queues/api/') && !['GET', 'HEAD'].includes(method))
+            writes.push({ method, url: route.url });
         }
       },
     });
@@ -46,12 +47,19 @@ describe('dashboard write routes', () => {
   }
 
   const concrete = (url: string) =>
-    url.replace(':queueName', 'training').replace(':queueStatus', 'waiting').replace(':jobId', 'keep-me').replace(/:\w+/g, 'x');
+    url
+      .replace(':queueName', 'training')
+      .replace(':queueStatus', 'waiting')
+      .replace(':jobId', 'keep-me')
+      .replace(/:\w+/g, 'x');
 
   test('without ADMIN_API_KEYS every write route is a 403 and the queue is untouched', async () => {
     const { app, http, writes } = await start({});
     for (const name of ['obliterate', 'empty', 'add', 'update-data', 'clean', 'retry', 'pause']) {
-      assert.ok(writes.some((w) => w.url.includes(`/${name}`)), `no ${name} route seen: ${JSON.stringify(writes)}`);
+      assert.ok(
+        writes.some((w) => w.url.includes(`/${name}`)),
+        `no ${name} route seen: ${JSON.stringify(writes)}`,
+      );
     }
     for (const { method, url } of writes) {
       const res = await http[method.toLowerCase() as 'put'](concrete(url)).send({});
@@ -68,7 +76,10 @@ describe('dashboard write routes', () => {
   test('with API_KEYS but no ADMIN_API_KEYS, an API key reads but cannot write', async () => {
     const { http } = await start({ API_KEYS: API_KEY });
     assert.equal((await http.get('/admin/queues/api/queues').set('authorization', basic(API_KEY))).status, 200);
-    const res = await http.put('/admin/queues/api/queues/training/obliterate').set('authorization', basic(API_KEY)).send({});
+    const res = await http
+      .put('/admin/queues/api/queues/training/obliterate')
+      .set('authorization', basic(API_KEY))
+      .send({});
     assert.equal(res.status, 403);
   });
 
@@ -85,7 +96,10 @@ describe('dashboard write routes', () => {
     const paused = await http.put(pause).set('authorization', basic(ADMIN_KEY)).send({});
     assert.ok(paused.status < 300, `${paused.status} ${paused.text}`);
     assert.equal(await app.services.queue.isPaused(), true);
-    const resumed = await http.put('/admin/queues/api/queues/training/resume').set('authorization', `Bearer ${ADMIN_KEY}`).send({});
+    const resumed = await http
+      .put('/admin/queues/api/queues/training/resume')
+      .set('authorization', `Bearer ${ADMIN_KEY}`)
+      .send({});
     assert.ok(resumed.status < 300);
     assert.equal(await app.services.queue.isPaused(), false);
     // An admin key is no API key for /v1.

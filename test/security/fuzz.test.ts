@@ -32,14 +32,70 @@ function rng(seed: number) {
 }
 type Rng = ReturnType<typeof rng>;
 
-const WEIRD_NUMBERS = [0, -0, 1, -1, 0.5, 1e308, -1e308, 5e-324, 2 ** 53 + 1, -(2 ** 31), 4096, 4097, 1e21, 123456789012];
+const WEIRD_NUMBERS = [
+  0,
+  -0,
+  1,
+  -1,
+  0.5,
+  1e308,
+  -1e308,
+  5e-324,
+  2 ** 53 + 1,
+  -(2 ** 31),
+  4096,
+  4097,
+  1e21,
+  123456789012,
+];
 /** Number spellings that are not JSON numbers, or are only in text. */
-const WEIRD_NUMBER_TEXT = ['NaN', 'Infinity', '-Infinity', '1e999', '-1e999', '0x1F', '1_000', '01', '.5', '+1', '1e', '--1', '١٢٣'];
+const WEIRD_NUMBER_TEXT = [
+  'NaN',
+  'Infinity',
+  '-Infinity',
+  '1e999',
+  '-1e999',
+  '0x1F',
+  '1_000',
+  '01',
+  '.5',
+  '+1',
+  '1e',
+  '--1',
+  '١٢٣',
+];
 const WEIRD_STRINGS = [
-  '', ' ', 'a', 'NaN', 'null', 'undefined', 'true', '__proto__', 'constructor', 'prototype', 'toString',
-  '\u0000', '\ud800', '\udfff\ud800', '💥🔥', '\u202eevil', 'é'.normalize('NFD'), '𝕏'.repeat(50), 'x'.repeat(5_000),
-  '<script>alert(1)</script>', "'; DROP TABLE x; --", '${jndi:ldap://x}', '../../etc/passwd', '%00', '\r\n\r\nHTTP/1.1 200 OK',
-  'batch', 'layer', 'relu', 'classification', 'regression', 'adam',
+  '',
+  ' ',
+  'a',
+  'NaN',
+  'null',
+  'undefined',
+  'true',
+  '__proto__',
+  'constructor',
+  'prototype',
+  'toString',
+  '\u0000',
+  '\ud800',
+  '\udfff\ud800',
+  '💥🔥',
+  '\u202eevil',
+  'é'.normalize('NFD'),
+  '𝕏'.repeat(50),
+  'x'.repeat(5_000),
+  '<script>alert(1)</script>',
+  "'; DROP TABLE x; --",
+  '${jndi:ldap://x}',
+  '../../etc/passwd',
+  '%00',
+  '\r\n\r\nHTTP/1.1 200 OK',
+  'batch',
+  'layer',
+  'relu',
+  'classification',
+  'regression',
+  'adam',
 ];
 const PROTO_KEYS = ['__proto__', 'constructor', 'prototype', '__defineGetter__', 'hasOwnProperty', 'valueOf'];
 
@@ -51,16 +107,25 @@ function setOwn(target: object, key: string, value: unknown): void {
 function junkValue(r: Rng, depth = 0): unknown {
   const kind = r.int(depth > 4 ? 4 : 8);
   switch (kind) {
-    case 0: return r.pick(WEIRD_NUMBERS);
-    case 1: return r.pick(WEIRD_STRINGS);
-    case 2: return r.pick([null, true, false]);
-    case 3: return r.next() * 10 ** r.int(12) * (r.chance(0.3) ? -1 : 1);
+    case 0:
+      return r.pick(WEIRD_NUMBERS);
+    case 1:
+      return r.pick(WEIRD_STRINGS);
+    case 2:
+      return r.pick([null, true, false]);
+    case 3:
+      return r.next() * 10 ** r.int(12) * (r.chance(0.3) ? -1 : 1);
     case 4:
-    case 5: return Array.from({ length: r.int(5) }, () => junkValue(r, depth + 1));
+    case 5:
+      return Array.from({ length: r.int(5) }, () => junkValue(r, depth + 1));
     default: {
       const object: Record<string, unknown> = {};
       for (let i = r.int(5); i > 0; i--) {
-        setOwn(object, r.chance(0.2) ? r.pick(PROTO_KEYS) : r.pick(WEIRD_STRINGS).slice(0, 20), junkValue(r, depth + 1));
+        setOwn(
+          object,
+          r.chance(0.2) ? r.pick(PROTO_KEYS) : r.pick(WEIRD_STRINGS).slice(0, 20),
+          junkValue(r, depth + 1),
+        );
       }
       return object;
     }
@@ -88,14 +153,22 @@ function deepNesting(r: Rng): string {
 
 function brokenJson(r: Rng, valid: string): string {
   switch (r.int(8)) {
-    case 0: return valid.slice(0, r.int(valid.length));
-    case 1: return valid + r.pick([',', '}', ']', 'x', '\u0000']);
-    case 2: return valid.replace(/"/g, "'");
-    case 3: return valid.replace(/:/, '::');
-    case 4: return `${valid},`;
-    case 5: return '\ufeff' + valid;
-    case 6: return valid.replace(/\d/, r.pick(WEIRD_NUMBER_TEXT));
-    default: return r.pick(['', ' ', 'null', 'true', '0', '"x"', '[]', '{}', '{"rows":[]}', '{"inputs":[[]]}']);
+    case 0:
+      return valid.slice(0, r.int(valid.length));
+    case 1:
+      return valid + r.pick([',', '}', ']', 'x', '\u0000']);
+    case 2:
+      return valid.replace(/"/g, "'");
+    case 3:
+      return valid.replace(/:/, '::');
+    case 4:
+      return `${valid},`;
+    case 5:
+      return '\ufeff' + valid;
+    case 6:
+      return valid.replace(/\d/, r.pick(WEIRD_NUMBER_TEXT));
+    default:
+      return r.pick(['', ' ', 'null', 'true', '0', '"x"', '[]', '{}', '{"rows":[]}', '{"inputs":[[]]}']);
   }
 }
 
@@ -109,7 +182,20 @@ function randomCsv(r: Rng): string {
     const width = r.chance(0.2) ? r.int(columns + 3) : columns;
     lines.push(
       Array.from({ length: width }, () =>
-        r.pick(['1', '-2.5', 'NaN', 'Infinity', '1e999', '', 'red', '"quoted, comma"', '"unterminated', '\u0000', '💥', String(r.next())]),
+        r.pick([
+          '1',
+          '-2.5',
+          'NaN',
+          'Infinity',
+          '1e999',
+          '',
+          'red',
+          '"quoted, comma"',
+          '"unterminated',
+          '\u0000',
+          '💥',
+          String(r.next()),
+        ]),
       ).join(r.chance(0.05) ? ';' : ','),
     );
   }
@@ -117,10 +203,22 @@ function randomCsv(r: Rng): string {
 }
 
 const CONTENT_TYPES = [
-  'application/json', 'application/json; charset=utf-8', 'application/json; charset=utf-16', 'APPLICATION/JSON',
-  'text/csv', 'text/plain', 'application/csv', 'application/xml', 'multipart/form-data; boundary=x',
-  'application/x-www-form-urlencoded', 'application/octet-stream', '', 'application/json;;;', 'text/csv; charset=latin1',
-  'application/vnd.api+json', 'x'.repeat(300),
+  'application/json',
+  'application/json; charset=utf-8',
+  'application/json; charset=utf-16',
+  'APPLICATION/JSON',
+  'text/csv',
+  'text/plain',
+  'application/csv',
+  'application/xml',
+  'multipart/form-data; boundary=x',
+  'application/x-www-form-urlencoded',
+  'application/octet-stream',
+  '',
+  'application/json;;;',
+  'text/csv; charset=latin1',
+  'application/vnd.api+json',
+  'x'.repeat(300),
 ];
 
 /** A valid training request to mutate: most fields set, so a mutation lands somewhere deep. */
@@ -138,7 +236,7 @@ function trainingRequest(datasetId: string) {
 /** Replaces, deletes or adds one field somewhere inside `value`. */
 function mutate(r: Rng, value: unknown): unknown {
   if (value === null || typeof value !== 'object') return junkValue(r);
-  const copy: Record<string, unknown> | unknown[] = Array.isArray(value) ? [...value] : { ...(value) };
+  const copy: Record<string, unknown> | unknown[] = Array.isArray(value) ? [...value] : { ...value };
   const keys = Object.keys(copy);
   const action = r.int(4);
   if (action === 0 || keys.length === 0) {
@@ -155,7 +253,16 @@ function mutate(r: Rng, value: unknown): unknown {
 }
 
 function junkId(r: Rng): string {
-  const raw = r.pick([...WEIRD_STRINGS.filter((s) => s.length > 0 && s.length < 90), 'ds_x', 'mdl_x', '1', '-1', '%', '..', 'a/b']);
+  const raw = r.pick([
+    ...WEIRD_STRINGS.filter((s) => s.length > 0 && s.length < 90),
+    'ds_x',
+    'mdl_x',
+    '1',
+    '-1',
+    '%',
+    '..',
+    'a/b',
+  ]);
   try {
     return encodeURIComponent(raw);
   } catch {
@@ -164,22 +271,56 @@ function junkId(r: Rng): string {
 }
 
 function junkQuery(r: Rng): string {
-  const values = ['-1', '0', '1', '1000', '1001', '1e999', 'NaN', 'abc', '', '[]', '%00', '1.5', '99999999999999999999'];
-  const parts = Array.from({ length: r.int(4) }, () => `${r.pick(['offset', 'limit', 'x', '__proto__', 'constructor'])}=${encodeURIComponent(r.pick(values))}`);
+  const values = [
+    '-1',
+    '0',
+    '1',
+    '1000',
+    '1001',
+    '1e999',
+    'NaN',
+    'abc',
+    '',
+    '[]',
+    '%00',
+    '1.5',
+    '99999999999999999999',
+  ];
+  const parts = Array.from(
+    { length: r.int(4) },
+    () => `${r.pick(['offset', 'limit', 'x', '__proto__', 'constructor'])}=${encodeURIComponent(r.pick(values))}`,
+  );
   return parts.length ? `?${parts.join('&')}` : '';
 }
 
 function generate(r: Rng, ids: { datasetId: string; modelId: string; jobId: string }): InjectOptions {
   const auth = r.chance(0.93)
     ? { authorization: `Bearer ${KEY}` }
-    : { authorization: r.pick(['', 'Bearer', `Bearer ${KEY}x`, `Basic ${Buffer.from(`u:${KEY}`).toString('base64')}`, 'Bearer \u00ff', `bearer  ${KEY}`]) };
+    : {
+        authorization: r.pick([
+          '',
+          'Bearer',
+          `Bearer ${KEY}x`,
+          `Basic ${Buffer.from(`u:${KEY}`).toString('base64')}`,
+          'Bearer \u00ff',
+          `bearer  ${KEY}`,
+        ]),
+      };
   const valid = trainingRequest(ids.datasetId);
   const bodies = (route: 'datasets' | 'training' | 'predict'): { contentType: string; payload: string } => {
-    const contentType = r.chance(0.8) ? (route === 'datasets' && r.chance(0.4) ? 'text/csv' : 'application/json') : r.pick(CONTENT_TYPES);
+    const contentType = r.chance(0.8)
+      ? route === 'datasets' && r.chance(0.4)
+        ? 'text/csv'
+        : 'application/json'
+      : r.pick(CONTENT_TYPES);
     if (contentType.startsWith('text/csv') && r.chance(0.9)) return { contentType, payload: randomCsv(r) };
     const base =
       route === 'datasets'
-        ? { rows: Array.from({ length: r.int(6) }, () => (r.chance(0.8) ? { a: r.pick(WEIRD_NUMBERS), b: r.pick(WEIRD_STRINGS) } : junkValue(r))) }
+        ? {
+            rows: Array.from({ length: r.int(6) }, () =>
+              r.chance(0.8) ? { a: r.pick(WEIRD_NUMBERS), b: r.pick(WEIRD_STRINGS) } : junkValue(r),
+            ),
+          }
         : route === 'training'
           ? valid
           : r.chance(0.5)
@@ -197,29 +338,66 @@ function generate(r: Rng, ids: { datasetId: string; modelId: string; jobId: stri
   };
 
   const choice = r.int(12);
-  const withBody = (method: 'POST' | 'PUT' | 'PATCH', url: string, route: 'datasets' | 'training' | 'predict'): InjectOptions => {
+  const withBody = (
+    method: 'POST' | 'PUT' | 'PATCH',
+    url: string,
+    route: 'datasets' | 'training' | 'predict',
+  ): InjectOptions => {
     const { contentType, payload } = bodies(route);
     const headers: Record<string, string> = { ...auth };
     if (contentType) headers['content-type'] = contentType;
-    if (route === 'training' && r.chance(0.2)) headers['idempotency-key'] = r.pick(['k1', 'k2', '', 'x'.repeat(300), '\u00e9', `k${r.int(5)}`]);
+    if (route === 'training' && r.chance(0.2))
+      headers['idempotency-key'] = r.pick(['k1', 'k2', '', 'x'.repeat(300), '\u00e9', `k${r.int(5)}`]);
     return { method, url, headers, payload };
   };
   switch (choice) {
     case 0:
-    case 1: return withBody('POST', '/v1/datasets', 'datasets');
+    case 1:
+      return withBody('POST', '/v1/datasets', 'datasets');
     case 2:
-    case 3: return withBody('POST', '/v1/training-jobs', 'training');
+    case 3:
+      return withBody('POST', '/v1/training-jobs', 'training');
     case 4:
-    case 5: return withBody('POST', `/v1/models/${r.chance(0.8) ? ids.modelId : junkId(r)}/predict`, 'predict');
-    case 6: return { method: 'GET', url: `/v1/datasets/${r.chance(0.3) ? ids.datasetId : junkId(r)}${junkQuery(r)}`, headers: auth };
-    case 7: return { method: r.pick(['GET', 'DELETE'] as const), url: `/v1/training-jobs/${r.chance(0.2) ? ids.jobId : junkId(r)}`, headers: auth };
-    case 8: return { method: 'GET', url: `/v1/models${junkQuery(r)}`, headers: auth };
-    case 9: return { method: 'GET', url: `/v1/models/${r.chance(0.3) ? ids.modelId : junkId(r)}`, headers: auth };
-    case 10: return withBody(r.pick(['PUT', 'PATCH'] as const), r.pick(['/v1/datasets', '/v1/models', `/v1/models/${ids.modelId}`, '/v1/training-jobs', '/healthz']), 'training');
+    case 5:
+      return withBody('POST', `/v1/models/${r.chance(0.8) ? ids.modelId : junkId(r)}/predict`, 'predict');
+    case 6:
+      return {
+        method: 'GET',
+        url: `/v1/datasets/${r.chance(0.3) ? ids.datasetId : junkId(r)}${junkQuery(r)}`,
+        headers: auth,
+      };
+    case 7:
+      return {
+        method: r.pick(['GET', 'DELETE'] as const),
+        url: `/v1/training-jobs/${r.chance(0.2) ? ids.jobId : junkId(r)}`,
+        headers: auth,
+      };
+    case 8:
+      return { method: 'GET', url: `/v1/models${junkQuery(r)}`, headers: auth };
+    case 9:
+      return { method: 'GET', url: `/v1/models/${r.chance(0.3) ? ids.modelId : junkId(r)}`, headers: auth };
+    case 10:
+      return withBody(
+        r.pick(['PUT', 'PATCH'] as const),
+        r.pick(['/v1/datasets', '/v1/models', `/v1/models/${ids.modelId}`, '/v1/training-jobs', '/healthz']),
+        'training',
+      );
     default:
       return {
         method: r.pick(['GET', 'POST', 'HEAD', 'OPTIONS', 'DELETE'] as const),
-        url: r.pick(['/', '/v1', '/v1/', '//v1/models', '/v1/models/', '/v2/models', `/v1/${junkId(r)}`, '/%E0%A4%A', `/v1/datasets/${'d'.repeat(150)}`, '/readyz', '/healthz?x=1']),
+        url: r.pick([
+          '/',
+          '/v1',
+          '/v1/',
+          '//v1/models',
+          '/v1/models/',
+          '/v2/models',
+          `/v1/${junkId(r)}`,
+          '/%E0%A4%A',
+          `/v1/datasets/${'d'.repeat(150)}`,
+          '/readyz',
+          '/healthz?x=1',
+        ]),
         headers: auth,
       };
   }
@@ -267,7 +445,8 @@ describe('fuzz: malformed requests', () => {
       const res = await svc.app.inject(request);
       byStatus.set(res.statusCode, (byStatus.get(res.statusCode) ?? 0) + 1);
       // generate() builds string urls and payloads (InjectOptions allows objects too).
-      const where = `request ${sent} (seed ${SEED}): ${request.method} ${request.url as string} ` +
+      const where =
+        `request ${sent} (seed ${SEED}): ${request.method} ${request.url as string} ` +
         `${JSON.stringify((request.headers as Record<string, string>)['content-type'] ?? '')} ` +
         `${((request.payload ?? '') as string).slice(0, 200)} → ${res.statusCode} ${res.body.slice(0, 300)}`;
       assert.ok(res.statusCode < 500, where);
@@ -282,10 +461,16 @@ describe('fuzz: malformed requests', () => {
         }
       }
     }
-    const summary = [...byStatus.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(' ');
+    const summary = [...byStatus.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([s, n]) => `${s}×${n}`)
+      .join(' ');
     console.log(`fuzz: ${sent} requests in ${Date.now() - started} ms: ${summary}`);
     assert.ok(sent >= 5_000);
-    assert.ok([...byStatus.keys()].some((s) => s >= 200 && s < 300), 'some requests were valid and succeeded');
+    assert.ok(
+      [...byStatus.keys()].some((s) => s >= 200 && s < 300),
+      'some requests were valid and succeeded',
+    );
   });
 
   test('malformed HTTP on a real socket: a 4xx or a closed connection, never a 5xx', async () => {
@@ -305,7 +490,10 @@ describe('fuzz: malformed requests', () => {
       'POST /v1/training-jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: -1\r\n\r\n',
     ];
     for (let i = 0; i < 300; i++) {
-      const request = i < raw.length ? raw[i] : Buffer.from(Array.from({ length: 1 + r.int(300) }, () => r.int(256))).toString('latin1');
+      const request =
+        i < raw.length
+          ? raw[i]
+          : Buffer.from(Array.from({ length: 1 + r.int(300) }, () => r.int(256))).toString('latin1');
       const answer = await new Promise<string>((resolve) => {
         const socket = net.connect({ port, host: '127.0.0.1' }, () => socket.end(request, 'latin1'));
         let received = '';
@@ -315,7 +503,10 @@ describe('fuzz: malformed requests', () => {
         socket.on('error', () => undefined);
       });
       const status = /^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1];
-      assert.ok(status === undefined || Number(status) < 500, `raw request ${i} ${JSON.stringify(request.slice(0, 80))} → ${answer.slice(0, 200)}`);
+      assert.ok(
+        status === undefined || Number(status) < 500,
+        `raw request ${i} ${JSON.stringify(request.slice(0, 80))} → ${answer.slice(0, 200)}`,
+      );
     }
   });
 

@@ -17,7 +17,14 @@ describe('Idempotency-Key', () => {
     return req.send(body);
   };
   const jobCount = async () => {
-    const counts = await svc.app.services.queue.getJobCounts('waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized');
+    const counts = await svc.app.services.queue.getJobCounts(
+      'waiting',
+      'active',
+      'completed',
+      'failed',
+      'delayed',
+      'prioritized',
+    );
     return Object.values(counts).reduce((a, b) => a + b, 0);
   };
 
@@ -96,7 +103,10 @@ describe('Idempotency-Key', () => {
     const redis = svc.app.services.redis;
     const keys = await redis.keys(`${svc.config.redisPrefix}:idempotency:*`);
     assert.ok(keys.length >= 1);
-    assert.ok(keys.every((key) => !key.includes('order-ttl')), 'the client key is stored hashed');
+    assert.ok(
+      keys.every((key) => !key.includes('order-ttl')),
+      'the client key is stored hashed',
+    );
     for (const key of keys) {
       const ttl = await redis.ttl(key);
       assert.ok(ttl > 590 && ttl <= 600, `${key}: TTL ${ttl}`);

@@ -76,7 +76,10 @@ describe('request limits', () => {
       const res = await http.post(url).send(body);
       assert.equal(res.status, 413, url);
       assert.equal(res.body.error.code, 'PAYLOAD_TOO_LARGE');
-      assert.match(res.body.error.message, /larger than 2048 bytes \(2 KiB\), the limit for POST \/v1\/.*; the server's BODY_LIMIT setting raises it/);
+      assert.match(
+        res.body.error.message,
+        /larger than 2048 bytes \(2 KiB\), the limit for POST \/v1\/.*; the server's BODY_LIMIT setting raises it/,
+      );
     }
     // Uploads have their own, larger limit: 3 kB passes it, 5 kB does not (CSV and JSON alike).
     const csv = (bytes: number) => 'a,b\n' + '1.25,2.5\n'.repeat(Math.ceil(bytes / 9));
@@ -87,7 +90,10 @@ describe('request limits', () => {
     ]) {
       const res = await request;
       assert.equal(res.status, 413);
-      assert.match(res.body.error.message, /larger than 4096 bytes \(4 KiB\), the limit for POST \/v1\/datasets; the server's DATASET_BODY_LIMIT setting raises it/);
+      assert.match(
+        res.body.error.message,
+        /larger than 4096 bytes \(4 KiB\), the limit for POST \/v1\/datasets; the server's DATASET_BODY_LIMIT setting raises it/,
+      );
     }
   });
 
@@ -103,9 +109,14 @@ describe('request limits', () => {
       assert.equal(res.status, 404, res.text.slice(0, 300));
     }
     const over = await start({ MAX_PREDICT_ROWS: '10', BODY_LIMIT: '2048' });
-    const res = await supertest(over.server).post('/v1/models/mdl_x/predict').send({ inputs: Array(10_000).fill([1.5]) });
+    const res = await supertest(over.server)
+      .post('/v1/models/mdl_x/predict')
+      .send({ inputs: Array(10_000).fill([1.5]) });
     assert.equal(res.status, 413);
-    assert.match(res.body.error.message, /larger than 40960 bytes \(40 KiB\), the limit for POST \/v1\/models\/:modelId\/predict; the server's PREDICT_BODY_LIMIT setting raises it/);
+    assert.match(
+      res.body.error.message,
+      /larger than 40960 bytes \(40 KiB\), the limit for POST \/v1\/models\/:modelId\/predict; the server's PREDICT_BODY_LIMIT setting raises it/,
+    );
   });
 
   test('a client still sending a body over the limit gets the 413, not a broken pipe', async () => {
@@ -116,10 +127,13 @@ describe('request limits', () => {
     // server's reads would take turns on one event loop), writing 16 MiB in 1 MiB chunks as the
     // socket drains, with a declared length and chunked. Before the fix about half of the
     // attempts with a declared length ended in EPIPE: the server closed the socket under the writer.
-    const { stdout } = await promisify(execFile)(process.execPath, ['-e', STREAMING_CLIENT, String(port), '8'], { timeout: 120_000 });
+    const { stdout } = await promisify(execFile)(process.execPath, ['-e', STREAMING_CLIENT, String(port), '8'], {
+      timeout: 120_000,
+    });
     const outcomes = JSON.parse(stdout) as string[];
     assert.equal(outcomes.length, 8);
-    for (const outcome of outcomes) assert.match(outcome, /^413 .*PAYLOAD_TOO_LARGE/, outcomes.join('\n').slice(0, 2000));
+    for (const outcome of outcomes)
+      assert.match(outcome, /^413 .*PAYLOAD_TOO_LARGE/, outcomes.join('\n').slice(0, 2000));
   });
 
   test('the server times out requests and connections as configured', async () => {
@@ -134,7 +148,11 @@ describe('request limits', () => {
     const started = Date.now();
     const outcome = await new Promise<string>((resolve) => {
       let received = '';
-      trickle.on('connect', () => trickle.write('POST /v1/datasets HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\na,'));
+      trickle.on('connect', () =>
+        trickle.write(
+          'POST /v1/datasets HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\nContent-Length: 100\r\n\r\na,',
+        ),
+      );
       // Keep the connection busy so only requestTimeout, not the idle timeout, can end it.
       const drip = setInterval(() => trickle.write('c'), 200);
       trickle.on('data', (chunk) => (received += chunk));

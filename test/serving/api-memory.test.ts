@@ -36,7 +36,14 @@ async function startApi(config: Config, env: Record<string, string> = {}): Promi
     child.once('exit', (code) => reject(new Error(`the API process exited with ${code}`)));
   });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; !(await fetch(`${url}/readyz`).then((r) => r.ok, () => false)); i++) {
+  for (
+    let i = 0;
+    !(await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    ));
+    i++
+  ) {
     if (i > 100) throw new Error('the API did not become ready');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }

@@ -13,7 +13,11 @@ async function main(): Promise<void> {
   process.on('message', (message) => {
     if (message !== 'rss') return;
     (globalThis as unknown as { gc: () => void }).gc();
-    process.send?.({ rss: process.memoryUsage().rss, cached: app.services.modelCache.size, bytes: app.services.modelCache.bytes });
+    process.send?.({
+      rss: process.memoryUsage().rss,
+      cached: app.services.modelCache.size,
+      bytes: app.services.modelCache.bytes,
+    });
   });
   process.on('disconnect', () => void app.close().then(() => process.exit(0)));
   process.send?.({ port: address.port });

@@ -20,7 +20,11 @@ describe('input drift at predict', () => {
     app = await buildApp(config);
     await app.ready();
     http = supertest(app.server);
-    model = await trainStoredModel(xorCsv(120), { target: 'label', task: 'classification', training: { epochs: 2, seed: 1 } });
+    model = await trainStoredModel(xorCsv(120), {
+      target: 'label',
+      task: 'classification',
+      training: { epochs: 2, seed: 1 },
+    });
     await app.services.models.save(model.meta, model.frozen);
   });
   after(async () => {
@@ -44,7 +48,10 @@ describe('input drift at predict', () => {
     const plain = await http.post(`/v1/models/${model.meta.id}/predict`).send({ rows });
     assert.equal(plain.body.drift, undefined, 'only with ?explain=drift');
     assert.deepEqual(plain.body.probabilities, res.body.probabilities);
-    assert.equal((await http.post(`/v1/models/${model.meta.id}/predict?explain=everything`).send({ rows })).status, 400);
+    assert.equal(
+      (await http.post(`/v1/models/${model.meta.id}/predict?explain=everything`).send({ rows })).status,
+      400,
+    );
 
     const v2 = await http.post(`/v2/models/${model.meta.id}/infer`).send({
       inputs: [
@@ -57,7 +64,11 @@ describe('input drift at predict', () => {
 
     const metrics = (await http.get('/metrics')).text;
     const count = (kind: string) =>
-      Number(new RegExp(`^fitwell_predict_drift_total\\{model="${model.meta.id}",kind="${kind}"\\} (\\d+)`, 'm').exec(metrics)?.[1]);
+      Number(
+        new RegExp(`^fitwell_predict_drift_total\\{model="${model.meta.id}",kind="${kind}"\\} (\\d+)`, 'm').exec(
+          metrics,
+        )?.[1],
+      );
     assert.equal(count('out_of_range'), 3 + 3 + 1);
     assert.equal(count('unseen_category'), 2);
   });

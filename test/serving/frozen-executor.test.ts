@@ -51,7 +51,12 @@ const CASES: { name: string; task: 'classification' | 'regression'; hidden: unkn
     task: 'classification',
     hidden: [
       { units: 8, normalization: { type: 'batch', placement: 'after-activation', momentum: 0.5 }, activation: 'elu' },
-      { units: 6, normalization: { type: 'cosine', scale: 3 }, activation: 'tanh', dropout: { rate: 0.2, kind: 'gaussian' } },
+      {
+        units: 6,
+        normalization: { type: 'cosine', scale: 3 },
+        activation: 'tanh',
+        dropout: { rate: 0.2, kind: 'gaussian' },
+      },
     ],
   },
   {
@@ -100,7 +105,9 @@ describe('FrozenExecutor', () => {
   });
 
   test('the cases cover every op kind and every activation', () => {
-    const seen = new Set<string>(models.flatMap(({ frozen }) => frozen.ops.map((op) => (op.op === 'activation' ? op.fn : op.op))));
+    const seen = new Set<string>(
+      models.flatMap(({ frozen }) => frozen.ops.map((op) => (op.op === 'activation' ? op.fn : op.op))),
+    );
     for (const kind of ['dense', 'affine', 'layerNorm', 'cosine', 'relu', 'tanh', 'sigmoid', 'elu', 'selu']) {
       assert.ok(seen.has(kind), `no case has ${kind} (have ${[...seen].join(', ')})`);
     }

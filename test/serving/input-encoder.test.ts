@@ -18,7 +18,11 @@ const PREP: Preprocessing = {
 
 function viaTable(input: { rows?: unknown[]; inputs?: unknown[] }): Float32Array {
   const table = input.rows !== undefined ? rowsToTable(PREP, input.rows, 100) : vectorsToTable(PREP, input.inputs, 100);
-  return encodeFeatures(PREP, table, Int32Array.from({ length: table.rowCount }, (_, i) => i));
+  return encodeFeatures(
+    PREP,
+    table,
+    Int32Array.from({ length: table.rowCount }, (_, i) => i),
+  );
 }
 
 describe('InputEncoder', () => {
@@ -62,7 +66,11 @@ describe('InputEncoder', () => {
     ];
     for (const input of bad) {
       assert.equal(encoder.encode(input, 100), null, JSON.stringify(input).slice(0, 80));
-      assert.throws(() => viaTable(input), (error: unknown) => error instanceof AppError, JSON.stringify(input).slice(0, 80));
+      assert.throws(
+        () => viaTable(input),
+        (error: unknown) => error instanceof AppError,
+        JSON.stringify(input).slice(0, 80),
+      );
     }
   });
 });

@@ -25,7 +25,13 @@ describe('MicroBatcher', () => {
     const batcher = new MicroBatcher(run, 2, 2, { waitMs: null });
     const results = await Promise.all([batcher.run(row(1, 2), 1), batcher.run(row(5, 1), 1)]);
     assert.deepEqual(calls, [1, 1]);
-    assert.deepEqual(results.map((r) => Array.from(r)), [[3, -1], [6, 4]]);
+    assert.deepEqual(
+      results.map((r) => Array.from(r)),
+      [
+        [3, -1],
+        [6, 4],
+      ],
+    );
   });
 
   test('waitMs 0: requests made in the same turn share one run, and each gets its own rows', async () => {
@@ -37,7 +43,14 @@ describe('MicroBatcher', () => {
       batcher.run(row(0, -2), 1),
     ]);
     assert.deepEqual(calls, [4]);
-    assert.deepEqual(results.map((r) => Array.from(r)), [[3, -1], [6, 0, 5, 3], [-2, 2]]);
+    assert.deepEqual(
+      results.map((r) => Array.from(r)),
+      [
+        [3, -1],
+        [6, 0, 5, 3],
+        [-2, 2],
+      ],
+    );
     // A later request starts a new batch.
     assert.deepEqual(Array.from(await batcher.run(row(2, 2), 1)), [4, 0]);
     assert.deepEqual(calls, [4, 1]);
@@ -50,7 +63,13 @@ describe('MicroBatcher', () => {
     // Joins after a macrotask, well within the 20 ms wait (no timing assumption beyond that).
     await new Promise((resolve) => setImmediate(resolve));
     const second = batcher.run(row(2, 1), 1);
-    assert.deepEqual((await Promise.all([first, second])).map((r) => Array.from(r)), [[2, 0], [3, 1]]);
+    assert.deepEqual(
+      (await Promise.all([first, second])).map((r) => Array.from(r)),
+      [
+        [2, 0],
+        [3, 1],
+      ],
+    );
     assert.deepEqual(calls, [2]);
   });
 
@@ -77,7 +96,10 @@ describe('MicroBatcher', () => {
       { waitMs: 0 },
     );
     const results = await Promise.allSettled([batcher.run(row(1, 2), 1), batcher.run(row(3, 4), 1)]);
-    assert.deepEqual(results.map((r) => r.status), ['rejected', 'rejected']);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected'],
+    );
     fail = false;
     assert.deepEqual(Array.from(await batcher.run(row(3, 4), 1)), [3, 4]);
   });
@@ -85,6 +107,9 @@ describe('MicroBatcher', () => {
   test('options are validated', () => {
     const { run } = recorder();
     assert.throws(() => new MicroBatcher(run, 2, 2, { waitMs: -1 }), /Expected waitMs >= 0, received -1/);
-    assert.throws(() => new MicroBatcher(run, 2, 2, { maxRows: 0 }), /Expected maxRows to be a positive integer, received 0/);
+    assert.throws(
+      () => new MicroBatcher(run, 2, 2, { maxRows: 0 }),
+      /Expected maxRows to be a positive integer, received 0/,
+    );
   });
 });

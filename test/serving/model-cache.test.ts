@@ -69,7 +69,10 @@ describe('ModelCache', () => {
     await cache.get(a); // a is now the most recently used
     await cache.get(d);
     assert.equal(cache.size, 3);
-    assert.deepEqual([a, b, c, d].map((id) => cache.has(id)), [true, false, true, true]);
+    assert.deepEqual(
+      [a, b, c, d].map((id) => cache.has(id)),
+      [true, false, true, true],
+    );
   });
 
   test('evicts beyond MODEL_CACHE_BYTES, counting each model’s estimated bytes', async () => {
@@ -79,7 +82,10 @@ describe('ModelCache', () => {
     for (const id of ids) await cache.get(id);
     assert.equal(cache.size, 2);
     assert.equal(cache.bytes, 2 * one);
-    assert.deepEqual(ids.map((id) => cache.has(id)), [false, false, true, true]);
+    assert.deepEqual(
+      ids.map((id) => cache.has(id)),
+      [false, false, true, true],
+    );
   });
 
   test('a model larger than MODEL_CACHE_BYTES is served but not kept, and frees its tf weights', async () => {

@@ -13,7 +13,11 @@ import {
 
 type Validate = (data: unknown) => { value?: unknown; error?: Error & { validation?: unknown } };
 
-const compile = (compiler: typeof validatorCompiler | typeof predictValidatorCompiler, schema: unknown, httpPart: string) =>
+const compile = (
+  compiler: typeof validatorCompiler | typeof predictValidatorCompiler,
+  schema: unknown,
+  httpPart: string,
+) =>
   (compiler as (route: unknown) => Validate)({ schema, method: 'POST', url: '/v1/models/:modelId/predict', httpPart });
 
 class Rows {
@@ -24,7 +28,12 @@ const BODIES: unknown[] = [
   { rows: [] },
   { inputs: [] },
   { rows: [{ a: 1, b: 'x' }] },
-  { inputs: [[1, 2, 'red'], [null, 0, true]] },
+  {
+    inputs: [
+      [1, 2, 'red'],
+      [null, 0, true],
+    ],
+  },
   JSON.parse('{"inputs":[[1,2]]}'),
   { rows: [], inputs: [] },
   { rows: [1], extra: 1 },
@@ -66,7 +75,10 @@ describe('predict fast paths', () => {
         assert.deepEqual(parsed.data, body);
       }
     }
-    assert.ok(isPlainPredictBody({ rows: [] }) && isPlainPredictBody({ inputs: [[1]] }), 'the common case takes the fast path');
+    assert.ok(
+      isPlainPredictBody({ rows: [] }) && isPlainPredictBody({ inputs: [[1]] }),
+      'the common case takes the fast path',
+    );
   });
 
   test('params passing the check are ones zod accepts and returns unchanged', () => {
@@ -86,7 +98,7 @@ describe('predict fast paths', () => {
     assert.deepEqual(predictQuerySchema.parse({}), {});
   });
 
-  test('the compiled validators give the same values and the same errors as zod\'s', () => {
+  test("the compiled validators give the same values and the same errors as zod's", () => {
     for (const [schema, part, inputs] of [
       [predictRequestSchema, 'body', BODIES],
       [idParams('modelId'), 'params', PARAMS],
@@ -111,8 +123,22 @@ describe('predict fast paths', () => {
     const classes = ['no', 'yes'];
     const cases: Prediction[] = [
       { predictions: ['yes'], probabilities: [[0.10000000149011612, 0.8999999761581421]], classes },
-      { predictions: ['no', 'yes'], probabilities: [[1, 0], [0, 1]], classes },
-      { predictions: [0, 1], probabilities: [[0.5, 0.5], [0.25, 0.75]], classes: [0, 1] },
+      {
+        predictions: ['no', 'yes'],
+        probabilities: [
+          [1, 0],
+          [0, 1],
+        ],
+        classes,
+      },
+      {
+        predictions: [0, 1],
+        probabilities: [
+          [0.5, 0.5],
+          [0.25, 0.75],
+        ],
+        classes: [0, 1],
+      },
       { predictions: [3.25, -1e-7, 12345678.9] },
       { predictions: [] },
       { predictions: ['a "quoted" \\ class\n'], probabilities: [[1]], classes: ['a "quoted" \\ class\n'] },

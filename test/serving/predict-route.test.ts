@@ -9,7 +9,11 @@ import { assertClose } from '../helpers/tf';
 import { trainStoredModel } from './stored-model';
 
 /** Row r of the probe: a, b in (−1, 1), color alternating (and one unseen category). */
-const probeRow = (r: number): [number, number, string] => [Math.sin(r * 1.3), Math.cos(r * 0.7), ['red', 'blue', 'green'][r % 3]];
+const probeRow = (r: number): [number, number, string] => [
+  Math.sin(r * 1.3),
+  Math.cos(r * 0.7),
+  ['red', 'blue', 'green'][r % 3],
+];
 
 describe('POST /v1/models/:id/predict through the serving path', () => {
   let service: TestService;
@@ -37,7 +41,15 @@ describe('POST /v1/models/:id/predict through the serving path', () => {
   function expected(inputs: unknown[][]): Float32Array {
     const prep = model.meta.preprocessing;
     const table = vectorsToTable(prep, inputs);
-    return runFrozen(model.frozen, encodeFeatures(prep, table, Int32Array.from(inputs, (_, i) => i)), inputs.length);
+    return runFrozen(
+      model.frozen,
+      encodeFeatures(
+        prep,
+        table,
+        Int32Array.from(inputs, (_, i) => i),
+      ),
+      inputs.length,
+    );
   }
 
   test('concurrent one-row requests, batched together, each get their own row’s answer', async () => {
@@ -73,7 +85,12 @@ describe('POST /v1/models/:id/predict through the serving path', () => {
       payload: { rows: rows.slice(0, 3).map(([a, b, color]) => ({ a, b, color })) },
     });
     assert.equal(named.statusCode, 200, named.body);
-    assertClose(named.json<{ probabilities: number[][] }>().probabilities.flat(), expected(rows.slice(0, 3)), 1e-5, 'named');
+    assertClose(
+      named.json<{ probabilities: number[][] }>().probabilities.flat(),
+      expected(rows.slice(0, 3)),
+      1e-5,
+      'named',
+    );
   });
 
   test('invalid input is still a 400 that names the problem', async () => {

@@ -115,13 +115,22 @@ const STORES: Record<'redis' | 's3', () => StoreUnderTest> = {
   }),
   s3: () => {
     const backend = (options: Partial<DatasetStoreOptions>) =>
-      new S3DatasetBackend({ client: s3client!, bucket: BUCKET, prefix: config.redisPrefix, uploadTtlSeconds: options.uploadTtlSeconds ?? 3600 });
+      new S3DatasetBackend({
+        client: s3client!,
+        bucket: BUCKET,
+        prefix: config.redisPrefix,
+        uploadTtlSeconds: options.uploadTtlSeconds ?? 3600,
+      });
     return {
       make: (options = {}) => new DatasetStore(backend(options), undefined, options),
       async orphanChunks() {
-        const listed = await s3client!.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${config.redisPrefix}/datasets/` }));
+        const listed = await s3client!.send(
+          new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${config.redisPrefix}/datasets/` }),
+        );
         const keys = (listed.Contents ?? []).map((o) => o.Key!);
-        return keys.filter((key) => key.includes('/chunk-') && !keys.includes(key.replace(/chunk-\d+$/, 'dataset.json')));
+        return keys.filter(
+          (key) => key.includes('/chunk-') && !keys.includes(key.replace(/chunk-\d+$/, 'dataset.json')),
+        );
       },
     };
   },
@@ -140,168 +149,200 @@ after(async () => {
   await rm(s3dir, { recursive: true, force: true });
 });
 
-for (const kind of ['redis', 's3'] as const) describe(`streamed dataset ingestion into chunks (${kind} store)`, () => {
-  let under: StoreUnderTest;
-  before(() => {
-    under = STORES[kind]();
-  });
+for (const kind of ['redis', 's3'] as const)
+  describe(`streamed dataset ingestion into chunks (${kind} store)`, () => {
+    let under: StoreUnderTest;
+    before(() => {
+      under = STORES[kind]();
+    });
 
-  test('reads back what parseCsv makes of the same CSV, across chunk boundaries', async () => {
-    const store = under.make({ chunkRows: 1024 });
-    const lines = ['id,x,color,maybe,"quoted, name"'];
-    for (let i = 0; i < 3000; i++) {
-      lines.push(`${i},${(i * 0.37 - 500).toFixed(3)},${['red', 'blue', 'green'][i % 3]},${i % 7 === 0 ? 'NA' : i % 5},"v ${i % 11}, x"`);
-    }
-    const text = lines.join('\r\n') + '\r\n';
-    const meta = await ingest(store, text);
-    const reference = parseCsv(text, limits);
-    assert.equal(meta.passes, 1);
-    assert.equal(meta.rows, 3000);
-    assert.deepEqual(meta.columns, reference.columns);
-    assert.equal(meta.storage?.checksums.length, 3, '3000 rows in chunks of 1024');
-    const table = await store.table(meta.id);
-    assert.deepEqual({ ...table.data }, asFloat32(reference));
-    // The profiles the submission checks read are those of the stored values.
-    for (const { name, type } of reference.columns) {
-      assert.deepEqual(await store.columnProfile(meta.id, name), profileColumn(type, table.data[name]), name);
-    }
-    const schema = await store.schema(meta.id);
-    assert.deepEqual(schema.columns.find((c) => c.name === 'color')?.categories, ['red', 'blue', 'green']);
-    assert.equal(schema.columns.find((c) => c.name === 'maybe')?.missing, Math.ceil(3000 / 7));
-  });
+    test('reads back what parseCsv makes of the same CSV, across chunk boundaries', async () => {
+      const store = under.make({ chunkRows: 1024 });
+      const lines = ['id,x,color,maybe,"quoted, name"'];
+      for (let i = 0; i < 3000; i++) {
+        lines.push(
+          `${i},${(i * 0.37 - 500).toFixed(3)},${['red', 'blue', 'green'][i % 3]},${i % 7 === 0 ? 'NA' : i % 5},"v ${i % 11}, x"`,
+        );
+      }
+      const text = lines.join('\r\n') + '\r\n';
+      const meta = await ingest(store, text);
+      const reference = parseCsv(text, limits);
+      assert.equal(meta.passes, 1);
+      assert.equal(meta.rows, 3000);
+      assert.deepEqual(meta.columns, reference.columns);
+      assert.equal(meta.storage?.checksums.length, 3, '3000 rows in chunks of 1024');
+      const table = await store.table(meta.id);
+      assert.deepEqual({ ...table.data }, asFloat32(reference));
+      // The profiles the submission checks read are those of the stored values.
+      for (const { name, type } of reference.columns) {
+        assert.deepEqual(await store.columnProfile(meta.id, name), profileColumn(type, table.data[name]), name);
+      }
+      const schema = await store.schema(meta.id);
+      assert.deepEqual(schema.columns.find((c) => c.name === 'color')?.categories, ['red', 'blue', 'green']);
+      assert.equal(schema.columns.find((c) => c.name === 'maybe')?.missing, Math.ceil(3000 / 7));
+    });
 
-  test('a column that turns out categorical after numbers is read again, keeping "007" exact', async () => {
-    const store = under.make({ chunkRows: 1024 });
-    const lines = ['code,y'];
-    for (let i = 0; i < 2500; i++) lines.push(`${i === 0 ? '007' : i === 2400 ? 'abc' : String(i)},${i}`);
-    const text = lines.join('\n');
-    const meta = await ingest(store, text);
-    assert.equal(meta.passes, 2);
-    assert.deepEqual(meta.columns, [
-      { name: 'code', type: 'categorical' },
-      { name: 'y', type: 'numeric' },
-    ]);
-    const table = await store.table(meta.id);
-    assert.deepEqual(table.data.code, parseCsv(text, limits).data.code);
-    assert.equal(table.data.code[0], '007');
-    assert.equal(table.data.code[2400], 'abc');
-  });
+    test('a column that turns out categorical after numbers is read again, keeping "007" exact', async () => {
+      const store = under.make({ chunkRows: 1024 });
+      const lines = ['code,y'];
+      for (let i = 0; i < 2500; i++) lines.push(`${i === 0 ? '007' : i === 2400 ? 'abc' : String(i)},${i}`);
+      const text = lines.join('\n');
+      const meta = await ingest(store, text);
+      assert.equal(meta.passes, 2);
+      assert.deepEqual(meta.columns, [
+        { name: 'code', type: 'categorical' },
+        { name: 'y', type: 'numeric' },
+      ]);
+      const table = await store.table(meta.id);
+      assert.deepEqual(table.data.code, parseCsv(text, limits).data.code);
+      assert.equal(table.data.code[0], '007');
+      assert.equal(table.data.code[2400], 'abc');
+    });
 
-  test('the same data twice has the same content hash, whether gzip-compressed or not; other data another', async () => {
-    const store = under.make({ chunkRows: 1024 });
-    const text = 'a;b;label\n1;2;x\n3;4;y\n5;6;x\n';
-    const plain = await ingest(store, text);
-    const zipped = await ingest(store, gzipSync(text), { gzip: true });
-    const other = await ingest(store, text.replace('5;6', '5;7'));
-    assert.deepEqual(plain.columns.map((c) => c.name), ['a', 'b', 'label'], 'semicolons detected');
-    assert.match(plain.contentHash!, /^sha256:[0-9a-f]{64}$/);
-    assert.equal(zipped.contentHash, plain.contentHash);
-    assert.notEqual(other.contentHash, plain.contentHash);
-  });
+    test('the same data twice has the same content hash, whether gzip-compressed or not; other data another', async () => {
+      const store = under.make({ chunkRows: 1024 });
+      const text = 'a;b;label\n1;2;x\n3;4;y\n5;6;x\n';
+      const plain = await ingest(store, text);
+      const zipped = await ingest(store, gzipSync(text), { gzip: true });
+      const other = await ingest(store, text.replace('5;6', '5;7'));
+      assert.deepEqual(
+        plain.columns.map((c) => c.name),
+        ['a', 'b', 'label'],
+        'semicolons detected',
+      );
+      assert.match(plain.contentHash!, /^sha256:[0-9a-f]{64}$/);
+      assert.equal(zipped.contentHash, plain.contentHash);
+      assert.notEqual(other.contentHash, plain.contentHash);
+    });
 
-  test('delimiters: detected from the header line (outside quotes), or as given', async () => {
-    assert.equal(detectDelimiter(Buffer.from('a,b,c\n1;2;3')), ',');
-    assert.equal(detectDelimiter(Buffer.from('a;b;c\n')), ';');
-    assert.equal(detectDelimiter(Buffer.from('a\tb\tc')), '\t');
-    assert.equal(detectDelimiter(Buffer.from('a|b|c\r\n')), '|');
-    assert.equal(detectDelimiter(Buffer.from('"x;y;z",b\n')), ',', 'semicolons inside quotes do not count');
-    assert.equal(detectDelimiter(Buffer.from('single\n')), ',');
-    const store = under.make();
-    const given = await ingest(store, 'a,b|c\n1,2|3\n4,5|6\n', { delimiter: 'pipe' });
-    assert.deepEqual(given.columns.map((c) => c.name), ['a,b', 'c']);
-  });
+    test('delimiters: detected from the header line (outside quotes), or as given', async () => {
+      assert.equal(detectDelimiter(Buffer.from('a,b,c\n1;2;3')), ',');
+      assert.equal(detectDelimiter(Buffer.from('a;b;c\n')), ';');
+      assert.equal(detectDelimiter(Buffer.from('a\tb\tc')), '\t');
+      assert.equal(detectDelimiter(Buffer.from('a|b|c\r\n')), '|');
+      assert.equal(detectDelimiter(Buffer.from('"x;y;z",b\n')), ',', 'semicolons inside quotes do not count');
+      assert.equal(detectDelimiter(Buffer.from('single\n')), ',');
+      const store = under.make();
+      const given = await ingest(store, 'a,b|c\n1,2|3\n4,5|6\n', { delimiter: 'pipe' });
+      assert.deepEqual(
+        given.columns.map((c) => c.name),
+        ['a,b', 'c'],
+      );
+    });
 
-  test('NDJSON: keys in first-seen order, a key seen later is missing before, JSON rules for values', async () => {
-    const store = under.make({ chunkRows: 1024 });
-    const lines = [];
-    for (let i = 0; i < 2000; i++) lines.push(JSON.stringify(i < 1500 ? { a: i / 4, b: i % 2 === 0 } : { a: null, b: true, late: `k${i % 3}` }));
-    const meta = await ingest(store, '\uFEFF' + lines.join('\n') + '\n\n', { format: 'ndjson' });
-    assert.deepEqual(meta.columns, [
-      { name: 'a', type: 'numeric' },
-      { name: 'b', type: 'categorical' },
-      { name: 'late', type: 'categorical' },
-    ]);
-    const table = await store.table(meta.id);
-    assert.equal(table.data.a[3], 0.75);
-    assert.equal(table.data.a[1600], null);
-    assert.equal(table.data.b[0], 'true');
-    assert.equal(table.data.b[1], 'false');
-    assert.equal(table.data.late[0], null);
-    assert.equal(table.data.late[1500], 'k0');
-  });
+    test('NDJSON: keys in first-seen order, a key seen later is missing before, JSON rules for values', async () => {
+      const store = under.make({ chunkRows: 1024 });
+      const lines = [];
+      for (let i = 0; i < 2000; i++)
+        lines.push(JSON.stringify(i < 1500 ? { a: i / 4, b: i % 2 === 0 } : { a: null, b: true, late: `k${i % 3}` }));
+      const meta = await ingest(store, '\uFEFF' + lines.join('\n') + '\n\n', { format: 'ndjson' });
+      assert.deepEqual(meta.columns, [
+        { name: 'a', type: 'numeric' },
+        { name: 'b', type: 'categorical' },
+        { name: 'late', type: 'categorical' },
+      ]);
+      const table = await store.table(meta.id);
+      assert.equal(table.data.a[3], 0.75);
+      assert.equal(table.data.a[1600], null);
+      assert.equal(table.data.b[0], 'true');
+      assert.equal(table.data.b[1], 'false');
+      assert.equal(table.data.late[0], null);
+      assert.equal(table.data.late[1500], 'k0');
+    });
 
-  test('errors: the same messages as parseCsv, line numbers for NDJSON, bad gzip, the byte limit', async () => {
-    const store = under.make({ chunkRows: 1024 });
-    const rejects = async (promise: Promise<unknown>, pattern: RegExp, status = 400) => {
-      await assert.rejects(promise, (error: unknown) => {
-        assert.equal((error as { statusCode?: number; status?: number }).statusCode ?? (error as AppError).status, status);
-        assert.match((error as Error).message, pattern);
-        return true;
-      });
-    };
-    await rejects(ingest(store, 'a,b\n1,2\n3\n'), /^line 3 has 1 fields but the header has 2$/);
-    await rejects(ingest(store, 'a\n' + '1\n'.repeat(51), {}, { maxRows: 50, maxColumns: 5 }), /51 rows; the limit is 50/);
-    await rejects(ingest(store, 'a,b\n1,Infinity\n2,3\n'), /column "b" line 2: "Infinity" is not a finite number/);
-    await rejects(ingest(store, 'a\n1\n1e39\n'), /column "a" line 3: 1e39 is outside the range/);
-    await rejects(ingest(store, ''), /the CSV is empty/);
-    await rejects(ingest(store, 'a,b\n'), /0 data rows; at least 2/);
-    await rejects(ingest(store, 'a,b\n,\nNA,2\n'), /column "a" has no values/);
-    await rejects(ingest(store, '{"a":1}\n{"a":\n', { format: 'ndjson' }), /^line 2 is not valid JSON/);
-    await rejects(ingest(store, '{"a":1}\n[1]\n', { format: 'ndjson' }), /^line 2 must be an object of column values, got an array/);
-    await rejects(ingest(store, '{"a":1}\n{"a":{"b":1}}\n', { format: 'ndjson' }), /line 2 column "a": an object is not allowed/);
-    await rejects(ingest(store, 'not gzip at all', { gzip: true }), /not valid gzip/);
-    await rejects(ingest(store, 'a\n' + '1\n'.repeat(100), { maxBytes: 100 }), /larger than 100 bytes/, 413);
-    // A gzip bomb is stopped by the decompressed size, not the few bytes sent.
-    await rejects(ingest(store, gzipSync('a\n' + '1\n'.repeat(100_000)), { gzip: true, maxBytes: 10_000 }), /larger than 10000 bytes/, 413);
-    // Every failed upload took its chunks with it: no chunk without its dataset's metadata.
-    assert.deepEqual(await under.orphanChunks(), []);
-  });
+    test('errors: the same messages as parseCsv, line numbers for NDJSON, bad gzip, the byte limit', async () => {
+      const store = under.make({ chunkRows: 1024 });
+      const rejects = async (promise: Promise<unknown>, pattern: RegExp, status = 400) => {
+        await assert.rejects(promise, (error: unknown) => {
+          assert.equal(
+            (error as { statusCode?: number; status?: number }).statusCode ?? (error as AppError).status,
+            status,
+          );
+          assert.match((error as Error).message, pattern);
+          return true;
+        });
+      };
+      await rejects(ingest(store, 'a,b\n1,2\n3\n'), /^line 3 has 1 fields but the header has 2$/);
+      await rejects(
+        ingest(store, 'a\n' + '1\n'.repeat(51), {}, { maxRows: 50, maxColumns: 5 }),
+        /51 rows; the limit is 50/,
+      );
+      await rejects(ingest(store, 'a,b\n1,Infinity\n2,3\n'), /column "b" line 2: "Infinity" is not a finite number/);
+      await rejects(ingest(store, 'a\n1\n1e39\n'), /column "a" line 3: 1e39 is outside the range/);
+      await rejects(ingest(store, ''), /the CSV is empty/);
+      await rejects(ingest(store, 'a,b\n'), /0 data rows; at least 2/);
+      await rejects(ingest(store, 'a,b\n,\nNA,2\n'), /column "a" has no values/);
+      await rejects(ingest(store, '{"a":1}\n{"a":\n', { format: 'ndjson' }), /^line 2 is not valid JSON/);
+      await rejects(
+        ingest(store, '{"a":1}\n[1]\n', { format: 'ndjson' }),
+        /^line 2 must be an object of column values, got an array/,
+      );
+      await rejects(
+        ingest(store, '{"a":1}\n{"a":{"b":1}}\n', { format: 'ndjson' }),
+        /line 2 column "a": an object is not allowed/,
+      );
+      await rejects(ingest(store, 'not gzip at all', { gzip: true }), /not valid gzip/);
+      await rejects(ingest(store, 'a\n' + '1\n'.repeat(100), { maxBytes: 100 }), /larger than 100 bytes/, 413);
+      // A gzip bomb is stopped by the decompressed size, not the few bytes sent.
+      await rejects(
+        ingest(store, gzipSync('a\n' + '1\n'.repeat(100_000)), { gzip: true, maxBytes: 10_000 }),
+        /larger than 10000 bytes/,
+        413,
+      );
+      // Every failed upload took its chunks with it: no chunk without its dataset's metadata.
+      assert.deepEqual(await under.orphanChunks(), []);
+    });
 
-  test('a damaged chunk is refused on read, naming the chunk', async () => {
-    const store = under.make({ chunkRows: 1024 });
-    const meta = await ingest(store, 'a,b\n1,2\n3,4\n');
-    const bytes = (await store.backend.getChunk(meta.id, 0))!;
-    bytes[bytes.length - 1] ^= 0xff;
-    await store.backend.putChunk(meta.id, 0, bytes, false);
-    await assert.rejects(store.table(meta.id), /chunk 0 does not match its checksum/);
-  });
+    test('a damaged chunk is refused on read, naming the chunk', async () => {
+      const store = under.make({ chunkRows: 1024 });
+      const meta = await ingest(store, 'a,b\n1,2\n3,4\n');
+      const bytes = (await store.backend.getChunk(meta.id, 0))!;
+      bytes[bytes.length - 1] ^= 0xff;
+      await store.backend.putChunk(meta.id, 0, bytes, false);
+      await assert.rejects(store.table(meta.id), /chunk 0 does not match its checksum/);
+    });
 
-  test('listing pages newest first, and delete removes every chunk', async () => {
-    const store = under.make({ chunkRows: 1024 });
-    const before = (await store.list(0, 1000)).total;
-    const first = await ingest(store, 'a\n' + '1\n'.repeat(2500));
-    const second = await ingest(store, 'a\n1\n2\n');
-    const page = await store.list(0, 2);
-    assert.deepEqual(page.datasets.map((d) => d.id), [second.id, first.id]);
-    assert.equal(page.total, before + 2);
-    assert.deepEqual((await store.list(1, 1)).datasets.map((d) => d.id), [first.id]);
-    assert.equal(await store.delete(first.id), true);
-    assert.equal(await store.exists(first.id), false);
-    assert.equal(await store.backend.getChunk(first.id, 2), null);
-    assert.equal((await store.list(0, 1000)).total, before + 1);
-    assert.equal(await store.delete(first.id), false);
-  });
+    test('listing pages newest first, and delete removes every chunk', async () => {
+      const store = under.make({ chunkRows: 1024 });
+      const before = (await store.list(0, 1000)).total;
+      const first = await ingest(store, 'a\n' + '1\n'.repeat(2500));
+      const second = await ingest(store, 'a\n1\n2\n');
+      const page = await store.list(0, 2);
+      assert.deepEqual(
+        page.datasets.map((d) => d.id),
+        [second.id, first.id],
+      );
+      assert.equal(page.total, before + 2);
+      assert.deepEqual(
+        (await store.list(1, 1)).datasets.map((d) => d.id),
+        [first.id],
+      );
+      assert.equal(await store.delete(first.id), true);
+      assert.equal(await store.exists(first.id), false);
+      assert.equal(await store.backend.getChunk(first.id, 2), null);
+      assert.equal((await store.list(0, 1000)).total, before + 1);
+      assert.equal(await store.delete(first.id), false);
+    });
 
-  test('an upload never published leaves no visible dataset, and the cleanup removes its chunks', async () => {
-    const store = under.make({ chunkRows: 1024, uploadTtlSeconds: 10 });
-    const upload = store.beginUpload();
-    await upload.writeChunk(0, Buffer.from('FWC1 not really'));
-    assert.equal(await store.exists(upload.id), false);
-    assert.ok((await store.list(0, 1000)).datasets.every((d) => d.id !== upload.id));
-    if (store.backend instanceof S3DatasetBackend) {
-      assert.deepEqual(await store.backend.cleanupAbandonedUploads(10), [], 'not before the TTL');
-      assert.deepEqual(await store.backend.cleanupAbandonedUploads(10, Date.now() + 11_000), [upload.id]);
-    } else {
-      const ttl = await redis.ttl(`${config.redisPrefix}:dataset:${upload.id}:chunk:0`);
-      assert.ok(ttl > 0 && ttl <= 10, `the chunk expires by itself (TTL ${ttl} s)`);
-      await upload.abort();
-    }
-    assert.deepEqual(await under.orphanChunks(), []);
+    test('an upload never published leaves no visible dataset, and the cleanup removes its chunks', async () => {
+      const store = under.make({ chunkRows: 1024, uploadTtlSeconds: 10 });
+      const upload = store.beginUpload();
+      await upload.writeChunk(0, Buffer.from('FWC1 not really'));
+      assert.equal(await store.exists(upload.id), false);
+      assert.ok((await store.list(0, 1000)).datasets.every((d) => d.id !== upload.id));
+      if (store.backend instanceof S3DatasetBackend) {
+        assert.deepEqual(await store.backend.cleanupAbandonedUploads(10), [], 'not before the TTL');
+        assert.deepEqual(await store.backend.cleanupAbandonedUploads(10, Date.now() + 11_000), [upload.id]);
+      } else {
+        const ttl = await redis.ttl(`${config.redisPrefix}:dataset:${upload.id}:chunk:0`);
+        assert.ok(ttl > 0 && ttl <= 10, `the chunk expires by itself (TTL ${ttl} s)`);
+        await upload.abort();
+      }
+      assert.deepEqual(await under.orphanChunks(), []);
+    });
   });
-});
 
 describe('Redis store only', () => {
-
   test('a dataset stored as JSON by an older version still loads, lists and deletes', async () => {
     // A prefix of its own: older datasets are indexed the first time datasets are listed, and the
     // suites above have listed under the test's prefix already.
@@ -314,7 +355,10 @@ describe('Redis store only', () => {
     const schema = await store.schema('ds_legacy1');
     assert.deepEqual(schema.columns[1], { name: 'b', type: 'categorical', missing: 0, categories: ['x', 'y'] });
     const listed = await store.list(0, 1000);
-    assert.ok(listed.datasets.some((d) => d.id === 'ds_legacy1'), 'indexed on first listing');
+    assert.ok(
+      listed.datasets.some((d) => d.id === 'ds_legacy1'),
+      'indexed on first listing',
+    );
     assert.equal(listed.datasets.at(-1)?.id, 'ds_legacy1', 'oldest last');
     assert.equal(await store.delete('ds_legacy1'), true);
     assert.equal(await store.exists('ds_legacy1'), false);
@@ -355,7 +399,8 @@ describe('Redis store only', () => {
     }
     const meta = await ingest(store, lines.join('\n'), {}, limits, 1 << 16);
     let used = 0;
-    for (let i = 0; i < meta.storage!.checksums.length; i++) used += Number(await redis.call('MEMORY', 'USAGE', backend.chunkKey(meta.id, i)));
+    for (let i = 0; i < meta.storage!.checksums.length; i++)
+      used += Number(await redis.call('MEMORY', 'USAGE', backend.chunkKey(meta.id, i)));
     used += Number(await redis.call('MEMORY', 'USAGE', `${config.redisPrefix}:dataset:${meta.id}`));
     const float32 = rows * columns * 4;
     assert.ok(used <= 1.2 * float32, `${used} bytes in Redis for ${float32} bytes of float32`);

@@ -3,7 +3,12 @@ import { describe, test } from 'node:test';
 import { rankRows, settingsLabel } from '../../src/sweeps/sweep-table';
 import type { SweepRow } from '../../src/training-jobs/sweep-contract';
 
-const row = (jobId: string, fields: Partial<SweepRow>): SweepRow => ({ jobId, settings: {}, state: 'completed', ...fields });
+const row = (jobId: string, fields: Partial<SweepRow>): SweepRow => ({
+  jobId,
+  settings: {},
+  state: 'completed',
+  ...fields,
+});
 
 describe('sweep ranking', () => {
   test('by validation loss, ties (to 6 significant digits) by the smaller gap, unfinished runs last', () => {
@@ -37,6 +42,9 @@ describe('sweep ranking', () => {
       settingsLabel({ 'model.hidden.0.units': 8, 'model.hidden.1.units': 4 }),
       'model.hidden.0.units=8 · model.hidden.1.units=4',
     );
-    assert.equal(settingsLabel({ 'model.hidden.*.normalization': { type: 'batch' } }), 'normalization={"type":"batch"}');
+    assert.equal(
+      settingsLabel({ 'model.hidden.*.normalization': { type: 'batch' } }),
+      'normalization={"type":"batch"}',
+    );
   });
 });

@@ -20,7 +20,10 @@ function metrics(epoch: number): EpochMetrics {
 }
 function checkpointAt(epoch: number): JobCheckpoint {
   const list = Array.from({ length: epoch }, (_, i) => metrics(i + 1));
-  return { trainer: { epoch, metrics: list, weights: { w: new Float32Array([epoch]) } }, resumedAt: [] } as unknown as JobCheckpoint;
+  return {
+    trainer: { epoch, metrics: list, weights: { w: new Float32Array([epoch]) } },
+    resumedAt: [],
+  } as unknown as JobCheckpoint;
 }
 
 /**
@@ -55,7 +58,7 @@ describe('fenced job state', () => {
     assert.equal(lockKey, `${prefix}:training:job-1:lock`);
   });
 
-  test('a list one entry short of the checkpoint is rebuilt from the checkpoint\'s own metrics', async () => {
+  test("a list one entry short of the checkpoint is rebuilt from the checkpoint's own metrics", async () => {
     await redis.rpush(metricsKey, ...[1, 2, 3, 4].map((e) => JSON.stringify(metrics(e))));
     assert.equal(await state.reconcile(checkpointAt(5), 10), 'rebuilt');
     assert.deepEqual(await epochsListed(), [1, 2, 3, 4, 5]);
@@ -88,7 +91,7 @@ describe('fenced job state', () => {
     assert.deepEqual(events, ['event', 'progress', 'jobId', 'job-1', 'data', JSON.stringify({ epoch: 1, epochs: 4 })]);
   });
 
-  test('with another worker\'s token, or no lock at all, every write is refused and nothing is written', async () => {
+  test("with another worker's token, or no lock at all, every write is refused and nothing is written", async () => {
     for (const lock of ['token-of-another-worker', null]) {
       if (lock) await redis.set(lockKey, lock);
       else await redis.del(lockKey);

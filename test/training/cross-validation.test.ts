@@ -13,7 +13,10 @@ describe('stratified folds', () => {
     const labels = Array.from({ length: 103 }, (_, i) => (i % 7 === 0 ? 'rare' : i % 2 ? 'a' : 'b'));
     const folds = stratifiedFolds(labels, 5, new Rng(3));
     const all = folds.flatMap((f) => Array.from(f)).sort((a, b) => a - b);
-    assert.deepEqual(all, Array.from({ length: 103 }, (_, i) => i));
+    assert.deepEqual(
+      all,
+      Array.from({ length: 103 }, (_, i) => i),
+    );
     const sizes = folds.map((f) => f.length);
     assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `sizes ${sizes}`);
     for (const label of ['rare', 'a', 'b']) {
@@ -42,10 +45,15 @@ describe('cross-validation on the job path', () => {
     assert.equal(cv.folds, 5);
     assert.equal(cv.rows, 120, '150 rows less 30 test rows');
     assert.equal(cv.perFold.length, 5);
-    assert.equal(cv.perFold.reduce((s, f) => s + f.rows.validation, 0), 120);
+    assert.equal(
+      cv.perFold.reduce((s, f) => s + f.rows.validation, 0),
+      120,
+    );
     for (const f of cv.perFold) assert.equal(f.rows.train + f.rows.validation, 120);
     for (const key of ['valLoss', 'logLoss', 'accuracy', 'rocAuc', 'ece', 'brier', 'f1Macro']) {
-      const values = cv.perFold.map((f) => (key === 'valLoss' ? f.valLoss : (f.metrics as Record<string, number>)[key]));
+      const values = cv.perFold.map((f) =>
+        key === 'valLoss' ? f.valLoss : (f.metrics as Record<string, number>)[key],
+      );
       const mean = values.reduce((a, b) => a + b, 0) / 5;
       const sd = Math.sqrt(values.reduce((s, v) => s + (v - mean) ** 2, 0) / 4);
       assert.ok(Math.abs(cv.summary[key].mean - mean) < 1e-12, key);
@@ -56,7 +64,10 @@ describe('cross-validation on the job path', () => {
     for (const f of cv.perFold) assert.ok(Math.abs(f.valLoss - (f.metrics as { logLoss: number }).logLoss) < 1e-4);
     const oof = cv.outOfFold as { rows: number; confusionMatrix: number[][] };
     assert.equal(oof.rows, 120);
-    assert.equal(oof.confusionMatrix.flat().reduce((a, b) => a + b, 0), 120);
+    assert.equal(
+      oof.confusionMatrix.flat().reduce((a, b) => a + b, 0),
+      120,
+    );
     assert.deepEqual(cv.outOfFoldClasses, ['no', 'yes']);
   });
 });

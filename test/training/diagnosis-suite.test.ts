@@ -25,7 +25,10 @@ interface Fixture {
   label: Label;
   why: string;
   request: TrainingRequest;
-  input: Omit<DiagnosisInput, 'request' | 'metrics' | 'rows'> & { metrics: EpochMetrics[]; rows: { train: number; validation: number; test: number } };
+  input: Omit<DiagnosisInput, 'request' | 'metrics' | 'rows'> & {
+    metrics: EpochMetrics[];
+    rows: { train: number; validation: number; test: number };
+  };
   oracle?: { rows: number; loss: number[] };
   rerun?: { epochs: number; valLoss: number[] };
   remedy?: { note: string; keptEpoch: number; valLoss?: number; trainLoss: number; oracleLoss?: number };
@@ -91,15 +94,20 @@ const TRUTH: Record<Label, (f: Fixture) => string | null> = {
     const gap = o[kept - 1] - train[kept - 1];
     const largeGap = gap >= 0.1 * baseline && gap / o[kept - 1] >= 1 / 3;
     const remedied = f.remedy!.oracleLoss! <= 0.9 * o[kept - 1];
-    if (!(turned || largeGap)) return `oracle loss neither turned nor far above training (${o[kept - 1]} vs ${train[kept - 1]})`;
-    return remedied ? null : `the remedy (${f.remedy!.note}) did not help: oracle ${f.remedy!.oracleLoss} vs ${o[kept - 1]}`;
+    if (!(turned || largeGap))
+      return `oracle loss neither turned nor far above training (${o[kept - 1]} vs ${train[kept - 1]})`;
+    return remedied
+      ? null
+      : `the remedy (${f.remedy!.note}) did not help: oracle ${f.remedy!.oracleLoss} vs ${o[kept - 1]}`;
   },
   underfit: (f) => {
     const { kept, trainShare, train, last, window } = facts(f);
     const o = f.oracle!.loss;
     if (trainShare < 0.6) return `training loss is only ${trainShare} of the baseline`;
     if (train[last - 1] < 0.99 * train[last - 1 - window]) return 'the training loss was still falling';
-    return f.remedy!.oracleLoss! <= 0.5 * o[kept - 1] ? null : `the remedy (${f.remedy!.note}) did not halve the oracle loss`;
+    return f.remedy!.oracleLoss! <= 0.5 * o[kept - 1]
+      ? null
+      : `the remedy (${f.remedy!.note}) did not halve the oracle loss`;
   },
   'good-fit': (f) => {
     const { kept, window, last, train, baseline, trainShare, stopped } = facts(f);
@@ -107,7 +115,8 @@ const TRUTH: Record<Label, (f: Fixture) => string | null> = {
     const gap = o[kept - 1] - train[kept - 1];
     if (trainShare >= 0.6) return `training loss is ${trainShare} of the baseline`;
     if (o[kept - 1] > 1.05 * Math.min(...o)) return 'the kept model is past the oracle minimum';
-    if (gap >= 0.1 * baseline && gap / o[kept - 1] >= 1 / 3) return `oracle loss ${o[kept - 1]} far above training ${train[kept - 1]}`;
+    if (gap >= 0.1 * baseline && gap / o[kept - 1] >= 1 / 3)
+      return `oracle loss ${o[kept - 1]} far above training ${train[kept - 1]}`;
     const converged = stopped || mean(o.slice(last - window)) >= 0.98 * mean(o.slice(last - 2 * window, last - window));
     return converged ? null : 'the oracle loss was still falling';
   },
@@ -116,14 +125,17 @@ const TRUTH: Record<Label, (f: Fixture) => string | null> = {
     if (stopped) return 'early stopping ended the run';
     if (f.oracle) {
       const o = f.oracle.loss;
-      return mean(o.slice(last - window)) < 0.98 * mean(o.slice(last - 2 * window, last - window)) ? null : 'the oracle loss was flat';
+      return mean(o.slice(last - window)) < 0.98 * mean(o.slice(last - 2 * window, last - window))
+        ? null
+        : 'the oracle loss was flat';
     }
     const v = f.rerun!.valLoss;
     return Math.min(...v.slice(last)) < 0.95 * v[last - 1] ? null : 'a longer rerun did not improve';
   },
   'too-small-validation': (f) => (f.input.rows.validation < 20 ? null : `${f.input.rows.validation} validation rows`),
   'wrong-task': (f) => {
-    if (f.request.task !== 'classification' || f.input.target?.type !== 'numeric') return 'not classification on a numeric target';
+    if (f.request.task !== 'classification' || f.input.target?.type !== 'numeric')
+      return 'not classification on a numeric target';
     // As regression the same inputs explain at least a fifth of the target's variance.
     return f.remedy!.valLoss! <= 0.8 ? null : `as regression, validation loss ${f.remedy!.valLoss}`;
   },
@@ -139,7 +151,11 @@ const CONTRADICTIONS: { name: string; pattern: RegExp; wrong: (f: Fixture, d: Di
     pattern: /lower .*patience/i,
     wrong: (f) => !facts(f).es || !facts(f).stopped || facts(f).restored,
   },
-  { name: 'raise patience when early stopping never fired', pattern: /raise .*patience/i, wrong: (f) => !facts(f).stopped },
+  {
+    name: 'raise patience when early stopping never fired',
+    pattern: /raise .*patience/i,
+    wrong: (f) => !facts(f).stopped,
+  },
   {
     name: 'add early stopping when it is on, or when validation loss was lowest in the last window',
     pattern: /^Add early stopping/,
@@ -161,7 +177,11 @@ const CONTRADICTIONS: { name: string; pattern: RegExp; wrong: (f: Fixture, d: Di
       return x.stopped || (!x.fellAtEnd(x.val) && !x.fellAtEnd(x.train));
     },
   },
-  { name: 'add capacity to a model that fits its training rows', pattern: /add capacity|more units or layers/i, wrong: (f) => facts(f).trainShare < 0.6 },
+  {
+    name: 'add capacity to a model that fits its training rows',
+    pattern: /add capacity|more units or layers/i,
+    wrong: (f) => facts(f).trainShare < 0.6,
+  },
   {
     name: 'a smaller model for one that cannot fit its training rows, or has no hidden layer',
     pattern: /fewer units or layers/i,
@@ -171,18 +191,26 @@ const CONTRADICTIONS: { name: string; pattern: RegExp; wrong: (f: Fixture, d: Di
   { name: 'increase L2 when L2 is off', pattern: /^Increase L2/, wrong: (f) => facts(f).l2 === 0 },
   { name: 'add dropout when dropout is on', pattern: /^Add dropout/, wrong: (f) => facts(f).maxDropout > 0 },
   {
-    name: 'raise dropout naming another rate than the request\'s',
+    name: "raise dropout naming another rate than the request's",
     pattern: /^Raise dropout/,
     wrong: (f, _d, s) => !s.includes(`now ${facts(f).maxDropout})`),
   },
   {
     name: 'regularize less without regularization',
     pattern: /^Regularize less/,
-    wrong: (f) => facts(f).l2 === 0 && f.request.regularization.l1 === 0 && facts(f).maxDropout === 0 && !f.request.augmentation.gaussianNoise,
+    wrong: (f) =>
+      facts(f).l2 === 0 &&
+      f.request.regularization.l1 === 0 &&
+      facts(f).maxDropout === 0 &&
+      !f.request.augmentation.gaussianNoise,
   },
-  { name: 'hold out validation rows when there are some', pattern: /^Hold out validation rows/, wrong: (f) => facts(f).validationRows > 0 },
   {
-    name: 'a validation-loss minimum at another epoch than the curve\'s',
+    name: 'hold out validation rows when there are some',
+    pattern: /^Hold out validation rows/,
+    wrong: (f) => facts(f).validationRows > 0,
+  },
+  {
+    name: "a validation-loss minimum at another epoch than the curve's",
     pattern: /lowest at epoch \d+/,
     wrong: (f, _d, s) => Number(/lowest at epoch (\d+)/.exec(s)![1]) !== facts(f).lowestValEpoch,
   },
@@ -191,7 +219,11 @@ const CONTRADICTIONS: { name: string; pattern: RegExp; wrong: (f: Fixture, d: Di
     pattern: /use task "regression"/i,
     wrong: (f) => f.request.task === 'regression' || f.input.target?.type !== 'numeric',
   },
-  { name: 'bring back dropped features when none are dropped', pattern: /features\.drop \(/, wrong: (f) => f.request.features.drop.length === 0 },
+  {
+    name: 'bring back dropped features when none are dropped',
+    pattern: /features\.drop \(/,
+    wrong: (f) => f.request.features.drop.length === 0,
+  },
   {
     name: 'overfitting remedies for a run that is not overfit',
     pattern: /^(More data helps most|Use a model of fitting complexity|Add L2|Increase L2|Add dropout|Raise dropout)/,
@@ -218,7 +250,8 @@ describe('diagnosis suite: labelled real runs', () => {
       const d = run(f);
       assert.equal(d.verdict, EXPECTED[f.label], `verdict ${d.verdict}; reasons: ${d.evidence.reasons.join(' | ')}`);
       assert.ok(d.evidence.reasons.length > 0);
-      if (d.verdict !== 'good-fit') assert.ok(d.suggestions.length > 0, 'a verdict other than good-fit says what to do');
+      if (d.verdict !== 'good-fit')
+        assert.ok(d.suggestions.length > 0, 'a verdict other than good-fit says what to do');
       for (const s of d.suggestions) {
         for (const c of CONTRADICTIONS) {
           assert.ok(!(c.pattern.test(s) && c.wrong(f, d, s)), `"${s}" contradicts the run: ${c.name}`);
@@ -239,11 +272,14 @@ describe('diagnosis suite: labelled real runs', () => {
     const width = Math.max(...verdicts.map((v) => v.length)) + 2;
     const lines = [
       'label \\ verdict'.padEnd(24) + verdicts.map((v) => v.padStart(width)).join(''),
-      ...[...table].map(([label, row]) => label.padEnd(24) + verdicts.map((v) => String(row.get(v) ?? 0).padStart(width)).join('')),
+      ...[...table].map(
+        ([label, row]) => label.padEnd(24) + verdicts.map((v) => String(row.get(v) ?? 0).padStart(width)).join(''),
+      ),
     ];
     console.log(`diagnosis suite, ${fixtures.length} runs\n${lines.join('\n')}`);
     for (const [label, row] of table) {
-      for (const [verdict, n] of row) assert.ok(verdict === EXPECTED[label] || n === 0, `${n} ${label} run(s) got ${verdict}`);
+      for (const [verdict, n] of row)
+        assert.ok(verdict === EXPECTED[label] || n === 0, `${n} ${label} run(s) got ${verdict}`);
     }
   });
 });

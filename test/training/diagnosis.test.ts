@@ -1,15 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import {
-  trainingRequestSchema,
-  type TrainingRequestInput,
-} from '../../src/schemas/training-request.schema';
-import {
-  DIAGNOSIS_THRESHOLDS,
-  diagnose,
-  type DiagnosisEpoch,
-  type DiagnosisInput,
-} from '../../src/training/diagnosis';
+import { trainingRequestSchema, type TrainingRequestInput } from '../../src/schemas/training-request.schema';
+import { DIAGNOSIS_THRESHOLDS, diagnose, type DiagnosisEpoch, type DiagnosisInput } from '../../src/training/diagnosis';
 
 /**
  * The diagnosis rules on hand-made curves. Each case states the numbers that decide it; the
@@ -82,7 +74,11 @@ const has = (list: string[], pattern: RegExp) => list.some((s) => pattern.test(s
 /** Train → 0.01; validation falls to 0.45 at epoch 6, then rises linearly to 1.2 at epoch 30. */
 function turnedCurves(extra: Partial<DiagnosisEpoch> & { valLossStdError?: number } = {}) {
   const train = falling(0.69, 0.01, 30);
-  return curves(train, train.map((_, i) => (i < 6 ? 0.69 - 0.048 * i : 0.45 + (0.75 * (i - 5)) / 24)), extra);
+  return curves(
+    train,
+    train.map((_, i) => (i < 6 ? 0.69 - 0.048 * i : 0.45 + (0.75 * (i - 5)) / 24)),
+    extra,
+  );
 }
 
 describe('diagnose: verdicts', () => {
@@ -116,7 +112,9 @@ describe('diagnose: verdicts', () => {
     // 0.1: ±0.2 is more than 25 % of ln 2 → the validation set cannot tell.
     const unsure = run({ metrics: curves(train, val, { valLossStdError: 0.1 }) });
     assert.equal(unsure.verdict, 'inconclusive');
-    assert.ok(has(unsure.suggestions, /^Hold out more validation rows.*± 0\.2; raise training\.validationSplit \(now 0\.2\)/));
+    assert.ok(
+      has(unsure.suggestions, /^Hold out more validation rows.*± 0\.2; raise training\.validationSplit \(now 0\.2\)/),
+    );
   });
 
   test('a curve still falling at the last epoch is not overfit, whatever the gap (issue 10, second example)', () => {
@@ -176,10 +174,14 @@ describe('diagnose: verdicts', () => {
   });
 
   test('underfit: the training loss stopped at 90 % of the baseline', () => {
-    const d = run({ metrics: curves(converged(0.69, 0.62, 5, 15), converged(0.69, 0.63, 5, 15), { valLossStdError: 0.02 }) });
+    const d = run({
+      metrics: curves(converged(0.69, 0.62, 5, 15), converged(0.69, 0.63, 5, 15), { valLossStdError: 0.02 }),
+    });
     assert.equal(d.verdict, 'underfit');
     assert.ok(d.evidence.trainLossVsBaseline > 0.89 && d.evidence.trainLossVsBaseline < 0.9);
-    assert.ok(has(d.suggestions, /Add capacity: more units or layers \(now 1 hidden layer, the widest with 256 units\)/));
+    assert.ok(
+      has(d.suggestions, /Add capacity: more units or layers \(now 1 hidden layer, the widest with 256 units\)/),
+    );
     assert.ok(has(d.suggestions, /more informative features/));
     assert.ok(!has(d.suggestions, /Train longer/), 'the loss had stopped falling');
   });
@@ -197,9 +199,19 @@ describe('diagnose: verdicts', () => {
 
   test('regression: baseline 1.0 (variance of the standardized target)', () => {
     const req = request({ task: 'regression' });
-    const good = diagnose({ request: req, metrics: curves(converged(1, 0.1, 6, 6), converged(1, 0.12, 6, 6), { valLossStdError: 0.01 }), warnings: [], baselineLoss: 1 });
+    const good = diagnose({
+      request: req,
+      metrics: curves(converged(1, 0.1, 6, 6), converged(1, 0.12, 6, 6), { valLossStdError: 0.01 }),
+      warnings: [],
+      baselineLoss: 1,
+    });
     assert.equal(good.verdict, 'good-fit');
-    const under = diagnose({ request: req, metrics: curves(converged(1, 0.7, 4, 8), converged(1, 0.72, 4, 8)), warnings: [], baselineLoss: 1 });
+    const under = diagnose({
+      request: req,
+      metrics: curves(converged(1, 0.7, 4, 8), converged(1, 0.72, 4, 8)),
+      warnings: [],
+      baselineLoss: 1,
+    });
     assert.equal(under.verdict, 'underfit');
     assert.ok(Math.abs(under.evidence.trainLossVsBaseline - 0.7) < 1e-9);
   });
@@ -225,24 +237,43 @@ describe('diagnose: verdicts', () => {
     assert.equal(d.evidence.validationRows, 9);
     assert.ok(has(d.evidence.reasons, /only 9 validation rows \(fewer than 10\)/));
     assert.ok(has(d.suggestions, /^Hold out more validation rows: 9 rows give a validation loss of 1\.2 ± 0\.6/));
-    assert.equal(run({ metrics: turnedCurves({ valLossStdError: 0.3 }), rows: { train: 100, validation: 10 } }).verdict, 'overfit');
+    assert.equal(
+      run({ metrics: turnedCurves({ valLossStdError: 0.3 }), rows: { train: 100, validation: 10 } }).verdict,
+      'overfit',
+    );
   });
 
   test('wrong task: classification of a target that looks continuous', () => {
     const target = { type: 'numeric' as const, rows: 442, distinct: 214, nonInteger: false };
-    const d = run({ metrics: curves(Array(10).fill(0.9 * Math.log(214)), Array(10).fill(5)), target, baselineLoss: Math.log(214) });
+    const d = run({
+      metrics: curves(Array(10).fill(0.9 * Math.log(214)), Array(10).fill(5)),
+      target,
+      baselineLoss: Math.log(214),
+    });
     assert.equal(d.verdict, 'wrong-task');
     assert.deepEqual(d.evidence.target, target);
-    assert.match(d.suggestions[0], /^Use task "regression": target "label" has 214 distinct numeric values in 442 rows/);
+    assert.match(
+      d.suggestions[0],
+      /^Use task "regression": target "label" has 214 distinct numeric values in 442 rows/,
+    );
     assert.ok(!has(d.suggestions, /capacity|L2|dropout|early stopping/i));
     // Integer codes, a few dozen of them over many rows, are classes; so is any regression target.
     const codes = { type: 'numeric' as const, rows: 10_000, distinct: 30, nonInteger: false };
-    assert.notEqual(run({ metrics: curves(converged(1, 0.2, 5, 5), converged(1, 0.22, 5, 5)), target: codes }).verdict, 'wrong-task');
+    assert.notEqual(
+      run({ metrics: curves(converged(1, 0.2, 5, 5), converged(1, 0.22, 5, 5)), target: codes }).verdict,
+      'wrong-task',
+    );
     const regression = request({ task: 'regression' });
-    assert.notEqual(run({ request: regression, metrics: curves(converged(1, 0.2, 5, 5), converged(1, 0.22, 5, 5)), target }).verdict, 'wrong-task');
+    assert.notEqual(
+      run({ request: regression, metrics: curves(converged(1, 0.2, 5, 5), converged(1, 0.22, 5, 5)), target }).verdict,
+      'wrong-task',
+    );
     // Decimals with more than 20 distinct values look continuous however many rows there are.
     const decimals = { type: 'numeric' as const, rows: 100_000, distinct: 25, nonInteger: true };
-    assert.equal(run({ metrics: curves(converged(1, 0.2, 5, 5), converged(1, 0.22, 5, 5)), target: decimals }).verdict, 'wrong-task');
+    assert.equal(
+      run({ metrics: curves(converged(1, 0.2, 5, 5), converged(1, 0.22, 5, 5)), target: decimals }).verdict,
+      'wrong-task',
+    );
   });
 
   test('folds, when there are some, give the uncertainty: their spread / √folds', () => {
@@ -258,7 +289,7 @@ describe('diagnose: verdicts', () => {
     assert.notEqual(spread.verdict, 'overfit');
   });
 
-  test('restored best weights: the gap is the kept epoch\'s, not the last\'s', () => {
+  test("restored best weights: the gap is the kept epoch's, not the last's", () => {
     // Early stopping with patience 4: best epoch 6, stopped at 10, weights of epoch 6 kept.
     const train = falling(0.6, 0.1, 10);
     const val = [0.62, 0.55, 0.5, 0.46, 0.44, 0.43, 0.45, 0.48, 0.52, 0.56];
@@ -281,7 +312,13 @@ describe('diagnose: verdicts', () => {
     assert.equal(d.evidence.stoppedEpoch, 10);
     assert.ok(!has(d.suggestions, /patience|restoreBestWeights|Add early stopping/), JSON.stringify(d.suggestions));
     // Without restoredBestWeights given, it is inferred from the request.
-    const inferred = diagnose({ request: req, metrics: curves(train, val), bestEpoch: 6, warnings: [], baselineLoss: LN2 });
+    const inferred = diagnose({
+      request: req,
+      metrics: curves(train, val),
+      bestEpoch: 6,
+      warnings: [],
+      baselineLoss: LN2,
+    });
     assert.equal(inferred.evidence.modelEpoch, 6);
   });
 
@@ -320,11 +357,16 @@ describe('diagnose: suggestions follow from the run', () => {
     const order = [/augment/, /fitting complexity/, /fewer features/, /L2/, /dropout/, /early stopping/].map((p) =>
       d.suggestions.findIndex((s) => p.test(s)),
     );
-    assert.deepEqual([...order].sort((a, b) => a - b), order);
+    assert.deepEqual(
+      [...order].sort((a, b) => a - b),
+      order,
+    );
   });
 
   test('overfit by the gap alone (no turn): no early stopping, which would not change the kept model', () => {
-    const d = run({ metrics: curves(converged(0.6, 0.05, 5, 10), converged(0.7, 0.35, 5, 10), { valLossStdError: 0.03 }) });
+    const d = run({
+      metrics: curves(converged(0.6, 0.05, 5, 10), converged(0.7, 0.35, 5, 10), { valLossStdError: 0.03 }),
+    });
     assert.equal(d.verdict, 'overfit');
     assert.equal(d.evidence.valLossTurned, false);
     assert.ok(has(d.suggestions, /^Add L2/));
@@ -362,7 +404,10 @@ describe('diagnose: suggestions follow from the run', () => {
 
   test('dropout before batch norm gets the reordering advice, whatever the verdict', () => {
     const warning = 'hidden layer 0 applies dropout … ("variance shift"). Remedies: …';
-    const d = run({ metrics: curves(converged(0.6, 0.1, 5, 5), converged(0.6, 0.12, 5, 5), { valLossStdError: 0.01 }), warnings: [warning] });
+    const d = run({
+      metrics: curves(converged(0.6, 0.1, 5, 5), converged(0.6, 0.12, 5, 5), { valLossStdError: 0.01 }),
+      warnings: [warning],
+    });
     assert.equal(d.verdict, 'good-fit');
     assert.ok(has(d.suggestions, /move dropout after the last batch-norm layer, or use Gaussian dropout/));
   });
@@ -372,7 +417,12 @@ describe('diagnose: suggestions follow from the run', () => {
     const req = request({ model: { hidden: [{ units: 8, dropout: 0.5 }] }, regularization: { l2: 0.05 } });
     const d = run({ request: req, metrics: curves(Array(10).fill(0.55), Array(10).fill(0.56), { penalty: 0.3 }) });
     assert.equal(d.verdict, 'underfit');
-    assert.ok(has(d.suggestions, /Regularize less: the L1\/L2 penalty \(0\.3\) is 55 % of the training loss.*lower dropout \(the largest rate is 0\.5\)/));
+    assert.ok(
+      has(
+        d.suggestions,
+        /Regularize less: the L1\/L2 penalty \(0\.3\) is 55 % of the training loss.*lower dropout \(the largest rate is 0\.5\)/,
+      ),
+    );
     assert.ok(!has(d.suggestions, /Train longer/), 'flat curves are not still improving');
   });
 
@@ -381,7 +431,12 @@ describe('diagnose: suggestions follow from the run', () => {
     const metrics = curves(falling(0.69, 0.6, 8), falling(0.69, 0.61, 8));
     const stopped = run({ request: req, metrics, bestEpoch: 6, stoppedEpoch: 8 });
     assert.equal(stopped.verdict, 'underfit');
-    assert.ok(has(stopped.suggestions, /Early stopping ended the run at epoch 8.*raise training\.earlyStopping\.patience \(now 2\)/));
+    assert.ok(
+      has(
+        stopped.suggestions,
+        /Early stopping ended the run at epoch 8.*raise training\.earlyStopping\.patience \(now 2\)/,
+      ),
+    );
     const flat = run({ request: req, metrics: curves(Array(8).fill(0.6), Array(8).fill(0.61)), bestEpoch: 8 });
     assert.equal(flat.verdict, 'underfit');
     assert.ok(!has(flat.suggestions, /patience/));
@@ -395,14 +450,20 @@ describe('diagnose: suggestions follow from the run', () => {
 
   test('still improving with early stopping on: more epochs, and early stopping will end the run', () => {
     const req = request({ training: { epochs: 12, earlyStopping: { patience: 5 } } });
-    const d = run({ request: req, metrics: curves(falling(0.6, 0.2, 12), falling(0.6, 0.25, 12), { valLossStdError: 0.02 }), bestEpoch: 12 });
+    const d = run({
+      request: req,
+      metrics: curves(falling(0.6, 0.2, 12), falling(0.6, 0.25, 12), { valLossStdError: 0.02 }),
+      bestEpoch: 12,
+    });
     assert.equal(d.verdict, 'still-improving');
     assert.match(d.suggestions[0], /raise training\.epochs \(now 12\) — early stopping, which is on, will end the run/);
     assert.ok(!has(d.suggestions, /patience/));
   });
 
   test('a good fit that converged suggests nothing', () => {
-    const d = run({ metrics: curves(converged(0.6, 0.1, 5, 10), converged(0.6, 0.12, 5, 10), { valLossStdError: 0.01 }) });
+    const d = run({
+      metrics: curves(converged(0.6, 0.1, 5, 10), converged(0.6, 0.12, 5, 10), { valLossStdError: 0.01 }),
+    });
     assert.equal(d.verdict, 'good-fit');
     assert.deepEqual(d.suggestions, []);
   });

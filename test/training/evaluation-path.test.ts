@@ -24,7 +24,9 @@ function csv(): string {
     const a = Math.sin(i * 1.3);
     const b = Math.cos(i * 2.1);
     const colour = i % 3 === 0 ? 'red' : 'blue';
-    lines.push(`${a.toFixed(4)},${b.toFixed(4)},${Math.sin(i * 7.7).toFixed(4)},${colour},${a + b + (colour === 'red' ? 0.4 : 0) > 0.3 ? 'yes' : 'no'}`);
+    lines.push(
+      `${a.toFixed(4)},${b.toFixed(4)},${Math.sin(i * 7.7).toFixed(4)},${colour},${a + b + (colour === 'red' ? 0.4 : 0) > 0.3 ? 'yes' : 'no'}`,
+    );
   }
   return lines.join('\n') + '\n';
 }
@@ -53,8 +55,13 @@ describe('evaluation on the job path', () => {
     const threshold = evaluation.threshold!.value;
     assert.equal(evaluation.threshold!.objective, 'balancedAccuracy');
     assert.ok(temperature > 0 && Number.isFinite(temperature));
-    assert.ok(evaluation.calibration!.validationLogLoss.after <= evaluation.calibration!.validationLogLoss.before + 1e-12);
-    assert.deepEqual(evaluation.importance!.columns.map((c) => c.column), ['a', 'b', 'noise', 'colour']);
+    assert.ok(
+      evaluation.calibration!.validationLogLoss.after <= evaluation.calibration!.validationLogLoss.before + 1e-12,
+    );
+    assert.deepEqual(
+      evaluation.importance!.columns.map((c) => c.column),
+      ['a', 'b', 'noise', 'colour'],
+    );
     assert.ok('rocAuc' in evaluation.validation! && evaluation.validation.rocAuc! > 0.8, 'a learnable target');
 
     // Predict over every row with the served model: the probabilities are softmax(log p / T) of
@@ -84,10 +91,13 @@ describe('evaluation on the job path', () => {
 
   test('regression: MSE, RMSE, MAE, R² in target units; threshold and calibration are refused', async () => {
     const lines = ['a,b,y'];
-    for (let i = 0; i < 120; i++) lines.push(`${Math.sin(i).toFixed(4)},${Math.cos(i * 3).toFixed(4)},${(100 + 20 * Math.sin(i)).toFixed(3)}`);
+    for (let i = 0; i < 120; i++)
+      lines.push(`${Math.sin(i).toFixed(4)},${Math.cos(i * 3).toFixed(4)},${(100 + 20 * Math.sin(i)).toFixed(3)}`);
     const data = parseCsv(lines.join('\n') + '\n', { maxRows: 1000, maxColumns: 10 });
     const spec = trainingRequestSchema.parse({
-      datasetId: 'ds', target: 'y', task: 'regression',
+      datasetId: 'ds',
+      target: 'y',
+      task: 'regression',
       training: { epochs: 40, learningRate: 0.02, seed: 1, testSplit: 0.2 },
     });
     const outcome = await trainFromRequest(spec, data, 1);

@@ -58,11 +58,17 @@ describe('training controls on the job path', () => {
       weights += w;
     });
     const last = outcome.metrics[outcome.metrics.length - 1];
-    assert.ok(Math.abs(last.trainLoss - weighted / weights) < 1e-5, `trainLoss ${last.trainLoss}, by hand ${weighted / weights}`);
+    assert.ok(
+      Math.abs(last.trainLoss - weighted / weights) < 1e-5,
+      `trainLoss ${last.trainLoss}, by hand ${weighted / weights}`,
+    );
 
     // The baseline: the entropy of the weighted frequencies, 45 : 3·15.
     const p = 45 / 90;
-    assert.ok(Math.abs(outcome.baselineLoss - -(p * Math.log(p) + (1 - p) * Math.log(1 - p))) < 1e-12, `baseline ${outcome.baselineLoss}`);
+    assert.ok(
+      Math.abs(outcome.baselineLoss - -(p * Math.log(p) + (1 - p) * Math.log(1 - p))) < 1e-12,
+      `baseline ${outcome.baselineLoss}`,
+    );
     const plain = await trainFromRequest(request({ validationSplit: 0 }), data, 2);
     const q = 45 / 60;
     assert.ok(Math.abs(plain.baselineLoss - -(q * Math.log(q) + (1 - q) * Math.log(1 - q))) < 1e-12);
@@ -86,10 +92,16 @@ describe('training controls on the job path', () => {
   });
 
   test('a class-weight label the target does not have is an INVALID_TRAINING_REQUEST naming it and the classes', async () => {
-    await assert.rejects(trainFromRequest(request({ classWeights: { maybe: 2 } }), table(), 2), (error: Error & { code?: string }) => {
-      assert.equal(error.code, 'INVALID_TRAINING_REQUEST');
-      assert.match(error.message, /training\.classWeights: the target has no class "maybe"; its classes are "no", "yes"/);
-      return true;
-    });
+    await assert.rejects(
+      trainFromRequest(request({ classWeights: { maybe: 2 } }), table(), 2),
+      (error: Error & { code?: string }) => {
+        assert.equal(error.code, 'INVALID_TRAINING_REQUEST');
+        assert.match(
+          error.message,
+          /training\.classWeights: the target has no class "maybe"; its classes are "no", "yes"/,
+        );
+        return true;
+      },
+    );
   });
 });

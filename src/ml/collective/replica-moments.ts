@@ -37,9 +37,7 @@ function twoPassMoments(shards: tf.Tensor2D[], allReduce: AllReduce): Moments {
   const units = shards[0].shape[1];
   // Exchange 1: [count, Σx].
   const sums = allReduce.sum(
-    shards.map((s) =>
-      tf.concat([tf.tensor1d([rowsOf(s)]), rowsOf(s) > 0 ? tf.sum(s, 0) : tf.zeros([units])]),
-    ),
+    shards.map((s) => tf.concat([tf.tensor1d([rowsOf(s)]), rowsOf(s) > 0 ? tf.sum(s, 0) : tf.zeros([units])])),
   );
   const count = tf.maximum(tf.slice(sums, [0], [1]), 1);
   const mean = tf.div<tf.Tensor1D>(tf.slice(sums, [1], [units]), count);

@@ -149,7 +149,12 @@ export class BatchNormalization implements Layer {
     const mean = tf.div(columnSums(x), n);
     const centred = tf.sub<tf.Tensor2D>(x, mean);
     const variance = tf.div(columnSums(tf.square(centred)), n);
-    return { ...this.batchPass(centred, variance, columnSums), mean, variance, unbiasedVariance: unbiased(variance, n) };
+    return {
+      ...this.batchPass(centred, variance, columnSums),
+      mean,
+      variance,
+      unbiasedVariance: unbiased(variance, n),
+    };
   }
 
   /**
@@ -187,7 +192,7 @@ export class BatchNormalization implements Layer {
       output,
       saved: [centred, inverseStd, this.gamma],
       backward: (dy, [xc, r, gamma], inputGradient) => ({
-        dx: inputGradient ? (tf.mul<tf.Tensor2D>(dy, tf.mul(gamma, r))) : null,
+        dx: inputGradient ? tf.mul<tf.Tensor2D>(dy, tf.mul(gamma, r)) : null,
         params: [tf.mul(columnSums(tf.mul<tf.Tensor2D>(dy, xc)), r), columnSums(dy)],
       }),
     };
