@@ -1,6 +1,11 @@
 import { invalid } from '../errors';
 import type { Preprocessing } from '../data/preprocessing';
-import type { V2InferRequest, V2InferResponse, V2ModelMetadata } from '../schemas/open-inference.schema';
+import {
+  V2_DATATYPES,
+  type V2InferRequest,
+  type V2InferResponse,
+  type V2ModelMetadata,
+} from '../schemas/open-inference.schema';
 import type { PredictInput, Prediction } from './predict';
 
 /**
@@ -22,19 +27,8 @@ import type { PredictInput, Prediction } from './predict';
 /** The platform the metadata names: the runtime the frozen network runs on. */
 export const V2_PLATFORM = 'fitwell_tfjs';
 
-const NUMERIC_TYPES = new Set([
-  'UINT8',
-  'UINT16',
-  'UINT32',
-  'UINT64',
-  'INT8',
-  'INT16',
-  'INT32',
-  'INT64',
-  'FP16',
-  'FP32',
-  'FP64',
-]);
+/** The protocol's number types: every datatype but BOOL and BYTES. */
+const NUMERIC_TYPES = new Set<string>(V2_DATATYPES.filter((type) => type !== 'BOOL' && type !== 'BYTES'));
 
 type Tensor = V2InferRequest['inputs'][number];
 type Output = V2InferResponse['outputs'][number];
