@@ -1,29 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, describe, test } from 'node:test';
-import { startService, type TestService } from '../helpers/app';
-import { overfitCsv } from '../helpers/overfit-data';
+import type { TestService } from '../helpers/app';
+import { readSearch, startSearchService, type SearchBody } from '../helpers/search-service';
 import { startWorkerProcess, stopWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 
 const EPOCHS = 10;
 const GOOD = 0.03;
-
-interface TrialBody {
-  rank?: number;
-  trial: number;
-  jobId: string;
-  state: string;
-  epochsRun: number;
-  value?: number;
-  prunedAtEpoch?: number;
-  modelId?: string;
-  settings: Record<string, unknown>;
-}
-interface SearchBody {
-  state: string;
-  trials: TrialBody[];
-  best?: { trial: number; modelId: string };
-  progress: Record<string, number>;
-}
 
 /**
  * Random and TPE searches with ASHA across two real worker processes (`node dist/src/main.js
@@ -44,16 +26,7 @@ describe('random and TPE searches across worker processes', () => {
   const workers: WorkerProcess[] = [];
 
   before(async () => {
-    svc = await startService({
-      worker: false,
-      env: { JOB_LOCK_MS: '1000', JOB_STALLED_INTERVAL_MS: '1000', JOB_BACKOFF_MS: '200' },
-    });
-    const upload = await svc.http
-      .post('/v1/datasets')
-      .set('content-type', 'text/csv')
-      .send(overfitCsv({ rows: 600, noiseFeatures: 2, labelNoise: 0.3, seed: 5 }));
-    assert.equal(upload.status, 201);
-    datasetId = upload.body.id;
+    ({ svc, datasetId } = await startSearchService());
   });
   // Each test starts with no worker process: the workers of the one before are stopped.
   afterEach(async () => {
@@ -69,11 +42,7 @@ describe('random and TPE searches across worker processes', () => {
     return worker;
   }
 
-  async function search(id: string): Promise<SearchBody> {
-    const res = await svc.http.get(`/v1/searches/${id}`);
-    assert.equal(res.status, 200, res.text);
-    return res.body as SearchBody;
-  }
+  const search = (id: string) => readSearch(svc, id);
 
   async function waitFor<T>(what: string, check: () => Promise<T | undefined>): Promise<T> {
     const deadline = Date.now() + 150_000;

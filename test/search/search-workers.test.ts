@@ -1,20 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startService, type TestService } from '../helpers/app';
-import { overfitCsv } from '../helpers/overfit-data';
+import type { TestService } from '../helpers/app';
+import { readSearch, startSearchService, type SearchBody } from '../helpers/search-service';
 import { startWorkerProcess, stopWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 
 const EPOCHS = 20;
-
-interface TrialBody {
-  trial: number;
-  jobId: string;
-  state: string;
-  epochsRun: number;
-  prunedAtEpoch?: number;
-  modelId?: string;
-  settings: Record<string, unknown>;
-}
 
 /**
  * A search across two real worker processes (`node dist/src/main.js worker`, each running the
@@ -28,16 +18,7 @@ describe('searches across worker processes', () => {
   const workers: WorkerProcess[] = [];
 
   before(async () => {
-    svc = await startService({
-      worker: false,
-      env: { JOB_LOCK_MS: '1000', JOB_STALLED_INTERVAL_MS: '1000', JOB_BACKOFF_MS: '200' },
-    });
-    const upload = await svc.http
-      .post('/v1/datasets')
-      .set('content-type', 'text/csv')
-      .send(overfitCsv({ rows: 600, noiseFeatures: 2, labelNoise: 0.3, seed: 5 }));
-    assert.equal(upload.status, 201);
-    datasetId = upload.body.id;
+    ({ svc, datasetId } = await startSearchService());
   });
   after(async () => {
     await Promise.all(workers.map(stopWorkerProcess));
@@ -50,18 +31,9 @@ describe('searches across worker processes', () => {
     return worker;
   }
 
-  async function search(id: string) {
-    const res = await svc.http.get(`/v1/searches/${id}`);
-    assert.equal(res.status, 200, res.text);
-    return res.body as {
-      state: string;
-      trials: TrialBody[];
-      best?: { trial: number; modelId: string };
-      progress: Record<string, number>;
-    };
-  }
+  const search = (id: string) => readSearch(svc, id);
 
-  async function waitFor(id: string, what: string, check: (s: Awaited<ReturnType<typeof search>>) => boolean) {
+  async function waitFor(id: string, what: string, check: (s: SearchBody) => boolean) {
     const deadline = Date.now() + 150_000;
     for (;;) {
       const body = await search(id);
