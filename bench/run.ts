@@ -11,7 +11,7 @@ import { benchQuality, qualityReport, qualitySummary, type QualityResults } from
 import { benchQueue, type QueueResults } from './queue';
 import { benchData, type DataResults } from './data';
 import { benchSearch, searchReport, type SearchResults } from './search';
-import { fmt, fmtSpread, MOVE_WARNING, spread } from './stats';
+import { fmt, fmtSpread, MOVE_WARNING, spread, table } from './stats';
 import { benchTraining, type TrainingResults } from './training';
 
 /**
@@ -320,15 +320,6 @@ function goals(results: Results): Goal[] {
     }
   }
   return out;
-}
-
-function table(header: string[], rows: (string | number)[][]): string {
-  const cells = [header, ...rows.map((r) => r.map(String))];
-  const widths = header.map((_, c) => Math.max(3, ...cells.map((r) => r[c].length)));
-  const line = (r: string[]) =>
-    `| ${r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join(' | ')} |`;
-  const rule = `| ${widths.map((w, c) => (c === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`;
-  return [line(header), rule, ...cells.slice(1).map(line)].join('\n');
 }
 
 /** "0", or the count with its status codes: "7 (503: 7)". */
