@@ -11,6 +11,7 @@ import {
 } from './api.schema';
 import { modelListSchema, modelSchema, preprocessingSchema } from './model.schema';
 import { trainingEndEventSchema, trainingRemovedEventSchema, trainingStateEventSchema } from './training-events.schema';
+import { trainingJobListSchema, trainingJobSummarySchema } from './training-job-list.schema';
 import { trainingRequestSchema } from './training-request.schema';
 import {
   v2ErrorSchema,
@@ -110,6 +111,39 @@ export const API_EXAMPLES = {
     schema: enqueuedJobSchema,
     description: 'The queued job; follow it with GET /v1/training-jobs/{jobId} or its /events stream.',
     example: { jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11', state: 'waiting' },
+  },
+  TrainingJobSummary: {
+    schema: trainingJobSummarySchema,
+    description: 'A training job as listed: state, dataset, progress and, when done, its model or its error.',
+    example: {
+      jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11',
+      state: 'completed',
+      datasetId: 'ds_3kTq9vYw2mZx',
+      progress: { epoch: 30, epochs: 30 },
+      attempts: 1,
+      createdAt: '2026-01-05T10:00:00.000Z',
+      finishedAt: '2026-01-05T10:01:04.000Z',
+      modelId: 'mdl_Xr2c8QpLk1vB',
+    },
+  },
+  TrainingJobList: {
+    schema: trainingJobListSchema,
+    description: 'A page of training jobs, newest first, and how many match the filters.',
+    example: {
+      jobs: [
+        {
+          jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11',
+          state: 'failed',
+          datasetId: 'ds_3kTq9vYw2mZx',
+          progress: { epoch: 0, epochs: 30 },
+          attempts: 1,
+          createdAt: '2026-01-05T10:00:00.000Z',
+          finishedAt: '2026-01-05T10:00:01.000Z',
+          error: 'dataset "ds_3kTq9vYw2mZx" does not exist',
+        },
+      ],
+      total: 1,
+    },
   },
   EpochMetrics: {
     schema: epochMetricsSchema,
