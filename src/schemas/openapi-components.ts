@@ -20,7 +20,13 @@ import {
   v2ModelMetadataSchema,
   v2ServerMetadataSchema,
 } from './open-inference.schema';
-import { aliasSchema, modelNameSchema, modelVersionSchema } from './model-registry.schema';
+import {
+  aliasSchema,
+  modelNameSchema,
+  modelVersionSchema,
+  moveAliasSchema,
+  registerVersionSchema,
+} from './model-registry.schema';
 
 /**
  * Names (components), descriptions and examples of the API's schemas in the OpenAPI document.
@@ -249,6 +255,17 @@ export const API_EXAMPLES = {
     schema: modelVersionSchema,
     description: 'A trained model registered under a name as a numbered version.',
     example: { name: 'churn', version: 3, modelId: 'mdl_Xr2c8QpLk1vB', registeredAt: '2026-01-05T10:02:00.000Z' },
+  },
+  RegisterVersionRequest: {
+    schema: registerVersionSchema,
+    description:
+      'The trained model to register as the next version: by its id, or by the completed job that trained it.',
+    example: { modelId: 'mdl_Xr2c8QpLk1vB' },
+  },
+  MoveAliasRequest: {
+    schema: moveAliasSchema,
+    description: 'The version the alias is to point to.',
+    example: { version: 1 },
   },
   ModelName: {
     schema: modelNameSchema,
