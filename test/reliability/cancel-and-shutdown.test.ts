@@ -67,10 +67,10 @@ describe('cancellation and graceful shutdown', () => {
     );
     assert.equal(job.body.modelId, undefined);
     assert.equal(job.body.attempts, 1, 'a cancellation is not retried');
+    // The job has finished (cancelled): a second DELETE removes it.
     const again = await svc.http.delete(`/v1/training-jobs/${jobId}`);
-    assert.equal(again.status, 409);
-    assert.equal(again.body.error.code, 'JOB_FINISHED');
-    assert.match(again.body.error.message, /already finished \(cancelled\)/);
+    assert.equal(again.status, 204);
+    assert.equal((await svc.http.get(`/v1/training-jobs/${jobId}`)).status, 404);
     await Promise.all(workers.splice(0).map(stopWorkerProcess));
   });
 
