@@ -62,6 +62,8 @@ export interface BenchOptions {
   qualityInits: Initializer[];
   /** Data (issue 16): the generated CSVs' sizes in MB. */
   dataSizes: number[];
+  /** Epochs of the training run on the largest data size (0: none). */
+  dataTrainEpochs: number;
   /** Search (issue 13): each trial's epochs (ASHA's last rung is below it). */
   searchEpochs: number;
 }
@@ -140,6 +142,17 @@ const FLAGS: Flag[] = [
   },
   { key: 'qualitySeeds', flag: 'quality-seeds', env: 'BENCH_QUALITY_SEEDS', fallback: '', parse: seeds },
   { key: 'dataSizes', flag: 'data-sizes', env: 'BENCH_DATA_SIZES', fallback: '10,100', parse: list },
+  {
+    key: 'dataTrainEpochs',
+    flag: 'data-train-epochs',
+    env: 'BENCH_DATA_TRAIN_EPOCHS',
+    fallback: '1',
+    parse: (raw) => {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number of epochs, got "${raw}"`);
+      return n;
+    },
+  },
   { key: 'qualityInits', flag: 'quality-inits', env: 'BENCH_QUALITY_INITS', fallback: '', parse: names(INITIALIZERS) },
   { key: 'searchEpochs', flag: 'search-epochs', env: 'BENCH_SEARCH_EPOCHS', fallback: '27', parse: positive },
 ];

@@ -275,6 +275,20 @@ function goals(results: Results): Goal[] {
       met: null,
     });
   }
+  const trained = results.data?.training;
+  if (trained) {
+    const on = `${trained.targetMb} MB CSV (${trained.rows} rows), ${trained.epochs} epoch(s) from chunks`;
+    for (const [name, measured, unit] of [
+      [`data: training samples/s, ${on}`, trained.samplesPerSecond, ''],
+      [`data: training job wall time, ${on}, s`, trained.jobSeconds, ''],
+      [`data: training process peak RSS (VmHWM), ${on}, MB`, trained.trainingProcessPeakRssMb, ''],
+      [`data: worker peak RSS (VmHWM), ${on}, MB`, trained.workerPeakRssMb, ''],
+      [`data: API peak RSS during training, ${on}, MB`, trained.apiPeakRssMb, ''],
+      [`data: predict 100 rows with the model (status ${trained.predictStatus})`, trained.predictMs, 'ms'],
+    ] as const) {
+      out.push({ issue: 16, name, measured, unit, goal: 'reported', met: null });
+    }
+  }
   const search = results.search?.variants;
   if (search && search.length === 2) {
     const [full, asha] = search;

@@ -9,7 +9,8 @@ import { createRedis } from '../src/store/redis';
 import { FencedJobState, jobResultKey, LostJobLockError } from '../src/training-jobs/fenced-job-state';
 import { diagnose } from '../src/training/diagnosis';
 import { crossValidate } from '../src/training/cross-validate';
-import { trainFromRequest } from '../src/training/train-from-request';
+import { trainFromChunks } from '../src/training/train-from-chunks';
+import { trainFromRequest, type TrainingHooks } from '../src/training/train-from-request';
 import {
   CANCELLED_REASON,
   trainingJobDataSchema,
@@ -108,7 +109,7 @@ async function trainAttempt(
   }
   const { request, seed } = parsed.data;
   const backend = await initBackend(config.tfBackend);
-  const table = await datasets.table(request.datasetId).catch(unrecoverable);
+  const dataset = await datasets.chunkedTable(request.datasetId).catch(unrecoverable);
   const keys = { metrics: metricsKey(config.redisPrefix, job.id), cancel: cancelKey(config.redisPrefix, job.id) };
   if (!token) throw new Error(`job ${job.id}: BullMQ passed no lock token to the processor`);
   const state = new FencedJobState(
@@ -147,7 +148,7 @@ async function trainAttempt(
   console.error(
     `training process: job ${job.id} attempt ${job.attemptsMade + 1} starts after epoch ${saved?.trainer.epoch ?? 0}`,
   );
-  const outcome = await trainFromRequest(request, table, seed, {
+  const hooks: TrainingHooks = {
     resumeFrom: saved?.trainer,
     shouldStop,
     onEpoch: async (metrics, trainer) => {
@@ -165,11 +166,23 @@ async function trainAttempt(
       // counted as the checkpoint's, and publication has no separate cost any more.
       timings.checkpointMs += epochEnded - metricsEnded;
     },
-  }).catch(unrecoverable);
+  };
+  // One chunk (every dataset up to DATASET_CHUNK_ROWS rows, and JSON ones) trains in memory as
+  // it always has; more stream a chunk at a time, with the same result for one chunk (README,
+  // "Training from chunks"). Cross-validation's folds need the whole table.
+  const inMemory = dataset.chunkCount === 1 || request.validation !== undefined;
+  const table = inMemory ? await datasets.table(request.datasetId).catch(unrecoverable) : undefined;
+  const outcome = await (
+    table
+      ? trainFromRequest(request, table, seed, hooks)
+      : trainFromChunks(request, dataset, seed, hooks, { residentChunks: config.trainingResidentChunks }).then(
+          (run) => run.outcome,
+        )
+  ).catch(unrecoverable);
   // Cross-validation after the kept model (no checkpoints of its own: deterministic from the
   // seed, a job taken over starts it again from its first fold).
   const crossValidation =
-    outcome.status === 'completed' && request.validation
+    outcome.status === 'completed' && request.validation && table
       ? await crossValidate(request, table, seed, shouldStop).catch(unrecoverable)
       : undefined;
   if (outcome.status === 'stopped' || (request.validation && !crossValidation)) {
