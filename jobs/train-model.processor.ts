@@ -9,14 +9,17 @@ import { createRedis } from '../src/store/redis';
 import { FencedJobState, jobResultKey, LostJobLockError } from '../src/training-jobs/fenced-job-state';
 import { diagnose } from '../src/training/diagnosis';
 import { crossValidate } from '../src/training/cross-validate';
+import { runSummarySchema } from '../src/training/run-summary';
 import { trainFromChunks } from '../src/training/train-from-chunks';
 import { trainFromRequest, type TrainingHooks } from '../src/training/train-from-request';
 import {
   CANCELLED_REASON,
   trainingJobDataSchema,
+  trainingJobResultSchema,
   type JobTimings,
   type TrainingJobData,
   type TrainingJobResult,
+  type TrainingSummary,
 } from '../src/training-jobs/contract';
 import { cancelKey, metricsKey } from '../src/training-jobs/keys';
 
@@ -121,7 +124,7 @@ async function trainAttempt(
   );
   // A previous attempt saved the model but died before BullMQ recorded the completion.
   const finished = await redis.get(jobResultKey(config.redisPrefix, job.id));
-  if (finished) return JSON.parse(finished) as TrainingJobResult;
+  if (finished) return trainingJobResultSchema.parse(JSON.parse(finished));
 
   const saved = await checkpoints.load(job.id);
   const resumedAt = saved ? [...saved.resumedAt, saved.trainer.epoch] : [];
@@ -212,25 +215,19 @@ async function trainAttempt(
     ...(crossValidation ? { foldValLosses: crossValidation.perFold.map((f) => f.valLoss) } : {}),
   });
   const modelId = newModelId();
-  const result: TrainingJobResult = {
-    modelId,
-    epochsRun: outcome.metrics.length,
-    seed: outcome.seed,
+  // The run's summary once: the result and the model's meta both carry it.
+  const summary: TrainingSummary = {
+    ...runSummarySchema.parse(outcome),
     backend: backend.name,
-    warnings: outcome.warnings,
-    bestEpoch: outcome.bestEpoch,
-    stoppedEpoch: outcome.stoppedEpoch,
-    restoredBestWeights: outcome.restoredBestWeights,
-    testMetrics: outcome.testMetrics,
-    evaluation: outcome.evaluation,
+    epochsRun: outcome.metrics.length,
     ...(crossValidation ? { crossValidation } : {}),
     diagnosis,
-    sparsity: outcome.sparsity,
-    resumedAt,
   };
+  const result = trainingJobResultSchema.parse({ ...summary, modelId, resumedAt });
   // Fenced: saves the model only while this attempt holds the job; the checkpoint goes with it.
   await state.saveModel(
     {
+      ...summary,
       id: modelId,
       jobId: job.id,
       createdAt: new Date().toISOString(),
@@ -238,21 +235,9 @@ async function trainAttempt(
       target: request.target,
       datasetId: request.datasetId,
       spec: request,
-      seed: outcome.seed,
-      backend: backend.name,
       preprocessing: outcome.preprocessing,
       finalMetrics: outcome.metrics[modelEpoch - 1],
-      epochsRun: outcome.metrics.length,
-      bestEpoch: outcome.bestEpoch,
-      stoppedEpoch: outcome.stoppedEpoch,
-      restoredBestWeights: outcome.restoredBestWeights,
-      testMetrics: outcome.testMetrics,
-      evaluation: outcome.evaluation,
-      ...(crossValidation ? { crossValidation } : {}),
       rows: outcome.rows,
-      diagnosis,
-      sparsity: outcome.sparsity,
-      warnings: outcome.warnings,
     },
     outcome.frozen,
     result,

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 import { enqueueTraining } from '../jobs/training-queue';
 import { AppError, invalid } from '../src/errors';
 import { IdempotencyStore, REPLAYED_HEADER } from '../src/http/idempotency';
@@ -12,7 +13,7 @@ import { checkSubmission } from '../src/training/trainable';
 import { describeJob } from '../src/training/job-view';
 
 const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { queue, trainingJobs, datasets, redis, config } = app.services;
+  const { trainingQueue: queue, trainingJobs, datasets, redis, config } = app;
   const idempotency = new IdempotencyStore(redis, config.redisPrefix, config.idempotencyTtlSeconds);
   app.addHook('onRequest', requireRedis(redis));
 
@@ -124,4 +125,15 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-export default trainingJobRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(trainingJobRoutes, {
+  name: 'fitwell-routes-training-jobs',
+  dependencies: [
+    'fitwell-config',
+    'fitwell-redis',
+    'fitwell-datasets',
+    'fitwell-training-queue',
+    'fitwell-training-jobs',
+  ],
+  encapsulate: true,
+});

@@ -1,4 +1,5 @@
 import { invalid } from '../errors';
+import type { Task } from '../ml/spec';
 import { quoteNames } from './column-names';
 import { columnInfo, columnNames, columnValues, hasColumn, type CellValue, type ColumnInfo, type Table } from './table';
 
@@ -8,8 +9,6 @@ import { columnInfo, columnNames, columnValues, hasColumn, type CellValue, type 
  * saw the validation data. The fitted `Preprocessing` is plain JSON and is stored with the
  * model, so prediction applies exactly the same encoding.
  */
-
-export type Task = 'classification' | 'regression';
 
 export type FeatureEncoding =
   /** Standardized to (x - mean) / std; a missing value becomes the mean, i.e. 0. */

@@ -2,9 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng, type RngState } from '../random';
 import {
   usesBatchStatistics,
-  type AugmentationSpec,
-  type EarlyStoppingSpec,
-  type GradientClippingSpec,
   type LearningRateScheduleSpec,
   type RegularizationSpec,
 } from '../schemas/training-request.schema';
@@ -17,6 +14,7 @@ import { softmaxCrossEntropyWithGradient, weightedCrossEntropySums } from './los
 import { Network, type NetworkSpec } from './network';
 import { createOptimizer, type Optimizer, type OptimizerState } from './optimizers';
 import { recomputeBatchStatistics } from './precise-batch-statistics';
+import type { AugmentationSpec, EarlyStoppingSpec, GradientClippingSpec, Task } from './spec';
 import {
   addPenaltyGradients,
   applyPostStep,
@@ -26,7 +24,8 @@ import {
   type RegularizationPlan,
 } from './regularization';
 
-export type Task = 'classification' | 'regression';
+/** Re-exported for the trainer's callers. */
+export type { Task } from './spec';
 
 /** Encoded data for one job: features row-major, targets as class index or standardized value. */
 export interface TrainingData {

@@ -12,12 +12,12 @@ import { columnInfo, columnValues, type Table } from '../data/table';
 import { invalid } from '../errors';
 import type { FrozenModel } from '../ml/frozen-model';
 import { balancedClassWeights } from '../ml/losses';
-import { sparsityReport, type SparsityReport } from '../ml/sparsity';
+import { sparsityReport } from '../ml/sparsity';
 import { Trainer, type EpochMetrics, type TrainerCheckpoint, type TrainingData } from '../ml/trainer';
 import { Rng } from '../random';
 import { batchStatisticsLayer, type TrainingRequest } from '../schemas/training-request.schema';
-import type { EvaluationResult } from '../schemas/evaluation.schema';
 import { evaluateModel, type ModelEvaluationInput } from './evaluate-model';
+import type { RunSummary } from './run-summary';
 import { specWarnings } from './spec-warnings';
 import { targetWarnings, unknownClassesMessage, type TargetFacts } from './trainable';
 
@@ -32,37 +32,17 @@ export interface TrainingHooks {
   split?: Split;
 }
 
-export interface EvaluationMetrics {
-  loss: number;
-  /** Per-row loss standard deviation / √rows (with at least 2 rows). */
-  lossStdError?: number;
-  accuracy?: number;
-  mae?: number;
-}
-
-export interface TrainingOutcome {
+/** The run's outcome: its summary (run-summary.ts), and what the job needs to save and diagnose it. */
+export interface TrainingOutcome extends RunSummary {
   status: 'completed' | 'stopped';
-  seed: number;
   preprocessing: Preprocessing;
   metrics: EpochMetrics[];
   frozen: FrozenModel;
-  sparsity: SparsityReport;
-  warnings: string[];
-  /** The best epoch by the early-stopping monitor (only with early stopping). */
-  bestEpoch?: number;
-  /** The epoch at which early stopping ended the run before `epochs`. */
-  stoppedEpoch?: number;
-  /** Whether the served weights are the best epoch's rather than the last's. */
-  restoredBestWeights: boolean;
-  /** The held-out test rows, evaluated once with the final weights (with testSplit > 0). */
-  testMetrics?: EvaluationMetrics;
   /** The loss of a predictor that ignores the inputs, to judge how high the training loss is. */
   baselineLoss: number;
   rows: { train: number; validation: number; test: number };
   /** The target column over the rows with a target, for the diagnosis (does it look continuous?). */
   target: TargetFacts;
-  /** The kept model's metrics, calibration, threshold and importance (a completed run only). */
-  evaluation?: EvaluationResult;
 }
 
 /** A seed for requests that leave it out, recorded with the model so the run can be repeated. */

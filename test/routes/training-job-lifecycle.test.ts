@@ -70,7 +70,7 @@ describe('training jobs: listing and deleting finished jobs', () => {
     assert.deepEqual([cancelled.status, cancelled.body.state], [202, 'cancelled']);
     // The dataset goes before a worker reads it (the store directly: the route refuses while a job waits on it).
     jobs.failed = await queue(datasets.gone);
-    assert.equal(await svc.app.services.datasets.delete(datasets.gone), true);
+    assert.equal(await svc.app.datasets.delete(datasets.gone), true);
     jobs.done1 = await queue(datasets.a);
     jobs.done2 = await queue(datasets.b);
     worker = createTrainingWorker(svc.config);
@@ -163,7 +163,7 @@ describe('training jobs: listing and deleting finished jobs', () => {
     const res = await svc.http.delete(`/v1/training-jobs/${jobs.done2}`);
     assert.equal(res.status, 204, res.text);
     assert.equal(res.text, '');
-    assert.equal(await svc.app.services.queue.getJob(jobs.done2), undefined, 'gone from the queue');
+    assert.equal(await svc.app.trainingQueue.getJob(jobs.done2), undefined, 'gone from the queue');
     for (const key of [metrics, checkpointKey(svc.config.redisPrefix, jobs.done2)]) {
       assert.equal(await redis.exists(key), 0, key);
     }
