@@ -31,6 +31,7 @@ import type { TrainingJobData, TrainingJobResult } from './training-jobs/contrac
 import { TrainingJobRepository } from './training-jobs/job-repository';
 import { TRAINING_QUEUE, createTrainingQueue } from '../jobs/training-queue';
 import { createSweepQueues, type SweepQueues } from '../jobs/sweep-queue';
+import { createBatchPredictionQueue, type BatchPredictionQueue } from '../jobs/batch-prediction-queue';
 import healthRoutes from '../routes/health';
 import docsRoutes from '../routes/docs';
 import metricsRoutes from '../routes/metrics';
@@ -45,6 +46,7 @@ import dashboardRoutes from '../routes/dashboard';
 import trainingJobReportRoutes from '../routes/training-job-report';
 import sweepRoutes from '../routes/sweeps';
 import searchRoutes from '../routes/searches';
+import batchPredictionRoutes from '../routes/batch-predictions';
 
 export interface Services {
   config: Config;
@@ -53,6 +55,8 @@ export interface Services {
   queue: Queue<TrainingJobData, TrainingJobResult>;
   /** The sweeps' flow producer (adds a parent and its training jobs) and queue (reads them back). */
   sweeps: SweepQueues;
+  /** The batch prediction queue (its own, beside training's). */
+  batchPredictions: BatchPredictionQueue;
   /** Reading and cancelling one training job (the queue's job, a cancelled waiting job's record, metrics). */
   trainingJobs: TrainingJobRepository;
   datasets: DatasetStore;
@@ -106,6 +110,8 @@ const servicesPlugin = fp(
     const sweeps = createSweepQueues(config);
     sweeps.flow.on('error', (error) => app.log.warn({ err: error.message }, 'sweep flow connection error'));
     sweeps.queue.on('error', (error) => app.log.warn({ err: error.message }, 'sweep queue connection error'));
+    const batchPredictions = createBatchPredictionQueue(config);
+    batchPredictions.on('error', (error) => app.log.warn({ err: error.message }, 'batch queue connection error'));
     const models = new ModelStore(redis, config.redisPrefix);
     const modelCache = new ModelCache(models, config.modelCacheSize, {
       maxBytes: config.modelCacheBytes,
@@ -140,6 +146,7 @@ const servicesPlugin = fp(
       redis,
       queue,
       sweeps,
+      batchPredictions,
       trainingJobs: new TrainingJobRepository({
         queue,
         redis,
@@ -162,6 +169,7 @@ const servicesPlugin = fp(
         closeBullmq(queue),
         closeBullmq(sweeps.queue),
         closeBullmq(sweeps.flow),
+        closeBullmq(batchPredictions),
       ]);
       modelEvents.close();
       redis.disconnect();
@@ -216,6 +224,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(trainingJobReportRoutes, { prefix: '/v1' });
   await app.register(sweepRoutes, { prefix: '/v1' });
   await app.register(searchRoutes, { prefix: '/v1' });
+  await app.register(batchPredictionRoutes, { prefix: '/v1', queue: app.services.batchPredictions });
   // /admin/queues: behind the API keys through the auth plugin's onRequest hook, registered above.
   await app.register(dashboardRoutes);
   return app;
