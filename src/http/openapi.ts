@@ -115,6 +115,8 @@ const STORES = new Set([
   'POST /v1/training-jobs',
   'DELETE /v1/training-jobs/{jobId}',
   'POST /v1/sweeps',
+  'POST /v1/batch-predictions',
+  'DELETE /v1/batch-predictions/{batchId}',
 ]);
 
 /** Routes that need no key even when API_KEYS is set (see src/http/auth.ts). */

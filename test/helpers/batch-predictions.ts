@@ -1,5 +1,8 @@
 import type supertest from 'supertest';
 
+/** A GET as the caller sends it (with its own headers, e.g. an API key). */
+export type Get = (url: string) => supertest.Test;
+
 /** `customer_id,a,b,color,label` rows: label = "yes" when a·b > 0 (xorCsv's task) with an id column. */
 export function idXorCsv(rows: number, seed = 1): string {
   let s = seed;
@@ -19,13 +22,13 @@ export function idXorCsv(rows: number, seed = 1): string {
 
 /** Polls GET /v1/batch-predictions/:id until the batch has finished (completed, failed or cancelled). */
 export async function waitForBatch(
-  http: ReturnType<typeof supertest>,
+  get: Get,
   batchId: string,
   timeoutMs = 120_000,
 ): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await http.get(`/v1/batch-predictions/${batchId}`);
+    const res = await get(`/v1/batch-predictions/${batchId}`);
     if (res.status !== 200) throw new Error(`GET batch ${batchId}: ${res.status} ${res.text}`);
     if (['completed', 'failed', 'cancelled'].includes(res.body.state)) return res.body;
     if (Date.now() > deadline) throw new Error(`batch ${batchId} still ${res.body.state} after ${timeoutMs} ms`);

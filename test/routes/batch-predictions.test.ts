@@ -78,7 +78,7 @@ describe('batch predictions', () => {
 
   test('classification: every row once, in order, with the probabilities /v1 predict gives', async () => {
     const queued = await svc.http.post('/v1/batch-predictions').send({ modelId: classifier, datasetId });
-    const batch = await waitForBatch(svc.http, queued.body.batchId);
+    const batch = await waitForBatch((url) => svc.http.get(url), queued.body.batchId);
     assert.equal(batch.state, 'completed', JSON.stringify(batch));
     assert.deepEqual(batch.progress, { chunksDone: 3, chunks: 3, rowsDone: 2_500, rows: 2_500 });
     const res = await svc.http.get(batch.resultsUrl as string);
@@ -112,7 +112,7 @@ describe('batch predictions', () => {
       .send({ modelId: 'prices@production', datasetId: linearDatasetId, saveAsDataset: true });
     assert.equal(queued.status, 202, queued.text);
     assert.equal(queued.body.modelId, regressor);
-    const batch = await waitForBatch(svc.http, queued.body.batchId);
+    const batch = await waitForBatch((url) => svc.http.get(url), queued.body.batchId);
     assert.equal(batch.state, 'completed', JSON.stringify(batch));
     assert.equal(batch.modelRef, 'prices@production');
     const { header, rows } = parseResults((await svc.http.get(batch.resultsUrl as string)).text);
