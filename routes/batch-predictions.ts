@@ -54,7 +54,8 @@ const batchPredictionRoutes: FastifyPluginAsyncZod<{ queue: BatchPredictionQueue
       const model = await models.meta(modelId);
       const dataset = await datasets.meta(body.datasetId);
       const mismatch = datasetMismatch(model.preprocessing, dataset.columns);
-      if (mismatch) throw invalid('VALIDATION', `model "${modelId}" cannot predict dataset "${dataset.id}": ${mismatch}`);
+      if (mismatch)
+        throw invalid('VALIDATION', `model "${modelId}" cannot predict dataset "${dataset.id}": ${mismatch}`);
       const idColumns = body.idColumns ?? defaultIdColumns(dataset.columns);
       const unknown = idColumns.filter((name) => !dataset.columns.some((column) => column.name === name));
       if (unknown.length) {
@@ -105,7 +106,10 @@ const batchPredictionRoutes: FastifyPluginAsyncZod<{ queue: BatchPredictionQueue
           'values /v1 predict returns). 409 until the batch has completed.',
         params: idParams('batchId'),
         response: {
-          200: { description: 'CSV with a header line', content: { 'text/csv': { schema: z.custom<Readable>().meta({ type: 'string' }) } } },
+          200: {
+            description: 'CSV with a header line',
+            content: { 'text/csv': { schema: z.custom<Readable>().meta({ type: 'string' }) } },
+          },
           404: errorSchema,
           409: errorSchema,
         },

@@ -9,17 +9,25 @@ import { jobStateSchema, timestampSchema } from './api.schema';
  */
 
 export const batchPredictionRequestSchema = z.strictObject({
-  modelId: z.string().min(1).max(128).meta({
-    description:
-      'A model id, or a registered version: `name@alias` (e.g. `churn@production`) or `name@3`. Resolved once, ' +
-      'when the batch is queued: the whole batch runs on that model, however the alias moves meanwhile.',
-  }),
+  modelId: z
+    .string()
+    .min(1)
+    .max(128)
+    .meta({
+      description:
+        'A model id, or a registered version: `name@alias` (e.g. `churn@production`) or `name@3`. Resolved once, ' +
+        'when the batch is queued: the whole batch runs on that model, however the alias moves meanwhile.',
+    }),
   datasetId: z.string().min(1).max(128),
-  idColumns: z.array(z.string().min(1)).max(16).optional().meta({
-    description:
-      'Dataset columns copied into each result row to identify it. Default: the columns named `id` or ending ' +
-      'in `_id` / `-id` (any case); when there are none, the row index (`row`, from 0).',
-  }),
+  idColumns: z
+    .array(z.string().min(1))
+    .max(16)
+    .optional()
+    .meta({
+      description:
+        'Dataset columns copied into each result row to identify it. Default: the columns named `id` or ending ' +
+        'in `_id` / `-id` (any case); when there are none, the row index (`row`, from 0).',
+    }),
   saveAsDataset: z.boolean().default(false).meta({
     description: 'Also store the results as a new dataset (its id is in the status once completed).',
   }),

@@ -34,14 +34,16 @@ export class BatchPredictionRepository {
     }
     const state = await job.getState();
     // A job that finished after it was fetched is fetched again, for its result or reason.
-    const current = (state === 'completed' || state === 'failed') && !job.finishedOn ? await findJob(this.queue, batchId) : job;
+    const current =
+      (state === 'completed' || state === 'failed') && !job.finishedOn ? await findJob(this.queue, batchId) : job;
     return describe(current ?? job, state);
   }
 
   /** A completed batch's data (what its results are read with); 404, or 409 for one not completed. */
   async completed(batchId: string): Promise<BatchPredictionJobData> {
     const view = await this.view(batchId);
-    if (view.state !== 'completed') throw new AppError('BATCH_PREDICTION_NOT_COMPLETED', { id: batchId, state: view.state });
+    if (view.state !== 'completed')
+      throw new AppError('BATCH_PREDICTION_NOT_COMPLETED', { id: batchId, state: view.state });
     const job = await findJob(this.queue, batchId);
     if (!job) throw new AppError('BATCH_PREDICTION_NOT_FOUND', { id: batchId });
     return job.data;

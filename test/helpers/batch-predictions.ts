@@ -21,11 +21,7 @@ export function idXorCsv(rows: number, seed = 1): string {
 }
 
 /** Polls GET /v1/batch-predictions/:id until the batch has finished (completed, failed or cancelled). */
-export async function waitForBatch(
-  get: Get,
-  batchId: string,
-  timeoutMs = 120_000,
-): Promise<Record<string, unknown>> {
+export async function waitForBatch(get: Get, batchId: string, timeoutMs = 120_000): Promise<Record<string, unknown>> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const res = await get(`/v1/batch-predictions/${batchId}`);

@@ -4,6 +4,7 @@ import { startService, type TestService } from '../helpers/app';
 import { idXorCsv, parseResults, waitForBatch } from '../helpers/batch-predictions';
 import { startWorkerProcess, stopWorkerProcess, type WorkerProcess } from '../helpers/worker-process';
 import { trainStoredModel } from '../serving/stored-model';
+import { assertClose } from '../helpers/tf';
 
 const ROWS = 100_000;
 const CHUNK_ROWS = 4_096;
@@ -54,7 +55,9 @@ describe('batch prediction survives a worker SIGKILL', () => {
     const first = startWorkerProcess(svc.config);
     workers.push(first);
     await first.ready;
-    const queued = await svc.http.post('/v1/batch-predictions').send({ modelId: model.meta.id, datasetId: upload.body.id });
+    const queued = await svc.http
+      .post('/v1/batch-predictions')
+      .send({ modelId: model.meta.id, datasetId: upload.body.id });
     assert.equal(queued.status, 202, queued.text);
     const batchId = queued.body.batchId as string;
 
@@ -63,7 +66,7 @@ describe('batch prediction survives a worker SIGKILL', () => {
     for (;;) {
       const status = await svc.http.get(`/v1/batch-predictions/${batchId}`);
       doneAtKill = status.body.progress.chunksDone;
-      if (doneAtKill >= 2 || status.body.state !== 'waiting' && status.body.state !== 'active') break;
+      if (doneAtKill >= 2 || (status.body.state !== 'waiting' && status.body.state !== 'active')) break;
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     const sandboxes = first.sandboxPids();
@@ -80,8 +83,14 @@ describe('batch prediction survives a worker SIGKILL', () => {
     // have finished one more before it noticed its parent was gone), and did only the rest.
     const resumedAt = batch.resumedAt as number[];
     assert.equal(resumedAt.length, 1, JSON.stringify(resumedAt));
-    assert.ok(resumedAt[0] >= doneAtKill && resumedAt[0] < CHUNKS, `resumed at ${resumedAt[0]}, killed at ${doneAtKill}`);
-    assert.ok(sandboxes.every((pid) => !alive(pid)), 'the first worker’s sandbox exited');
+    assert.ok(
+      resumedAt[0] >= doneAtKill && resumedAt[0] < CHUNKS,
+      `resumed at ${resumedAt[0]}, killed at ${doneAtKill}`,
+    );
+    assert.ok(
+      sandboxes.every((pid) => !alive(pid)),
+      'the first worker’s sandbox exited',
+    );
 
     const res = await svc.http.get(`/v1/batch-predictions/${batchId}/results.csv`);
     assert.equal(res.status, 200);
@@ -102,7 +111,8 @@ describe('batch prediction survives a worker SIGKILL', () => {
     assert.equal(direct.status, 200, direct.text);
     sample.forEach((i, k) => {
       assert.equal(rows[i][1], direct.body.predictions[k], `row ${i}`);
-      assert.deepEqual(rows[i].slice(2).map(Number), direct.body.probabilities[k], `row ${i}`);
+      // To float32 rounding: the sum order depends on how many rows run together.
+      assertClose(rows[i].slice(2).map(Number), direct.body.probabilities[k], 1e-6, `row ${i}`);
     });
   });
 });
