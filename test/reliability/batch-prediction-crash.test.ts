@@ -40,7 +40,10 @@ describe('batch prediction survives a worker SIGKILL', () => {
   });
 
   test('SIGKILL midway: completes, every row exactly once, equal to direct predict', async () => {
+    const started = Date.now();
+    const step = (what: string) => console.error(`${((Date.now() - started) / 1000).toFixed(1)} s: ${what}`);
     const upload = await svc.http.post('/v1/datasets').type('text/csv').send(CSV);
+    step('dataset uploaded');
     assert.equal(upload.status, 201, upload.text);
     // Wide enough that a chunk takes a noticeable time, so the kill lands between chunks.
     const model = await trainStoredModel(idXorCsv(400), {
@@ -52,9 +55,9 @@ describe('batch prediction survives a worker SIGKILL', () => {
     });
     await svc.app.services.models.save(model.meta, model.frozen);
 
+    step('model stored');
     const first = startWorkerProcess(svc.config);
     workers.push(first);
-    await first.ready;
     const queued = await svc.http
       .post('/v1/batch-predictions')
       .send({ modelId: model.meta.id, datasetId: upload.body.id });
@@ -74,9 +77,14 @@ describe('batch prediction survives a worker SIGKILL', () => {
     await first.exited;
     assert.ok(doneAtKill < CHUNKS, `the kill landed midway (${doneAtKill} of ${CHUNKS} chunks done)`);
 
+    step(`first worker killed after ${doneAtKill} chunks`);
     const second = startWorkerProcess(svc.config);
     workers.push(second);
-    const batch = await waitForBatch((url) => svc.http.get(url), batchId, 180_000);
+    const batch = await waitForBatch((url) => svc.http.get(url), batchId, 120_000).catch((error: unknown) => {
+      throw new Error(
+        `${String(error)}\nfirst worker:\n${first.output().slice(-3000)}\nsecond worker:\n${second.output().slice(-3000)}`,
+      );
+    });
     assert.equal(batch.state, 'completed', JSON.stringify(batch));
     assert.deepEqual(batch.progress, { chunksDone: CHUNKS, chunks: CHUNKS, rowsDone: ROWS, rows: ROWS });
     // The second attempt started with the chunks the first had recorded (its orphaned sandbox may
