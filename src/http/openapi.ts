@@ -415,6 +415,7 @@ async function openapiPlugin(app: FastifyInstance, opts: OpenapiOptions): Promis
           description: 'The Open Inference Protocol (KServe v2 / Triton REST): metadata, readiness, inference',
         },
         { name: 'searches', description: 'Hyper-parameter searches (grid, random, TPE) with ASHA or median pruning' },
+        { name: 'batch-predictions', description: 'A stored dataset through a model on the workers; results as CSV' },
         { name: 'operations', description: 'Health, metrics and the job dashboard' },
         { name: 'documentation', description: 'This document and its UI' },
       ],
