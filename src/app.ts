@@ -27,6 +27,7 @@ import modelEventsPlugin from './plugins/model-events';
 import queueEventsPlugin from './plugins/queue-events';
 import jobEventsPlugin from './plugins/job-events';
 import metricsPlugin from './plugins/metrics';
+import batchPredictionQueuePlugin from './plugins/batch-prediction-queue';
 import healthRoutes from '../routes/health';
 import docsRoutes from '../routes/docs';
 import metricsRoutes from '../routes/metrics';
@@ -41,6 +42,7 @@ import dashboardRoutes from '../routes/dashboard';
 import trainingJobReportRoutes from '../routes/training-job-report';
 import sweepRoutes from '../routes/sweeps';
 import searchRoutes from '../routes/searches';
+import batchPredictionRoutes from '../routes/batch-predictions';
 
 export interface BuildOptions {
   /** Where JSON log lines go instead of stdout (tests read them); logs even with LOG_LEVEL=silent. */
@@ -92,6 +94,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
     trainingQueuePlugin,
     sweepQueuesPlugin,
     searchQueuePlugin,
+    batchPredictionQueuePlugin,
     trainingJobsPlugin,
     datasetsPlugin,
     modelStorePlugin,
@@ -119,6 +122,7 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   await app.register(trainingJobReportRoutes, { prefix: '/v1' });
   await app.register(sweepRoutes, { prefix: '/v1' });
   await app.register(searchRoutes, { prefix: '/v1' });
+  await app.register(batchPredictionRoutes, { prefix: '/v1' });
   // /admin/queues: behind the API keys through the auth plugin's onRequest hook, registered above.
   await app.register(dashboardRoutes);
   return app;

@@ -45,6 +45,15 @@ export const ERRORS = {
     status: 409,
     message: 'training job "{id}" has already finished ({state}); there is nothing to cancel',
   },
+  BATCH_PREDICTION_NOT_FOUND: { status: 404, message: 'batch prediction "{id}" does not exist' },
+  BATCH_PREDICTION_FINISHED: {
+    status: 409,
+    message: 'batch prediction "{id}" has already finished ({state}); there is nothing to cancel',
+  },
+  BATCH_PREDICTION_NOT_COMPLETED: {
+    status: 409,
+    message: 'batch prediction "{id}" has no results to download: it is {state}',
+  },
   ROUTE_NOT_FOUND: { status: 404, message: 'no route {method} {url}' },
   UNAUTHORIZED: { status: 401, message: '{message}' },
   DASHBOARD_READ_ONLY: {

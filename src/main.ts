@@ -11,6 +11,7 @@ import { ensureLocalRedis } from './local-redis';
 import { closeGracefully, createTrainingWorker } from '../jobs/training-worker';
 import { createSweepWorker } from '../jobs/sweep-worker';
 import { createSearchWorker } from '../jobs/search-worker';
+import { createBatchPredictionWorker } from '../jobs/batch-prediction-worker';
 import { applyCrashPolicy } from '../jobs/training-crash-policy';
 
 /**
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
   let worker: ReturnType<typeof createTrainingWorker> | undefined;
   let sweepWorker: Worker | undefined;
   let searchWorker: Worker | undefined;
+  let batchWorker: Worker | undefined;
   if (mode === 'api' || mode === 'all') {
     app = await buildApp(config);
     app.log.info({ backend: app.backend }, `TensorFlow.js backend: ${app.backend.name}`);
@@ -72,6 +74,14 @@ async function main(): Promise<void> {
     // Runs search coordinators (they start trials on the training queue); cheap, in-process.
     searchWorker = createSearchWorker(config);
     searchWorker.on('error', (error) => logger.error({ err: error.message }, 'search worker error'));
+    // Batch predictions, on their own queue, each in a sandboxed child like a training job.
+    batchWorker = createBatchPredictionWorker(config);
+    batchWorker.on('error', (error) => logger.error({ err: error.message }, 'batch prediction worker error'));
+    batchWorker.on('failed', (job, error) =>
+      logger.warn({ jobId: job?.id }, `batch prediction ${job?.id} failed: ${error.message}`),
+    );
+    batchWorker.on('completed', (job) => log(`batch prediction ${job.id} completed`, { jobId: job.id }));
+    log(`batch prediction worker consuming queue "${config.redisPrefix}:batch-predictions"`);
   }
 
   let stopping = false;
@@ -88,6 +98,7 @@ async function main(): Promise<void> {
         worker && closeGracefully(worker, config.shutdownGraceMs),
         sweepWorker?.close(),
         searchWorker?.close(),
+        batchWorker && closeGracefully(batchWorker, config.shutdownGraceMs),
       ]),
       grace,
     ]);

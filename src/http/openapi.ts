@@ -116,6 +116,8 @@ const STORES = new Set([
   'POST /v1/training-jobs',
   'DELETE /v1/training-jobs/{jobId}',
   'POST /v1/sweeps',
+  'POST /v1/batch-predictions',
+  'DELETE /v1/batch-predictions/{batchId}',
 ]);
 
 /** Routes that need no key even when API_KEYS is set (see src/http/auth.ts). */
@@ -442,6 +444,7 @@ async function openapiPlugin(app: FastifyInstance, opts: OpenapiOptions): Promis
           description: 'The Open Inference Protocol (KServe v2 / Triton REST): metadata, readiness, inference',
         },
         { name: 'searches', description: 'Hyper-parameter searches (grid, random, TPE) with ASHA or median pruning' },
+        { name: 'batch-predictions', description: 'A stored dataset through a model on the workers; results as CSV' },
         { name: 'operations', description: 'Health, metrics and the job dashboard' },
         { name: 'documentation', description: 'This document and its UI' },
       ],

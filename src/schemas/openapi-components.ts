@@ -27,6 +27,11 @@ import {
   moveAliasSchema,
   registerVersionSchema,
 } from './model-registry.schema';
+import {
+  batchPredictionRequestSchema,
+  batchPredictionSchema,
+  enqueuedBatchPredictionSchema,
+} from './batch-prediction.schema';
 
 /**
  * Names (components), descriptions and examples of the API's schemas in the OpenAPI document.
@@ -334,6 +339,34 @@ export const API_EXAMPLES = {
       model_version: '2',
       id: 'req-1',
       outputs: [{ name: 'probabilities', shape: [2, 2], datatype: 'FP32', data: [0.04, 0.96, 0.81, 0.19] }],
+    },
+  },
+  BatchPredictionRequest: {
+    schema: batchPredictionRequestSchema,
+    description: 'A stored dataset to run through a model on the workers.',
+    example: { modelId: 'churn@production', datasetId: 'ds_3kTq9vYw2mZx', saveAsDataset: true },
+  },
+  EnqueuedBatchPrediction: {
+    schema: enqueuedBatchPredictionSchema,
+    description: 'A batch prediction queued; the model is the one `name@alias` resolved to.',
+    example: { batchId: 'bp_Qx8aLm2Zr7Tn', state: 'waiting', modelId: 'mdl_9QwErTy4UiOp' },
+  },
+  BatchPrediction: {
+    schema: batchPredictionSchema,
+    description: 'A batch prediction: state, progress in chunks and rows, and once completed its results.',
+    example: {
+      batchId: 'bp_Qx8aLm2Zr7Tn',
+      state: 'completed',
+      modelId: 'mdl_9QwErTy4UiOp',
+      modelRef: 'churn@production',
+      datasetId: 'ds_3kTq9vYw2mZx',
+      idColumns: ['customer_id'],
+      progress: { chunksDone: 2, chunks: 2, rowsDone: 100000, rows: 100000 },
+      createdAt: '2026-12-02T17:00:00.000Z',
+      finishedAt: '2026-12-02T17:00:09.000Z',
+      resultDatasetId: 'ds_7uHn2Kc9PqWe',
+      resumedAt: [1],
+      resultsUrl: '/v1/batch-predictions/bp_Qx8aLm2Zr7Tn/results.csv',
     },
   },
 } satisfies Record<string, { schema: z.ZodType; description: string; example: unknown }>;

@@ -1,6 +1,7 @@
 import { invalid } from '../errors';
 import { decodeClass, decodeRegression, encodeFeatures, type Preprocessing } from '../data/preprocessing';
 import { rowsToTable, vectorsToTable } from '../data/prediction-input';
+import type { Table } from '../data/table';
 import { applyTemperature } from '../evaluation/calibration';
 import { servingAdjustments } from '../training/evaluate-model';
 import { measureDrift, type DriftReport } from './drift';
@@ -104,8 +105,30 @@ function encodeInput(
   return model.encoder.encode(input, maxRows) ?? encodeThroughTable(prep, input, maxRows);
 }
 
+/**
+ * Rows of a stored dataset (a Table holding the model's feature columns, as DatasetStore reads a
+ * chunk) through the same encoding (`encodeFeatures`, what the table path of `predict` uses) and
+ * the same network; the outputs decode with `decodeOutput`, so a row predicts here exactly as it
+ * does sent to /v1 predict. A row whose output is not finite is a 400 (AppError) naming it, counted
+ * from `firstRow`.
+ */
+export async function inferTable(model: ServedModel, table: Table, firstRow = 0): Promise<Float32Array> {
+  const all = Int32Array.from({ length: table.rowCount }, (_, i) => i);
+  const output = await model.infer(encodeFeatures(model.meta.preprocessing, table, all), table.rowCount);
+  const width = model.frozen.outputSize;
+  for (let i = 0; i < output.length; i++) {
+    if (!Number.isFinite(output[i])) {
+      throw invalid(
+        'INVALID_PREDICT_INPUT',
+        `row ${firstRow + Math.floor(i / width)}: the model's output is not a finite number for these inputs`,
+      );
+    }
+  }
+  return output;
+}
+
 /** The network's outputs (rows × outputSize) as predictions in the target's terms. */
-function decodeOutput(model: ServedModel, output: Float32Array, n: number): Prediction {
+export function decodeOutput(model: Pick<ServedModel, 'meta' | 'frozen'>, output: Float32Array, n: number): Prediction {
   const prep = model.meta.preprocessing;
   const width = model.frozen.outputSize;
   if (prep.target.task === 'regression') {

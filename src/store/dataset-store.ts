@@ -75,28 +75,13 @@ export class DatasetStore {
 
   /** Stores an in-memory table (a JSON upload) the same way a streamed one is stored. */
   async save(table: Table, source = { format: 'json', bytes: 0 }): Promise<DatasetMeta> {
-    const upload = this.beginUpload();
-    try {
-      const builder = new DatasetBuilder({
-        limits: { maxRows: Number.MAX_SAFE_INTEGER, maxColumns: Number.MAX_SAFE_INTEGER },
-        chunkRows: this.options.chunkRows,
-        categorical: new Set(table.columns.filter((c) => c.type === 'categorical').map((c) => c.name)),
-        onChunk: (index, bytes) => upload.writeChunk(index, bytes),
-      });
-      const names = table.columns.map((column) => column.name);
-      const data = names.map((name) => columnValues(table, name));
-      const cells: CellValue[] = new Array<CellValue>(names.length);
-      for (let r = 0; r < table.rowCount; r++) {
-        for (let c = 0; c < names.length; c++) cells[c] = data[c][r];
-        if (builder.addCells(names, cells)) await builder.flush();
-      }
-      const built = await builder.finish();
-      if (!('dataset' in built)) throw new Error('a typed table changed type while being stored');
-      return await upload.publish(built.dataset, source);
-    } catch (error) {
-      await upload.abort();
-      throw error;
+    const names = table.columns.map((column) => column.name);
+    const categorical = new Set(table.columns.filter((c) => c.type === 'categorical').map((c) => c.name));
+    const data = names.map((name) => columnValues(table, name));
+    async function* rows() {
+      for (let r = 0; r < table.rowCount; r++) yield [data.map((column) => column[r])];
     }
+    return this.saveRows(newDatasetId(), names, categorical, rows(), source);
   }
 
   /**
@@ -153,7 +138,50 @@ export class DatasetStore {
    */
   async *chunks(meta: DatasetMeta) {
     if (!meta.storage) throw new Error(`dataset ${meta.id} is not stored in chunks`);
-    for (let index = 0; index < meta.storage.checksums.length; index++) yield await this.readChunk(meta, index);
+    for (let index = 0; index < meta.storage.checksums.length; index++) yield await this.chunk(meta, index);
+  }
+
+  /** One chunk, decoded and checked against its checksum. */
+  async chunk(meta: DatasetMeta, index: number) {
+    if (!meta.storage) throw new Error(`dataset ${meta.id} is not stored in chunks`);
+    const bytes = await this.backend.getChunk(meta.id, index);
+    if (!bytes) throw new Error(`dataset ${meta.id}: chunk ${index} is missing`);
+    if (chunkChecksum(bytes) !== meta.storage.checksums[index]) {
+      throw new Error(`dataset ${meta.id}: chunk ${index} does not match its checksum; the stored data is damaged`);
+    }
+    return decodeChunk(bytes);
+  }
+
+  /** How many chunks `chunkTable` reads the dataset in (a dataset stored as JSON is one). */
+  chunkCount(meta: DatasetMeta): number {
+    return meta.storage ? meta.storage.checksums.length : 1;
+  }
+
+  /**
+   * Rows of one chunk as a Table (all columns, or those named), for readers that go a chunk at a
+   * time (batch prediction). `dictionaries` from `dictionaries(meta)`, read once per dataset.
+   * A dataset stored as JSON is a single chunk.
+   */
+  async chunkTable(meta: DatasetMeta, index: number, dictionaries: (string[] | undefined)[]): Promise<Table> {
+    if (!meta.storage) {
+      if (index !== 0) throw new Error(`dataset ${meta.id} is stored as one chunk; there is no chunk ${index}`);
+      return this.table(meta.id);
+    }
+    const chunk = await this.chunk(meta, index);
+    const values: CellValue[][] = meta.columns.map(() => new Array<CellValue>(chunk.rows));
+    readChunkInto(meta, chunk, dictionaries, values, 0);
+    const data = createColumnData();
+    meta.columns.forEach((column, c) => (data[column.name] = values[c]));
+    return { columns: meta.columns, rowCount: chunk.rows, data };
+  }
+
+  /** The categories of every categorical column (undefined for numeric ones), in column order. */
+  async dictionaries(meta: DatasetMeta): Promise<(string[] | undefined)[]> {
+    return Promise.all(
+      meta.columns.map(async (column) =>
+        column.type === 'categorical' && meta.storage ? this.categories(meta.id, column.name) : undefined,
+      ),
+    );
   }
 
   /** The whole table in memory (what cross-validation takes), read a chunk at a time. */
@@ -168,7 +196,7 @@ export class DatasetStore {
     const values: CellValue[][] = meta.columns.map(() => new Array<CellValue>(meta.rows));
     let offset = 0;
     for await (const chunk of this.chunks(meta)) {
-      cellsOfChunk(meta, dictionaries, chunk, values, offset);
+      readChunkInto(meta, chunk, dictionaries, values, offset);
       offset += chunk.rows;
     }
     if (offset !== meta.rows) throw new Error(`dataset ${id}: chunks hold ${offset} rows, the metadata ${meta.rows}`);
@@ -183,42 +211,47 @@ export class DatasetStore {
    */
   async chunkedTable(id: string): Promise<ChunkedTable> {
     const meta = await this.meta(id);
-    if (!meta.storage) {
-      return { id, columns: meta.columns, rows: meta.rows, chunkCount: 1, chunk: async () => this.table(id) };
-    }
-    const storage = meta.storage;
     const dictionaries = await this.dictionaries(meta);
     return {
       id,
       columns: meta.columns,
       rows: meta.rows,
-      chunkCount: storage.checksums.length,
-      chunk: async (index) => {
-        const chunk = await this.readChunk(meta, index);
-        const values: CellValue[][] = meta.columns.map(() => new Array<CellValue>(chunk.rows));
-        cellsOfChunk(meta, dictionaries, chunk, values, 0);
-        const data = createColumnData();
-        meta.columns.forEach((column, c) => (data[column.name] = values[c]));
-        return { columns: meta.columns, rowCount: chunk.rows, data };
-      },
+      chunkCount: this.chunkCount(meta),
+      chunk: (index) => this.chunkTable(meta, index, dictionaries),
     };
   }
 
-  private async readChunk(meta: DatasetMeta, index: number) {
-    const bytes = await this.backend.getChunk(meta.id, index);
-    if (!bytes) throw new Error(`dataset ${meta.id}: chunk ${index} is missing`);
-    if (chunkChecksum(bytes) !== meta.storage!.checksums[index]) {
-      throw new Error(`dataset ${meta.id}: chunk ${index} does not match its checksum; the stored data is damaged`);
+  /**
+   * Stores rows that arrive in batches (each a list of rows of cells in `names` order) as a new
+   * dataset under `id` (from `newDatasetId`). Storing under an id chosen beforehand lets a job
+   * that dies midway store again under the same id: the second upload overwrites the first's
+   * unpublished chunks, and a published dataset is not stored twice (the caller checks `exists`).
+   */
+  async saveRows(
+    id: string,
+    names: string[],
+    categorical: ReadonlySet<string>,
+    batches: AsyncIterable<CellValue[][]>,
+    source = { format: 'batch-prediction', bytes: 0 },
+  ): Promise<DatasetMeta> {
+    const upload = new DatasetUpload(this.backend, id, this.options.chunkRows);
+    try {
+      const builder = new DatasetBuilder({
+        limits: { maxRows: Number.MAX_SAFE_INTEGER, maxColumns: Number.MAX_SAFE_INTEGER },
+        chunkRows: this.options.chunkRows,
+        categorical,
+        onChunk: (index, bytes) => upload.writeChunk(index, bytes),
+      });
+      for await (const rows of batches) {
+        for (const cells of rows) if (builder.addCells(names, cells)) await builder.flush();
+      }
+      const built = await builder.finish();
+      if (!('dataset' in built)) throw new Error('a typed column changed type while being stored');
+      return await upload.publish(built.dataset, source);
+    } catch (error) {
+      await upload.abort();
+      throw error;
     }
-    return decodeChunk(bytes);
-  }
-
-  private async dictionaries(meta: DatasetMeta): Promise<(string[] | undefined)[]> {
-    return Promise.all(
-      meta.columns.map(async (column) =>
-        column.type === 'categorical' ? this.categories(meta.id, column.name) : undefined,
-      ),
-    );
   }
 
   /** Newest first, `limit` from `offset`; and how many there are. */
@@ -239,11 +272,11 @@ export class DatasetStore {
   }
 }
 
-/** A decoded chunk's cells into `values` (one array per column) from row `offset` on. */
-function cellsOfChunk(
+/** Decodes a chunk's cells into `values` (one array per column) from row `offset` on. */
+function readChunkInto(
   meta: DatasetMeta,
-  dictionaries: (string[] | undefined)[],
   chunk: DecodedChunk,
+  dictionaries: (string[] | undefined)[],
   values: CellValue[][],
   offset: number,
 ): void {

@@ -42,13 +42,13 @@ export function bullmqJobKeys(lease: Pick<JobLease, 'jobId' | 'queueName' | 'bul
   return { job, lock: `${job}:lock`, events, meta };
 }
 
-// KEYS[1] is always the job's lock key and ARGV[1] this attempt's token.
-const FENCE = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+// KEYS[1] is always the job's lock key and ARGV[1] this attempt's token (batch predictions fence with it too).
+export const FENCE = `if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 `;
 
 // The job's progress as BullMQ's own updateProgress script writes it: the hash field, and a
 // 'progress' event on the queue's stream (capped as BullMQ caps it) for QueueEvents listeners.
-const PROGRESS = `local function setProgress(jobKey, eventsKey, metaKey, jobId, progress)
+export const PROGRESS = `local function setProgress(jobKey, eventsKey, metaKey, jobId, progress)
   redis.call('HSET', jobKey, 'progress', progress)
   local maxEvents = redis.call('HGET', metaKey, 'opts.maxLenEvents') or 10000
   redis.call('XADD', eventsKey, 'MAXLEN', '~', maxEvents, '*', 'event', 'progress', 'jobId', jobId, 'data', progress)

@@ -11,6 +11,9 @@ import { ContractValidator, type HttpResponse } from '../helpers/openapi-contrac
 import { startService, xorCsv, type TestService } from '../helpers/app';
 import { PrivateRedis } from '../helpers/private-redis';
 import { createSearchWorker } from '../../jobs/search-worker';
+import { createBatchPredictionWorker } from '../../jobs/batch-prediction-worker';
+import { trainStoredModel } from '../serving/stored-model';
+import { waitForBatch } from '../helpers/batch-predictions';
 import { waitForReady } from '../helpers/ready';
 
 /**
@@ -335,6 +338,35 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(authed(http().get(`/v1/models/${ids.modelId}`)), 200);
   });
 
+  test('batch predictions: queue, read, download, cancel', async () => {
+    const body = { modelId: ids.modelId, datasetId: ids.datasetId };
+    // No batch worker yet: the first batch waits, so its results are a 409 and DELETE removes it.
+    const waiting = await expect(authed(http().post('/v1/batch-predictions')).send(body), 202);
+    ids.batchId = waiting.body.batchId;
+    await expect(authed(http().get(`/v1/batch-predictions/${ids.batchId}`)), 200);
+    await expect(authed(http().get(`/v1/batch-predictions/${ids.batchId}/results.csv`)), 409);
+    await expect(authed(http().delete(`/v1/batch-predictions/${ids.batchId}`)), 202);
+    await expect(authed(http().get(`/v1/batch-predictions/${ids.batchId}`)), 200);
+    await expect(authed(http().post('/v1/batch-predictions')).send({ ...body, modelId: 'mdl_missing' }), 404);
+    await expect(authed(http().post('/v1/batch-predictions')).send({ ...body, idColumns: ['nope'] }), 400);
+    await expect(authed(http().post('/v1/batch-predictions')).send({ ...body, pad: 'x'.repeat(BODY_LIMIT) }), 413);
+    await expect(authed(http().post('/v1/batch-predictions')).type('text/plain').send(JSON.stringify(body)), 415);
+    await expect(authed(http().get('/v1/batch-predictions/bp_missing')), 404);
+    await expect(authed(http().get('/v1/batch-predictions/bp_missing/results.csv')), 404);
+    await expect(authed(http().delete('/v1/batch-predictions/bp_missing')), 404);
+    const worker = createBatchPredictionWorker(svc.config);
+    try {
+      const queued = await expect(authed(http().post('/v1/batch-predictions')).send(body), 202);
+      const done = await waitForBatch((url) => authed(http().get(url)), queued.body.batchId);
+      assert.equal(done.state, 'completed', JSON.stringify(done));
+      await expect(authed(http().get(`/v1/batch-predictions/${queued.body.batchId}`)), 200);
+      await expect(authed(http().get(`/v1/batch-predictions/${queued.body.batchId}/results.csv`)), 200);
+      await expect(authed(http().delete(`/v1/batch-predictions/${queued.body.batchId}`)), 409);
+    } finally {
+      await worker.close();
+    }
+  });
+
   test('open inference protocol (/v2)', async () => {
     ids.version = '1';
     await expect(authed(http().get('/v2')), 200);
@@ -562,6 +594,12 @@ describe('contract: every response matches the served /openapi.json', () => {
     const request = { datasetId: upload.body.id, target: 'y', task: 'regression' };
     const queued = await full.http.post('/v1/training-jobs').set('authorization', BEARER).send(request);
     assert.equal(queued.status, 202);
+    // A model of this Redis' own for the batch predictions (no worker here: a batch stays waiting).
+    const model = await trainStoredModel('a,y\n1,2\n3,4\n5,6\n7,8\n', { target: 'y', task: 'regression' });
+    await full.app.models.save(model.meta, model.frozen);
+    const batchRequest = { modelId: model.meta.id, datasetId: upload.body.id };
+    const batch = await full.http.post('/v1/batch-predictions').set('authorization', BEARER).send(batchRequest);
+    assert.equal(batch.status, 202, batch.text);
     // Over maxmemory for good: half of what Redis holds.
     const probe = new IORedis(redis.url);
     const used = Number(/used_memory:(\d+)/.exec(await probe.info('memory'))![1]);
@@ -572,6 +610,8 @@ describe('contract: every response matches the served /openapi.json', () => {
       'DELETE /v1/training-jobs/{jobId}': () => full.http.delete(`/v1/training-jobs/${queued.body.jobId}`),
       'POST /v1/sweeps': () =>
         full.http.post('/v1/sweeps').send({ base: request, grid: { 'regularization.l2': [0, 0.1] } }),
+      'POST /v1/batch-predictions': () => full.http.post('/v1/batch-predictions').send(batchRequest),
+      'DELETE /v1/batch-predictions/{batchId}': () => full.http.delete(`/v1/batch-predictions/${batch.body.batchId}`),
     };
     const documented = operations(full.document).filter((operation) => operation.responses['507']);
     assert.deepEqual(documented.map((o) => `${o.method} ${o.template}`).sort(), Object.keys(sends).sort());
