@@ -5,6 +5,7 @@ import type { FastifyError, FastifyPluginAsync } from 'fastify';
 import { AppError } from '../src/errors';
 import { ApiKeys, presentedKey } from '../src/http/auth';
 import { clientCode } from '../src/http/error-handler';
+import { requireRedis } from '../src/http/redis-errors';
 import { DASHBOARD_PATH, DOCS_PREFIX } from '../src/http/openapi';
 
 export { DASHBOARD_PATH };
@@ -86,6 +87,13 @@ const dashboardRoutes: FastifyPluginAsync = async (app) => {
           'or send "Authorization: Bearer <admin key>"',
       }),
     );
+  });
+  // The board's API reads the queue, whose connection has no command timeout: 503 while Redis is
+  // frozen or away, as the job routes do. Its page and assets need no Redis.
+  const needsRedis = requireRedis(app.services.redis);
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.url.startsWith(`${DASHBOARD_PATH}/api/`)) needsRedis.call(app, request, reply, done);
+    else done();
   });
   // The processor reports {epoch, epochs}; bull-board draws a percentage from `progress` and
   // shows the whole object on the job's Progress tab.

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { exportArchive } from '../src/export/tfjs-layers-model';
+import { boundByRedis } from '../src/http/redis-errors';
 import { errorSchema, idParams } from '../src/schemas/api.schema';
 
 /** A trained model as a TensorFlow.js LayersModel (model.json + weights.bin in one zip). */
 const modelExportRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { modelCache } = app.services;
+  const { modelCache, redis } = app.services;
 
   app.get(
     '/models/:modelId/export',
@@ -35,7 +36,7 @@ const modelExportRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { modelId } = request.params;
-      const archive = await exportArchive(await modelCache.get(modelId));
+      const archive = await exportArchive(await boundByRedis(redis, modelCache.get(modelId)));
       request.log.info({ bytes: archive.byteLength }, 'model exported'); // modelId is bound already
       return reply
         .type('application/zip')

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { requireRedis } from '../src/http/redis-errors';
 import { errorSchema } from '../src/schemas/api.schema';
 import {
   aliasHistorySchema,
@@ -17,7 +18,8 @@ import { modelOfJob } from '../src/serving/model-ref';
 
 /** Named models: register versions, list them, point aliases at them and follow their moves. */
 const modelNameRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { registry, modelCache, trainingJobs } = app.services;
+  const { registry, modelCache, trainingJobs, redis } = app.services;
+  app.addHook('onRequest', requireRedis(redis));
 
   app.get(
     '/model-names',

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { boundByRedis, requireRedis } from '../src/http/redis-errors';
 import { predict } from '../src/serving/predict';
 import {
   errorSchema,
@@ -21,11 +22,15 @@ function view(meta: ModelMeta): z.infer<typeof modelSchema> {
 }
 
 const modelRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { models, modelCache, config, metrics, registry } = app.services;
+  const { models, modelCache, config, metrics, registry, redis } = app.services;
+  // Reads and writes of the store answer 503 within about a second of Redis freezing; a predict
+  // is cut short only while it waits on Redis (a cached model answers without it).
+  const needsRedis = requireRedis(redis);
 
   app.get(
     '/models',
     {
+      onRequest: needsRedis,
       schema: {
         operationId: 'listModels',
         description: 'Trained models, newest first, `limit` at a time from `offset`.',
@@ -41,6 +46,7 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/models/:modelId',
     {
+      onRequest: needsRedis,
       schema: {
         operationId: 'getModel',
         description:
@@ -57,6 +63,7 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
   app.delete(
     '/models/:modelId',
     {
+      onRequest: needsRedis,
       schema: {
         operationId: 'deleteModel',
         description:
@@ -98,8 +105,8 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const ref = request.params.modelId;
-      const modelId = ref.includes('@') ? await resolveModelRef(registry, ref) : ref;
-      const model = await modelCache.get(modelId);
+      const modelId = ref.includes('@') ? await boundByRedis(redis, resolveModelRef(registry, ref)) : ref;
+      const model = await boundByRedis(redis, modelCache.get(modelId));
       const started = performance.now();
       const result = await predict(
         model,

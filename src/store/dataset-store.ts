@@ -73,7 +73,11 @@ export class DatasetStore {
   }
 
   /** Stores an in-memory table (a JSON upload) the same way a streamed one is stored. */
-  async save(table: Table, source = { format: 'json', bytes: 0 }): Promise<DatasetMeta> {
+  /**
+   * `beforePublish` runs just before the publication is sent; it may throw to abort the save
+   * (the request was answered 503 meanwhile, so nothing must be published).
+   */
+  async save(table: Table, source = { format: 'json', bytes: 0 }, beforePublish?: () => void): Promise<DatasetMeta> {
     const upload = this.beginUpload();
     try {
       const builder = new DatasetBuilder({
@@ -91,6 +95,7 @@ export class DatasetStore {
       }
       const built = await builder.finish();
       if (!('dataset' in built)) throw new Error('a typed table changed type while being stored');
+      beforePublish?.();
       return await upload.publish(built.dataset, source);
     } catch (error) {
       await upload.abort();
