@@ -184,7 +184,8 @@ async function main(): Promise<void> {
   base = `http://127.0.0.1:${config.port}`;
   const workers: WorkerProcess[] = [];
   const spawnWorker = () => {
-    const w = startServiceProcess('worker', config);
+    // At info, a worker says when it consumes the queue (its `ready`).
+    const w = startServiceProcess('worker', config, { LOG_LEVEL: 'info' });
     workers.push(w);
     return w;
   };
@@ -225,7 +226,7 @@ async function main(): Promise<void> {
 
     // 2. A worker frozen past its lock, then thawed.
     const pair = [spawnWorker(), spawnWorker()];
-    await Promise.all(pair.map((w) => w.ready));
+    await Promise.race([Promise.all(pair.map((w) => w.ready)), sleep(60_000)]);
     const frozenJob = await submit(datasetId, 5, 20);
     await until('epoch 3', async () => ((await job(frozenJob))?.progress?.epoch ?? 0) >= 3, 120_000);
     const owner = pair.find((w) => w.sandboxPids().length > 0);
