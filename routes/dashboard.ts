@@ -6,6 +6,7 @@ import fp from 'fastify-plugin';
 import { AppError } from '../src/errors';
 import { ApiKeys, presentedKey } from '../src/http/auth';
 import { clientCode } from '../src/http/error-handler';
+import { requireRedis } from '../src/http/redis-errors';
 import { DASHBOARD_PATH, DOCS_PREFIX } from '../src/http/openapi';
 
 export { DASHBOARD_PATH };
@@ -89,6 +90,13 @@ const dashboardRoutes: FastifyPluginAsync = async (app) => {
       }),
     );
   });
+  // The board's API reads the queue, whose connection has no command timeout: 503 while Redis is
+  // frozen or away, as the job routes do. Its page and assets need no Redis.
+  const needsRedis = requireRedis(app.redis);
+  app.addHook('onRequest', (request, reply, done) => {
+    if (request.url.startsWith(`${DASHBOARD_PATH}/api/`)) needsRedis.call(app, request, reply, done);
+    else done();
+  });
   // The processor reports {epoch, epochs}; bull-board draws a percentage from `progress` and
   // shows the whole object on the job's Progress tab.
   queue.setFormatter('progress', (progress: unknown) =>
@@ -121,6 +129,6 @@ const dashboardRoutes: FastifyPluginAsync = async (app) => {
 // Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
 export default fp(dashboardRoutes, {
   name: 'fitwell-routes-dashboard',
-  dependencies: ['fitwell-config', 'fitwell-training-queue'],
+  dependencies: ['fitwell-config', 'fitwell-redis', 'fitwell-training-queue'],
   encapsulate: true,
 });

@@ -1,11 +1,12 @@
 import type { Readable } from 'node:stream';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import fp from 'fastify-plugin';
 import { parseJsonRows } from '../src/data/parse-dataset';
 import { BodyTooLargeError, ingestUpload, type UploadFormat } from '../src/data/dataset-stream';
 import { AppError } from '../src/errors';
+import { requireRedis } from '../src/http/redis-errors';
 import { datasetSchema, errorSchema, idParams, jsonDatasetSchema } from '../src/schemas/api.schema';
 import {
   datasetListQuerySchema,
@@ -41,9 +42,23 @@ const view = (meta: DatasetMeta) => ({
 });
 
 const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { config, datasets, trainingQueue: queue } = app;
+  const { config, datasets, trainingQueue: queue, redis } = app;
   const limits = { maxRows: config.maxDatasetRows, maxColumns: config.maxDatasetColumns };
   const bodies = new WeakMap<FastifyRequest, Readable>();
+  /** Uploads whose publication has been sent: a 503 now could hide a dataset that Redis stores. */
+  const publishing = new WeakSet<FastifyRequest>();
+
+  // 503 at once while Redis is frozen or away, and within about a second for a request in flight
+  // when it froze; an upload whose publication was sent waits for its answer (the write deadline
+  // makes Redis refuse it if it runs too late, so the 503 that follows still means nothing stored).
+  app.addHook('onRequest', requireRedis(redis, { mayAnswerInFlight: (request) => !publishing.has(request) }));
+
+  /** Called synchronously just before an upload's publication is sent. */
+  function startPublishing(request: FastifyRequest, reply: FastifyReply): void {
+    // Answered 503 by the guard while the chunks were written: publish nothing.
+    if (reply.sent) throw new AppError('REDIS_UNAVAILABLE');
+    publishing.add(request);
+  }
 
   // Object storage keeps no TTL: chunks of uploads whose API died are removed at start.
   // (Duck-typed, so that a Redis deployment never loads the AWS SDK.)
@@ -90,15 +105,19 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
       if (stream === undefined) {
         const body = request.body as z.infer<typeof jsonDatasetSchema>;
         const table = parseJsonRows(body.rows, limits);
-        meta = await datasets.save(table, { format: 'json', bytes: Number(request.headers['content-length'] ?? 0) });
+        meta = await datasets.save(
+          table,
+          { format: 'json', bytes: Number(request.headers['content-length'] ?? 0) },
+          () => startPublishing(request, reply),
+        );
       } else {
-        meta = await ingest(request, stream);
+        meta = await ingest(request, reply, stream);
       }
       return reply.status(201).send(view(meta));
     },
   );
 
-  async function ingest(request: FastifyRequest, stream: Readable): Promise<DatasetMeta> {
+  async function ingest(request: FastifyRequest, reply: FastifyReply, stream: Readable): Promise<DatasetMeta> {
     const type = STREAMED_TYPES[(request.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()];
     const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
     if (encoding !== 'gzip' && encoding !== 'identity') {
@@ -126,6 +145,7 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
           if (pass === 2) upload.restart();
         },
       );
+      startPublishing(request, reply);
       return await upload.publish(result, { format: type.format, bytes: result.bytes });
     } catch (error) {
       await upload.abort();
@@ -212,6 +232,6 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
 // Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
 export default fp(datasetRoutes, {
   name: 'fitwell-routes-datasets',
-  dependencies: ['fitwell-config', 'fitwell-datasets', 'fitwell-training-queue'],
+  dependencies: ['fitwell-config', 'fitwell-redis', 'fitwell-datasets', 'fitwell-training-queue'],
   encapsulate: true,
 });

@@ -2,11 +2,12 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import fp from 'fastify-plugin';
 import { exportArchive } from '../src/export/tfjs-layers-model';
+import { boundByRedis } from '../src/http/redis-errors';
 import { errorSchema, idParams } from '../src/schemas/api.schema';
 
 /** A trained model as a TensorFlow.js LayersModel (model.json + weights.bin in one zip). */
 const modelExportRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { modelCache } = app;
+  const { modelCache, redis } = app;
 
   app.get(
     '/models/:modelId/export',
@@ -36,7 +37,7 @@ const modelExportRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { modelId } = request.params;
-      const archive = await exportArchive(await modelCache.get(modelId));
+      const archive = await exportArchive(await boundByRedis(redis, modelCache.get(modelId)));
       request.log.info({ bytes: archive.byteLength }, 'model exported'); // modelId is bound already
       return reply
         .type('application/zip')
@@ -49,6 +50,6 @@ const modelExportRoutes: FastifyPluginAsyncZod = async (app) => {
 // Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
 export default fp(modelExportRoutes, {
   name: 'fitwell-routes-model-export',
-  dependencies: ['fitwell-model-cache'],
+  dependencies: ['fitwell-redis', 'fitwell-model-cache'],
   encapsulate: true,
 });

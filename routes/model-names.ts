@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import fp from 'fastify-plugin';
+import { requireRedis } from '../src/http/redis-errors';
 import { errorSchema } from '../src/schemas/api.schema';
 import {
   aliasHistorySchema,
@@ -18,7 +19,8 @@ import { modelOfJob } from '../src/serving/model-ref';
 
 /** Named models: register versions, list them, point aliases at them and follow their moves. */
 const modelNameRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { modelRegistry: registry, modelCache, trainingJobs } = app;
+  const { modelRegistry: registry, modelCache, trainingJobs, redis } = app;
+  app.addHook('onRequest', requireRedis(redis));
 
   app.get(
     '/model-names',
@@ -131,6 +133,6 @@ const modelNameRoutes: FastifyPluginAsyncZod = async (app) => {
 // Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
 export default fp(modelNameRoutes, {
   name: 'fitwell-routes-model-names',
-  dependencies: ['fitwell-model-registry', 'fitwell-model-cache', 'fitwell-training-jobs'],
+  dependencies: ['fitwell-redis', 'fitwell-model-registry', 'fitwell-model-cache', 'fitwell-training-jobs'],
   encapsulate: true,
 });

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import fp from 'fastify-plugin';
+import { boundByRedis, requireRedis } from '../src/http/redis-errors';
 import { predict } from '../src/serving/predict';
 import {
   errorSchema,
@@ -22,11 +23,15 @@ function view(meta: ModelMeta): z.infer<typeof modelSchema> {
 }
 
 const modelRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { models, modelCache, config, metrics, modelRegistry: registry } = app;
+  const { models, modelCache, config, metrics, modelRegistry: registry, redis } = app;
+  // Reads and writes of the store answer 503 within about a second of Redis freezing; a predict
+  // is cut short only while it waits on Redis (a cached model answers without it).
+  const needsRedis = requireRedis(redis);
 
   app.get(
     '/models',
     {
+      onRequest: needsRedis,
       schema: {
         operationId: 'listModels',
         description: 'Trained models, newest first, `limit` at a time from `offset`.',
@@ -42,6 +47,7 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
     '/models/:modelId',
     {
+      onRequest: needsRedis,
       schema: {
         operationId: 'getModel',
         description:
@@ -58,6 +64,7 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
   app.delete(
     '/models/:modelId',
     {
+      onRequest: needsRedis,
       schema: {
         operationId: 'deleteModel',
         description:
@@ -99,8 +106,8 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const ref = request.params.modelId;
-      const modelId = ref.includes('@') ? await resolveModelRef(registry, ref) : ref;
-      const model = await modelCache.get(modelId);
+      const modelId = ref.includes('@') ? await boundByRedis(redis, resolveModelRef(registry, ref)) : ref;
+      const model = await boundByRedis(redis, modelCache.get(modelId));
       const started = performance.now();
       const result = await predict(
         model,
@@ -130,6 +137,7 @@ export default fp(modelRoutes, {
   name: 'fitwell-routes-models',
   dependencies: [
     'fitwell-config',
+    'fitwell-redis',
     'fitwell-model-store',
     'fitwell-model-cache',
     'fitwell-model-registry',

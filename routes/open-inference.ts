@@ -4,6 +4,7 @@ import { z } from 'zod';
 import fp from 'fastify-plugin';
 import { AppError, invalid } from '../src/errors';
 import { parseJsonBody } from '../src/http/json-body';
+import { boundByRedis } from '../src/http/redis-errors';
 import {
   v2ErrorSchema,
   v2InferRequestSchema,
@@ -138,14 +139,14 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
 
   async function metadata(request: FastifyRequest<{ Params: { name: string; version?: string } }>) {
     const { name, version } = request.params;
-    const target = await resolve(name, version);
-    const meta = await models.meta(target.modelId);
-    return modelMetadata(name, await versionsOf(name), meta.preprocessing);
+    const target = await boundByRedis(redis, resolve(name, version));
+    const meta = await boundByRedis(redis, models.meta(target.modelId));
+    return modelMetadata(name, await boundByRedis(redis, versionsOf(name)), meta.preprocessing);
   }
 
   async function ready(request: FastifyRequest<{ Params: { name: string; version?: string } }>, reply: FastifyReply) {
-    const target = await resolve(request.params.name, request.params.version);
-    await modelCache.get(target.modelId); // loaded (and kept) = ready
+    const target = await boundByRedis(redis, resolve(request.params.name, request.params.version));
+    await boundByRedis(redis, modelCache.get(target.modelId)); // loaded (and kept) = ready
     return reply.status(200).send();
   }
 
@@ -159,8 +160,9 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
       );
     }
     const { name } = request.params;
-    const target = await resolve(name, request.params.version);
-    const model = await modelCache.get(target.modelId);
+    // Each wait on Redis is cut short (503) once it is found frozen.
+    const target = await boundByRedis(redis, resolve(name, request.params.version));
+    const model = await boundByRedis(redis, modelCache.get(target.modelId));
     const prep = model.meta.preprocessing;
     const started = performance.now();
     const prediction = await predict(

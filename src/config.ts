@@ -115,6 +115,11 @@ const envSchema = z.object({
   OVERLOAD_MAX_HEAP_USED_BYTES: int(0, 2 ** 50).default(() => Math.floor(0.9 * getHeapStatistics().heap_size_limit)),
   /** Overload above this resident set size; 0 (default) turns the check off. */
   OVERLOAD_MAX_RSS_BYTES: int(0, 2 ** 50).default(0),
+  /**
+   * Expensive requests (uploads, submissions, reports, exports, large predicts) one API process
+   * runs at once; more are 503s at once, so that they cannot starve cheap ones. 0: no limit.
+   */
+  OVERLOAD_MAX_EXPENSIVE_REQUESTS: int(0, 100_000).default(8),
   /** How long an Idempotency-Key of POST /v1/training-jobs is remembered. */
   IDEMPOTENCY_TTL_SECONDS: int(1, 30 * 24 * 3600).default(24 * 3600),
 });
@@ -166,6 +171,7 @@ export interface Config {
   overloadMaxEventLoopDelayMs: number;
   overloadMaxHeapUsedBytes: number;
   overloadMaxRssBytes: number;
+  overloadMaxExpensiveRequests: number;
   idempotencyTtlSeconds: number;
   jobAttempts: number;
   jobBackoffMs: number;
@@ -270,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     overloadMaxEventLoopDelayMs: e.OVERLOAD_MAX_EVENT_LOOP_DELAY_MS,
     overloadMaxHeapUsedBytes: e.OVERLOAD_MAX_HEAP_USED_BYTES,
     overloadMaxRssBytes: e.OVERLOAD_MAX_RSS_BYTES,
+    overloadMaxExpensiveRequests: e.OVERLOAD_MAX_EXPENSIVE_REQUESTS,
     idempotencyTtlSeconds: e.IDEMPOTENCY_TTL_SECONDS,
     jobAttempts: e.JOB_ATTEMPTS,
     jobBackoffMs: e.JOB_BACKOFF_MS,
@@ -320,6 +327,7 @@ export function configToEnv(config: Config): Record<string, string> {
     OVERLOAD_MAX_EVENT_LOOP_DELAY_MS: String(config.overloadMaxEventLoopDelayMs),
     OVERLOAD_MAX_HEAP_USED_BYTES: String(config.overloadMaxHeapUsedBytes),
     OVERLOAD_MAX_RSS_BYTES: String(config.overloadMaxRssBytes),
+    OVERLOAD_MAX_EXPENSIVE_REQUESTS: String(config.overloadMaxExpensiveRequests),
     IDEMPOTENCY_TTL_SECONDS: String(config.idempotencyTtlSeconds),
     JOB_ATTEMPTS: String(config.jobAttempts),
     JOB_BACKOFF_MS: String(config.jobBackoffMs),

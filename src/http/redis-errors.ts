@@ -5,7 +5,7 @@
  * names and socket codes they are known to use are listed here.
  */
 
-import type { onRequestHookHandler } from 'fastify';
+import type { FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
 import { watchdogFor } from './redis-watchdog';
@@ -19,14 +19,17 @@ import { watchdogFor } from './redis-watchdog';
  * there and answering: if not, the answer is a 503 (with Retry-After) at once; a request already
  * in flight when Redis stops answering gets its 503 once the watchdog notices (about 1 to 1.5 s).
  */
-export function requireRedis(redis: Redis): onRequestHookHandler {
+export function requireRedis(redis: Redis, options: RequireRedisOptions = {}): onRequestHookHandler {
   const watchdog = watchdogFor(redis);
-  return (_request, reply, done) => {
+  const mayAnswer = options.mayAnswerInFlight ?? (() => true);
+  return (request, reply, done) => {
     if (!watchdog.responsive) {
       done(new AppError('REDIS_UNAVAILABLE'));
       return;
     }
     watchdog.guard(reply, () => {
+      // A write whose outcome the 503 would misstate finishes first (bounded by the command timeout).
+      if (!mayAnswer(request)) return;
       const error = new AppError('REDIS_UNAVAILABLE');
       void reply
         .status(error.status)
@@ -36,6 +39,23 @@ export function requireRedis(redis: Redis): onRequestHookHandler {
     });
     done();
   };
+}
+
+export interface RequireRedisOptions {
+  /**
+   * Whether the guard may answer 503 for this in-flight request now. False while a write has been
+   * sent whose effect a 503 must not hide (an upload's publication: a 503 means nothing stored);
+   * the request then waits for that write's answer or its command timeout.
+   */
+  mayAnswerInFlight?: (request: FastifyRequest) => boolean;
+}
+
+/**
+ * `work` (a step that may need Redis, such as loading a model that is not cached), failing with
+ * 503 REDIS_UNAVAILABLE once the watchdog finds Redis unresponsive while it is still pending.
+ */
+export function boundByRedis<T>(redis: Redis, work: Promise<T>): Promise<T> {
+  return watchdogFor(redis).bound(work, () => new AppError('REDIS_UNAVAILABLE'));
 }
 
 /** Seconds to wait before retrying while Redis is away (as the error handler and /readyz say). */

@@ -76,6 +76,33 @@ export class RedisWatchdog {
     reply.raw.once('close', () => clearInterval(timer));
     reply.raw.once('finish', () => clearInterval(timer));
   }
+
+  /**
+   * `work`, or a rejection with `unavailable()` once Redis turns unresponsive while it is still
+   * pending: for a step of a request that may or may not need Redis (a predict whose model is
+   * cached needs none), so only a wait on a frozen Redis is cut short. Looked at every TICK_MS,
+   * never synchronously, so work that settles at once (a cache hit) is never refused.
+   */
+  bound<T>(work: Promise<T>, unavailable: () => Error): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setInterval(() => {
+        if (this.responsive) return;
+        clearInterval(timer);
+        reject(unavailable());
+      }, TICK_MS);
+      timer.unref();
+      work.then(
+        (value) => {
+          clearInterval(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          clearInterval(timer);
+          reject(error instanceof Error ? error : new Error(String(error)));
+        },
+      );
+    });
+  }
 }
 
 const watchdogs = new WeakMap<Redis, RedisWatchdog>();

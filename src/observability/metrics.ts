@@ -162,7 +162,9 @@ export class ServiceMetrics {
       registers: [this.registry],
       async collect() {
         try {
-          const counts = await queue.getJobCounts(...QUEUE_STATES);
+          // Bounded: the queue's connection has no command timeout, so a frozen Redis would
+          // otherwise hold the scrape (and /metrics) until it thaws.
+          const counts = await withinMs(queue.getJobCounts(...QUEUE_STATES), QUEUE_COUNTS_TIMEOUT_MS);
           for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
         } catch (error) {
           // No numbers rather than stale ones while Redis is away; the scrape itself still works.
@@ -187,4 +189,15 @@ export class ServiceMetrics {
       registers: [this.registry],
     }).set(modelCache.capacity);
   }
+}
+
+/** How long a scrape waits for the queue's counts before it reports none (ms). */
+const QUEUE_COUNTS_TIMEOUT_MS = 750;
+
+function withinMs<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`the queue's counts did not come in ${ms} ms`)), ms);
+  });
+  return Promise.race([work, expired]).finally(() => clearTimeout(timer));
 }

@@ -73,15 +73,19 @@ export class DatasetStore {
     return new DatasetUpload(this.backend, newDatasetId(), this.options.chunkRows);
   }
 
-  /** Stores an in-memory table (a JSON upload) the same way a streamed one is stored. */
-  async save(table: Table, source = { format: 'json', bytes: 0 }): Promise<DatasetMeta> {
+  /**
+   * Stores an in-memory table (a JSON upload) the same way a streamed one is stored.
+   * `beforePublish` runs just before the publication is sent; it may throw to abort the save
+   * (the request was answered 503 meanwhile, so nothing must be published).
+   */
+  async save(table: Table, source = { format: 'json', bytes: 0 }, beforePublish?: () => void): Promise<DatasetMeta> {
     const names = table.columns.map((column) => column.name);
     const categorical = new Set(table.columns.filter((c) => c.type === 'categorical').map((c) => c.name));
     const data = names.map((name) => columnValues(table, name));
     async function* rows() {
       for (let r = 0; r < table.rowCount; r++) yield [data.map((column) => column[r])];
     }
-    return this.saveRows(newDatasetId(), names, categorical, rows(), source);
+    return this.saveRows(newDatasetId(), names, categorical, rows(), source, beforePublish);
   }
 
   /**
@@ -226,6 +230,7 @@ export class DatasetStore {
    * dataset under `id` (from `newDatasetId`). Storing under an id chosen beforehand lets a job
    * that dies midway store again under the same id: the second upload overwrites the first's
    * unpublished chunks, and a published dataset is not stored twice (the caller checks `exists`).
+   * `beforePublish` as in `save`.
    */
   async saveRows(
     id: string,
@@ -233,6 +238,7 @@ export class DatasetStore {
     categorical: ReadonlySet<string>,
     batches: AsyncIterable<CellValue[][]>,
     source = { format: 'batch-prediction', bytes: 0 },
+    beforePublish?: () => void,
   ): Promise<DatasetMeta> {
     const upload = new DatasetUpload(this.backend, id, this.options.chunkRows);
     try {
@@ -247,6 +253,7 @@ export class DatasetStore {
       }
       const built = await builder.finish();
       if (!('dataset' in built)) throw new Error('a typed column changed type while being stored');
+      beforePublish?.();
       return await upload.publish(built.dataset, source);
     } catch (error) {
       await upload.abort();
