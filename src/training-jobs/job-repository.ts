@@ -2,7 +2,7 @@ import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
 import { cancelledWaitingView, type CancelledWaitingView } from '../training/job-view';
-import { apiState, type TrainingJobData, type TrainingJobResult } from './contract';
+import { apiState, FOLD_JOB_NAME, foldJobId, type TrainingJobData, type TrainingJobResult } from './contract';
 import { findJob } from './find-job';
 import { cancelKey, cancelledJobKey, metricsKey } from './keys';
 
@@ -44,9 +44,15 @@ export interface TrainingJobRepositoryDeps {
 export class TrainingJobRepository {
   constructor(private readonly deps: TrainingJobRepositoryDeps) {}
 
+  /** The queue's job, unless it is one of a cross-validated job's folds (its inner work, not a job of the API). */
+  private async find(jobId: string): Promise<TrainingJob | undefined> {
+    const job = await findJob(this.deps.queue, jobId);
+    return job?.name === FOLD_JOB_NAME ? undefined : job;
+  }
+
   /** The job if it is still in the queue, with its BullMQ state. */
   async queued(jobId: string): Promise<QueuedJob | null> {
-    const job = await findJob(this.deps.queue, jobId);
+    const job = await this.find(jobId);
     if (!job) return null;
     return { job, state: await job.getState() };
   }
@@ -66,7 +72,7 @@ export class TrainingJobRepository {
 
   /** The job wherever it is; null when there is no such job (never was, or expired). */
   async read(jobId: string): Promise<StoredJob | null> {
-    const job = await findJob(this.deps.queue, jobId);
+    const job = await this.find(jobId);
     if (!job) {
       const cancelled = await this.cancelledWaiting(jobId);
       return cancelled ? { kind: 'cancelled-waiting', ...cancelled } : null;
@@ -75,15 +81,14 @@ export class TrainingJobRepository {
     // again (else a "failed" job reads without its failedReason, a "completed" one without its
     // return value), and the metrics are read after the state, so a finished job's list is whole.
     const state = await job.getState();
-    const current =
-      (state === 'completed' || state === 'failed') && !job.finishedOn ? await findJob(this.deps.queue, jobId) : job;
+    const current = (state === 'completed' || state === 'failed') && !job.finishedOn ? await this.find(jobId) : job;
     const rawMetrics = await this.rawMetrics(jobId);
     return { kind: 'queued', job: current ?? job, state, rawMetrics };
   }
 
   /** Whether a job reads at all (in the queue, or cancelled while waiting). */
   async exists(jobId: string): Promise<boolean> {
-    if (await findJob(this.deps.queue, jobId)) return true;
+    if (await this.find(jobId)) return true;
     return (await this.deps.redis.exists(cancelledJobKey(this.deps.prefix, jobId))) === 1;
   }
 
@@ -92,11 +97,16 @@ export class TrainingJobRepository {
    * record ("cancelled"); an active one sees the cancel flag after its current batch and stops
    * ("cancelling"; the processor fails it with CANCELLED_REASON). JOB_NOT_FOUND, or JOB_FINISHED
    * for a job that has already finished.
+   *
+   * A cross-validated job's folds go with it: BullMQ removes a waiting job with its children
+   * (while none of them runs); otherwise its waiting folds are removed here and its running ones
+   * stop at the job's flag after their current batch, and the job, woken when its last fold has
+   * ended, sees the flag and ends cancelled.
    */
   async cancel(jobId: string): Promise<'cancelled' | 'cancelling'> {
-    const { queue, redis, prefix, keepSeconds } = this.deps;
+    const { redis, prefix, keepSeconds } = this.deps;
     const recordKey = cancelledJobKey(prefix, jobId);
-    const job = await findJob(queue, jobId);
+    const job = await this.find(jobId);
     if (!job) {
       if (await redis.exists(recordKey)) return 'cancelled';
       throw new AppError('JOB_NOT_FOUND', { id: jobId });
@@ -115,10 +125,22 @@ export class TrainingJobRepository {
         await job.remove();
         return 'cancelled';
       } catch {
-        // It became active (locked) between the two calls: the flag stops it.
+        // It became active (locked) between the two calls, or one of its folds runs: the flag stops them.
         await redis.del(recordKey);
       }
     }
+    await this.removeWaitingFolds(job);
     return 'cancelling';
+  }
+
+  /** The folds of a cross-validated job that no worker has started (their ids are fixed). */
+  private async removeWaitingFolds(job: TrainingJob): Promise<void> {
+    const folds = job.data.request.validation?.folds ?? 0;
+    for (let index = 0; index < folds; index++) {
+      const fold = await findJob(this.deps.queue, foldJobId(job.id!, index));
+      if (!fold || ['active', 'completed', 'failed'].includes(await fold.getState())) continue;
+      // A fold that turned active meanwhile is locked and stays: it stops at the flag.
+      await fold.remove().catch(() => undefined);
+    }
   }
 }

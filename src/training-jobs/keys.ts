@@ -22,3 +22,11 @@ export function cancelledJobKey(prefix: string, jobId: string): string {
 export function crashKey(prefix: string, jobId: string): string {
   return `${prefix}:job:${jobId}:crashes`;
 }
+
+/**
+ * The fold records of a cross-validated job: a hash, one field per fold number (1-based), each
+ * written once (HSETNX) by the fold job that trained it (src/training-jobs/fold-records.ts).
+ */
+export function foldsKey(prefix: string, jobId: string): string {
+  return `${prefix}:job:${jobId}:folds`;
+}
