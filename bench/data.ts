@@ -16,6 +16,13 @@ import type { BenchOptions } from './options';
  * API's peak resident memory (VmHWM from /proc, the kernel's high-water mark over the process's
  * life, so it includes start-up), its RSS before the upload, and Redis's MEMORY USAGE of what was
  * stored (chunks and metadata) against the CSV's size and against rows × columns × 4 bytes.
+ *
+ * Then, on the largest size (with --data-train-epochs above 0), a worker process
+ * (`node dist/src/main.js worker`) trains a classifier of `group` on the stored dataset from its
+ * chunks and the model predicts 100 rows through the API. Reported: the job's wall time from the
+ * 202 to completed, samples/s over the epochs (training rows × epochs ÷ the epochs' durationMs),
+ * the peak RSS of the worker and of its training process (VmHWM, read every 0.5 s and once at the
+ * end) and of the API during training, and the predict request's status and wall time.
  */
 
 export interface DataRun {
@@ -32,9 +39,34 @@ export interface DataRun {
   storedVsFloat32: number;
 }
 
+export interface DataTrainingRun {
+  targetMb: number;
+  rows: number;
+  epochs: number;
+  trainRows: number;
+  jobSeconds: number;
+  epochSeconds: number;
+  samplesPerSecond: number;
+  workerPeakRssMb: number;
+  trainingProcessPeakRssMb: number;
+  apiPeakRssMb: number;
+  predictStatus: number;
+  predictMs: number;
+}
+
 export interface DataResults {
   runs: DataRun[];
+  training?: DataTrainingRun;
 }
+
+/** The training request of the bench's training run: a small network, batches of 256. */
+const trainingRequest = (datasetId: string, epochs: number) => ({
+  datasetId,
+  target: 'group',
+  task: 'classification',
+  model: { hidden: [{ units: 32 }, { units: 16 }] },
+  training: { epochs, batchSize: 256, learningRate: 0.01, seed: 1, validationSplit: 0.1 },
+});
 
 /** 29 numeric columns and one categorical column of 8 values: a typical tabular file. */
 const NUMERIC_COLUMNS = 29;
@@ -85,17 +117,125 @@ function memoryMb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   return line ? Number(line.split(/\s+/)[1]) / 1024 : NaN;
 }
 
+/** The limits raised for a 1 GB upload (README, "Data at scale"). */
+const serviceEnv = (config: Config, port: number) => ({
+  ...process.env,
+  ...configToEnv(config),
+  PORT: String(port),
+  LOG_LEVEL: 'warn',
+  DATASET_BODY_LIMIT: String(2 ** 32),
+  MAX_DATASET_ROWS: '10000000',
+  REQUEST_TIMEOUT_MS: '3600000',
+});
+
+/** The pids of a process's children (the worker's sandboxed training process). */
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+async function trainAndPredict(
+  config: Config,
+  port: number,
+  api: ChildProcess,
+  datasetId: string,
+  targetMb: number,
+  epochs: number,
+  log: (line: string) => void,
+): Promise<DataTrainingRun> {
+  const worker = spawn(process.execPath, [MAIN, 'worker'], {
+    env: serviceEnv(config, port),
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const peaks = new Map<number, number>();
+  let apiPeak = 0;
+  const sample = () => {
+    apiPeak = Math.max(apiPeak, memoryMb(api.pid!, 'VmRSS'));
+    for (const pid of [worker.pid!, ...childrenOf(worker.pid!)]) {
+      const hwm = memoryMb(pid, 'VmHWM');
+      if (Number.isFinite(hwm)) peaks.set(pid, Math.max(peaks.get(pid) ?? 0, hwm));
+    }
+  };
+  const sampler = setInterval(() => {
+    try {
+      sample();
+    } catch {
+      // A process that just exited has no /proc entry.
+    }
+  }, 500);
+  const base = `http://127.0.0.1:${port}/v1`;
+  try {
+    const started = performance.now();
+    const submitted = await fetch(`${base}/training-jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(trainingRequest(datasetId, epochs)),
+    });
+    const { jobId } = (await submitted.json()) as { jobId: string };
+    if (submitted.status !== 202) throw new Error(`training job: ${submitted.status}`);
+    type Job = { state: string; modelId?: string; error?: string; metrics: { durationMs: number }[] };
+    let job: Job;
+    for (;;) {
+      job = (await (await fetch(`${base}/training-jobs/${jobId}`)).json()) as Job;
+      if (job.state === 'completed' || job.state === 'failed') break;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    const jobSeconds = (performance.now() - started) / 1000;
+    sample();
+    if (job.state !== 'completed') throw new Error(`training job ${jobId} failed: ${job.error}`);
+    const model = (await (await fetch(`${base}/models/${job.modelId}`)).json()) as {
+      rows: { train: number };
+    };
+    const rows = Array.from({ length: 100 }, (_, r) => {
+      const row: Record<string, number> = {};
+      for (let c = 0; c < NUMERIC_COLUMNS; c++) row[`x${c}`] = ((r * 31 + c * 7) % 200) - 100;
+      return row;
+    });
+    const predictStarted = performance.now();
+    const predicted = await fetch(`${base}/models/${job.modelId}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ rows }),
+    });
+    await predicted.arrayBuffer();
+    const predictMs = performance.now() - predictStarted;
+    const epochSeconds = job.metrics.reduce((sum, m) => sum + m.durationMs, 0) / 1000;
+    const trainingPeaks = [...peaks].filter(([pid]) => pid !== worker.pid).map(([, mb]) => mb);
+    const run: DataTrainingRun = {
+      targetMb,
+      rows: 0,
+      epochs,
+      trainRows: model.rows.train,
+      jobSeconds,
+      epochSeconds,
+      samplesPerSecond: (model.rows.train * epochs) / epochSeconds,
+      workerPeakRssMb: peaks.get(worker.pid!) ?? NaN,
+      trainingProcessPeakRssMb: trainingPeaks.length ? Math.max(...trainingPeaks) : NaN,
+      apiPeakRssMb: apiPeak,
+      predictStatus: predicted.status,
+      predictMs,
+    };
+    log(
+      `data: trained ${epochs} epoch(s) on the ${targetMb} MB dataset (${run.trainRows} training rows) in ` +
+        `${jobSeconds.toFixed(0)} s (epochs ${epochSeconds.toFixed(0)} s, ${run.samplesPerSecond.toFixed(0)} samples/s); ` +
+        `peak RSS: training process ${run.trainingProcessPeakRssMb.toFixed(0)} MB, worker ` +
+        `${run.workerPeakRssMb.toFixed(0)} MB, API ${apiPeak.toFixed(0)} MB; predict 100 rows: ` +
+        `${predicted.status} in ${predictMs.toFixed(0)} ms`,
+    );
+    return run;
+  } finally {
+    clearInterval(sampler);
+    worker.kill('SIGTERM');
+    await new Promise((resolve) => (worker.exitCode !== null ? resolve(null) : worker.once('exit', resolve)));
+  }
+}
+
 async function startApi(config: Config, port: number): Promise<ChildProcess> {
   const child = spawn(process.execPath, [MAIN, 'api'], {
-    env: {
-      ...process.env,
-      ...configToEnv(config),
-      PORT: String(port),
-      LOG_LEVEL: 'warn',
-      DATASET_BODY_LIMIT: String(2 ** 32),
-      MAX_DATASET_ROWS: '10000000',
-      REQUEST_TIMEOUT_MS: '3600000',
-    },
+    env: serviceEnv(config, port),
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const deadline = Date.now() + 60_000;
@@ -140,6 +280,8 @@ export async function benchData(
   const redis = createRedis(config.redisUrl, { commandTimeout: 60_000 });
   await waitForRedis(redis);
   const runs: DataRun[] = [];
+  let training: DataTrainingRun | undefined;
+  const largest = Math.max(...options.dataSizes);
   try {
     for (const targetMb of options.dataSizes) {
       const path = join(dir, `${targetMb}mb.csv`);
@@ -183,6 +325,10 @@ export async function benchData(
             `(${rssBefore.toFixed(0)} before), stored ${(stored / 1e6).toFixed(1)} MB = ${run.storedVsCsv.toFixed(2)}× CSV, ` +
             `${run.storedVsFloat32.toFixed(3)}× float32`,
         );
+        if (targetMb === largest && options.dataTrainEpochs > 0) {
+          training = await trainAndPredict(config, port, api, meta.id, targetMb, options.dataTrainEpochs, log);
+          training.rows = meta.rows;
+        }
       } finally {
         api.kill('SIGTERM');
         await new Promise((resolve) => (api.exitCode !== null ? resolve(null) : api.once('exit', resolve)));
@@ -193,5 +339,5 @@ export async function benchData(
     redis.disconnect();
     await rm(dir, { recursive: true, force: true });
   }
-  return { runs };
+  return { runs, ...(training ? { training } : {}) };
 }

@@ -11,6 +11,7 @@ import { QUALITY_DATASETS, QUALITY_ROWS, type QualityDataset } from './quality';
  *   npm run bench -- training --training-turns=3 --layers-fit=0
  *   npm run bench -- api cores --api-turns=2
  *   npm run bench -- quality --quality-datasets=noisy,wine --quality-seeds=1
+ *   npm run bench -- quality --quality-datasets=diabetes --quality-seeds=61..120
  *   npm run bench -- quality --quality-inits=he-uniform,glorot-uniform,torch-default
  *   npm run bench -- data --data-sizes=10,100,1000
  *   npm run bench -- search --search-epochs=27
@@ -53,7 +54,7 @@ export interface BenchOptions {
   coldSeconds: number;
   /** Predict: RATE_LIMIT_MAX of the app servers (per minute and key; the limiter runs on every request). */
   predictRateLimit: number;
-  /** Quality: the datasets, rows and seeds run (default all, all, 1,2,3). */
+  /** Quality: the datasets, rows and seeds run (default all, all, and each dataset's QUALITY_SEEDS). */
   qualityDatasets: QualityDataset[];
   qualityRows: string[];
   qualitySeeds: number[];
@@ -61,6 +62,8 @@ export interface BenchOptions {
   qualityInits: Initializer[];
   /** Data (issue 16): the generated CSVs' sizes in MB. */
   dataSizes: number[];
+  /** Epochs of the training run on the largest data size (0: none). */
+  dataTrainEpochs: number;
   /** Search (issue 13): each trial's epochs (ASHA's last rung is below it). */
   searchEpochs: number;
 }
@@ -79,6 +82,12 @@ const positive = (raw: string) => {
   return value;
 };
 const list = (raw: string) => raw.split(',').map((v) => positive(v.trim()));
+/** Seeds: "1,2,3", a range "1..60", or "" (each dataset's own count, QUALITY_SEEDS). */
+const seeds = (raw: string) => {
+  const range = /^\s*(\d+)\s*\.\.\s*(\d+)\s*$/.exec(raw);
+  if (range) return Array.from({ length: Number(range[2]) - Number(range[1]) + 1 }, (_, i) => Number(range[1]) + i);
+  return raw.trim() ? list(raw) : [];
+};
 /** A comma-separated list of names out of `known`; "" is the empty list. */
 const names = (known: readonly string[]) => (raw: string) =>
   raw
@@ -131,8 +140,19 @@ const FLAGS: Flag[] = [
     fallback: Object.keys(QUALITY_ROWS).join(','),
     parse: names(Object.keys(QUALITY_ROWS)),
   },
-  { key: 'qualitySeeds', flag: 'quality-seeds', env: 'BENCH_QUALITY_SEEDS', fallback: '1,2,3', parse: list },
+  { key: 'qualitySeeds', flag: 'quality-seeds', env: 'BENCH_QUALITY_SEEDS', fallback: '', parse: seeds },
   { key: 'dataSizes', flag: 'data-sizes', env: 'BENCH_DATA_SIZES', fallback: '10,100', parse: list },
+  {
+    key: 'dataTrainEpochs',
+    flag: 'data-train-epochs',
+    env: 'BENCH_DATA_TRAIN_EPOCHS',
+    fallback: '1',
+    parse: (raw) => {
+      const n = Number(raw);
+      if (!Number.isInteger(n) || n < 0) throw new Error(`expected a whole number of epochs, got "${raw}"`);
+      return n;
+    },
+  },
   { key: 'qualityInits', flag: 'quality-inits', env: 'BENCH_QUALITY_INITS', fallback: '', parse: names(INITIALIZERS) },
   { key: 'searchEpochs', flag: 'search-epochs', env: 'BENCH_SEARCH_EPOCHS', fallback: '27', parse: positive },
 ];

@@ -160,7 +160,7 @@ export async function trainServedModels(config: Config, cases = MODELS): Promise
         payload: c.request(upload.json<{ id: string }>().id),
       });
       if (job.statusCode !== 202) throw new Error(`training job: ${job.statusCode} ${job.body}`);
-      const queued = await app.services.queue.getJob(job.json<{ jobId: string }>().jobId);
+      const queued = await app.trainingQueue.getJob(job.json<{ jobId: string }>().jobId);
       ids[c.key] = ((await queued!.waitUntilFinished(events, 300_000)) as { modelId: string }).modelId;
     }
     return ids;

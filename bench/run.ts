@@ -11,7 +11,7 @@ import { benchQuality, qualityReport, qualitySummary, type QualityResults } from
 import { benchQueue, type QueueResults } from './queue';
 import { benchData, type DataResults } from './data';
 import { benchSearch, searchReport, type SearchResults } from './search';
-import { fmt, fmtSpread, MOVE_WARNING, spread } from './stats';
+import { fmt, fmtSpread, MOVE_WARNING, spread, table } from './stats';
 import { benchTraining, type TrainingResults } from './training';
 
 /**
@@ -275,6 +275,20 @@ function goals(results: Results): Goal[] {
       met: null,
     });
   }
+  const trained = results.data?.training;
+  if (trained) {
+    const on = `${trained.targetMb} MB CSV (${trained.rows} rows), ${trained.epochs} epoch(s) from chunks`;
+    for (const [name, measured, unit] of [
+      [`data: training samples/s, ${on}`, trained.samplesPerSecond, ''],
+      [`data: training job wall time, ${on}, s`, trained.jobSeconds, ''],
+      [`data: training process peak RSS (VmHWM), ${on}, MB`, trained.trainingProcessPeakRssMb, ''],
+      [`data: worker peak RSS (VmHWM), ${on}, MB`, trained.workerPeakRssMb, ''],
+      [`data: API peak RSS during training, ${on}, MB`, trained.apiPeakRssMb, ''],
+      [`data: predict 100 rows with the model (status ${trained.predictStatus})`, trained.predictMs, 'ms'],
+    ] as const) {
+      out.push({ issue: 16, name, measured, unit, goal: 'reported', met: null });
+    }
+  }
   const search = results.search?.variants;
   if (search && search.length === 2) {
     const [full, asha] = search;
@@ -320,15 +334,6 @@ function goals(results: Results): Goal[] {
     }
   }
   return out;
-}
-
-function table(header: string[], rows: (string | number)[][]): string {
-  const cells = [header, ...rows.map((r) => r.map(String))];
-  const widths = header.map((_, c) => Math.max(3, ...cells.map((r) => r[c].length)));
-  const line = (r: string[]) =>
-    `| ${r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join(' | ')} |`;
-  const rule = `| ${widths.map((w, c) => (c === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`;
-  return [line(header), rule, ...cells.slice(1).map(line)].join('\n');
 }
 
 /** "0", or the count with its status codes: "7 (503: 7)". */

@@ -54,3 +54,13 @@ export function moveWarning(name: string, s: Spread): string | undefined {
   if (!(s.move > MOVE_WARNING)) return undefined;
   return `${name}: moved ${Math.round(s.move * 100)} % between turns (${fmt(s.min)} to ${fmt(s.max)}): the machine was not quiet`;
 }
+
+/** A markdown table, the first column left-aligned and the others right-aligned. */
+export function table(header: string[], rows: (string | number)[][]): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, c) => Math.max(3, ...cells.map((r) => r[c].length)));
+  const line = (r: string[]) =>
+    `| ${r.map((v, c) => (c === 0 ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join(' | ')} |`;
+  const rule = `| ${widths.map((w, c) => (c === 0 ? '-'.repeat(w) : `${'-'.repeat(w - 1)}:`)).join(' | ')} |`;
+  return [line(header), rule, ...cells.slice(1).map(line)].join('\n');
+}

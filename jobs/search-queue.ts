@@ -1,5 +1,6 @@
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Config } from '../src/config';
+import { bullmqConnection } from '../src/store/redis';
 
 /**
  * Each search has one coordinator job in the "searches" queue, under the search's id. It runs
@@ -24,16 +25,13 @@ export function searchJobOptions(config: Config): JobsOptions {
   };
 }
 
-/** The API's side; like the training queue, no offline queue: an enqueue fails at once (503). */
+/**
+ * The API's side (made once per app by src/plugins/search-queue.ts); like the training queue,
+ * fail-fast: an enqueue fails at once (503) while Redis is away.
+ */
 export function createSearchQueue(config: Config): Queue<SearchJobData> {
   return new Queue(SEARCH_QUEUE, {
-    connection: {
-      url: config.redisUrl,
-      maxRetriesPerRequest: 1,
-      enableOfflineQueue: false,
-      connectTimeout: 5_000,
-      retryStrategy: (times: number) => Math.min(times * 200, 2_000),
-    },
+    connection: bullmqConnection(config.redisUrl, 'fail-fast'),
     prefix: config.redisPrefix,
     defaultJobOptions: searchJobOptions(config),
   });

@@ -3,7 +3,7 @@ import type { Config } from '../src/config';
 import { AppError } from '../src/errors';
 import { SearchStore } from '../src/search/search-store';
 import type { TrialJobs } from '../src/search/coordinator';
-import { createRedis } from '../src/store/redis';
+import { bullmqConnection, createRedis } from '../src/store/redis';
 import type { TrainingJobData, TrainingJobResult } from '../src/training-jobs/contract';
 import { TrainingJobRepository } from '../src/training-jobs/job-repository';
 import { searchProcessor } from './search.processor';
@@ -20,11 +20,7 @@ export function createSearchWorker(config: Config, overrides: Partial<WorkerOpti
   // A worker's connection, not the API's: commands wait for Redis rather than fail at once, so a
   // pass right after start-up or during a blip does not fail for it.
   const training = new Queue<TrainingJobData, TrainingJobResult>(TRAINING_QUEUE, {
-    connection: {
-      url: config.redisUrl,
-      maxRetriesPerRequest: null,
-      retryStrategy: (times: number) => Math.min(times * 200, 2_000),
-    },
+    connection: bullmqConnection(config.redisUrl, 'blocking'),
     prefix: config.redisPrefix,
     defaultJobOptions: trainingJobOptions(config),
   });
@@ -42,11 +38,7 @@ export function createSearchWorker(config: Config, overrides: Partial<WorkerOpti
     SEARCH_QUEUE,
     searchProcessor({ store, jobs }, () => closing),
     {
-      connection: {
-        url: config.redisUrl,
-        maxRetriesPerRequest: null,
-        retryStrategy: (times: number) => Math.min(times * 200, 2_000),
-      },
+      connection: bullmqConnection(config.redisUrl, 'blocking'),
       prefix: config.redisPrefix,
       concurrency: 16,
       lockDuration: config.jobLockMs,

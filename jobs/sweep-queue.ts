@@ -31,7 +31,7 @@ export interface SweepQueues {
   queue: Queue<SweepJobData, SweepJobResult>;
 }
 
-/** Made once per app, beside the training queue (src/app.ts), and closed with it. */
+/** Made once per app (src/plugins/sweep-queues.ts), beside the training queue, and closed with it. */
 export function createSweepQueues(config: Config): SweepQueues {
   // Like the training queue: fail-fast, so an enqueue fails at once (503) while Redis is away.
   const connection = bullmqConnection(config.redisUrl, 'fail-fast');

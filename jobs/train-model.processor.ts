@@ -11,14 +11,18 @@ import { FencedJobState, jobResultKey, LostJobLockError } from '../src/training-
 import type { CrossValidationResult } from '../src/schemas/evaluation.schema';
 import { diagnose } from '../src/training/diagnosis';
 import { combineFolds, foldOutcome, foldRequest, foldSplit, planFolds } from '../src/training/cross-validate';
-import { trainFromRequest } from '../src/training/train-from-request';
+import { runSummarySchema } from '../src/training/run-summary';
+import { trainFromChunks } from '../src/training/train-from-chunks';
+import { trainFromRequest, type TrainingHooks } from '../src/training/train-from-request';
 import {
   CANCELLED_REASON,
   trainingJobDataSchema,
+  trainingJobResultSchema,
   type FoldJobResult,
   type JobTimings,
   type TrainingJobData,
   type TrainingJobResult,
+  type TrainingSummary,
 } from '../src/training-jobs/contract';
 import { readFoldRecords, type FoldRecord } from '../src/training-jobs/fold-records';
 import { cancelKey, foldsKey, metricsKey } from '../src/training-jobs/keys';
@@ -123,7 +127,12 @@ async function trainAttempt(
   const { request, seed, fold } = parsed.data;
   const prefix = config.redisPrefix;
   const backend = await initBackend(config.tfBackend);
-  const table = await datasets.table(request.datasetId).catch(unrecoverable);
+  const dataset = await datasets.chunkedTable(request.datasetId).catch(unrecoverable);
+  // One chunk (every dataset up to DATASET_CHUNK_ROWS rows, and JSON ones) trains in memory as
+  // it always has; more stream a chunk at a time, with the same result for one chunk (README,
+  // "Training from chunks"). Cross-validation (the job and its folds) needs the whole table.
+  const inMemory = dataset.chunkCount === 1 || request.validation !== undefined;
+  const table = inMemory ? await datasets.table(request.datasetId).catch(unrecoverable) : undefined;
   // A fold stops at its parent's cancel flag as well as at its own.
   const cancelKeys = [cancelKey(prefix, job.id), ...(fold ? [cancelKey(prefix, fold.parentId)] : [])];
   const keys = { metrics: metricsKey(prefix, job.id) };
@@ -148,7 +157,7 @@ async function trainAttempt(
   } else {
     // A previous attempt saved the model but died before BullMQ recorded the completion.
     const finished = await redis.get(jobResultKey(prefix, job.id));
-    if (finished) return JSON.parse(finished) as TrainingJobResult;
+    if (finished) return trainingJobResultSchema.parse(JSON.parse(finished));
   }
   // A fold of a cancelled job, or a cross-validated job woken by its last fold after a DELETE.
   if (await cancelled()) await cancel();
@@ -156,7 +165,7 @@ async function trainAttempt(
   // Cross-validation: the folds are child jobs (jobs/training-queue.ts enqueueFolds), added
   // before the kept model trains so that the other workers train them meanwhile.
   const crossValidated = request.validation !== undefined && !fold;
-  const plan = crossValidated || fold ? planFolds(request, table, seed) : undefined;
+  const plan = (crossValidated || fold) && table ? planFolds(request, table, seed) : undefined;
   if (crossValidated) {
     await failOnFailedFolds(job);
     const records = await readFoldRecords(redis, prefix, job.id);
@@ -195,7 +204,7 @@ async function trainAttempt(
   console.error(
     `training process: job ${job.id} attempt ${job.attemptsMade + 1} starts after epoch ${saved?.trainer.epoch ?? 0}`,
   );
-  const outcome = await trainFromRequest(fold ? foldRequest(request) : request, table, seed, {
+  const hooks: TrainingHooks = {
     ...(fold ? { split: foldSplit(plan!, fold.index) } : {}),
     resumeFrom: saved?.trainer,
     shouldStop,
@@ -214,7 +223,14 @@ async function trainAttempt(
       // counted as the checkpoint's, and publication has no separate cost any more.
       timings.checkpointMs += epochEnded - metricsEnded;
     },
-  }).catch(unrecoverable);
+  };
+  const outcome = await (
+    table
+      ? trainFromRequest(fold ? foldRequest(request) : request, table, seed, hooks)
+      : trainFromChunks(request, dataset, seed, hooks, { residentChunks: config.trainingResidentChunks }).then(
+          (run) => run.outcome,
+        )
+  ).catch(unrecoverable);
   if (outcome.status === 'stopped') {
     // The worker's lock renewal failed (it was frozen past the lock, or lost Redis for longer):
     // the job is another worker's now. Stop at once, mid-epoch, and write nothing more.
@@ -229,7 +245,7 @@ async function trainAttempt(
     // Fenced, and once per fold: the record goes in the parent's fold records with this
     // attempt's lock, unless the fold has one; the checkpoint goes with it.
     const record: FoldRecord = {
-      outcome: foldOutcome(plan!, fold.index, table, outcome),
+      outcome: foldOutcome(plan!, fold.index, table!, outcome),
       ranBy: { workerPid: process.ppid, sandboxPid: process.pid, host: hostname() },
       attempt: job.attemptsMade + 1,
       recordedAt: new Date().toISOString(),
@@ -251,7 +267,7 @@ async function trainAttempt(
     }
     crossValidation = combineFolds(
       request,
-      table,
+      table!,
       plan!,
       Array.from({ length: plan!.k }, (_, f) => records.get(f + 1)!.outcome),
     );
@@ -271,25 +287,19 @@ async function trainAttempt(
     ...(crossValidation ? { foldValLosses: crossValidation.perFold.map((f) => f.valLoss) } : {}),
   });
   const modelId = newModelId();
-  const result: TrainingJobResult = {
-    modelId,
-    epochsRun: outcome.metrics.length,
-    seed: outcome.seed,
+  // The run's summary once: the result and the model's meta both carry it.
+  const summary: TrainingSummary = {
+    ...runSummarySchema.parse(outcome),
     backend: backend.name,
-    warnings: outcome.warnings,
-    bestEpoch: outcome.bestEpoch,
-    stoppedEpoch: outcome.stoppedEpoch,
-    restoredBestWeights: outcome.restoredBestWeights,
-    testMetrics: outcome.testMetrics,
-    evaluation: outcome.evaluation,
+    epochsRun: outcome.metrics.length,
     ...(crossValidation ? { crossValidation } : {}),
     diagnosis,
-    sparsity: outcome.sparsity,
-    resumedAt,
   };
+  const result = trainingJobResultSchema.parse({ ...summary, modelId, resumedAt });
   // Fenced: saves the model only while this attempt holds the job; the checkpoint goes with it.
   await state.saveModel(
     {
+      ...summary,
       id: modelId,
       jobId: job.id,
       createdAt: new Date().toISOString(),
@@ -297,21 +307,9 @@ async function trainAttempt(
       target: request.target,
       datasetId: request.datasetId,
       spec: request,
-      seed: outcome.seed,
-      backend: backend.name,
       preprocessing: outcome.preprocessing,
       finalMetrics: outcome.metrics[modelEpoch - 1],
-      epochsRun: outcome.metrics.length,
-      bestEpoch: outcome.bestEpoch,
-      stoppedEpoch: outcome.stoppedEpoch,
-      restoredBestWeights: outcome.restoredBestWeights,
-      testMetrics: outcome.testMetrics,
-      evaluation: outcome.evaluation,
-      ...(crossValidation ? { crossValidation } : {}),
       rows: outcome.rows,
-      diagnosis,
-      sparsity: outcome.sparsity,
-      warnings: outcome.warnings,
     },
     outcome.frozen,
     result,

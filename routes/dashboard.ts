@@ -2,6 +2,7 @@ import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyError, FastifyPluginAsync } from 'fastify';
+import fp from 'fastify-plugin';
 import { AppError } from '../src/errors';
 import { ApiKeys, presentedKey } from '../src/http/auth';
 import { clientCode } from '../src/http/error-handler';
@@ -52,12 +53,13 @@ function isEpochProgress(value: unknown): value is EpochProgress {
  *
  * bull-board's routes carry no schemas (only `hide: true`), so the app's zod validator and
  * serializer compilers are never asked to compile anything for them; its error handler applies
- * to its own routes only, since this plugin is encapsulated (not fastify-plugin wrapped), and
- * lets the app's own errors through (DashboardAdapter).
+ * to its own routes only, since this plugin is encapsulated (wrapped by fastify-plugin with
+ * `encapsulate: true`, for its name and dependencies only), and lets the app's own errors
+ * through (DashboardAdapter).
  */
 const dashboardRoutes: FastifyPluginAsync = async (app) => {
-  const admins = new ApiKeys(app.services.config.adminApiKeys);
-  const queue = new BullMQAdapter(app.services.queue, {
+  const admins = new ApiKeys(app.config.adminApiKeys);
+  const queue = new BullMQAdapter(app.trainingQueue, {
     displayName: 'training',
     description: 'Training jobs: the data is the training request, progress is epochs done of epochs asked for.',
     // Without admin keys the board shows no buttons; the hook below refuses the requests anyway.
@@ -116,4 +118,9 @@ const dashboardRoutes: FastifyPluginAsync = async (app) => {
   await app.register(serverAdapter.registerPlugin(), { prefix: DASHBOARD_PATH });
 };
 
-export default dashboardRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(dashboardRoutes, {
+  name: 'fitwell-routes-dashboard',
+  dependencies: ['fitwell-config', 'fitwell-training-queue'],
+  encapsulate: true,
+});

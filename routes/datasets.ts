@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 import { parseJsonRows } from '../src/data/parse-dataset';
 import { BodyTooLargeError, ingestUpload, type UploadFormat } from '../src/data/dataset-stream';
 import { AppError } from '../src/errors';
@@ -40,7 +41,7 @@ const view = (meta: DatasetMeta) => ({
 });
 
 const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { config, datasets, queue } = app.services;
+  const { config, datasets, trainingQueue: queue } = app;
   const limits = { maxRows: config.maxDatasetRows, maxColumns: config.maxDatasetColumns };
   const bodies = new WeakMap<FastifyRequest, Readable>();
 
@@ -208,4 +209,9 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-export default datasetRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(datasetRoutes, {
+  name: 'fitwell-routes-datasets',
+  dependencies: ['fitwell-config', 'fitwell-datasets', 'fitwell-training-queue'],
+  encapsulate: true,
+});

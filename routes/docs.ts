@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 import { OPENAPI_PATH } from '../src/http/openapi';
 
 const openapiDocumentSchema = z.looseObject({
@@ -25,4 +26,5 @@ const docsRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-export default docsRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(docsRoutes, { name: 'fitwell-routes-docs', encapsulate: true });

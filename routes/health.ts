@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 
 /** Liveness (the process answers) and readiness (Redis answers); both stay open without keys. */
 const healthRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -20,7 +21,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async () => {
-      const { backend } = app.services;
+      const { backend } = app;
       return {
         status: 'ok' as const,
         backend: { name: backend.name, provider: backend.provider, requested: backend.requested },
@@ -47,7 +48,7 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       try {
         // Both connections: right after start one may be up before the other, and a route that
         // needs the one still connecting would answer 503 though /readyz said ready.
-        const { redis, queue } = app.services;
+        const { redis, trainingQueue: queue } = app;
         await withTimeout(
           Promise.all([
             redis.ping(),
@@ -73,4 +74,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   ]);
 }
 
-export default healthRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(healthRoutes, {
+  name: 'fitwell-routes-health',
+  dependencies: ['fitwell-backend', 'fitwell-redis', 'fitwell-training-queue'],
+  encapsulate: true,
+});

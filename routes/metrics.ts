@@ -1,12 +1,13 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 
 /**
  * Prometheus metrics of this API process (see ServiceMetrics for the list). Open without keys,
  * like the probes: scrapers rarely carry credentials, and nothing here is a secret.
  */
 const metricsRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { metrics } = app.services;
+  const { metrics } = app;
 
   app.get(
     '/metrics',
@@ -32,4 +33,9 @@ const metricsRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-export default metricsRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(metricsRoutes, {
+  name: 'fitwell-routes-metrics',
+  dependencies: ['fitwell-metrics'],
+  encapsulate: true,
+});

@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 import { exportArchive } from '../src/export/tfjs-layers-model';
 import { errorSchema, idParams } from '../src/schemas/api.schema';
 
 /** A trained model as a TensorFlow.js LayersModel (model.json + weights.bin in one zip). */
 const modelExportRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { modelCache } = app.services;
+  const { modelCache } = app;
 
   app.get(
     '/models/:modelId/export',
@@ -45,4 +46,9 @@ const modelExportRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-export default modelExportRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(modelExportRoutes, {
+  name: 'fitwell-routes-model-export',
+  dependencies: ['fitwell-model-cache'],
+  encapsulate: true,
+});

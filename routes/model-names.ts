@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 import { errorSchema } from '../src/schemas/api.schema';
 import {
   aliasHistorySchema,
@@ -17,7 +18,7 @@ import { modelOfJob } from '../src/serving/model-ref';
 
 /** Named models: register versions, list them, point aliases at them and follow their moves. */
 const modelNameRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { registry, modelCache, trainingJobs } = app.services;
+  const { modelRegistry: registry, modelCache, trainingJobs } = app;
 
   app.get(
     '/model-names',
@@ -127,4 +128,9 @@ const modelNameRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-export default modelNameRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(modelNameRoutes, {
+  name: 'fitwell-routes-model-names',
+  dependencies: ['fitwell-model-registry', 'fitwell-model-cache', 'fitwell-training-jobs'],
+  encapsulate: true,
+});

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 import { predict } from '../src/serving/predict';
 import {
   errorSchema,
@@ -21,7 +22,7 @@ function view(meta: ModelMeta): z.infer<typeof modelSchema> {
 }
 
 const modelRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { models, modelCache, config, metrics, registry } = app.services;
+  const { models, modelCache, config, metrics, modelRegistry: registry } = app;
 
   app.get(
     '/models',
@@ -124,4 +125,15 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-export default modelRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(modelRoutes, {
+  name: 'fitwell-routes-models',
+  dependencies: [
+    'fitwell-config',
+    'fitwell-model-store',
+    'fitwell-model-cache',
+    'fitwell-model-registry',
+    'fitwell-metrics',
+  ],
+  encapsulate: true,
+});

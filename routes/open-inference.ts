@@ -1,6 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { serializerCompiler, type FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 import { AppError, invalid } from '../src/errors';
 import { parseJsonBody } from '../src/http/json-body';
 import {
@@ -29,7 +30,7 @@ const SERVER_VERSION: string = (require('../../package.json') as { version: stri
  * predict path as /v1 (src/serving/open-inference.ts).
  */
 const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { registry, modelCache, config, metrics, redis } = app.services;
+  const { modelRegistry: registry, modelCache, config, metrics, redis, models } = app;
 
   // Errors in the protocol's shape: the app's `{"error":{"code","message"}}` becomes `{"error":"message"}`,
   // by the serializer for the statuses a route declares, and after it for the others (401, 429, 503, …).
@@ -138,7 +139,7 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
   async function metadata(request: FastifyRequest<{ Params: { name: string; version?: string } }>) {
     const { name, version } = request.params;
     const target = await resolve(name, version);
-    const meta = await app.services.models.meta(target.modelId);
+    const meta = await models.meta(target.modelId);
     return modelMetadata(name, await versionsOf(name), meta.preprocessing);
   }
 
@@ -251,4 +252,16 @@ function serializeV2Error(data: unknown): string {
   return JSON.stringify(data);
 }
 
-export default openInferenceRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(openInferenceRoutes, {
+  name: 'fitwell-routes-open-inference',
+  dependencies: [
+    'fitwell-config',
+    'fitwell-redis',
+    'fitwell-model-store',
+    'fitwell-model-cache',
+    'fitwell-model-registry',
+    'fitwell-metrics',
+  ],
+  encapsulate: true,
+});

@@ -1,7 +1,8 @@
 import type { PassThrough, Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { createSearchQueue, enqueueSearch } from '../jobs/search-queue';
+import fp from 'fastify-plugin';
+import { enqueueSearch } from '../jobs/search-queue';
 import { AppError } from '../src/errors';
 import { IdempotencyStore, REPLAYED_HEADER } from '../src/http/idempotency';
 import { requireRedis } from '../src/http/redis-errors';
@@ -26,15 +27,10 @@ import { settingsLabel } from '../src/sweeps/sweep-table';
  * routes submit, read and cancel it.
  */
 const searchRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { config, datasets, redis, trainingJobs } = app.services;
+  const { config, datasets, redis, trainingJobs, searchQueue: coordinators } = app;
   const store = new SearchStore(redis, config.redisPrefix, config.jobKeepSeconds);
   const idempotency = new IdempotencyStore(redis, config.redisPrefix, config.idempotencyTtlSeconds);
-  const coordinators = createSearchQueue(config);
-  coordinators.on('error', (error) => app.log.warn({ err: error.message }, 'search queue connection error'));
   app.addHook('onRequest', requireRedis(redis));
-  app.addHook('onClose', async () => {
-    await coordinators.close().catch(() => undefined);
-  });
   // Open streams would hold app.close() until their searches end: end them first.
   const open = new Set<PassThrough>();
   app.addHook('preClose', async () => {
@@ -212,4 +208,15 @@ const searchRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-export default searchRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(searchRoutes, {
+  name: 'fitwell-routes-searches',
+  dependencies: [
+    'fitwell-config',
+    'fitwell-redis',
+    'fitwell-datasets',
+    'fitwell-training-jobs',
+    'fitwell-search-queue',
+  ],
+  encapsulate: true,
+});

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 import { enqueueSweep } from '../jobs/sweep-queue';
 import { sweepChart } from '../src/report/sweep-chart';
 import { emptyChart } from '../src/report/curves-chart';
@@ -16,11 +17,11 @@ import { resolveSeed } from '../src/training/train-from-request';
 /**
  * Sweeps: one training job per combination of a grid of settings, as children of a parent job
  * (a BullMQ flow), compared side by side when all are done. The flow producer and the sweeps
- * queue are the app's (src/app.ts), like the training queue.
+ * queue are the app's (src/plugins/sweep-queues.ts), like the training queue.
  */
 const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { config, datasets, redis, queue: training } = app.services;
-  const { flow, queue: sweeps } = app.services.sweeps;
+  const { config, datasets, redis, trainingQueue: training } = app;
+  const { flow, queue: sweeps } = app.sweepQueues;
   app.addHook('onRequest', requireRedis(redis));
 
   app.post(
@@ -94,4 +95,15 @@ const sweepRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-export default sweepRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(sweepRoutes, {
+  name: 'fitwell-routes-sweeps',
+  dependencies: [
+    'fitwell-config',
+    'fitwell-redis',
+    'fitwell-datasets',
+    'fitwell-training-queue',
+    'fitwell-sweep-queues',
+  ],
+  encapsulate: true,
+});

@@ -1,6 +1,7 @@
 import type { PassThrough, Readable } from 'node:stream';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 import { AppError } from '../src/errors';
 import { trainingEventStream } from '../src/http/training-event-stream';
 import { requireRedis } from '../src/http/redis-errors';
@@ -9,7 +10,7 @@ import { TRAINING_EVENT_STREAM_DESCRIPTION } from '../src/schemas/training-event
 
 /** Live progress of a training job as Server-Sent Events (`curl -N …/events`). */
 const trainingJobEventRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { trainingJobs, redis, jobEvents, metrics } = app.services;
+  const { trainingJobs, redis, jobEvents, metrics } = app;
   const open = new Set<PassThrough>();
   app.addHook('onRequest', requireRedis(redis));
 
@@ -82,4 +83,9 @@ const trainingJobEventRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-export default trainingJobEventRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(trainingJobEventRoutes, {
+  name: 'fitwell-routes-training-job-events',
+  dependencies: ['fitwell-redis', 'fitwell-training-jobs', 'fitwell-job-events', 'fitwell-metrics'],
+  encapsulate: true,
+});

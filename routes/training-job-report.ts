@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 import { jobCurvesSvg, loadJobReport } from '../src/report/job-report';
 import { evaluationSvgs } from '../src/report/evaluation-charts';
 import { reportPage } from '../src/report/report-page';
@@ -13,7 +14,7 @@ import { errorSchema, idParams } from '../src/schemas/api.schema';
 export const REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
 const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { trainingJobs, redis } = app.services;
+  const { trainingJobs, redis } = app;
   app.addHook('onRequest', requireRedis(redis));
 
   app.get(
@@ -67,4 +68,9 @@ const trainingJobReportRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 };
 
-export default trainingJobReportRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(trainingJobReportRoutes, {
+  name: 'fitwell-routes-training-job-report',
+  dependencies: ['fitwell-redis', 'fitwell-training-jobs'],
+  encapsulate: true,
+});

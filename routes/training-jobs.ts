@@ -1,17 +1,19 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import fp from 'fastify-plugin';
 import { enqueueTraining } from '../jobs/training-queue';
 import { AppError, invalid } from '../src/errors';
 import { IdempotencyStore, REPLAYED_HEADER } from '../src/http/idempotency';
 import { requireRedis } from '../src/http/redis-errors';
 import { enqueuedJobSchema, errorSchema, idParams, trainingJobSchema } from '../src/schemas/api.schema';
+import { trainingJobListQuerySchema, trainingJobListSchema } from '../src/schemas/training-job-list.schema';
 import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { resolveSeed } from '../src/training/train-from-request';
 import { checkSubmission } from '../src/training/trainable';
 import { describeJob } from '../src/training/job-view';
 
 const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { queue, trainingJobs, datasets, redis, config } = app.services;
+  const { trainingQueue: queue, trainingJobs, datasets, redis, config } = app;
   const idempotency = new IdempotencyStore(redis, config.redisPrefix, config.idempotencyTtlSeconds);
   app.addHook('onRequest', requireRedis(redis));
 
@@ -56,6 +58,22 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 
   app.get(
+    '/training-jobs',
+    {
+      schema: {
+        operationId: 'listTrainingJobs',
+        description:
+          'Training jobs (sweep runs and search trials included), newest first, `limit` at a time from `offset`, ' +
+          'and how many match: all of them, or those in one `state` and/or on one `datasetId`. Jobs are listed ' +
+          'while they are kept (JOB_KEEP_SECONDS, JOB_KEEP_COMPLETED). GET one job for its metrics and result.',
+        querystring: trainingJobListQuerySchema,
+        response: { 200: trainingJobListSchema },
+      },
+    },
+    async (request) => trainingJobs.list(request.query),
+  );
+
+  app.get(
     '/training-jobs/:jobId',
     {
       schema: {
@@ -75,31 +93,47 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
   );
 
   /**
-   * Cancels a job from any API replica (see TrainingJobRepository.cancel): a waiting job is
-   * removed from the queue; an active one sees the cancel flag after its current batch and stops,
-   * keeping the metrics of the epochs it finished. The job then reads as `cancelled`.
+   * Two meanings by the job's state (see TrainingJobRepository.delete): a waiting or active job is
+   * cancelled from any API replica (202); a finished one is removed with its metrics and
+   * checkpoint (204). The model a removed job trained stays.
    */
   app.delete(
     '/training-jobs/:jobId',
     {
       schema: {
-        operationId: 'cancelTrainingJob',
+        operationId: 'deleteTrainingJob',
         description:
-          'A waiting job is removed ("cancelled"); an active one stops after its current batch ("cancelling"), ' +
-          'keeping the metrics of the epochs it finished. 409 for a job that has already finished.',
+          'A waiting or active job is cancelled (202): a waiting one is removed from the queue ("cancelled"), an ' +
+          'active one stops after its current batch ("cancelling"), keeping the metrics of the epochs it finished; ' +
+          'either then reads as `cancelled`. A finished job (completed, failed or cancelled) is deleted (204) with ' +
+          'its metrics and checkpoint; the model it trained stays (DELETE /v1/models/{modelId}). So a second ' +
+          'DELETE of a job the first one cancelled deletes it, and a third is a 404.',
         params: idParams('jobId'),
         response: {
           202: z.object({ jobId: z.string(), state: z.enum(['cancelled', 'cancelling']) }),
+          204: z.undefined().describe('Deleted'),
           404: errorSchema,
-          409: errorSchema,
         },
       },
     },
     async (request, reply) => {
       const { jobId } = request.params;
-      return reply.status(202).send({ jobId, state: await trainingJobs.cancel(jobId) });
+      const outcome = await trainingJobs.delete(jobId);
+      if (outcome === 'deleted') return reply.status(204).send();
+      return reply.status(202).send({ jobId, state: outcome });
     },
   );
 };
 
-export default trainingJobRoutes;
+// Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
+export default fp(trainingJobRoutes, {
+  name: 'fitwell-routes-training-jobs',
+  dependencies: [
+    'fitwell-config',
+    'fitwell-redis',
+    'fitwell-datasets',
+    'fitwell-training-queue',
+    'fitwell-training-jobs',
+  ],
+  encapsulate: true,
+});

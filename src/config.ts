@@ -35,6 +35,8 @@ const envSchema = z.object({
   DATASET_BODY_LIMIT: int(1024, 2 ** 40).default(50 << 20),
   /** Rows per stored dataset chunk: the API holds about one chunk per upload (README, "Data at scale"). */
   DATASET_CHUNK_ROWS: int(1024, 1 << 22).default(65_536),
+  /** Encoded dataset chunks a training process keeps in memory at once (README, "Training from chunks"). */
+  TRAINING_RESIDENT_CHUNKS: int(1, 1024).default(2),
   /** Seconds an unfinished upload's chunks live in Redis: the cleanup after a crash mid-upload. */
   DATASET_UPLOAD_TTL_SECONDS: int(10, 7 * 86_400).default(3_600),
   /** Where an upload's bytes are spooled for a second pass (empty: the OS's temporary directory). */
@@ -137,6 +139,7 @@ export interface Config {
   bodyLimit: number;
   datasetBodyLimit: number;
   datasetChunkRows: number;
+  trainingResidentChunks: number;
   datasetUploadTtlSeconds: number;
   /** Empty: the OS's temporary directory. */
   datasetSpoolDir: string;
@@ -239,6 +242,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyLimit: e.BODY_LIMIT,
     datasetBodyLimit: e.DATASET_BODY_LIMIT,
     datasetChunkRows: e.DATASET_CHUNK_ROWS,
+    trainingResidentChunks: e.TRAINING_RESIDENT_CHUNKS,
     datasetUploadTtlSeconds: e.DATASET_UPLOAD_TTL_SECONDS,
     datasetSpoolDir: e.DATASET_SPOOL_DIR,
     datasetStore: e.DATASET_STORE,
@@ -292,6 +296,7 @@ export function configToEnv(config: Config): Record<string, string> {
     BODY_LIMIT: String(config.bodyLimit),
     DATASET_BODY_LIMIT: String(config.datasetBodyLimit),
     DATASET_CHUNK_ROWS: String(config.datasetChunkRows),
+    TRAINING_RESIDENT_CHUNKS: String(config.trainingResidentChunks),
     DATASET_UPLOAD_TTL_SECONDS: String(config.datasetUploadTtlSeconds),
     DATASET_SPOOL_DIR: config.datasetSpoolDir,
     DATASET_STORE: config.datasetStore,

@@ -40,7 +40,7 @@ async function main(): Promise<void> {
   let searchWorker: Worker | undefined;
   if (mode === 'api' || mode === 'all') {
     app = await buildApp(config);
-    app.log.info({ backend: app.services.backend }, `TensorFlow.js backend: ${app.services.backend.name}`);
+    app.log.info({ backend: app.backend }, `TensorFlow.js backend: ${app.backend.name}`);
     await app.listen({ port: config.port, host: config.host });
   }
   if (mode === 'worker' || mode === 'all') {

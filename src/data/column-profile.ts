@@ -23,26 +23,42 @@ export interface ColumnProfile {
 }
 
 export function profileColumn(type: ColumnType, values: readonly CellValue[]): ColumnProfile {
-  const counts = new Map<string, number>();
-  let rows = 0;
-  let nonInteger = false;
-  let overflow = false;
-  for (const value of values) {
-    if (value === null) continue;
-    rows++;
-    if (typeof value === 'number' && !Number.isInteger(value)) nonInteger = true;
-    const label = String(value);
-    const seen = counts.get(label);
-    if (seen !== undefined) counts.set(label, seen + 1);
-    else if (counts.size < MAX_PROFILED_VALUES) counts.set(label, 1);
-    else overflow = true;
+  const profiler = new ColumnProfiler(type);
+  profiler.add(values);
+  return profiler.profile();
+}
+
+/** `profileColumn` over values that arrive in parts (a dataset's chunks, in order). */
+export class ColumnProfiler {
+  private readonly counts = new Map<string, number>();
+  private rows = 0;
+  private nonInteger = false;
+  private overflow = false;
+
+  constructor(private readonly type: ColumnType) {}
+
+  add(values: readonly CellValue[]): void {
+    const counts = this.counts;
+    for (const value of values) {
+      if (value === null) continue;
+      this.rows++;
+      if (typeof value === 'number' && !Number.isInteger(value)) this.nonInteger = true;
+      const label = String(value);
+      const seen = counts.get(label);
+      if (seen !== undefined) counts.set(label, seen + 1);
+      else if (counts.size < MAX_PROFILED_VALUES) counts.set(label, 1);
+      else this.overflow = true;
+    }
   }
-  const profile: ColumnProfile = {
-    type,
-    rows,
-    distinct: overflow ? MAX_PROFILED_VALUES + 1 : counts.size,
-    nonInteger,
-  };
-  if (!overflow) profile.counts = [...counts].sort((a, b) => b[1] - a[1]);
-  return profile;
+
+  profile(): ColumnProfile {
+    const profile: ColumnProfile = {
+      type: this.type,
+      rows: this.rows,
+      distinct: this.overflow ? MAX_PROFILED_VALUES + 1 : this.counts.size,
+      nonInteger: this.nonInteger,
+    };
+    if (!this.overflow) profile.counts = [...this.counts].sort((a, b) => b[1] - a[1]);
+    return profile;
+  }
 }

@@ -1,4 +1,5 @@
 import { invalid } from '../errors';
+import type { Task } from '../ml/spec';
 import { quoteNames } from './column-names';
 import { columnInfo, columnNames, columnValues, hasColumn, type CellValue, type ColumnInfo, type Table } from './table';
 
@@ -8,8 +9,6 @@ import { columnInfo, columnNames, columnValues, hasColumn, type CellValue, type 
  * saw the validation data. The fitted `Preprocessing` is plain JSON and is stored with the
  * model, so prediction applies exactly the same encoding.
  */
-
-export type Task = 'classification' | 'regression';
 
 export type FeatureEncoding =
   /** Standardized to (x - mean) / std; a missing value becomes the mean, i.e. 0. */
@@ -52,6 +51,20 @@ export function fitPreprocessing(
   rowIndices: ArrayLike<number>,
   drop: string[] = [],
 ): Preprocessing {
+  const featureColumns = featureColumnsOf(table, target, drop);
+  const features = featureColumns.map((column) => fitFeature(column, columnValues(table, column.name), rowIndices));
+  const inputSize = features.reduce((sum, feature) => sum + featureWidth(feature), 0);
+  if (inputSize === 0) {
+    throw invalid(
+      'INVALID_TRAINING_REQUEST',
+      `the feature columns (${quoteNames(featureColumns.map((c) => c.name))}) have no values in the training rows`,
+    );
+  }
+  return { features, target: fitTarget(table, target, task, rowIndices), inputSize };
+}
+
+/** The columns a model's features come from: all but the target and `drop`; throws when that is none. */
+function featureColumnsOf(table: Table, target: string, drop: string[]): ColumnInfo[] {
   checkTargetExists(table, target);
   for (const name of drop) {
     if (!hasColumn(table, name)) {
@@ -69,15 +82,141 @@ export function fitPreprocessing(
       `no feature columns are left once the target "${target}" and dropped columns are removed; at least 1 is required`,
     );
   }
-  const features = featureColumns.map((column) => fitFeature(column, columnValues(table, column.name), rowIndices));
-  const inputSize = features.reduce((sum, feature) => sum + featureWidth(feature), 0);
-  if (inputSize === 0) {
-    throw invalid(
-      'INVALID_TRAINING_REQUEST',
-      `the feature columns (${quoteNames(featureColumns.map((c) => c.name))}) have no values in the training rows`,
-    );
+  return featureColumns;
+}
+
+/** Running sums of one numeric column over two passes, for the same figures as `meanAndStd`. */
+class MomentSums {
+  n = 0;
+  sum = 0;
+  largest = 0;
+  squares = 0;
+  mean = 0;
+}
+
+/**
+ * `fitPreprocessing` over a dataset read a part at a time (its chunks, in order), equal to it on
+ * the whole table with the same training rows: numeric columns in two passes over the parts —
+ * `addSums` (sums, largest magnitude), then `addDeviations` (squared deviations from the mean) —
+ * adding in the same order as `meanAndStd` does, categories and classes as sets. `table` is any
+ * part (for its columns).
+ */
+export class PreprocessingFit {
+  private readonly featureColumns: ColumnInfo[];
+  private readonly moments = new Map<string, MomentSums>();
+  private readonly categories = new Map<string, Set<string>>();
+  private readonly classes = new Set<number | string>();
+  private readonly targetType: ColumnInfo['type'] | undefined;
+  private means = false;
+
+  constructor(
+    table: Table,
+    private readonly target: string,
+    private readonly task: Task,
+    drop: string[] = [],
+  ) {
+    this.featureColumns = featureColumnsOf(table, target, drop);
+    this.targetType = columnInfo(table, target)?.type;
+    for (const column of this.featureColumns) {
+      if (column.type === 'numeric') this.moments.set(column.name, new MomentSums());
+      else this.categories.set(column.name, new Set());
+    }
+    if (task === 'regression') this.moments.set(target, new MomentSums());
   }
-  return { features, target: fitTarget(table, target, task, rowIndices), inputSize };
+
+  /** First pass over one part's training rows. */
+  addSums(table: Table, rowIndices: ArrayLike<number>): void {
+    for (const [name, sums] of this.moments) {
+      const values = columnValues(table, name);
+      for (let i = 0; i < rowIndices.length; i++) {
+        const x = values[rowIndices[i]];
+        if (x === null) continue;
+        sums.n++;
+        sums.sum = sums.sum + (x as number);
+        sums.largest = Math.max(sums.largest, Math.abs(x as number));
+      }
+    }
+    for (const [name, seen] of this.categories) {
+      const values = columnValues(table, name);
+      for (let i = 0; i < rowIndices.length; i++) {
+        const value = values[rowIndices[i]];
+        if (value !== null) seen.add(String(value));
+      }
+    }
+    if (this.task === 'classification') {
+      const values = columnValues(table, this.target);
+      for (let i = 0; i < rowIndices.length; i++) {
+        const value = values[rowIndices[i]];
+        if (value !== null) this.classes.add(classLabel(value));
+      }
+    }
+  }
+
+  /** Second pass over the same parts and rows, after every `addSums`. */
+  addDeviations(table: Table, rowIndices: ArrayLike<number>): void {
+    if (!this.means) {
+      for (const sums of this.moments.values()) sums.mean = sums.n > 0 ? sums.sum / sums.n : 0;
+      this.means = true;
+    }
+    for (const [name, sums] of this.moments) {
+      const values = columnValues(table, name);
+      for (let i = 0; i < rowIndices.length; i++) {
+        const x = values[rowIndices[i]];
+        if (x !== null) sums.squares = sums.squares + ((x as number) - sums.mean) ** 2;
+      }
+    }
+  }
+
+  finish(): Preprocessing {
+    const meanAndStdOf = (name: string) => {
+      const sums = this.moments.get(name)!;
+      if (sums.n === 0) return { mean: 0, std: 1 };
+      const std = Math.sqrt(sums.squares / sums.n);
+      return { mean: sums.mean, std: std <= 1e-10 * sums.largest ? 1 : std };
+    };
+    const features: FeatureEncoding[] = this.featureColumns.map((column) =>
+      column.type === 'numeric'
+        ? { name: column.name, type: 'numeric', ...meanAndStdOf(column.name) }
+        : {
+            name: column.name,
+            type: 'categorical',
+            categories: [...this.categories.get(column.name)!].sort(compareCodeUnits),
+          },
+    );
+    const inputSize = features.reduce((sum, feature) => sum + featureWidth(feature), 0);
+    if (inputSize === 0) {
+      throw invalid(
+        'INVALID_TRAINING_REQUEST',
+        `the feature columns (${quoteNames(this.featureColumns.map((c) => c.name))}) have no values in the training rows`,
+      );
+    }
+    return { features, target: this.fitTarget(meanAndStdOf), inputSize };
+  }
+
+  private fitTarget(meanAndStdOf: (name: string) => { mean: number; std: number }): TargetEncoding {
+    const { target, task } = this;
+    if (task === 'regression') {
+      if (this.targetType !== 'numeric') {
+        throw invalid(
+          'INVALID_TRAINING_REQUEST',
+          `regression needs a numeric target, but column "${target}" is categorical; use task "classification"`,
+        );
+      }
+      if (this.moments.get(target)!.n === 0) {
+        throw invalid('INVALID_TRAINING_REQUEST', `target column "${target}" has no values in the training rows`);
+      }
+      return { name: target, task, ...meanAndStdOf(target) };
+    }
+    const classes = [...this.classes].sort(compareClasses);
+    if (classes.length < 2) {
+      throw invalid(
+        'INVALID_TRAINING_REQUEST',
+        `classification needs at least 2 classes, but target column "${target}" has ${classes.length} ` +
+          `in the training rows${classes.length === 1 ? ` (${JSON.stringify(classes[0])})` : ''}`,
+      );
+    }
+    return { name: target, task, classes };
+  }
 }
 
 /** Encodes rows `rowIndices` of `table` as a row-major `rowIndices.length × inputSize` matrix. */

@@ -2,20 +2,23 @@ import * as tf from '@tensorflow/tfjs';
 import { strToU8, zipSync } from 'fflate';
 import { encodedFeatureNames } from '../data/preprocessing';
 import { AppError } from '../errors';
-import type { FrozenOp } from '../ml/frozen-model';
+import type { FrozenModel, FrozenOp } from '../ml/frozen-model';
+import type { LayerNamer } from '../ml/ops/op-definition';
+import { isOpKind, opDefinition } from '../ml/ops/op-table';
 import type { StoredModel } from '../store/model-store';
 
 /**
  * A trained model in the TensorFlow.js LayersModel format (what `tf.loadLayersModel` reads and
  * `model.save` writes): `model.json` (Keras-style topology + weights manifest) and `weights.bin`
  * (little-endian float32), zipped together. The network is the frozen inference form, layer for
- * layer:
+ * layer, each op as its entry in the op table (ml/ops/op-table.ts) maps it:
  *
  *   dense       → Dense (batch norm already folded into the kernel)
  *   affine      → BatchNormalization with moving mean 0 and moving variance 1 − ε, γ = scale,
  *                 β = shift: exactly x·scale + shift (a batch norm that could not be folded)
  *   layerNorm   → LayerNormalization
  *   activation  → Activation
+ *   cosine      → none: a 422 that says why
  *   softmax     → a final Activation('softmax') for classification
  *
  * The preprocessing (feature encodings, classes or target scaling) goes into the model.json's
@@ -23,7 +26,6 @@ import type { StoredModel } from '../store/model-store';
  * and serialized by tfjs itself, so the format is the one tfjs reads.
  */
 
-const AFFINE_EPSILON = 1e-3;
 const WEIGHTS_FILE = 'weights.bin';
 
 export interface LayersModelFiles {
@@ -35,19 +37,8 @@ export interface LayersModelFiles {
 export async function toLayersModel(stored: StoredModel): Promise<LayersModelFiles> {
   const { meta, frozen } = stored;
   checkExportable(stored);
-  const model = tf.sequential({ name: `fitwell_${meta.id.replace(/[^A-Za-z0-9_]/g, '_')}` });
+  const model = buildLayersModel(frozen, `fitwell_${meta.id.replace(/[^A-Za-z0-9_]/g, '_')}`);
   try {
-    model.add(tf.layers.inputLayer({ inputShape: [frozen.inputSize], name: 'features' }));
-    const counts = new Map<string, number>();
-    const name = (kind: string) => {
-      const n = (counts.get(kind) ?? 0) + 1;
-      counts.set(kind, n);
-      return `${kind}_${n}`;
-    };
-    for (const op of frozen.ops) addLayer(model, op, name);
-    if (frozen.output === 'softmax') {
-      model.add(tf.layers.activation({ activation: 'softmax', name: 'probabilities' }));
-    }
     model.setUserDefinedMetadata({ fitwell: describePreprocessing(stored) });
 
     let artifacts: tf.io.ModelArtifacts | undefined;
@@ -87,14 +78,40 @@ export async function exportArchive(stored: StoredModel): Promise<Uint8Array> {
   });
 }
 
+/**
+ * The frozen model as a tfjs Sequential model with its weights set (the caller disposes it).
+ * Every op must be exportable (checkExportable refuses the others first).
+ */
+export function buildLayersModel(frozen: FrozenModel, name: string): tf.Sequential {
+  const model = tf.sequential({ name });
+  try {
+    model.add(tf.layers.inputLayer({ inputShape: [frozen.inputSize], name: 'features' }));
+    const counts = new Map<string, number>();
+    const namer: LayerNamer = (kind) => {
+      const n = (counts.get(kind) ?? 0) + 1;
+      counts.set(kind, n);
+      return `${kind}_${n}`;
+    };
+    for (const op of frozen.ops) addLayer(model, op, namer);
+    if (frozen.output === 'softmax') {
+      model.add(tf.layers.activation({ activation: 'softmax', name: 'probabilities' }));
+    }
+    return model;
+  } catch (error) {
+    model.dispose();
+    throw error;
+  }
+}
+
 /** Every op must have a standard tfjs layer; the first that has none is a 422 that names it. */
 function checkExportable(stored: StoredModel): void {
   const { meta, frozen } = stored;
   let layerIndex = 0; // which hidden layer (spec.model.hidden[i]) an op belongs to
-  frozen.ops.forEach((raw, position) => {
-    const op = raw as { op: string };
-    if (op.op === 'dense' || op.op === 'cosine') layerIndex++;
-    if (['dense', 'affine', 'layerNorm', 'activation'].includes(op.op)) return;
+  frozen.ops.forEach((op, position) => {
+    const definition = isOpKind(op.op) ? opDefinition(op) : null;
+    if (definition?.opensLayer) layerIndex++;
+    const exportAs = definition?.exportAs ?? null;
+    if (exportAs?.exportable) return;
     const hidden = meta.spec?.model?.hidden ?? [];
     const where =
       layerIndex >= 1 && layerIndex <= hidden.length
@@ -102,54 +119,24 @@ function checkExportable(stored: StoredModel): void {
         : layerIndex > hidden.length
           ? 'the output layer'
           : `operation ${position + 1}`;
-    const reason =
-      op.op === 'cosine'
-        ? `${where} uses cosine normalization, y = (x/‖x‖)·(s·w/‖w‖): its input is divided by its own norm, ` +
-          'and TensorFlow.js has no standard layer that does that (a Dense layer computes x·w), so loading it ' +
-          'would need a custom layer class; train with another normalization to export'
-        : `${where} uses a "${op.op}" operation, which has no standard TensorFlow.js layer`;
+    const reason = exportAs
+      ? `${where} ${exportAs.reason}`
+      : `${where} uses a "${op.op}" operation, which has no standard TensorFlow.js layer`;
     throw new AppError('MODEL_NOT_EXPORTABLE', { id: meta.id, reason });
   });
 }
 
-function addLayer(model: tf.Sequential, op: FrozenOp, name: (kind: string) => string): void {
-  switch (op.op) {
-    case 'dense': {
-      const layer = tf.layers.dense({
-        units: op.units,
-        useBias: true,
-        name: name('dense'),
-        kernelInitializer: 'zeros',
-      });
-      model.add(layer);
-      setWeights(layer, [tf.tensor2d(op.kernel, [op.inputSize, op.units]), tf.tensor1d(op.bias)]);
-      return;
-    }
-    case 'affine': {
-      const layer = tf.layers.batchNormalization({ axis: -1, epsilon: AFFINE_EPSILON, name: name('affine') });
-      model.add(layer);
-      const units = op.scale.length;
-      setWeights(layer, [
-        tf.tensor1d(op.scale),
-        tf.tensor1d(op.shift),
-        tf.zeros([units]),
-        tf.fill([units], 1 - AFFINE_EPSILON),
-      ]);
-      return;
-    }
-    case 'layerNorm': {
-      const layer = tf.layers.layerNormalization({ axis: -1, epsilon: op.epsilon, name: name('layer_norm') });
-      model.add(layer);
-      setWeights(layer, [tf.tensor1d(op.gain), tf.tensor1d(op.bias)]);
-      return;
-    }
-    case 'activation':
-      model.add(tf.layers.activation({ activation: op.fn, name: name(op.fn) }));
-      return;
-    default:
-      // checkExportable has refused every other op.
-      throw new Error(`no tfjs layer for op ${(op as { op: string }).op}`);
+function addLayer(model: tf.Sequential, op: FrozenOp, name: LayerNamer): void {
+  const { exportAs } = opDefinition<FrozenOp>(op);
+  if (!exportAs.exportable) throw new Error(`no tfjs layer for op ${op.op}: ${exportAs.reason}`);
+  const { layer, weights } = exportAs.layer(op, name);
+  try {
+    model.add(layer);
+  } catch (error) {
+    tf.dispose(weights);
+    throw error;
   }
+  if (weights.length > 0) setWeights(layer, weights);
 }
 
 function setWeights(layer: tf.layers.Layer, weights: tf.Tensor[]): void {

@@ -47,7 +47,8 @@ const SUMMARIES: Record<string, string> = {
   'DELETE /v1/datasets/{datasetId}': 'Delete a dataset (409 while a job trains on it)',
   'POST /v1/training-jobs': 'Queue a training job',
   'GET /v1/training-jobs/{jobId}': 'A training job: state, progress, per-epoch metrics, result',
-  'DELETE /v1/training-jobs/{jobId}': 'Cancel a training job',
+  'GET /v1/training-jobs': 'Training jobs, newest first (filtered by state and dataset, paged)',
+  'DELETE /v1/training-jobs/{jobId}': 'Cancel a waiting or active training job; delete a finished one',
   'GET /v1/models': 'Trained models, newest first',
   'GET /v1/models/{modelId}': 'A trained model: spec, preprocessing, metrics, sparsity',
   'POST /v1/models/{modelId}/predict': 'Predict with a trained model',
@@ -359,12 +360,40 @@ function addEventPayloads(paths: Parameters<typeof addResponseHeaders>[0]): void
   }
 }
 
+/**
+ * An example of each path parameter, on the parameter itself (where tools that build requests
+ * from the document, such as Dredd, look for one; it refuses a path parameter without it). The
+ * ids are shaped like the ones the API hands out, and match the components' examples.
+ */
+const PATH_PARAMETER_EXAMPLES: Record<string, string> = {
+  datasetId: 'ds_3kTq9vYw2mZx',
+  jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11',
+  modelId: 'mdl_Xr2c8QpLk1vB',
+  name: 'churn',
+  alias: 'production',
+  version: '1',
+  sweepId: '5d1c2a9e-3b7f-4e8a-b6d0-9f2e4c1a7b35',
+  searchId: '8e3a1f6c-2d4b-4c9e-a7f1-6b5d0e2c9a48',
+};
+
+function addPathParameterExamples(paths: Parameters<typeof addResponseHeaders>[0]): void {
+  for (const item of Object.values(paths)) {
+    for (const operation of Object.values(item)) {
+      for (const parameter of (operation as { parameters?: JsonObject[] }).parameters ?? []) {
+        const example = PATH_PARAMETER_EXAMPLES[parameter.name as string];
+        if (parameter.in === 'path' && example !== undefined) parameter.example ??= example;
+      }
+    }
+  }
+}
+
 function makeTransformObject(opts: OpenapiOptions): typeof jsonSchemaTransformObject {
   return (input) => {
     const document = jsonSchemaTransformObject(input) as JsonObject;
     const paths = { ...(document.paths as JsonObject), ...htmlPages(opts) } as Parameters<typeof addResponseHeaders>[0];
     addResponseHeaders(paths);
     addEventPayloads(paths);
+    addPathParameterExamples(paths);
     return pruneComponents({ ...document, paths });
   };
 }

@@ -8,7 +8,7 @@ import { checkRedisSettings } from '../store/redis-settings';
  * start: the API comes up while Redis is away, answers 503 and recovers when it returns.
  */
 async function redisChecksPlugin(app: FastifyInstance): Promise<void> {
-  const { redis } = app.services;
+  const { redis } = app;
   const log = { warn: (msg: string) => app.log.warn(msg), info: (msg: string) => app.log.info(msg) };
   const check = () => void checkRedisSettings(redis, log);
   redis.on('ready', check);
@@ -18,4 +18,4 @@ async function redisChecksPlugin(app: FastifyInstance): Promise<void> {
   });
 }
 
-export default fp(redisChecksPlugin, { name: 'fitwell-redis-checks', dependencies: ['fitwell-services'] });
+export default fp(redisChecksPlugin, { name: 'fitwell-redis-checks', dependencies: ['fitwell-redis'] });

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Activation } from '../schemas/training-request.schema';
+import type { Activation } from './spec';
 
 /**
  * The activation functions by name, as plain tf ops: shared by the Activation layer, the frozen

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../random';
-import type { AugmentationSpec } from '../schemas/training-request.schema';
+import type { AugmentationSpec } from './spec';
 
 /**
  * Data augmentation for tabular rows, applied to each training batch (never to validation or

@@ -1,4 +1,4 @@
-import type { EarlyStoppingSpec } from '../schemas/training-request.schema';
+import type { EarlyStoppingSpec } from './spec';
 
 export interface EarlyStoppingState {
   best: number | null;

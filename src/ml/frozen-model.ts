@@ -1,23 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Activation } from '../schemas/training-request.schema';
-import { activate } from './activations';
+import type { TfStep } from './ops/op-definition';
+import { opDefinition, type FrozenOp } from './ops/op-table';
+
+export type { FrozenOp, OpKind } from './ops/op-table';
 
 /**
  * The frozen inference form of a trained network: plain arrays and a list of operations, with
  * dropout removed, batch norm's running statistics folded into a neighbouring kernel and weight
  * norm's w = g·v/‖v‖ computed once. It is what the service stores, serves and exports; it has no
- * training mode at all.
- *
- * `cosine`: y_j = Σ_i x̂_i·kernel_ij with x̂ = x / sqrt(max(‖x‖², epsilon)); the kernel's
- * columns already hold s·w_j/‖w_j‖.
+ * training mode at all. What each op computes, on every path, is in its module under ops/ (the
+ * op table, ops/op-table.ts).
  */
-export type FrozenOp =
-  | { op: 'dense'; inputSize: number; units: number; kernel: Float32Array; bias: Float32Array }
-  | { op: 'affine'; scale: Float32Array; shift: Float32Array }
-  | { op: 'layerNorm'; gain: Float32Array; bias: Float32Array; epsilon: number }
-  | { op: 'cosine'; inputSize: number; units: number; kernel: Float32Array; epsilon: number }
-  | { op: 'activation'; fn: Exclude<Activation, 'linear'> };
-
 export interface FrozenModel {
   inputSize: number;
   outputSize: number;
@@ -67,33 +60,40 @@ export function foldAffine(ops: FrozenOp[]): FrozenOp[] {
   return out;
 }
 
-/** Runs the frozen model on an n × inputSize row-major matrix; returns n × outputSize. */
+/** Runs the frozen model on an n × inputSize row-major matrix with tf; returns n × outputSize. */
 export function runFrozen(model: FrozenModel, x: Float32Array, rows: number): Float32Array {
-  return tf.tidy(() => {
-    let h: tf.Tensor2D = tf.tensor2d(x, [rows, model.inputSize]);
-    for (const op of model.ops) h = applyOp(h, op);
-    if (model.output === 'softmax') h = tf.softmax(h);
-    return h.dataSync() as Float32Array;
-  });
+  const steps = uploadFrozen(model);
+  try {
+    return runTfSteps(model, steps, x, rows);
+  } finally {
+    disposeTfSteps(steps);
+  }
 }
 
-function applyOp(h: tf.Tensor2D, op: FrozenOp): tf.Tensor2D {
-  switch (op.op) {
-    case 'dense':
-      return tf.add(tf.matMul(h, tf.tensor2d(op.kernel, [op.inputSize, op.units])), tf.tensor1d(op.bias));
-    case 'affine':
-      return tf.add(tf.mul(h, tf.tensor1d(op.scale)), tf.tensor1d(op.shift));
-    case 'layerNorm': {
-      const { mean, variance } = tf.moments(h, 1, true);
-      const normalized = tf.mul(tf.sub(h, mean), tf.rsqrt(tf.add(variance, op.epsilon)));
-      return tf.add(tf.mul(normalized, tf.tensor1d(op.gain)), tf.tensor1d(op.bias));
-    }
-    case 'cosine': {
-      const xHat = tf.mul(h, tf.rsqrt(tf.maximum(tf.sum(tf.square(h), 1, true), op.epsilon)));
-      return tf.matMul(xHat, tf.tensor2d(op.kernel, [op.inputSize, op.units]));
-    }
-    case 'activation':
-      return activate(h, op.fn);
+/**
+ * Every op's tf kernel with its weights uploaded, in order. Outside a tf.tidy the weights stay
+ * (resident) until disposeTfSteps.
+ */
+export function uploadFrozen(model: FrozenModel): TfStep[] {
+  return model.ops.map((op) => opDefinition(op).tf(op));
+}
+
+export function disposeTfSteps(steps: TfStep[]): void {
+  tf.dispose(steps.flatMap((step) => step.tensors));
+}
+
+/** Runs uploaded steps (uploadFrozen) on rows × inputSize inputs, then the model's output function. */
+export function runTfSteps(model: FrozenModel, steps: TfStep[], x: Float32Array, rows: number): Float32Array {
+  // The tensor, not its values, leaves tidy: tidy walks a returned typed array element by element.
+  const output = tf.tidy(() => {
+    let h: tf.Tensor2D = tf.tensor2d(x, [rows, model.inputSize]);
+    for (const step of steps) h = step.run(h);
+    return model.output === 'softmax' ? tf.softmax(h) : h;
+  });
+  try {
+    return output.dataSync() as Float32Array;
+  } finally {
+    output.dispose();
   }
 }
 
@@ -146,7 +146,8 @@ export function decodeFrozen(json: StoredFrozenModel, weights: Buffer): FrozenMo
     for (const [key, value] of Object.entries(stored)) {
       op[key] = typeof value === 'object' ? all.subarray(value.offset, value.offset + value.length) : value;
     }
-    return op as FrozenOp;
+    // Unchecked, as the stored JSON is: opDefinition refuses an op kind it does not know.
+    return op as unknown as FrozenOp;
   });
   return { inputSize: json.inputSize, outputSize: json.outputSize, output: json.output, ops };
 }

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { GradientClippingSpec } from '../schemas/training-request.schema';
+import type { GradientClippingSpec } from './spec';
 
 /**
  * Clips a step's gradients in place (`grads` keyed by parameter name), inside the caller's tidy:

@@ -23,12 +23,12 @@ import type { Network } from './network';
  * trainer's state and a resumed run are untouched. Inputs are not augmented: the statistics
  * are those of the rows inference will see.
  */
-export function recomputeBatchStatistics(
+export async function recomputeBatchStatistics(
   network: Network,
-  data: { x: Float32Array; inputSize: number; trainRows: Int32Array },
+  data: { inputSize: number; trainRows: Int32Array; gather: (rows: Int32Array) => Promise<Float32Array> },
   batchSize: number,
   rng: Rng,
-): void {
+): Promise<void> {
   const layers = network.layers.filter((layer): layer is BatchNormalization => layer instanceof BatchNormalization);
   const rows = data.trainRows;
   if (layers.length === 0 || rows.length < 2) return;
@@ -41,8 +41,8 @@ export function recomputeBatchStatistics(
   for (let start = 0; start < rows.length; start += batchSize) {
     const batch = rows.subarray(start, Math.min(start + batchSize, rows.length));
     if (batch.length < 2) continue;
-    const x = new Float32Array(batch.length * inputSize);
-    batch.forEach((row, i) => x.set(data.x.subarray(row * inputSize, (row + 1) * inputSize), i * inputSize));
+    // The rows' features, row-major: copied from memory or gathered from their chunks.
+    const x = await data.gather(batch);
     // A start weight of 1 makes a layer's update its batch's statistics (runningUpdateWeights:
     // running + 1·(batch − running)), and exactly so from a running value of 0.
     for (const layer of layers) {

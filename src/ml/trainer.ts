@@ -2,9 +2,6 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng, type RngState } from '../random';
 import {
   usesBatchStatistics,
-  type AugmentationSpec,
-  type EarlyStoppingSpec,
-  type GradientClippingSpec,
   type LearningRateScheduleSpec,
   type RegularizationSpec,
 } from '../schemas/training-request.schema';
@@ -17,6 +14,7 @@ import { softmaxCrossEntropyWithGradient, weightedCrossEntropySums } from './los
 import { Network, type NetworkSpec } from './network';
 import { createOptimizer, type Optimizer, type OptimizerState } from './optimizers';
 import { recomputeBatchStatistics } from './precise-batch-statistics';
+import type { AugmentationSpec, EarlyStoppingSpec, GradientClippingSpec, Task } from './spec';
 import {
   addPenaltyGradients,
   applyPostStep,
@@ -26,7 +24,8 @@ import {
   type RegularizationPlan,
 } from './regularization';
 
-export type Task = 'classification' | 'regression';
+/** Re-exported for the trainer's callers. */
+export type { Task } from './spec';
 
 /** Encoded data for one job: features row-major, targets as class index or standardized value. */
 export interface TrainingData {
@@ -42,6 +41,60 @@ export interface TrainingData {
   targetStd?: number;
   /** 1 for standardized numeric inputs, 0 for one-hot ones: where Gaussian noise may go. */
   numericMask?: Float32Array;
+  /**
+   * The feature rows a chunk at a time instead of in `x` (then empty): see ChunkedFeatures.
+   * `y` stays whole (4 bytes a row).
+   */
+  chunks?: ChunkedFeatures;
+}
+
+/**
+ * Encoded feature rows kept in chunks of consecutive positions, loaded on demand: chunk c holds
+ * the positions [starts[c], starts[c + 1]). The source decides how many stay resident.
+ */
+export interface ChunkedFeatures {
+  starts: Int32Array;
+  /** Chunk c's rows, row-major ((starts[c + 1] − starts[c]) × inputSize). */
+  load(chunk: number): Promise<Float32Array>;
+}
+
+/**
+ * The order of one epoch's training rows. In memory: a Fisher–Yates shuffle of `trainRows`.
+ * In chunks: the chunk order shuffled first, then each chunk's own training rows (ascending, as
+ * `trainRows` is) shuffled in turn and appended, so an epoch reads each chunk once and the batches
+ * of a chunk follow one another. With one chunk the first shuffle draws nothing and the second is
+ * the in-memory shuffle: the same order.
+ */
+export function epochOrder(trainRows: Int32Array, rng: Rng, starts?: Int32Array): Int32Array {
+  const order = Int32Array.from(trainRows);
+  if (!starts) {
+    rng.shuffle(order);
+    return order;
+  }
+  const chunkOrder = Int32Array.from({ length: starts.length - 1 }, (_, c) => c);
+  rng.shuffle(chunkOrder);
+  let offset = 0;
+  for (const c of chunkOrder) {
+    const from = lowerBound(trainRows, starts[c]);
+    const to = lowerBound(trainRows, starts[c + 1]);
+    const part = order.subarray(offset, offset + to - from);
+    part.set(trainRows.subarray(from, to));
+    rng.shuffle(part);
+    offset += to - from;
+  }
+  return order;
+}
+
+/** The first index of ascending `values` whose value is ≥ `value`. */
+function lowerBound(values: Int32Array, value: number): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid] < value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export interface TrainerOptions {
@@ -227,8 +280,7 @@ export class Trainer {
    */
   async runEpoch(shouldStop?: () => boolean | Promise<boolean>): Promise<EpochMetrics | null> {
     const started = performance.now();
-    const order = Int32Array.from(this.data.trainRows);
-    this.rng.shuffle(order);
+    const order = epochOrder(this.data.trainRows, this.rng, this.data.chunks?.starts);
     const { batchSize } = this.options;
     // Batch norm cannot estimate a variance from one row; an epoch's last batch of one is skipped
     // (the order is reshuffled every epoch, so no row is always the one left out).
@@ -237,13 +289,14 @@ export class Trainer {
     for (let start = 0; start < order.length; start += batchSize) {
       const batch = order.subarray(start, Math.min(start + batchSize, order.length));
       if (batch.length === 1 && this.hasBatchStatistics) continue;
-      lossSum += this.step(batch) * batch.length;
+      const x = this.data.chunks ? await this.gatherX(batch) : undefined;
+      lossSum += this.step(batch, x) * batch.length;
       seen += batch.length;
       await new Promise((resolve) => setImmediate(resolve));
       if (shouldStop && (await shouldStop())) return null;
     }
     this.completedEpochs++;
-    const metrics = this.epochMetrics(lossSum / seen);
+    const metrics = await this.epochMetrics(lossSum / seen);
     metrics.durationMs = Math.round(performance.now() - started);
     metrics.learningRate = this.learningRate;
     this.metrics.push(metrics);
@@ -257,8 +310,8 @@ export class Trainer {
    * the weights at the end of the epoch, so every training figure set beside a validation one
    * (loss, accuracy, MAE) is the same quantity on other rows.
    */
-  private epochMetrics(trainingModeLoss: number): EpochMetrics {
-    const train = this.evaluate(this.data.trainRows);
+  private async epochMetrics(trainingModeLoss: number): Promise<EpochMetrics> {
+    const train = await this.evaluateRows(this.data.trainRows);
     const zeros = this.network.kernels.reduce((n, p) => n + countZeros(p.variable.dataSync()), 0);
     const weights = this.network.kernels.reduce((n, p) => n + p.variable.size, 0);
     const metrics: EpochMetrics = {
@@ -273,7 +326,7 @@ export class Trainer {
     if (train.accuracy !== undefined) metrics.accuracy = train.accuracy;
     if (train.mae !== undefined) metrics.mae = train.mae;
     if (this.data.validationRows.length > 0) {
-      const val = this.evaluate(this.data.validationRows);
+      const val = await this.evaluateRows(this.data.validationRows);
       metrics.valLoss = val.loss;
       if (val.lossStdError !== undefined) metrics.valLossStdError = val.lossStdError;
       metrics.gap = val.loss - train.loss;
@@ -295,11 +348,11 @@ export class Trainer {
    * (precise-batch-statistics.ts); nothing without a batch-statistics layer. Deterministic: the
    * dropout masks come from a stream of their own, seeded from the run's seed.
    */
-  recomputeBatchStatistics(): void {
+  async recomputeBatchStatistics(): Promise<void> {
     if (!this.hasBatchStatistics) return;
-    recomputeBatchStatistics(
+    await recomputeBatchStatistics(
       this.network,
-      this.data,
+      { inputSize: this.data.inputSize, trainRows: this.data.trainRows, gather: async (rows) => this.gatherX(rows) },
       this.options.batchSize,
       new Rng((this.options.seed ^ 0x5bd1e995) >>> 0),
     );
@@ -324,7 +377,7 @@ export class Trainer {
    * same, with far fewer ops. The step's learning rate (the schedule's, or the constant one)
    * drives the optimizer and the post-step proximal L1 and weight decay alike.
    */
-  private step(rows: Int32Array): number {
+  private step(rows: Int32Array, x?: Float32Array): number {
     const rate = this.schedule
       ? this.schedule.rateAt(this.stepsTaken, this.completedEpochs)
       : this.options.learningRate;
@@ -332,7 +385,7 @@ export class Trainer {
     const updates: BufferUpdate[] = [];
     const params = this.network.params;
     const includeL1 = this.plan.l1Mode === 'subgradient';
-    const batch = this.batch(rows);
+    const batch = this.batch(rows, x);
     const value = tf.tidy(() => {
       let xb = batch.x();
       let tb = batch.targets();
@@ -361,14 +414,13 @@ export class Trainer {
    * than gathered from a resident copy of the dataset: wasm's gather takes 1.5 µs a row. The
    * tensors are made when called, inside the caller's tidy.
    */
-  private batch(rows: Int32Array): { x: () => tf.Tensor2D; targets: () => tf.Tensor2D; labels: () => tf.Tensor } {
+  private batch(
+    rows: Int32Array,
+    gathered?: Float32Array,
+  ): { x: () => tf.Tensor2D; targets: () => tf.Tensor2D; labels: () => tf.Tensor } {
     const { inputSize, outputSize, task } = this.data;
     const n = rows.length;
-    const x = new Float32Array(n * inputSize);
-    for (let i = 0; i < n; i++) {
-      const start = rows[i] * inputSize;
-      x.set(this.data.x.subarray(start, start + inputSize), i * inputSize);
-    }
+    const x = gathered ?? this.copyX(rows);
     const y = new Float32Array(n);
     for (let i = 0; i < n; i++) y[i] = this.data.y[rows[i]];
     if (task === 'classification') {
@@ -418,50 +470,111 @@ export class Trainer {
    * contributes its mean and sum of squared deviations, combined with Chan et al.'s parallel
    * formula, which does not cancel as Σl² − (Σl)²/n would.
    */
-  evaluate(rows: Int32Array): { loss: number; lossStdError?: number; accuracy?: number; mae?: number } {
-    let lossSum = 0;
-    let weightSum = 0;
-    let correct = 0;
-    let absError = 0;
-    let seen = 0;
-    let meanRowLoss = 0;
-    let squaredDeviations = 0;
+  evaluate(rows: Int32Array): Evaluation {
+    const sums = new EvaluationSums();
     for (let start = 0; start < rows.length; start += EVAL_CHUNK) {
       const chunk = rows.subarray(start, Math.min(start + EVAL_CHUNK, rows.length));
-      const batch = this.batch(chunk);
-      const values = tf.tidy(() => {
-        const output = this.network.forward(batch.x(), { training: false });
-        const targets = batch.targets();
-        // Each row's plain data loss, for the standard error. With class weights the loss is the
-        // weighted mean, and its standard error is approximated by the unweighted rows' one.
-        const rowLosses =
-          this.data.task === 'classification'
-            ? tf.neg(tf.sum(tf.mul(tf.logSoftmax(output), targets), 1))
-            : tf.reshape(tf.square(tf.sub(output, targets)), [-1]);
-        const { mean, variance } = tf.moments(rowLosses);
-        const deviations = tf.mul<tf.Scalar>(variance, chunk.length);
-        // [Σ loss, Σ weight] of the chunk, never smoothed: the class-weighted cross-entropy and its
-        // weights, or (unweighted) the per-row losses' sum and the row count.
-        const sums = this.classWeights
-          ? weightedCrossEntropySums(output, targets, this.classWeights)
-          : [tf.mul<tf.Scalar>(mean, chunk.length), tf.scalar(chunk.length)];
-        return tf.stack([...sums, ...this.batchCounts(output, batch.labels()), mean, deviations]).dataSync();
-      });
-      lossSum += values[0];
-      weightSum += values[1];
-      correct += values[2];
-      absError += values[3];
-      const delta = values[4] - meanRowLoss;
-      const total = seen + chunk.length;
-      squaredDeviations += values[5] + (delta * delta * seen * chunk.length) / total;
-      meanRowLoss += (delta * chunk.length) / total;
-      seen = total;
+      sums.add(this.evaluateBatch(this.batch(chunk), chunk.length), chunk.length);
     }
-    const n = rows.length;
+    return this.evaluation(sums, rows.length);
+  }
+
+  /**
+   * `evaluate` for any rows, also of chunked data: the same slices and sums, with each slice's
+   * features gathered from its chunks first. The validation rows are gathered once and kept.
+   */
+  async evaluateRows(rows: Int32Array): Promise<Evaluation> {
+    if (!this.data.chunks) return this.evaluate(rows);
+    const resident = rows === this.data.validationRows ? await this.validationX() : undefined;
+    const width = this.data.inputSize;
+    const sums = new EvaluationSums();
+    for (let start = 0; start < rows.length; start += EVAL_CHUNK) {
+      const end = Math.min(start + EVAL_CHUNK, rows.length);
+      const chunk = rows.subarray(start, end);
+      const x = resident ? resident.subarray(start * width, end * width) : await this.gatherX(chunk);
+      sums.add(this.evaluateBatch(this.batch(chunk, x), chunk.length), chunk.length);
+    }
+    return this.evaluation(sums, rows.length);
+  }
+
+  private validationRowsX?: Promise<Float32Array>;
+
+  /** The validation rows' features, gathered from the chunks at first use and kept resident. */
+  private validationX(): Promise<Float32Array> {
+    this.validationRowsX ??= this.gatherX(this.data.validationRows);
+    return this.validationRowsX;
+  }
+
+  /** The features of `rows`, row-major, from `x`. */
+  private copyX(rows: Int32Array): Float32Array {
+    if (this.data.chunks) throw new Error('chunked training data: gather the rows first (gatherX)');
+    const { inputSize } = this.data;
+    const x = new Float32Array(rows.length * inputSize);
+    for (let i = 0; i < rows.length; i++) {
+      const start = rows[i] * inputSize;
+      x.set(this.data.x.subarray(start, start + inputSize), i * inputSize);
+    }
+    return x;
+  }
+
+  /**
+   * The features of `rows`, row-major, from wherever they are: `x`, or their chunks, loaded one
+   * run of same-chunk rows at a time (so a slice needs no more than one chunk at once).
+   */
+  async gatherX(rows: Int32Array): Promise<Float32Array> {
+    const chunks = this.data.chunks;
+    if (!chunks) return this.copyX(rows);
+    const { inputSize } = this.data;
+    const x = new Float32Array(rows.length * inputSize);
+    let i = 0;
+    while (i < rows.length) {
+      const c = upperBound(chunks.starts, rows[i]) - 1;
+      const first = chunks.starts[c];
+      const end = chunks.starts[c + 1];
+      const features = await chunks.load(c);
+      for (; i < rows.length && rows[i] >= first && rows[i] < end; i++) {
+        const start = (rows[i] - first) * inputSize;
+        x.set(features.subarray(start, start + inputSize), i * inputSize);
+      }
+    }
+    return x;
+  }
+
+  /** [Σ loss, Σ weight, correct, Σ |error|, mean row loss, squared deviations] of one slice. */
+  private evaluateBatch(batch: ReturnType<Trainer['batch']>, n: number): Float32Array {
+    return tf.tidy(() => {
+      const output = this.network.forward(batch.x(), { training: false });
+      const targets = batch.targets();
+      // Each row's plain data loss, for the standard error. With class weights the loss is the
+      // weighted mean, and its standard error is approximated by the unweighted rows' one.
+      const rowLosses =
+        this.data.task === 'classification'
+          ? tf.neg(tf.sum(tf.mul(tf.logSoftmax(output), targets), 1))
+          : tf.reshape(tf.square(tf.sub(output, targets)), [-1]);
+      const { mean, variance } = tf.moments(rowLosses);
+      const deviations = tf.mul<tf.Scalar>(variance, n);
+      // [Σ loss, Σ weight] of the chunk, never smoothed: the class-weighted cross-entropy and its
+      // weights, or (unweighted) the per-row losses' sum and the row count.
+      const sums = this.classWeights
+        ? weightedCrossEntropySums(output, targets, this.classWeights)
+        : [tf.mul<tf.Scalar>(mean, n), tf.scalar(n)];
+      return tf
+        .stack([...sums, ...this.batchCounts(output, batch.labels()), mean, deviations])
+        .dataSync() as Float32Array;
+    });
+  }
+
+  private evaluation(sums: EvaluationSums, n: number): Evaluation {
     if (n === 0) return { loss: NaN };
-    const stdError = n >= 2 ? { lossStdError: Math.sqrt(squaredDeviations / (n - 1) / n) } : {};
-    if (this.data.task === 'classification') return { loss: lossSum / weightSum, ...stdError, accuracy: correct / n };
-    return { loss: lossSum / weightSum, ...stdError, mae: (absError / n) * (this.data.targetStd ?? 1) };
+    const stdError = n >= 2 ? { lossStdError: Math.sqrt(sums.squaredDeviations / (n - 1) / n) } : {};
+    if (this.data.task === 'classification') {
+      return { loss: sums.lossSum / sums.weightSum, ...stdError, accuracy: sums.correct / n };
+    }
+    return {
+      loss: sums.lossSum / sums.weightSum,
+      ...stdError,
+      mae: (sums.absError / n) * (this.data.targetStd ?? 1),
+    };
   }
 
   checkpoint(): TrainerCheckpoint {
@@ -497,6 +610,51 @@ export class Trainer {
     this.optimizer.dispose();
     this.classWeights?.dispose();
   }
+}
+
+export interface Evaluation {
+  loss: number;
+  lossStdError?: number;
+  accuracy?: number;
+  mae?: number;
+}
+
+/**
+ * The running sums of an evaluation over slices: each slice contributes its mean and sum of
+ * squared deviations, combined with Chan et al.'s parallel formula.
+ */
+class EvaluationSums {
+  lossSum = 0;
+  weightSum = 0;
+  correct = 0;
+  absError = 0;
+  seen = 0;
+  meanRowLoss = 0;
+  squaredDeviations = 0;
+
+  add(values: Float32Array, n: number): void {
+    this.lossSum += values[0];
+    this.weightSum += values[1];
+    this.correct += values[2];
+    this.absError += values[3];
+    const delta = values[4] - this.meanRowLoss;
+    const total = this.seen + n;
+    this.squaredDeviations += values[5] + (delta * delta * this.seen * n) / total;
+    this.meanRowLoss += (delta * n) / total;
+    this.seen = total;
+  }
+}
+
+/** The first index of ascending `values` whose value is > `value`. */
+function upperBound(values: Int32Array, value: number): number {
+  let lo = 0;
+  let hi = values.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (values[mid] <= value) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function countZeros(values: ArrayLike<number>): number {

@@ -17,7 +17,7 @@ const ID_PARAMS = ['jobId', 'modelId', 'datasetId', 'sweepId'] as const;
  * the resource ids of the URL bound to the request's logger.
  */
 async function httpObservability(app: FastifyInstance): Promise<void> {
-  const { metrics } = app.services;
+  const { metrics } = app;
 
   /** Latency from fastify taking the request up (see requestId) to now, into the histogram. */
   const observe = (request: FastifyRequest, reply: FastifyReply, routeUrl: string | undefined) => {
@@ -97,4 +97,4 @@ function isStream(payload: unknown): boolean {
   return payload !== null && typeof payload === 'object' && typeof (payload as { pipe?: unknown }).pipe === 'function';
 }
 
-export default fp(httpObservability, { name: 'fitwell-http-observability', dependencies: ['fitwell-services'] });
+export default fp(httpObservability, { name: 'fitwell-http-observability', dependencies: ['fitwell-metrics'] });

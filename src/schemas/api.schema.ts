@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ERROR_CODES } from '../errors';
-import { crossValidationResultSchema, evaluationResultSchema } from './evaluation.schema';
+import { crossValidationResultSchema, evaluationResultSchema, testMetricsSchema } from './evaluation.schema';
 
 /** Shapes of the API's requests and responses other than the training request. */
 
@@ -121,17 +121,7 @@ export const trainingJobSchema = z.object({
   bestEpoch: z.number().int().optional(),
   stoppedEpoch: z.number().int().optional(),
   restoredBestWeights: z.boolean().optional(),
-  testMetrics: z
-    .object({
-      loss: z.number(),
-      lossStdError: z
-        .number()
-        .optional()
-        .meta({ description: 'Standard error of loss: per-row loss standard deviation / √(test rows)' }),
-      accuracy: z.number().optional(),
-      mae: z.number().optional(),
-    })
-    .optional(),
+  testMetrics: testMetricsSchema.optional(),
   evaluation: evaluationResultSchema
     .optional()
     .meta({ description: 'The kept model on the validation and test rows (README, "Evaluation")' }),

@@ -6,6 +6,18 @@ import { z } from 'zod';
  * with src/evaluation/.
  */
 
+/** Loss (and accuracy or MAE) of a model on a set of rows in inference mode: a job's held-out test rows. */
+export const testMetricsSchema = z.object({
+  loss: z.number(),
+  lossStdError: z
+    .number()
+    .optional()
+    .meta({ description: 'Standard error of loss: per-row loss standard deviation / √(test rows)' }),
+  accuracy: z.number().optional(),
+  mae: z.number().optional(),
+});
+export type EvaluationMetrics = z.infer<typeof testMetricsSchema>;
+
 export const evaluationOptionsSchema = z
   .object({
     calibration: z.enum(['none', 'temperature']).default('none').meta({

@@ -11,6 +11,7 @@ import {
 } from './api.schema';
 import { modelListSchema, modelSchema, preprocessingSchema } from './model.schema';
 import { trainingEndEventSchema, trainingRemovedEventSchema, trainingStateEventSchema } from './training-events.schema';
+import { trainingJobListSchema, trainingJobSummarySchema } from './training-job-list.schema';
 import { trainingRequestSchema } from './training-request.schema';
 import {
   v2ErrorSchema,
@@ -19,7 +20,13 @@ import {
   v2ModelMetadataSchema,
   v2ServerMetadataSchema,
 } from './open-inference.schema';
-import { aliasSchema, modelNameSchema, modelVersionSchema } from './model-registry.schema';
+import {
+  aliasSchema,
+  modelNameSchema,
+  modelVersionSchema,
+  moveAliasSchema,
+  registerVersionSchema,
+} from './model-registry.schema';
 
 /**
  * Names (components), descriptions and examples of the API's schemas in the OpenAPI document.
@@ -110,6 +117,39 @@ export const API_EXAMPLES = {
     schema: enqueuedJobSchema,
     description: 'The queued job; follow it with GET /v1/training-jobs/{jobId} or its /events stream.',
     example: { jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11', state: 'waiting' },
+  },
+  TrainingJobSummary: {
+    schema: trainingJobSummarySchema,
+    description: 'A training job as listed: state, dataset, progress and, when done, its model or its error.',
+    example: {
+      jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11',
+      state: 'completed',
+      datasetId: 'ds_3kTq9vYw2mZx',
+      progress: { epoch: 30, epochs: 30 },
+      attempts: 1,
+      createdAt: '2026-01-05T10:00:00.000Z',
+      finishedAt: '2026-01-05T10:01:04.000Z',
+      modelId: 'mdl_Xr2c8QpLk1vB',
+    },
+  },
+  TrainingJobList: {
+    schema: trainingJobListSchema,
+    description: 'A page of training jobs, newest first, and how many match the filters.',
+    example: {
+      jobs: [
+        {
+          jobId: '0b6f5a8e-7f1c-4d0a-9a57-2c4e0f3b9d11',
+          state: 'failed',
+          datasetId: 'ds_3kTq9vYw2mZx',
+          progress: { epoch: 0, epochs: 30 },
+          attempts: 1,
+          createdAt: '2026-01-05T10:00:00.000Z',
+          finishedAt: '2026-01-05T10:00:01.000Z',
+          error: 'dataset "ds_3kTq9vYw2mZx" does not exist',
+        },
+      ],
+      total: 1,
+    },
   },
   EpochMetrics: {
     schema: epochMetricsSchema,
@@ -215,6 +255,17 @@ export const API_EXAMPLES = {
     schema: modelVersionSchema,
     description: 'A trained model registered under a name as a numbered version.',
     example: { name: 'churn', version: 3, modelId: 'mdl_Xr2c8QpLk1vB', registeredAt: '2026-01-05T10:02:00.000Z' },
+  },
+  RegisterVersionRequest: {
+    schema: registerVersionSchema,
+    description:
+      'The trained model to register as the next version: by its id, or by the completed job that trained it.',
+    example: { modelId: 'mdl_Xr2c8QpLk1vB' },
+  },
+  MoveAliasRequest: {
+    schema: moveAliasSchema,
+    description: 'The version the alias is to point to.',
+    example: { version: 1 },
   },
   ModelName: {
     schema: modelNameSchema,

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { VERDICTS } from './api.schema';
+import { testMetricsSchema } from './evaluation.schema';
 import { GRID_PATH } from './sweep.schema';
 import { trainingRequestSchema } from './training-request.schema';
 
@@ -132,13 +133,6 @@ export type Pruner = SearchRequest['pruner'];
 
 export const TRIAL_STATES = ['proposed', 'waiting', 'active', 'completed', 'pruned', 'failed', 'cancelled'] as const;
 export type TrialState = (typeof TRIAL_STATES)[number];
-
-const testMetricsSchema = z.object({
-  loss: z.number(),
-  lossStdError: z.number().optional(),
-  accuracy: z.number().optional(),
-  mae: z.number().optional(),
-});
 
 export const trialViewSchema = z.object({
   /** 1 = best; completed trials first, then pruned ones by how far they got. */

@@ -8,6 +8,9 @@ import { checkEvaluationOptions, crossValidationOptionsSchema, evaluationOptions
  * code only ever sees one shape.
  */
 
+/** What the target is: classes or a number. */
+export const TASKS = ['classification', 'regression'] as const;
+
 export const ACTIVATIONS = ['relu', 'tanh', 'sigmoid', 'elu', 'selu', 'linear'] as const;
 export const NORMALIZATIONS = ['none', 'batch', 'layer', 'weight', 'cosine', 'sync-batch', 'ghost-batch'] as const;
 /** The normalizations that estimate statistics from the mini-batch (and keep running ones). */
@@ -575,7 +578,7 @@ export const trainingRequestSchema = z
   .object({
     datasetId: z.string().min(1).max(128),
     target: z.string().min(1).max(256),
-    task: z.enum(['classification', 'regression']),
+    task: z.enum(TASKS),
     model: z
       .object({
         hidden: z
@@ -658,10 +661,7 @@ export const trainingRequestSchema = z
   .superRefine(checkWeightDecay)
   .superRefine((r, ctx) => checkEvaluationOptions(r, ctx));
 
-function monitorFitsTask(
-  schedule: LearningRateScheduleSpec | undefined,
-  task: 'classification' | 'regression',
-): boolean {
+function monitorFitsTask(schedule: LearningRateScheduleSpec | undefined, task: (typeof TASKS)[number]): boolean {
   if (schedule?.type !== 'reduce-on-plateau') return true;
   return schedule.monitor === 'valLoss' || schedule.monitor === (task === 'classification' ? 'valAccuracy' : 'valMae');
 }

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { SearchRequest, TrialState } from '../schemas/search.schema';
 import type { Diagnosis } from '../training/diagnosis';
-import type { EvaluationMetrics } from '../training/train-from-request';
+import type { EvaluationMetrics } from '../schemas/evaluation.schema';
 
 /**
  * A search's state in Redis, all of it, so that any coordinator can pick it up where the last

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { chunkChecksum, ColumnKind, decodeChunk, isPresent } from '../data/column-chunk';
+import type { ChunkedTable } from '../data/chunked-table';
+import { chunkChecksum, ColumnKind, decodeChunk, isPresent, type DecodedChunk } from '../data/column-chunk';
 import { profileColumn, type ColumnProfile } from '../data/column-profile';
 import { DatasetBuilder, type BuiltDataset } from '../data/dataset-builder';
 import { columnValues, createColumnData, type CellValue, type ColumnInfo, type Table } from '../data/table';
@@ -152,17 +153,10 @@ export class DatasetStore {
    */
   async *chunks(meta: DatasetMeta) {
     if (!meta.storage) throw new Error(`dataset ${meta.id} is not stored in chunks`);
-    for (let index = 0; index < meta.storage.checksums.length; index++) {
-      const bytes = await this.backend.getChunk(meta.id, index);
-      if (!bytes) throw new Error(`dataset ${meta.id}: chunk ${index} is missing`);
-      if (chunkChecksum(bytes) !== meta.storage.checksums[index]) {
-        throw new Error(`dataset ${meta.id}: chunk ${index} does not match its checksum; the stored data is damaged`);
-      }
-      yield decodeChunk(bytes);
-    }
+    for (let index = 0; index < meta.storage.checksums.length; index++) yield await this.readChunk(meta, index);
   }
 
-  /** The whole table in memory (what training takes today), read a chunk at a time. */
+  /** The whole table in memory (what cross-validation takes), read a chunk at a time. */
   async table(id: string): Promise<Table> {
     const meta = await this.meta(id);
     if (!meta.storage) {
@@ -170,32 +164,61 @@ export class DatasetStore {
       if (!raw) throw new AppError('DATASET_NOT_FOUND', { id });
       return JSON.parse(raw) as Table;
     }
-    const dictionaries = await Promise.all(
-      meta.columns.map(async (column) =>
-        column.type === 'categorical' ? this.categories(id, column.name) : undefined,
-      ),
-    );
+    const dictionaries = await this.dictionaries(meta);
     const values: CellValue[][] = meta.columns.map(() => new Array<CellValue>(meta.rows));
     let offset = 0;
     for await (const chunk of this.chunks(meta)) {
-      meta.columns.forEach((column, c) => {
-        const out = values[c];
-        const stored = chunk.columns[c];
-        // A column absent from a chunk (an NDJSON key first seen later), or one whose cells
-        // there were all missing before its type was known, is missing on those rows.
-        const usable = stored && (column.type === 'numeric') === (stored.kind === ColumnKind.Float32);
-        const dictionary = dictionaries[c];
-        for (let r = 0; r < chunk.rows; r++) {
-          if (!usable || !isPresent(stored.validity, r)) out[offset + r] = null;
-          else out[offset + r] = dictionary ? dictionary[stored.data[r]] : stored.data[r];
-        }
-      });
+      cellsOfChunk(meta, dictionaries, chunk, values, offset);
       offset += chunk.rows;
     }
     if (offset !== meta.rows) throw new Error(`dataset ${id}: chunks hold ${offset} rows, the metadata ${meta.rows}`);
     const data = createColumnData();
     meta.columns.forEach((column, c) => (data[column.name] = values[c]));
     return { columns: meta.columns, rowCount: meta.rows, data };
+  }
+
+  /**
+   * The dataset a chunk at a time, each chunk read and checked when asked for (what training
+   * streams). A dataset stored as JSON is one chunk: its whole table.
+   */
+  async chunkedTable(id: string): Promise<ChunkedTable> {
+    const meta = await this.meta(id);
+    if (!meta.storage) {
+      return { id, columns: meta.columns, rows: meta.rows, chunkCount: 1, chunk: async () => this.table(id) };
+    }
+    const storage = meta.storage;
+    const dictionaries = await this.dictionaries(meta);
+    return {
+      id,
+      columns: meta.columns,
+      rows: meta.rows,
+      chunkCount: storage.checksums.length,
+      chunk: async (index) => {
+        const chunk = await this.readChunk(meta, index);
+        const values: CellValue[][] = meta.columns.map(() => new Array<CellValue>(chunk.rows));
+        cellsOfChunk(meta, dictionaries, chunk, values, 0);
+        const data = createColumnData();
+        meta.columns.forEach((column, c) => (data[column.name] = values[c]));
+        return { columns: meta.columns, rowCount: chunk.rows, data };
+      },
+    };
+  }
+
+  private async readChunk(meta: DatasetMeta, index: number) {
+    const bytes = await this.backend.getChunk(meta.id, index);
+    if (!bytes) throw new Error(`dataset ${meta.id}: chunk ${index} is missing`);
+    if (chunkChecksum(bytes) !== meta.storage!.checksums[index]) {
+      throw new Error(`dataset ${meta.id}: chunk ${index} does not match its checksum; the stored data is damaged`);
+    }
+    return decodeChunk(bytes);
+  }
+
+  private async dictionaries(meta: DatasetMeta): Promise<(string[] | undefined)[]> {
+    return Promise.all(
+      meta.columns.map(async (column) =>
+        column.type === 'categorical' ? this.categories(meta.id, column.name) : undefined,
+      ),
+    );
   }
 
   /** Newest first, `limit` from `offset`; and how many there are. */
@@ -214,6 +237,28 @@ export class DatasetStore {
     await this.backend.delete(id, meta.storage?.checksums.length ?? 0, Date.parse(meta.createdAt));
     return true;
   }
+}
+
+/** A decoded chunk's cells into `values` (one array per column) from row `offset` on. */
+function cellsOfChunk(
+  meta: DatasetMeta,
+  dictionaries: (string[] | undefined)[],
+  chunk: DecodedChunk,
+  values: CellValue[][],
+  offset: number,
+): void {
+  meta.columns.forEach((column, c) => {
+    const out = values[c];
+    const stored = chunk.columns[c];
+    // A column absent from a chunk (an NDJSON key first seen later), or one whose cells
+    // there were all missing before its type was known, is missing on those rows.
+    const usable = stored && (column.type === 'numeric') === (stored.kind === ColumnKind.Float32);
+    const dictionary = dictionaries[c];
+    for (let r = 0; r < chunk.rows; r++) {
+      if (!usable || !isPresent(stored.validity, r)) out[offset + r] = null;
+      else out[offset + r] = dictionary ? dictionary[stored.data[r]] : stored.data[r];
+    }
+  });
 }
 
 function isBackend(value: DatasetBackend | Redis): value is DatasetBackend {

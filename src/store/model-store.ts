@@ -3,16 +3,17 @@ import type { Redis } from 'ioredis';
 import type { Preprocessing } from '../data/preprocessing';
 import { AppError } from '../errors';
 import { decodeFrozen, encodeFrozen, type FrozenModel, type StoredFrozenModel } from '../ml/frozen-model';
-import type { SparsityReport } from '../ml/sparsity';
 import type { EpochMetrics } from '../ml/trainer';
 import { upgradeStoredEpochMetrics } from '../schemas/api.schema';
-import type { CrossValidationResult, EvaluationResult } from '../schemas/evaluation.schema';
 import type { TrainingRequest } from '../schemas/training-request.schema';
-import type { Diagnosis } from '../training/diagnosis';
-import type { EvaluationMetrics } from '../training/train-from-request';
+import type { TrainingOutcome } from '../training/train-from-request';
+import type { TrainingSummary } from '../training-jobs/contract';
 
-/** What the service knows about a trained model, apart from its weights. */
-export interface ModelMeta {
+/**
+ * What the service knows about a trained model, apart from its weights: the job's summary of its
+ * run (the same fields as the job's result) and the model's own facts.
+ */
+export type ModelMeta = TrainingSummary & {
   id: string;
   jobId: string;
   createdAt: string;
@@ -21,25 +22,11 @@ export interface ModelMeta {
   datasetId: string;
   /** The training request as validated, with every default filled in. */
   spec: TrainingRequest;
-  /** The seed actually used (the request's, or the one drawn for it). */
-  seed: number;
-  backend: string;
   preprocessing: Preprocessing;
   /** The metrics of the epoch whose weights the model keeps (the best one when restored). */
   finalMetrics: EpochMetrics;
-  epochsRun: number;
-  bestEpoch?: number;
-  stoppedEpoch?: number;
-  restoredBestWeights: boolean;
-  testMetrics?: EvaluationMetrics;
-  /** Metrics, calibration (its temperature), decision threshold and importance; predict applies the first two. */
-  evaluation?: EvaluationResult;
-  crossValidation?: CrossValidationResult;
-  rows: { train: number; validation: number; test: number };
-  diagnosis: Diagnosis;
-  sparsity: SparsityReport;
-  warnings: string[];
-}
+  rows: TrainingOutcome['rows'];
+};
 
 export interface StoredModel {
   meta: ModelMeta;

@@ -1,10 +1,9 @@
 import { z } from 'zod';
-import type { SparsityReport } from '../ml/sparsity';
-import { jobStateSchema } from '../schemas/api.schema';
-import type { CrossValidationResult, EvaluationResult } from '../schemas/evaluation.schema';
+import { jobStateSchema, VERDICTS } from '../schemas/api.schema';
+import { crossValidationResultSchema } from '../schemas/evaluation.schema';
 import { trainingRequestSchema } from '../schemas/training-request.schema';
 import type { Diagnosis } from '../training/diagnosis';
-import type { EvaluationMetrics } from '../training/train-from-request';
+import { runSummarySchema } from '../training/run-summary';
 
 /**
  * The training job's contract: what the API stores in a job, what the worker returns, and how
@@ -55,54 +54,67 @@ export interface FoldJobResult {
   recorded: boolean;
 }
 
-export interface TrainingJobResult {
-  modelId: string;
-  epochsRun: number;
-  seed: number;
-  backend: string;
-  warnings: string[];
-  bestEpoch?: number;
-  stoppedEpoch?: number;
-  restoredBestWeights: boolean;
-  testMetrics?: EvaluationMetrics;
-  /** Metrics, calibration, threshold and importance of the kept model (README, "Evaluation"). */
-  evaluation?: EvaluationResult;
+/** The diagnosis' shape, checked where it crosses a process boundary (the job's result). */
+const diagnosisShape = z.looseObject({
+  verdict: z.enum(VERDICTS),
+  evidence: z.looseObject({}),
+  suggestions: z.array(z.string()),
+});
+
+/**
+ * What a finished training job reports of its run, in its result and in its model's meta
+ * (src/store/model-store.ts): the run's summary, the backend it ran on, and what the job added
+ * after the run (cross-validation, the diagnosis).
+ */
+export const trainingSummarySchema = runSummarySchema.extend({
+  backend: z.string(),
+  epochsRun: z.number().int().min(0),
   /** With validation.folds: per fold, mean ± sd, out-of-fold metrics. */
-  crossValidation?: CrossValidationResult;
-  diagnosis: Diagnosis;
-  sparsity: SparsityReport;
-  /** Epochs at which the job continued from a checkpoint after losing its worker. */
-  resumedAt: number[];
-  /** Where this attempt's time went (for the benchmark and debugging; not part of the API). */
-  timings?: JobTimings;
-}
+  crossValidation: crossValidationResultSchema.optional(),
+  diagnosis: z.custom<Diagnosis>((value) => diagnosisShape.safeParse(value).success, { error: 'not a diagnosis' }),
+});
+export type TrainingSummary = z.infer<typeof trainingSummarySchema>;
 
 /**
  * Where a training attempt's time went, in ms, summed over its epochs; clock times are epoch ms.
  * Measured by the sandboxed processor with a few clock reads per batch and per epoch.
  */
-export interface JobTimings {
+export const jobTimingsSchema = z.object({
   /** When the sandboxed training process started, and how many jobs it had run before (0: a fresh process). */
-  processStartedAt: number;
-  jobsBefore: number;
+  processStartedAt: z.number(),
+  jobsBefore: z.number().int(),
   /** When the processor function was entered. */
-  enteredAt: number;
+  enteredAt: z.number(),
   /** Entry to the first epoch's start: backend, dataset, checkpoint, split, preprocessing, network. */
-  setupMs: number;
-  epochs: number;
+  setupMs: z.number(),
+  epochs: z.number().int(),
   /** The training steps of every batch (to the last batch's cancellation check). */
-  stepMs: number;
+  stepMs: z.number(),
   /** Of stepMs: the cancellation checks between batches (a Redis round trip at most every 0.1 s). */
-  cancelChecksMs: number;
+  cancelChecksMs: z.number(),
   /** The end-of-epoch metrics pass (inference-mode loss over the rows, norms, early stopping). */
-  metricsMs: number;
+  metricsMs: z.number(),
   /** The per-epoch checkpoint (serialized and written to Redis). */
-  checkpointMs: number;
+  checkpointMs: z.number(),
   /** The per-epoch metrics entry and progress update. */
-  publishMs: number;
+  publishMs: z.number(),
   /** After the last epoch: freeze, diagnosis, model save, checkpoint delete. */
-  finishMs: number;
-}
+  finishMs: z.number(),
+});
+export type JobTimings = z.infer<typeof jobTimingsSchema>;
+
+/**
+ * The result of a training job: the one source of the type. The processor builds it with this
+ * schema, and parses a result saved by an earlier attempt with it again.
+ */
+export const trainingJobResultSchema = trainingSummarySchema.extend({
+  modelId: z.string(),
+  /** Epochs at which the job continued from a checkpoint after losing its worker. */
+  resumedAt: z.array(z.number().int()),
+  /** Where this attempt's time went (for the benchmark and debugging; not part of the API). */
+  timings: jobTimingsSchema.optional(),
+});
+export type TrainingJobResult = z.infer<typeof trainingJobResultSchema>;
 
 /** The failure reason of a job stopped by DELETE; the API reports such a job as `cancelled`. */
 export const CANCELLED_REASON = 'cancelled by request';

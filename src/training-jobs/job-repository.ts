@@ -1,10 +1,19 @@
-import type { Job, Queue } from 'bullmq';
+import type { Job, JobType, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { AppError } from '../errors';
-import { cancelledWaitingView, type CancelledWaitingView } from '../training/job-view';
-import { apiState, FOLD_JOB_NAME, foldJobId, type TrainingJobData, type TrainingJobResult } from './contract';
+import type { TrainingJobListQuery, TrainingJobSummary } from '../schemas/training-job-list.schema';
+import { checkpointKey } from '../store/checkpoint-store';
+import { cancelledWaitingView, describeJob, summarizeJob, type CancelledWaitingView } from '../training/job-view';
+import {
+  apiState,
+  FOLD_JOB_NAME,
+  foldJobId,
+  type ApiJobState,
+  type TrainingJobData,
+  type TrainingJobResult,
+} from './contract';
 import { findJob } from './find-job';
-import { cancelKey, cancelledJobKey, metricsKey } from './keys';
+import { cancelKey, cancelledJobKey, cancelledJobsIndexKey, crashKey, foldsKey, metricsKey } from './keys';
 
 export type TrainingJob = Job<TrainingJobData, TrainingJobResult>;
 
@@ -27,6 +36,29 @@ export interface CancelledWaitingJob {
 /** One job as every reader sees it: in the queue (with its metrics), or cancelled while waiting. */
 export type StoredJob =
   ({ kind: 'queued'; rawMetrics: string[] } & QueuedJob) | ({ kind: 'cancelled-waiting' } & CancelledWaitingJob);
+
+/** The BullMQ states each API state is read from (see apiState); a cancelled job may also be a record. */
+const BULLMQ_TYPES: Record<ApiJobState, JobType[]> = {
+  waiting: ['waiting', 'delayed', 'prioritized', 'waiting-children'],
+  active: ['active'],
+  completed: ['completed'],
+  failed: ['failed'],
+  cancelled: ['failed'],
+};
+
+/** A job found by the listing's scan: enough to filter and order it, before its page is read. */
+interface ListedJob {
+  jobId: string;
+  state: ApiJobState;
+  /** The BullMQ state it was found in; absent for the record of a job cancelled while waiting. */
+  bullState?: JobType;
+  timestamp: number;
+  datasetId?: string;
+  record?: CancelledWaitingJob;
+}
+
+/** What DELETE did: cancelled a waiting job, asked an active one to stop, or removed a finished one. */
+export type DeleteOutcome = 'cancelled' | 'cancelling' | 'deleted';
 
 export interface TrainingJobRepositoryDeps {
   queue: Queue<TrainingJobData, TrainingJobResult>;
@@ -120,13 +152,17 @@ export class TrainingJobRepository {
     if (state !== 'active') {
       // The record first, so whoever sees the job disappear can already read why.
       const record: CancelledWaitingJob = { view: cancelledWaitingView(job), data: job.data };
-      await redis.set(recordKey, JSON.stringify(record), 'EX', keepSeconds);
+      await redis
+        .multi()
+        .set(recordKey, JSON.stringify(record), 'EX', keepSeconds)
+        .zadd(cancelledJobsIndexKey(prefix), Date.now(), jobId)
+        .exec();
       try {
         await job.remove();
         return 'cancelled';
       } catch {
         // It became active (locked) between the two calls, or one of its folds runs: the flag stops them.
-        await redis.del(recordKey);
+        await redis.multi().del(recordKey).zrem(cancelledJobsIndexKey(prefix), jobId).exec();
       }
     }
     await this.removeWaitingFolds(job);
@@ -142,5 +178,151 @@ export class TrainingJobRepository {
       // A fold that turned active meanwhile is locked and stays: it stops at the flag.
       await fold.remove().catch(() => undefined);
     }
+  }
+
+  /**
+   * DELETE /v1/training-jobs/:jobId. A finished job (completed, failed or cancelled) is removed with
+   * everything kept beside it (metrics, checkpoint, cancel flag, crash count, the record of a
+   * job cancelled while waiting); its model stays. A waiting or active job is cancelled instead
+   * (see cancel), so a second DELETE of a job the first one cancelled removes it. JOB_NOT_FOUND
+   * for an unknown id, and for the loser of two DELETEs of the same finished job.
+   */
+  async delete(jobId: string): Promise<DeleteOutcome> {
+    const { redis, prefix } = this.deps;
+    const job = await this.find(jobId);
+    if (!job) {
+      if (!(await redis.exists(cancelledJobKey(prefix, jobId)))) throw new AppError('JOB_NOT_FOUND', { id: jobId });
+      await this.deleteJobKeys(jobId);
+      return 'deleted';
+    }
+    const state = await job.getState();
+    if (state !== 'completed' && state !== 'failed') return this.cancel(jobId);
+    try {
+      await job.remove();
+    } catch (error) {
+      // BullMQ refuses to remove a job that is gone (another DELETE, or the retention) or locked.
+      if (!(await this.find(jobId))) throw new AppError('JOB_NOT_FOUND', { id: jobId });
+      throw error;
+    }
+    await this.deleteJobKeys(jobId);
+    return 'deleted';
+  }
+
+  private async deleteJobKeys(jobId: string): Promise<void> {
+    const { redis, prefix } = this.deps;
+    await redis
+      .multi()
+      .del(
+        metricsKey(prefix, jobId),
+        checkpointKey(prefix, jobId),
+        cancelKey(prefix, jobId),
+        cancelledJobKey(prefix, jobId),
+        crashKey(prefix, jobId),
+        foldsKey(prefix, jobId),
+      )
+      .zrem(cancelledJobsIndexKey(prefix), jobId)
+      .exec();
+  }
+
+  /**
+   * The jobs that match the filters, newest first (by creation; ties by id), `limit` from `offset`,
+   * and how many match. A scan of the kept jobs of the states asked for (their ids, then three
+   * fields of each), so its cost grows with the jobs kept (JOB_KEEP_SECONDS, JOB_KEEP_COMPLETED);
+   * only the page's jobs are read whole. Not a snapshot: a job that changes state while the list
+   * is read may be missed or listed under its previous state.
+   */
+  async list(query: TrainingJobListQuery): Promise<{ jobs: TrainingJobSummary[]; total: number }> {
+    const states: ApiJobState[] = query.state
+      ? [query.state]
+      : ['waiting', 'active', 'completed', 'failed', 'cancelled'];
+    const found = new Map<string, ListedJob>();
+    for (const type of [...new Set(states.flatMap((state) => BULLMQ_TYPES[state]))]) {
+      for (const listed of await this.scanType(type)) if (!found.has(listed.jobId)) found.set(listed.jobId, listed);
+    }
+    if (states.includes('cancelled')) {
+      for (const listed of await this.scanCancelledWaiting())
+        if (!found.has(listed.jobId)) found.set(listed.jobId, listed);
+    }
+    const matching = [...found.values()]
+      .filter((job) => states.includes(job.state))
+      .filter((job) => query.datasetId === undefined || job.datasetId === query.datasetId)
+      .sort((a, b) => b.timestamp - a.timestamp || (a.jobId < b.jobId ? -1 : a.jobId > b.jobId ? 1 : 0));
+    const page = await Promise.all(
+      matching.slice(query.offset, query.offset + query.limit).map((listed) => this.summary(listed)),
+    );
+    return { jobs: page.filter((job) => job !== null), total: matching.length };
+  }
+
+  /**
+   * The jobs in one BullMQ state: their ids from BullMQ, then the creation time, the data and the
+   * failure reason from each job's hash (queue.toKey(id), the fields BullMQ's JobJson names), in
+   * one round trip, rather than each whole job with its result.
+   */
+  private async scanType(type: JobType): Promise<ListedJob[]> {
+    const { queue, redis } = this.deps;
+    const ids = await queue.getRanges([type], 0, -1);
+    if (ids.length === 0) return [];
+    const pipeline = redis.pipeline();
+    for (const id of ids) pipeline.hmget(queue.toKey(id), 'timestamp', 'data', 'failedReason', 'name');
+    const replies = (await pipeline.exec()) ?? [];
+    const listed: ListedJob[] = [];
+    ids.forEach((jobId, i) => {
+      const [error, fields] = replies[i] ?? [];
+      const [timestamp, data, failedReason, name]: (string | null)[] = error ? [] : (fields as (string | null)[]);
+      // Removed since its id was read, or a cross-validated job's fold (its inner work, not a job of the API).
+      if (!timestamp || name === FOLD_JOB_NAME) return;
+      listed.push({
+        jobId,
+        state: apiState(type, failedReason ?? undefined),
+        bullState: type,
+        timestamp: Number(timestamp),
+        datasetId: datasetIdOf(data),
+      });
+    });
+    return listed;
+  }
+
+  /** The records of the waiting jobs DELETE removed, through their index (expired ones are dropped from it). */
+  private async scanCancelledWaiting(): Promise<ListedJob[]> {
+    const { redis, prefix, keepSeconds } = this.deps;
+    const index = cancelledJobsIndexKey(prefix);
+    await redis.zremrangebyscore(index, '-inf', String(Date.now() - keepSeconds * 1000));
+    const ids = await redis.zrange(index, '0', '-1');
+    if (ids.length === 0) return [];
+    const raws = await redis.mget(ids.map((id) => cancelledJobKey(prefix, id)));
+    const listed: ListedJob[] = [];
+    ids.forEach((jobId, i) => {
+      const raw = raws[i];
+      if (!raw) return;
+      const stored = JSON.parse(raw) as CancelledWaitingJob | CancelledWaitingView;
+      const record = 'view' in stored ? stored : { view: stored };
+      listed.push({
+        jobId,
+        state: 'cancelled',
+        timestamp: Date.parse(record.view.createdAt),
+        datasetId: record.data?.request.datasetId,
+        record,
+      });
+    });
+    return listed;
+  }
+
+  /** A listed job read whole, as the listing shows it; null when it was removed meanwhile. */
+  private async summary(listed: ListedJob): Promise<TrainingJobSummary | null> {
+    if (listed.record) return summarizeJob(listed.record.view, listed.datasetId);
+    const job = await this.find(listed.jobId);
+    if (!job) return null;
+    return summarizeJob(describeJob(job, listed.bullState ?? 'waiting', []), job.data.request.datasetId);
+  }
+}
+
+/** The dataset of a job from its stored data (JSON), or undefined when it cannot be read. */
+function datasetIdOf(data: string | null): string | undefined {
+  if (!data) return undefined;
+  try {
+    const parsed = JSON.parse(data) as Partial<TrainingJobData>;
+    return typeof parsed.request?.datasetId === 'string' ? parsed.request.datasetId : undefined;
+  } catch {
+    return undefined;
   }
 }

@@ -30,3 +30,12 @@ export function crashKey(prefix: string, jobId: string): string {
 export function foldsKey(prefix: string, jobId: string): string {
   return `${prefix}:job:${jobId}:folds`;
 }
+
+/**
+ * The ids of the waiting jobs DELETE removed (a sorted set scored by when, in ms), so that the
+ * listing finds their records without a SCAN; entries older than the records' keep time are
+ * dropped as the listing reads it.
+ */
+export function cancelledJobsIndexKey(prefix: string): string {
+  return `${prefix}:jobs:cancelled-waiting`;
+}

@@ -1,6 +1,7 @@
 import type { Job } from 'bullmq';
 import { apiState, type TrainingJobData, type TrainingJobResult } from '../training-jobs/contract';
 import type { EpochMetrics } from '../ml/trainer';
+import type { TrainingJobSummary } from '../schemas/training-job-list.schema';
 import { readStoredMetrics } from './stored-metrics';
 
 export type JobView = ReturnType<typeof describeJob>;
@@ -58,5 +59,21 @@ export function cancelledWaitingView(job: Job<TrainingJobData, TrainingJobResult
     attempts: job.attemptsMade,
     createdAt: new Date(job.timestamp).toISOString(),
     finishedAt: new Date().toISOString(),
+  };
+}
+
+/** A job as GET /v1/training-jobs lists it: the fields of its full view that tell jobs apart. */
+export function summarizeJob(view: JobView | CancelledWaitingView, datasetId: string | undefined): TrainingJobSummary {
+  const full: Partial<JobView> = view;
+  return {
+    jobId: view.jobId,
+    state: view.state,
+    ...(datasetId !== undefined ? { datasetId } : {}),
+    progress: view.progress,
+    attempts: view.attempts,
+    createdAt: view.createdAt,
+    ...(view.finishedAt ? { finishedAt: view.finishedAt } : {}),
+    ...(full.modelId ? { modelId: full.modelId } : {}),
+    ...(full.error ? { error: full.error } : {}),
   };
 }

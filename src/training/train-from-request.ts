@@ -6,18 +6,18 @@ import {
   rowsWithTarget,
   type Preprocessing,
 } from '../data/preprocessing';
-import { profileColumn } from '../data/column-profile';
+import { profileColumn, type ColumnProfile } from '../data/column-profile';
 import { splitTrainValidation } from '../data/split';
 import { columnInfo, columnValues, type Table } from '../data/table';
 import { invalid } from '../errors';
 import type { FrozenModel } from '../ml/frozen-model';
 import { balancedClassWeights } from '../ml/losses';
-import { sparsityReport, type SparsityReport } from '../ml/sparsity';
-import { Trainer, type EpochMetrics, type TrainerCheckpoint } from '../ml/trainer';
+import { sparsityReport } from '../ml/sparsity';
+import { Trainer, type EpochMetrics, type TrainerCheckpoint, type TrainingData } from '../ml/trainer';
 import { Rng } from '../random';
 import { batchStatisticsLayer, type TrainingRequest } from '../schemas/training-request.schema';
-import type { EvaluationResult } from '../schemas/evaluation.schema';
-import { evaluateModel } from './evaluate-model';
+import { evaluateModel, type ModelEvaluationInput } from './evaluate-model';
+import type { RunSummary } from './run-summary';
 import { specWarnings } from './spec-warnings';
 import { targetWarnings, unknownClassesMessage, type TargetFacts } from './trainable';
 
@@ -32,37 +32,17 @@ export interface TrainingHooks {
   split?: Split;
 }
 
-export interface EvaluationMetrics {
-  loss: number;
-  /** Per-row loss standard deviation / √rows (with at least 2 rows). */
-  lossStdError?: number;
-  accuracy?: number;
-  mae?: number;
-}
-
-export interface TrainingOutcome {
+/** The run's outcome: its summary (run-summary.ts), and what the job needs to save and diagnose it. */
+export interface TrainingOutcome extends RunSummary {
   status: 'completed' | 'stopped';
-  seed: number;
   preprocessing: Preprocessing;
   metrics: EpochMetrics[];
   frozen: FrozenModel;
-  sparsity: SparsityReport;
-  warnings: string[];
-  /** The best epoch by the early-stopping monitor (only with early stopping). */
-  bestEpoch?: number;
-  /** The epoch at which early stopping ended the run before `epochs`. */
-  stoppedEpoch?: number;
-  /** Whether the served weights are the best epoch's rather than the last's. */
-  restoredBestWeights: boolean;
-  /** The held-out test rows, evaluated once with the final weights (with testSplit > 0). */
-  testMetrics?: EvaluationMetrics;
   /** The loss of a predictor that ignores the inputs, to judge how high the training loss is. */
   baselineLoss: number;
   rows: { train: number; validation: number; test: number };
   /** The target column over the rows with a target, for the diagnosis (does it look continuous?). */
   target: TargetFacts;
-  /** The kept model's metrics, calibration, threshold and importance (a completed run only). */
-  evaluation?: EvaluationResult;
 }
 
 /** A seed for requests that leave it out, recorded with the model so the run can be repeated. */
@@ -117,14 +97,7 @@ export async function trainFromRequest(
   const targetProfile = profileColumn(columnInfo(table, request.target)!.type, columnValues(table, request.target));
   const rng = new Rng(seed);
   const split = hooks.split ?? splitRows(request, table, rows, rng);
-  const batchStatistics = batchStatisticsLayer(request.model.hidden);
-  if (batchStatistics && split.train.length < 2) {
-    throw invalid(
-      'INVALID_TRAINING_REQUEST',
-      `${batchStatistics} needs at least 2 training rows, and the split left ${split.train.length} ` +
-        `(the variance of one row is 0); use more rows, a split of 0, or "layer" normalization`,
-    );
-  }
+  checkTrainingRows(request, split);
   const preprocessing = fitPreprocessing(
     table,
     request.target,
@@ -132,17 +105,50 @@ export async function trainFromRequest(
     split.train.map((p) => rows[p]),
     request.features.drop,
   );
-  const classes = preprocessing.target.task === 'classification' ? preprocessing.target.classes.length : 1;
-  if (classes > 4096) {
-    throw invalid('INVALID_TRAINING_REQUEST', `target "${request.target}" has more than 4096 classes`);
-  }
+  checkClassCount(request, preprocessing);
   const y = encodeTargets(preprocessing, table, rows);
   const x = encodeFeatures(preprocessing, table, rows);
+  return runTraining(request, seed, hooks, rng, {
+    preprocessing,
+    y,
+    split,
+    targetProfile,
+    data: { x },
+    heldOut: async () => ({ x, y, validation: split.validation, test: split.test }),
+  });
+}
+
+/** What a run trains on, however it was read: in memory (trainFromRequest) or in chunks (train-from-chunks.ts). */
+export interface PreparedRun {
+  preprocessing: Preprocessing;
+  /** Every row's encoded target, by position (into the rows with a target). */
+  y: Float32Array;
+  split: Split;
+  targetProfile: ColumnProfile;
+  /** The encoded features: all in `x`, or a chunk at a time (then `x` is empty). */
+  data: Pick<TrainingData, 'x' | 'chunks'>;
+  /** The validation and test rows' encoded features and targets, for the evaluation of the kept model. */
+  heldOut(trainer: Trainer): Promise<Pick<ModelEvaluationInput, 'x' | 'y' | 'validation' | 'test'>>;
+}
+
+/**
+ * The run itself once the data is prepared: train with the service's loop, freeze, evaluate.
+ * The trainer's seed is the next draw of `rng`, the stream the split was drawn from.
+ */
+export async function runTraining(
+  request: TrainingRequest,
+  seed: number,
+  hooks: TrainingHooks,
+  rng: Rng,
+  prepared: PreparedRun,
+): Promise<TrainingOutcome> {
+  const { preprocessing, y, split, targetProfile } = prepared;
+  const classes = preprocessing.target.task === 'classification' ? preprocessing.target.classes.length : 1;
   const classWeights = resolveClassWeights(request, preprocessing, y, split.train);
   const trainer = new Trainer(
     {
       task: request.task,
-      x,
+      ...prepared.data,
       y,
       inputSize: preprocessing.inputSize,
       outputSize: classes,
@@ -182,17 +188,14 @@ export async function trainFromRequest(
     }
     const restoredBestWeights = status === 'completed' && trainer.restoreBestWeights();
     // The served weights' own batch-norm statistics, not the running averages of earlier ones.
-    if (status === 'completed') trainer.recomputeBatchStatistics();
+    if (status === 'completed') await trainer.recomputeBatchStatistics();
     const frozen = trainer.network.freeze();
     const evaluation =
       status === 'completed'
         ? evaluateModel({
             frozen,
             preprocessing,
-            x,
-            y,
-            validation: split.validation,
-            test: split.test,
+            ...(await prepared.heldOut(trainer)),
             options: request.evaluation,
             seed,
           })
@@ -212,7 +215,7 @@ export async function trainFromRequest(
       bestEpoch: trainer.bestEpoch,
       stoppedEpoch: trainer.stoppedEpoch,
       restoredBestWeights,
-      testMetrics: split.test.length > 0 ? trainer.evaluate(split.test) : undefined,
+      testMetrics: split.test.length > 0 ? await trainer.evaluateRows(split.test) : undefined,
       baselineLoss: baselineLoss(request.task, y, split.train, classes, classWeights),
       rows: { train: split.train.length, validation: split.validation.length, test: split.test.length },
       target: {
@@ -224,6 +227,25 @@ export async function trainFromRequest(
     };
   } finally {
     trainer.dispose();
+  }
+}
+
+/** Batch statistics need 2 training rows at least. */
+export function checkTrainingRows(request: TrainingRequest, split: Split): void {
+  const batchStatistics = batchStatisticsLayer(request.model.hidden);
+  if (batchStatistics && split.train.length < 2) {
+    throw invalid(
+      'INVALID_TRAINING_REQUEST',
+      `${batchStatistics} needs at least 2 training rows, and the split left ${split.train.length} ` +
+        `(the variance of one row is 0); use more rows, a split of 0, or "layer" normalization`,
+    );
+  }
+}
+
+/** At most 4096 classes (checked before the targets are encoded). */
+export function checkClassCount(request: TrainingRequest, preprocessing: Preprocessing): void {
+  if (preprocessing.target.task === 'classification' && preprocessing.target.classes.length > 4096) {
+    throw invalid('INVALID_TRAINING_REQUEST', `target "${request.target}" has more than 4096 classes`);
   }
 }
 

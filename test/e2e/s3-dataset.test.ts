@@ -50,11 +50,7 @@ describe('datasets in S3: upload → train → predict', () => {
       new ListObjectsV2Command({ Bucket: bucket, Prefix: `${svc.config.redisPrefix}/datasets/${upload.body.id}/` }),
     );
     assert.deepEqual((objects.Contents ?? []).map((o) => o.Key!.split('/').pop()).sort(), ['chunk-0', 'dataset.json']);
-    assert.deepEqual(
-      await svc.app.services.redis.keys(`${svc.config.redisPrefix}:dataset*`),
-      [],
-      'nothing of it in Redis',
-    );
+    assert.deepEqual(await svc.app.redis.keys(`${svc.config.redisPrefix}:dataset*`), [], 'nothing of it in Redis');
     assert.equal((await svc.http.get('/v1/datasets')).body.total, 1);
 
     const queued = await svc.http.post('/v1/training-jobs').send({

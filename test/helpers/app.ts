@@ -54,7 +54,7 @@ export async function startService(
     worker,
     events,
     async waitForJob(jobId, timeoutMs = 120_000) {
-      const job = await app.services.queue.getJob(jobId);
+      const job = await app.trainingQueue.getJob(jobId);
       if (!job) throw new Error(`no job ${jobId}`);
       return job.waitUntilFinished(events, timeoutMs);
     },

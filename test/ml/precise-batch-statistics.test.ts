@@ -104,7 +104,7 @@ describe('batch statistics recomputed for the final weights', () => {
         const secondBefore = Array.from(second.movingVariance.dataSync());
         const startWeight = first.startWeight.dataSync()[0];
         const rng = t.checkpoint().rng;
-        t.recomputeBatchStatistics();
+        await t.recomputeBatchStatistics();
         const expected = byHand(t);
         const mean = first.movingMean.dataSync();
         const variance = first.movingVariance.dataSync();
@@ -140,9 +140,9 @@ describe('batch statistics recomputed for the final weights', () => {
     const t = trainer('batch', 0.3);
     try {
       while (!t.done) await t.runEpoch();
-      t.recomputeBatchStatistics();
+      await t.recomputeBatchStatistics();
       const once = t.network.getWeights();
-      t.recomputeBatchStatistics();
+      await t.recomputeBatchStatistics();
       const twice = t.network.getWeights();
       for (const name of Object.keys(once)) assert.deepEqual(twice[name], once[name], name);
     } finally {
@@ -155,7 +155,7 @@ describe('batch statistics recomputed for the final weights', () => {
     try {
       await t.runEpoch();
       const before = t.network.getWeights();
-      t.recomputeBatchStatistics();
+      await t.recomputeBatchStatistics();
       const after = t.network.getWeights();
       for (const name of Object.keys(before)) assert.deepEqual(after[name], before[name], name);
     } finally {

@@ -43,7 +43,7 @@ describe('cancellation and graceful shutdown', () => {
     const res = await svc.http.delete(`/v1/training-jobs/${jobId}`);
     assert.equal(res.status, 202);
     assert.deepEqual(res.body, { jobId, state: 'cancelled' });
-    assert.equal(await svc.app.services.queue.getJob(jobId), undefined, 'removed from the queue');
+    assert.equal(await svc.app.trainingQueue.getJob(jobId), undefined, 'removed from the queue');
     const job = await svc.http.get(`/v1/training-jobs/${jobId}`);
     assert.equal(job.status, 200);
     assert.equal(job.body.state, 'cancelled');
@@ -67,10 +67,10 @@ describe('cancellation and graceful shutdown', () => {
     );
     assert.equal(job.body.modelId, undefined);
     assert.equal(job.body.attempts, 1, 'a cancellation is not retried');
+    // The job has finished (cancelled): a second DELETE removes it.
     const again = await svc.http.delete(`/v1/training-jobs/${jobId}`);
-    assert.equal(again.status, 409);
-    assert.equal(again.body.error.code, 'JOB_FINISHED');
-    assert.match(again.body.error.message, /already finished \(cancelled\)/);
+    assert.equal(again.status, 204);
+    assert.equal((await svc.http.get(`/v1/training-jobs/${jobId}`)).status, 404);
     await Promise.all(workers.splice(0).map(stopWorkerProcess));
   });
 
@@ -83,7 +83,7 @@ describe('cancellation and graceful shutdown', () => {
     assert.equal(await worker.exited, 0, worker.output());
     const took = Date.now() - signalled;
     assert.ok(took < 5_000, `the worker took ${took} ms to stop with a 1 s grace period`);
-    const waiting = await svc.app.services.queue.getJob(jobId);
+    const waiting = await svc.app.trainingQueue.getJob(jobId);
     assert.equal(await waiting!.getState(), 'waiting', 'handed back, not failed and not stalled');
 
     spawnWorker();

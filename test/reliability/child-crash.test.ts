@@ -30,7 +30,7 @@ describe('a training process that dies', () => {
   }
 
   async function progressOf(jobId: string): Promise<number> {
-    const job = await svc.app.services.queue.getJob(jobId);
+    const job = await svc.app.trainingQueue.getJob(jobId);
     return (job?.progress as { epoch?: number } | undefined)?.epoch ?? 0;
   }
 
@@ -99,10 +99,10 @@ describe('a training process that dies', () => {
     const killed = new Set<number>();
     for (let kill = 0; kill < 2; kill++) await killTrainer(jobId, killed);
     await waitUntil(
-      async () => (await svc.app.services.queue.getJob(jobId))?.failedReason?.includes('in a row') ?? false,
+      async () => (await svc.app.trainingQueue.getJob(jobId))?.failedReason?.includes('in a row') ?? false,
       'the job to fail as a crash loop',
     ).catch(async (error: unknown) => {
-      const job = await svc.app.services.queue.getJob(jobId);
+      const job = await svc.app.trainingQueue.getJob(jobId);
       throw new Error(
         `${error instanceof Error ? error.message : String(error)}: ${await job?.getState()} ${job?.failedReason} ${worker.output().slice(-3000)}`,
       );
@@ -110,6 +110,6 @@ describe('a training process that dies', () => {
     const job = await svc.http.get(`/v1/training-jobs/${jobId}`);
     assert.equal(job.body.state, 'failed');
     assert.match(JSON.stringify(job.body.error), /died 2 times in a row at epoch 0.*SIGKILL.*memory/);
-    assert.equal((await svc.app.services.queue.getJobCounts('active')).active, 0, 'no job left active');
+    assert.equal((await svc.app.trainingQueue.getJobCounts('active')).active, 0, 'no job left active');
   });
 });

@@ -99,7 +99,7 @@ describe('cross-validation folds across worker processes', () => {
     assert.equal(cv.summary.accuracy.folds, 5);
     assert.equal(cv.outOfFold.rows, 160);
 
-    const records = await readFoldRecords(svc.app.services.redis, svc.config.redisPrefix, job.jobId);
+    const records = await readFoldRecords(svc.app.redis, svc.config.redisPrefix, job.jobId);
     assert.deepEqual([...records.keys()].sort(), [1, 2, 3, 4, 5]);
     const pids = new Set([...records.values()].map((r) => r.ranBy.workerPid));
     assert.deepEqual(
@@ -139,7 +139,7 @@ describe('cross-validation folds across worker processes', () => {
     const job = await waitFor(jobId);
     assert.equal(job.state, 'completed', job.error);
     assert.deepEqual(job.crossValidation, reference, 'no fold lost or counted twice');
-    const records = await readFoldRecords(svc.app.services.redis, svc.config.redisPrefix, jobId);
+    const records = await readFoldRecords(svc.app.redis, svc.config.redisPrefix, jobId);
     assert.deepEqual([...records.keys()].sort(), [1, 2, 3, 4, 5]);
     const fold = Number(foldId.slice(foldId.lastIndexOf('fold') + 4));
     assert.notEqual(
@@ -149,9 +149,9 @@ describe('cross-validation folds across worker processes', () => {
     );
     // Every fold's epochs once each, in order: the killed fold continued from its checkpoint.
     for (let f = 0; f < 5; f++) {
-      const epochs = (
-        await svc.app.services.redis.lrange(metricsKey(svc.config.redisPrefix, foldJobId(jobId, f)), 0, -1)
-      ).map((raw) => (JSON.parse(raw) as { epoch: number }).epoch);
+      const epochs = (await svc.app.redis.lrange(metricsKey(svc.config.redisPrefix, foldJobId(jobId, f)), 0, -1)).map(
+        (raw) => (JSON.parse(raw) as { epoch: number }).epoch,
+      );
       assert.deepEqual(
         epochs,
         Array.from({ length: job.crossValidation.perFold[f].epochsRun }, (_, i) => i + 1),
@@ -177,7 +177,7 @@ describe('cross-validation folds across worker processes', () => {
       const job = (await svc.http.get(`/v1/training-jobs/${jobId}`)).body;
       states = await Promise.all(
         Array.from({ length: 5 }, async (_, f) => {
-          const fold = await svc.app.services.queue.getJob(foldJobId(jobId, f));
+          const fold = await svc.app.trainingQueue.getJob(foldJobId(jobId, f));
           return fold ? `${await fold.getState()}:${fold.failedReason ?? ''}` : undefined;
         }),
       );
@@ -191,7 +191,7 @@ describe('cross-validation folds across worker processes', () => {
       states.some((s) => s === undefined),
       `waiting folds were removed: ${JSON.stringify(states)}`,
     );
-    const records = await readFoldRecords(svc.app.services.redis, svc.config.redisPrefix, jobId);
+    const records = await readFoldRecords(svc.app.redis, svc.config.redisPrefix, jobId);
     assert.equal(records.size, 0, 'no fold of 400 epochs finished');
   });
 });

@@ -47,7 +47,7 @@ describe('an upload cut short by SIGKILL of the API', () => {
       LOG_LEVEL: 'info',
     });
     await api.ready;
-    const redis = svc.app.services.redis;
+    const redis = svc.app.redis;
     const chunkKeys = () => redis.keys(`${svc.config.redisPrefix}:dataset:*:chunk:*`);
 
     // A chunked upload that is never finished: the header and 5,000 rows, then silence.

@@ -60,7 +60,7 @@ describe('a frozen worker writes nothing more', () => {
     const frozen = [first.child.pid!, ...first.sandboxPids()];
     assert.ok(frozen.length >= 2, 'the worker trains in a sandboxed child process');
     for (const pid of frozen) process.kill(pid, 'SIGSTOP');
-    const frozenAt = ((await svc.app.services.queue.getJob(jobId))!.progress as { epoch: number }).epoch;
+    const frozenAt = ((await svc.app.trainingQueue.getJob(jobId))!.progress as { epoch: number }).epoch;
     try {
       // Only the second worker can make progress now: it took the job over once the lock lapsed.
       await svc.waitForEpoch(jobId, frozenAt + 2);

@@ -61,7 +61,7 @@ async function startOutageService(redisUrl: string): Promise<OutageService> {
     worker,
     events,
     async waitForJob(jobId) {
-      const job = await app.services.queue.getJob(jobId);
+      const job = await app.trainingQueue.getJob(jobId);
       if (!job) throw new Error(`no job ${jobId}`);
       return job.waitUntilFinished(events, 60_000);
     },

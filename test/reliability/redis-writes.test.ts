@@ -70,7 +70,7 @@ describe('an upload answered 503 during a Redis freeze stores nothing', () => {
     assert.equal(upload.body.error.code, 'REDIS_UNAVAILABLE');
     // Redis answers one connection's commands in order: once this PING on the API's own connection
     // is answered, the upload's write (sent before it) has run or been refused.
-    assert.equal(await app.services.redis.ping(), 'PONG');
+    assert.equal(await app.redis.ping(), 'PONG');
     const keys = await datasetKeys(probe, config.redisPrefix);
     assert.deepEqual(
       keys,
@@ -138,7 +138,7 @@ describe('a full Redis answers 507 STORAGE_FULL and stores nothing partial', () 
     // Nothing of the refused upload or job is stored.
     const keys = (await datasetKeys(probe, config.redisPrefix)).sort();
     assert.deepEqual(keys, accepted.map((id) => `${config.redisPrefix}:dataset:${id}`).sort());
-    const counts = await app.services.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
+    const counts = await app.trainingQueue.getJobCounts('waiting', 'active', 'delayed', 'prioritized');
     assert.deepEqual(Object.values(counts), [0, 0, 0, 0], JSON.stringify(counts));
 
     const metrics = await http.get('/metrics');

@@ -29,7 +29,7 @@ describe('job retention', () => {
     assert.equal((await svc.http.get(`/v1/training-jobs/${first.jobId}`)).status, 404, 'the older job is gone');
     assert.equal((await svc.http.get(`/v1/training-jobs/${second.jobId}`)).status, 200, 'the newest job is kept');
     assert.equal((await svc.http.get(`/v1/models/${first.modelId}`)).status, 200, 'models outlive their jobs');
-    const job = await svc.app.services.queue.getJob(second.jobId);
+    const job = await svc.app.trainingQueue.getJob(second.jobId);
     assert.deepEqual(job!.opts.removeOnComplete, { age: svc.config.jobKeepSeconds, count: 1 });
     assert.deepEqual(job!.opts.removeOnFail, { age: svc.config.jobKeepSeconds });
   });

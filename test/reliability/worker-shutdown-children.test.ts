@@ -67,7 +67,7 @@ describe('graceful shutdown signals only the training children', () => {
       assert.equal(report.bystanderExit, null, `the bystander was stopped (${report.bystanderExit})`);
       assert.equal(report.bystanderRunning, true);
       assert.deepEqual(report.otherChildren, [], 'the trainer has exited once the worker is closed');
-      const job = await svc.app.services.queue.getJob(jobId);
+      const job = await svc.app.trainingQueue.getJob(jobId);
       assert.equal(await job!.getState(), 'waiting', 'the trainer handed its job back to the queue');
     } finally {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');

@@ -26,7 +26,7 @@ describe('a waiting job cancelled by DELETE', () => {
     jobId = queued.body.jobId;
     const cancelled = await svc.http.delete(`/v1/training-jobs/${jobId}`);
     assert.deepEqual([cancelled.status, cancelled.body], [202, { jobId, state: 'cancelled' }]);
-    assert.equal(await svc.app.services.queue.getJob(jobId), undefined, 'removed from the queue');
+    assert.equal(await svc.app.trainingQueue.getJob(jobId), undefined, 'removed from the queue');
   });
   after(async () => {
     await svc.close();

@@ -217,7 +217,6 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}/report`)), 200);
     await expect(authed(http().get('/v1/training-jobs/nope/report')), 404);
 
-    await expect(authed(http().delete(`/v1/training-jobs/${ids.jobId}`)), 409);
     await expect(authed(http().delete('/v1/training-jobs/nope')), 404);
     const other = await expect(
       authed(http().post('/v1/training-jobs')).send({ ...request, training: { epochs: 50 } }),
@@ -318,6 +317,22 @@ describe('contract: every response matches the served /openapi.json', () => {
     await expect(authed(http().delete(`/v1/models/${ids.modelId}`)), 409);
     await expect(authed(http().delete(`/v1/models/${ids.spareModelId}`)), 204);
     await expect(authed(http().delete(`/v1/models/${ids.spareModelId}`)), 404);
+  });
+
+  test('training jobs: list, delete a finished one', async () => {
+    await expect(authed(http().get('/v1/training-jobs')), 200);
+    const listed = await expect(
+      authed(http().get(`/v1/training-jobs?state=completed&datasetId=${ids.datasetId}&limit=2`)),
+      200,
+    );
+    assert.ok(listed.body.total >= 2, JSON.stringify(listed.body));
+    await expect(authed(http().get('/v1/training-jobs?state=cancelled&offset=1')), 200);
+    await expect(authed(http().get('/v1/training-jobs?state=running')), 400);
+    // A completed job: DELETE removes it; its model stays (an alias still points to it).
+    await expect(authed(http().delete(`/v1/training-jobs/${ids.jobId}`)), 204);
+    await expect(authed(http().get(`/v1/training-jobs/${ids.jobId}`)), 404);
+    await expect(authed(http().delete(`/v1/training-jobs/${ids.jobId}`)), 404);
+    await expect(authed(http().get(`/v1/models/${ids.modelId}`)), 200);
   });
 
   test('open inference protocol (/v2)', async () => {

@@ -88,7 +88,7 @@ describe('dataset routes', () => {
     const next = await svc.http.get('/v1/datasets?limit=2&offset=1');
     assert.equal(next.body.datasets[0].id, first.body.id);
 
-    const redis = svc.app.services.redis;
+    const redis = svc.app.redis;
     const chunkKeys = () => redis.keys(`${svc.config.redisPrefix}:dataset:${first.body.id}:chunk:*`);
     assert.equal((await chunkKeys()).length, 3, '2500 rows in chunks of 1024');
     assert.equal((await svc.http.delete(`/v1/datasets/${first.body.id}`)).status, 204);

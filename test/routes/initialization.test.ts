@@ -37,7 +37,7 @@ describe('initialization through the HTTP API', () => {
     const job = await svc.http.get(`/v1/training-jobs/${queued.body.jobId}`);
     assert.equal(job.body.state, 'completed');
     const described = await svc.http.get(`/v1/models/${job.body.modelId}`);
-    const stored = await svc.app.services.models.load(job.body.modelId);
+    const stored = await svc.app.models.load(job.body.modelId);
     const dense = stored.frozen.ops.filter((op): op is Extract<FrozenOp, { op: 'dense' }> => op.op === 'dense');
     return { spec: described.body.spec, dense };
   };

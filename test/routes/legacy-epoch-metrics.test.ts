@@ -61,7 +61,7 @@ describe('epoch metrics stored by older versions', () => {
     assert.equal(queued.status, 202, JSON.stringify(queued.body));
     jobId = queued.body.jobId;
     // No worker: the job waits, and its metrics list is what an old worker left behind.
-    await svc.app.services.redis.rpush(
+    await svc.app.redis.rpush(
       metricsKey(svc.config.redisPrefix, jobId),
       JSON.stringify(legacy(1)),
       JSON.stringify(legacy(2)),
@@ -120,7 +120,7 @@ describe('epoch metrics stored by older versions', () => {
   });
 
   test('a checkpoint and a model meta written by an older version read back upgraded', async () => {
-    const redis = svc.app.services.redis;
+    const redis = svc.app.redis;
     const checkpoints = new CheckpointStore(redis, svc.config.redisPrefix);
     const old = {
       trainer: {
@@ -157,8 +157,8 @@ describe('epoch metrics stored by older versions', () => {
       output: 'identity',
       ops: [{ op: 'dense', inputSize: 1, units: 1, kernel: Float32Array.of(1), bias: Float32Array.of(0) }],
     };
-    await svc.app.services.models.save(meta as unknown as ModelMeta, frozen);
-    const read: ModelMeta = await svc.app.services.models.meta(id);
+    await svc.app.models.save(meta as unknown as ModelMeta, frozen);
+    const read: ModelMeta = await svc.app.models.meta(id);
     assert.equal(read.finalMetrics.trainingModeLoss, legacy(2).loss);
     const res = await svc.http.get(`/v1/models/${id}`);
     assert.equal(res.status, 200, JSON.stringify(res.body));

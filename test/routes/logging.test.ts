@@ -52,7 +52,7 @@ describe('structured logs', () => {
     await svc.http.get(`/v1/training-jobs/${res.body.jobId}`).set('x-request-id', 'poll-1');
     const done = logs.lines.find((l) => l.reqId === 'poll-1' && l.msg === 'request completed');
     assert.equal(done?.jobId, res.body.jobId);
-    await svc.app.services.queue.remove(res.body.jobId);
+    await svc.app.trainingQueue.remove(res.body.jobId);
   });
 
   test('secrets are never written: headers, query strings, apiKey-like fields', async () => {

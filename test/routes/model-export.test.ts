@@ -201,7 +201,7 @@ describe('model export (TensorFlow.js LayersModel)', () => {
   });
 
   test('a batch norm that could not be folded becomes a BatchNormalization layer; cosine is a 422', async () => {
-    const { models } = svc.app.services;
+    const { models } = svc.app;
     const source = (await models.list(0, 10)).find((m) => m.task === 'classification')!;
     const stored = await models.load(source.id);
     const ops = stored.frozen.ops;

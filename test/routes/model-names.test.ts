@@ -35,7 +35,7 @@ describe('named models: versions, aliases, deletion across replicas', () => {
     a = await buildApp(config);
     b = await buildApp(config);
     await Promise.all([a.ready(), b.ready()]);
-    await Promise.all([a.services.modelEvents.ready(), b.services.modelEvents.ready()]);
+    await Promise.all([a.modelEvents.ready(), b.modelEvents.ready()]);
     httpA = supertest(a.server);
     httpB = supertest(b.server);
     const spec = { target: 'label', task: 'classification' as const, training: { epochs: 3 } };
@@ -45,8 +45,8 @@ describe('named models: versions, aliases, deletion across replicas', () => {
       model: { hidden: [{ units: 5 }] },
       training: { epochs: 3, seed: 2 },
     });
-    await a.services.models.save(v1.meta, v1.frozen);
-    await a.services.models.save(v2.meta, v2.frozen);
+    await a.models.save(v1.meta, v1.frozen);
+    await a.models.save(v2.meta, v2.frozen);
   });
   after(async () => {
     await Promise.all([a.close(), b.close()]);
@@ -104,7 +104,7 @@ describe('named models: versions, aliases, deletion across replicas', () => {
     const moved = await httpA.put('/v1/model-names/churn/aliases/production').send({ version: 1 });
     assert.equal(moved.status, 200, moved.text);
     assert.deepEqual(moved.body, { name: 'churn', alias: 'production', version: 1, modelId: v1.meta.id });
-    assert.ok(a.services.modelCache.has(v1.meta.id), 'the model is warmed before the alias moves');
+    assert.ok(a.modelCache.has(v1.meta.id), 'the model is warmed before the alias moves');
     for (const http of [httpA, httpB]) {
       const res = await predict(http, 'churn@production');
       assert.equal(res.status, 200);
@@ -149,7 +149,7 @@ describe('named models: versions, aliases, deletion across replicas', () => {
 
   test('a model an alias points to cannot be deleted; once deleted, no replica serves it', async () => {
     // Both replicas hold v1 (it answered on both above).
-    assert.ok(a.services.modelCache.has(v1.meta.id) && b.services.modelCache.has(v1.meta.id));
+    assert.ok(a.modelCache.has(v1.meta.id) && b.modelCache.has(v1.meta.id));
     const refused = await httpA.delete(`/v1/models/${v1.meta.id}`);
     assert.equal(refused.status, 409);
     assert.equal(refused.body.error.code, 'MODEL_IN_USE');
@@ -161,7 +161,7 @@ describe('named models: versions, aliases, deletion across replicas', () => {
     assert.equal((await httpA.delete(`/v1/models/${v1.meta.id}`)).status, 404);
 
     // The other replica hears of it (pub/sub from the delete script) and drops its copy.
-    await until(() => !b.services.modelCache.has(v1.meta.id));
+    await until(() => !b.modelCache.has(v1.meta.id));
     assert.equal((await predict(httpB, v1.meta.id)).status, 404);
     assert.equal((await httpB.get(`/v1/models/${v1.meta.id}`)).status, 404);
     const name = await httpB.get('/v1/model-names/churn');
@@ -182,17 +182,17 @@ describe('named models: versions, aliases, deletion across replicas', () => {
 
   test('a deletion missed while disconnected is caught by the check after reconnecting; lost data is not a deletion', async () => {
     assert.equal((await predict(httpB, v2.meta.id)).status, 200);
-    assert.ok(b.services.modelCache.has(v2.meta.id));
+    assert.ok(b.modelCache.has(v2.meta.id));
     // The model's key goes without a deletion (a Redis that came back without its data): B keeps serving it.
-    await b.services.redis.del(modelKey(config.redisPrefix, v2.meta.id));
-    await b.services.modelEvents.revalidate();
-    assert.ok(b.services.modelCache.has(v2.meta.id));
+    await b.redis.del(modelKey(config.redisPrefix, v2.meta.id));
+    await b.modelEvents.revalidate();
+    assert.ok(b.modelCache.has(v2.meta.id));
     assert.equal((await predict(httpB, v2.meta.id)).status, 200);
     // A deletion whose message B missed: the delete script's mark, without the message.
-    await b.services.redis.set(modelDeletedKey(config.redisPrefix, v2.meta.id), new Date().toISOString());
-    assert.ok(b.services.modelCache.has(v2.meta.id));
-    await b.services.modelEvents.revalidate();
-    assert.ok(!b.services.modelCache.has(v2.meta.id));
+    await b.redis.set(modelDeletedKey(config.redisPrefix, v2.meta.id), new Date().toISOString());
+    assert.ok(b.modelCache.has(v2.meta.id));
+    await b.modelEvents.revalidate();
+    assert.ok(!b.modelCache.has(v2.meta.id));
     assert.equal((await predict(httpB, v2.meta.id)).status, 404);
   });
 });

@@ -74,10 +74,10 @@ describe('non-finite and out-of-range values', () => {
       .send({ datasetId, target: 'label', task: 'classification', training: { epochs: 1, seed: 2 } });
     await svc.waitForJob(queued.body.jobId);
     const key = metricsKey(svc.config.redisPrefix, queued.body.jobId);
-    const [first] = await svc.app.services.redis.lrange(key, 0, 0);
+    const [first] = await svc.app.redis.lrange(key, 0, 0);
     const epoch = JSON.parse(first) as Record<string, unknown>;
     // NaN and Infinity are written as null by JSON.stringify: an optional field, then a required one.
-    await svc.app.services.redis.rpush(
+    await svc.app.redis.rpush(
       key,
       JSON.stringify({ ...epoch, epoch: 2, valLoss: null, gap: null, valAccuracy: null }),
       JSON.stringify({ ...epoch, epoch: 3, trainLoss: null, kernelL2: null }),

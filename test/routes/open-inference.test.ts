@@ -44,8 +44,8 @@ describe('Open Inference Protocol (/v2)', () => {
     });
     const csv = 'x,y\n' + Array.from({ length: 60 }, (_, i) => `${i / 10},${(3 * i) / 10 + 1}`).join('\n');
     regression = await trainStoredModel(csv, { target: 'y', task: 'regression', training: { epochs: 3, seed: 1 } });
-    await app.services.models.save(model.meta, model.frozen);
-    await app.services.models.save(regression.meta, regression.frozen);
+    await app.models.save(model.meta, model.frozen);
+    await app.models.save(regression.meta, regression.frozen);
     await http.post('/v1/model-names/xor/versions').send({ modelId: model.meta.id }).expect(201);
     await http.put('/v1/model-names/xor/aliases/production').send({ version: 1 }).expect(200);
   });

@@ -90,7 +90,7 @@ describe('searches: creating, reading, cancelling', () => {
     const fresh = await svc.http.post('/v1/searches').send(body());
     assert.notEqual(fresh.body.searchId, first.body.searchId);
     // One coordinator job per search, under the search's id.
-    const coordinators = (await svc.app.services.redis.keys(`${svc.config.redisPrefix}:searches:*`)).filter((k) =>
+    const coordinators = (await svc.app.redis.keys(`${svc.config.redisPrefix}:searches:*`)).filter((k) =>
       /:searches:[0-9a-f-]{36}$/.test(k),
     );
     assert.deepEqual(

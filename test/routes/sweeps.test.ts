@@ -62,7 +62,7 @@ describe('sweeps: creating and reading', () => {
 
     // Each run is an ordinary training job with the combination applied (shorthands normalized)
     // and the sweep's one seed.
-    const run = await svc.app.services.queue.getJob(res.body.runs[7].jobId);
+    const run = await svc.app.trainingQueue.getJob(res.body.runs[7].jobId);
     assert.ok(run, 'the child is in the training queue');
     assert.equal(run.data.seed, 3);
     assert.equal(run.data.request.regularization.l2, 1e-3);
@@ -95,7 +95,7 @@ describe('sweeps: creating and reading', () => {
     });
     assert.equal(res.status, 202, JSON.stringify(res.body));
     const [off, on] = await Promise.all(
-      res.body.runs.map((r: { jobId: string }) => svc.app.services.queue.getJob(r.jobId)),
+      res.body.runs.map((r: { jobId: string }) => svc.app.trainingQueue.getJob(r.jobId)),
     );
     assert.equal(off!.data.request.training.earlyStopping, undefined);
     assert.deepEqual(on!.data.request.training.earlyStopping, {
@@ -111,7 +111,7 @@ describe('sweeps: creating and reading', () => {
       .post('/v1/sweeps')
       .send({ base: base(), grid: { 'training.earlyStopping.patience': [3] } });
     assert.equal(created.status, 202, JSON.stringify(created.body));
-    const child = await svc.app.services.queue.getJob(created.body.runs[0].jobId);
+    const child = await svc.app.trainingQueue.getJob(created.body.runs[0].jobId);
     assert.equal(child!.data.request.training.earlyStopping?.patience, 3);
   });
 

@@ -126,11 +126,11 @@ describe('warnings at submission: the target', () => {
   test('a dataset stored before column profiles: the profile is computed from the table, and kept', async () => {
     const datasetId = await upload(rareClassCsv(40, 2));
     const key = `${svc.config.redisPrefix}:dataset:${datasetId}`;
-    assert.equal(await svc.app.services.redis.hdel(key, 'profile:label'), 1, 'the profile was stored at upload');
+    assert.equal(await svc.app.redis.hdel(key, 'profile:label'), 1, 'the profile was stored at upload');
     const res = await svc.http.post('/v1/training-jobs').send(request(datasetId, 'label', 'classification'));
     assert.equal(res.status, 202);
     assert.match(res.body.warnings[0], /"rare" with 2 rows/);
-    assert.equal(await svc.app.services.redis.hexists(key, 'profile:label'), 1);
+    assert.equal(await svc.app.redis.hexists(key, 'profile:label'), 1);
   });
 
   test('more than 4096 classes is a 400 at submission', async () => {

@@ -35,7 +35,7 @@ describe('training job events (SSE)', () => {
     return res.body.jobId as string;
   };
   const eventsUrl = (jobId: string) => `${base}/v1/training-jobs/${jobId}/events`;
-  const openStreams = () => svc.app.services.metrics.sseClients.get().then((m) => m.values[0]?.value ?? 0);
+  const openStreams = () => svc.app.metrics.sseClients.get().then((m) => m.values[0]?.value ?? 0);
 
   before(async () => {
     // The worker is started by the first test, once its client listens.
@@ -51,8 +51,8 @@ describe('training job events (SSE)', () => {
   });
 
   test('a client that goes away leaves no listener and no connection behind', async () => {
-    const hub = svc.app.services.jobEvents;
-    const queueEvents = svc.app.services.queueEvents;
+    const hub = svc.app.jobEvents;
+    const queueEvents = svc.app.queueEvents;
     const listenersBefore = ['progress', 'completed', 'failed', 'active'].map((e) => queueEvents.listenerCount(e));
     const jobId = await queueJob(); // no worker yet: it waits
 
@@ -78,7 +78,7 @@ describe('training job events (SSE)', () => {
       svc.app.server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
     );
     assert.equal(connections, 0, 'the server holds no connection for the gone client');
-    await svc.app.services.queue.remove(jobId);
+    await svc.app.trainingQueue.remove(jobId);
   });
 
   test('a waiting job cancelled by DELETE ends the stream as cancelled', async () => {
@@ -128,7 +128,7 @@ describe('training job events (SSE)', () => {
     assert.equal('metrics' in end.data, false, 'the end event does not repeat the streamed metrics');
 
     // Live, not replayed at the end: the first epoch reached the client before the job finished.
-    const job = await svc.app.services.queue.getJob(jobId);
+    const job = await svc.app.trainingQueue.getJob(jobId);
     assert.ok(job?.finishedOn, 'the job has finished');
     assert.ok(
       epochs[0].receivedAt < job.finishedOn,
@@ -141,7 +141,7 @@ describe('training job events (SSE)', () => {
       view.body.metrics,
       epochs.map((e) => e.data),
     );
-    assert.equal(svc.app.services.jobEvents.subscriberCount(), 0);
+    assert.equal(svc.app.jobEvents.subscriberCount(), 0);
   });
 
   test('a late client gets every epoch and the end at once; Last-Event-ID resumes', async () => {
@@ -180,8 +180,8 @@ describe('training job events (SSE)', () => {
     assert.equal((await client.next())?.event, 'state');
     await replica.close();
     await client.ended;
-    assert.equal(replica.services.jobEvents.subscriberCount(), 0);
-    await svc.app.services.queue.remove(jobId);
+    assert.equal(replica.jobEvents.subscriberCount(), 0);
+    await svc.app.trainingQueue.remove(jobId);
   });
 
   test('an unknown job is a JSON 404, not a stream', async () => {

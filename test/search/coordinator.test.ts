@@ -24,8 +24,8 @@ describe('search coordinator', () => {
       .set('content-type', 'text/csv')
       .send(overfitCsv({ rows: 40, noiseFeatures: 2 }));
     datasetId = upload.body.id;
-    const store = new SearchStore(svc.app.services.redis, svc.config.redisPrefix, 3600);
-    deps = { store, jobs: trialJobs(svc.app.services.queue, svc.app.services.trainingJobs) };
+    const store = new SearchStore(svc.app.redis, svc.config.redisPrefix, 3600);
+    deps = { store, jobs: trialJobs(svc.app.trainingQueue, svc.app.trainingJobs) };
   });
   after(async () => {
     await svc.close();
@@ -46,7 +46,7 @@ describe('search coordinator', () => {
   }
 
   const jobsOf = async (searchId: string) =>
-    (await svc.app.services.queue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']))
+    (await svc.app.trainingQueue.getJobs(['waiting', 'active', 'completed', 'failed', 'delayed', 'prioritized']))
       .map((j) => j.id!)
       .filter((id) => id.startsWith(`${searchId}-`))
       .sort();
@@ -60,7 +60,7 @@ describe('search coordinator', () => {
       trials.map((t) => t.state),
       ['waiting', 'waiting'],
     );
-    const job = await svc.app.services.queue.getJob(`${id}-t1`);
+    const job = await svc.app.trainingQueue.getJob(`${id}-t1`);
     assert.equal(job!.data.seed, 3);
     assert.equal(job!.data.request.regularization.l2, trials[1].settings['regularization.l2']);
     await coordinate(deps, id);
@@ -71,7 +71,7 @@ describe('search coordinator', () => {
     const id = await newSearch({ maxTrials: 5, maxParallel: 2 });
     await coordinate(deps, id);
     // As if the coordinator had died after HSETNX and before adding the job.
-    await (await svc.app.services.queue.getJob(`${id}-t1`))!.remove();
+    await (await svc.app.trainingQueue.getJob(`${id}-t1`))!.remove();
     const [t0, t1] = await deps.store.trials(id);
     await deps.store.saveTrial(id, { ...t1, state: 'proposed' });
     await coordinate(deps, id);
@@ -103,11 +103,11 @@ describe('search coordinator', () => {
     await coordinate(deps, id);
     const [trial] = await deps.store.trials(id);
     const results = await Promise.all([
-      svc.app.services.trainingJobs.cancel(trial.jobId),
-      svc.app.services.trainingJobs.cancel(trial.jobId),
+      svc.app.trainingJobs.cancel(trial.jobId),
+      svc.app.trainingJobs.cancel(trial.jobId),
     ]);
     assert.deepEqual(results, ['cancelled', 'cancelled']);
-    assert.equal((await svc.app.services.trainingJobs.read(trial.jobId))?.kind, 'cancelled-waiting');
+    assert.equal((await svc.app.trainingJobs.read(trial.jobId))?.kind, 'cancelled-waiting');
   });
 
   test('past maxDurationSeconds: the waiting trials are cancelled and the search ends', async () => {

@@ -60,7 +60,7 @@ describe('random and TPE searches across worker processes', () => {
     });
 
   async function activeTrialJobs(id: string): Promise<string[]> {
-    const active = await svc.app.services.queue.getJobs(['active']);
+    const active = await svc.app.trainingQueue.getJobs(['active']);
     return active.map((j) => j.id!).filter((jobId) => jobId.startsWith(`${id}-`));
   }
 
@@ -95,7 +95,7 @@ describe('random and TPE searches across worker processes', () => {
       Array.from({ length: maxTrials }, (_, k) => k),
     );
     for (const t of done.trials) assert.equal(t.jobId, `${id}-t${t.trial}`);
-    const queued = await svc.app.services.queue.getJobs([
+    const queued = await svc.app.trainingQueue.getJobs([
       'completed',
       'failed',
       'active',

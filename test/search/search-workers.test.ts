@@ -88,7 +88,7 @@ describe('searches across worker processes', () => {
     const numbers = done.trials.map((t) => t.trial).sort((a, b) => a - b);
     assert.deepEqual(numbers, [0, 1, 2, 3, 4, 5]);
     for (const t of done.trials) assert.equal(t.jobId, `${id}-t${t.trial}`);
-    const queued = await svc.app.services.queue.getJobs([
+    const queued = await svc.app.trainingQueue.getJobs([
       'completed',
       'failed',
       'active',

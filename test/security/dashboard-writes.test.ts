@@ -42,7 +42,7 @@ describe('dashboard write routes', () => {
       if (Date.now() > deadline) throw new Error('Redis did not become ready');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await app.services.queue.add('train', { marker: true } as never, { jobId: 'keep-me' });
+    await app.trainingQueue.add('train', { marker: true } as never, { jobId: 'keep-me' });
     return { app, http: supertest(app.server), writes };
   }
 
@@ -67,7 +67,7 @@ describe('dashboard write routes', () => {
       assert.equal(res.body.error.code, 'DASHBOARD_READ_ONLY');
       assert.match(res.body.error.message, /ADMIN_API_KEYS/);
     }
-    assert.ok(await app.services.queue.getJob('keep-me'), 'the job survived every write');
+    assert.ok(await app.trainingQueue.getJob('keep-me'), 'the job survived every write');
     assert.equal((await http.get('/admin/queues/api/queues')).status, 200, 'reading stays open');
     const queues = (await http.get('/admin/queues/api/queues')).body as { queues: { readOnlyMode: boolean }[] };
     assert.equal(queues.queues[0].readOnlyMode, true, 'the UI shows the queue read-only');
@@ -95,13 +95,13 @@ describe('dashboard write routes', () => {
     assert.equal((await http.get('/admin/queues/api/queues').set('authorization', basic(ADMIN_KEY))).status, 200);
     const paused = await http.put(pause).set('authorization', basic(ADMIN_KEY)).send({});
     assert.ok(paused.status < 300, `${paused.status} ${paused.text}`);
-    assert.equal(await app.services.queue.isPaused(), true);
+    assert.equal(await app.trainingQueue.isPaused(), true);
     const resumed = await http
       .put('/admin/queues/api/queues/training/resume')
       .set('authorization', `Bearer ${ADMIN_KEY}`)
       .send({});
     assert.ok(resumed.status < 300);
-    assert.equal(await app.services.queue.isPaused(), false);
+    assert.equal(await app.trainingQueue.isPaused(), false);
     // An admin key is no API key for /v1.
     assert.equal((await http.get('/v1/models').set('authorization', `Bearer ${ADMIN_KEY}`)).status, 401);
   });

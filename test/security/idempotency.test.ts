@@ -17,7 +17,7 @@ describe('Idempotency-Key', () => {
     return req.send(body);
   };
   const jobCount = async () => {
-    const counts = await svc.app.services.queue.getJobCounts(
+    const counts = await svc.app.trainingQueue.getJobCounts(
       'waiting',
       'active',
       'completed',
@@ -77,7 +77,7 @@ describe('Idempotency-Key', () => {
     const ids = new Set(answers.map((res) => res.body.jobId));
     assert.equal(ids.size, 1, `job ids: ${[...ids].join(', ')}`);
     assert.equal(await jobCount(), before + 1);
-    const job = await svc.app.services.queue.getJob([...ids][0]);
+    const job = await svc.app.trainingQueue.getJob([...ids][0]);
     assert.ok(job, 'the job exists');
   });
 
@@ -100,7 +100,7 @@ describe('Idempotency-Key', () => {
 
   test('stored under the app prefix, hashed, with the configured TTL', async () => {
     await submit('order-ttl');
-    const redis = svc.app.services.redis;
+    const redis = svc.app.redis;
     const keys = await redis.keys(`${svc.config.redisPrefix}:idempotency:*`);
     assert.ok(keys.length >= 1);
     assert.ok(

@@ -15,8 +15,8 @@ async function main(): Promise<void> {
     (globalThis as unknown as { gc: () => void }).gc();
     process.send?.({
       rss: process.memoryUsage().rss,
-      cached: app.services.modelCache.size,
-      bytes: app.services.modelCache.bytes,
+      cached: app.modelCache.size,
+      bytes: app.modelCache.bytes,
     });
   });
   process.on('disconnect', () => void app.close().then(() => process.exit(0)));

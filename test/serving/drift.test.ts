@@ -25,7 +25,7 @@ describe('input drift at predict', () => {
       task: 'classification',
       training: { epochs: 2, seed: 1 },
     });
-    await app.services.models.save(model.meta, model.frozen);
+    await app.models.save(model.meta, model.frozen);
   });
   after(async () => {
     await app.close();

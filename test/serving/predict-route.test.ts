@@ -33,7 +33,7 @@ describe('POST /v1/models/:id/predict through the serving path', () => {
       },
       training: { epochs: 3, batchSize: 32, seed: 4 },
     });
-    await service.app.services.models.save(model.meta, model.frozen);
+    await service.app.models.save(model.meta, model.frozen);
   });
   after(() => service.close());
 

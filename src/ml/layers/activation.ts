@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Activation as ActivationName } from '../../schemas/training-request.schema';
+import type { Activation as ActivationName } from '../spec';
 import { activate } from '../activations';
 import type { FrozenOp } from '../frozen-model';
 import type { Buffer, Layer, LayerPass, Param } from './layer';
