@@ -1,14 +1,16 @@
-import { UnrecoverableError, WaitingError, type SandboxedJob } from 'bullmq';
+import { hostname } from 'node:os';
+import { Queue, UnrecoverableError, WaitingChildrenError, WaitingError, type SandboxedJob } from 'bullmq';
 import { loadConfig } from '../src/config';
 import { AppError } from '../src/errors';
 import { initBackend } from '../src/ml/backend';
 import { CheckpointStore, type JobCheckpoint } from '../src/store/checkpoint-store';
 import { createDatasetStore } from '../src/store/dataset-store-factory';
 import { newModelId } from '../src/store/model-store';
-import { createRedis } from '../src/store/redis';
+import { bullmqConnection, createRedis } from '../src/store/redis';
 import { FencedJobState, jobResultKey, LostJobLockError } from '../src/training-jobs/fenced-job-state';
+import type { CrossValidationResult } from '../src/schemas/evaluation.schema';
 import { diagnose } from '../src/training/diagnosis';
-import { crossValidate } from '../src/training/cross-validate';
+import { combineFolds, foldOutcome, foldRequest, foldSplit, planFolds } from '../src/training/cross-validate';
 import { runSummarySchema } from '../src/training/run-summary';
 import { trainFromChunks } from '../src/training/train-from-chunks';
 import { trainFromRequest, type TrainingHooks } from '../src/training/train-from-request';
@@ -16,12 +18,15 @@ import {
   CANCELLED_REASON,
   trainingJobDataSchema,
   trainingJobResultSchema,
+  type FoldJobResult,
   type JobTimings,
   type TrainingJobData,
   type TrainingJobResult,
   type TrainingSummary,
 } from '../src/training-jobs/contract';
-import { cancelKey, metricsKey } from '../src/training-jobs/keys';
+import { readFoldRecords, type FoldRecord } from '../src/training-jobs/fold-records';
+import { cancelKey, foldsKey, metricsKey } from '../src/training-jobs/keys';
+import { enqueueFolds, TRAINING_QUEUE } from './training-queue';
 
 /** How often a running job looks for its cancel flag in Redis, at most (ms). */
 const CANCEL_CHECK_MS = 100;
@@ -56,6 +61,15 @@ redis.on('error', (error) => {
 redis.on('ready', () => (redisDown = false));
 const datasets = createDatasetStore(config, redis);
 const checkpoints = new CheckpointStore(redis, config.redisPrefix, config.jobKeepSeconds);
+// The training queue, to add a cross-validated job's folds as its children; made at the first.
+let foldQueue: Queue<TrainingJobData, TrainingJobResult> | undefined;
+function trainingQueue(): Queue<TrainingJobData, TrainingJobResult> {
+  foldQueue ??= new Queue(TRAINING_QUEUE, {
+    connection: bullmqConnection(config.redisUrl, 'blocking'),
+    prefix: config.redisPrefix,
+  });
+  return foldQueue;
+}
 
 // If the worker that forked this process dies, stop at once: another worker will take the job
 // over from its checkpoint, and two trainers must never write the same job's state.
@@ -72,7 +86,7 @@ export default async function trainModel(
   job: SandboxedJob<TrainingJobData, TrainingJobResult>,
   token?: string,
   signal?: AbortSignal,
-): Promise<TrainingJobResult> {
+): Promise<TrainingJobResult | FoldJobResult> {
   return trainAttempt(job, token, signal).catch((error: unknown) => {
     // The attempt ends here: BullMQ cannot record it either (its lock is gone), and the job goes
     // on with whichever worker holds it now.
@@ -85,7 +99,7 @@ async function trainAttempt(
   job: SandboxedJob<TrainingJobData, TrainingJobResult>,
   token: string | undefined,
   signal: AbortSignal | undefined,
-): Promise<TrainingJobResult> {
+): Promise<TrainingJobResult | FoldJobResult> {
   const enteredAt = Date.now();
   const entered = performance.now();
   const timings: JobTimings = {
@@ -110,10 +124,18 @@ async function trainAttempt(
   if (!parsed.success) {
     throw new UnrecoverableError(`invalid training request: ${parsed.error.message}`);
   }
-  const { request, seed } = parsed.data;
+  const { request, seed, fold } = parsed.data;
+  const prefix = config.redisPrefix;
   const backend = await initBackend(config.tfBackend);
   const dataset = await datasets.chunkedTable(request.datasetId).catch(unrecoverable);
-  const keys = { metrics: metricsKey(config.redisPrefix, job.id), cancel: cancelKey(config.redisPrefix, job.id) };
+  // One chunk (every dataset up to DATASET_CHUNK_ROWS rows, and JSON ones) trains in memory as
+  // it always has; more stream a chunk at a time, with the same result for one chunk (README,
+  // "Training from chunks"). Cross-validation (the job and its folds) needs the whole table.
+  const inMemory = dataset.chunkCount === 1 || request.validation !== undefined;
+  const table = inMemory ? await datasets.table(request.datasetId).catch(unrecoverable) : undefined;
+  // A fold stops at its parent's cancel flag as well as at its own.
+  const cancelKeys = [cancelKey(prefix, job.id), ...(fold ? [cancelKey(prefix, fold.parentId)] : [])];
+  const keys = { metrics: metricsKey(prefix, job.id) };
   if (!token) throw new Error(`job ${job.id}: BullMQ passed no lock token to the processor`);
   const state = new FencedJobState(
     redis,
@@ -122,13 +144,44 @@ async function trainAttempt(
     keys.metrics,
     config.jobKeepSeconds,
   );
-  // A previous attempt saved the model but died before BullMQ recorded the completion.
-  const finished = await redis.get(jobResultKey(config.redisPrefix, job.id));
-  if (finished) return trainingJobResultSchema.parse(JSON.parse(finished));
+  const cancelled = async () => (await redis.exists(...cancelKeys)) > 0;
+  const cancel = async (): Promise<never> => {
+    await state.deleteCheckpoint();
+    throw new UnrecoverableError(CANCELLED_REASON);
+  };
+  if (fold) {
+    // A previous attempt recorded this fold but died before BullMQ recorded the completion.
+    if ((await redis.hexists(foldsKey(prefix, fold.parentId), String(fold.index + 1))) === 1) {
+      return { parentId: fold.parentId, fold: fold.index + 1, recorded: false };
+    }
+  } else {
+    // A previous attempt saved the model but died before BullMQ recorded the completion.
+    const finished = await redis.get(jobResultKey(prefix, job.id));
+    if (finished) return trainingJobResultSchema.parse(JSON.parse(finished));
+  }
+  // A fold of a cancelled job, or a cross-validated job woken by its last fold after a DELETE.
+  if (await cancelled()) await cancel();
+
+  // Cross-validation: the folds are child jobs (jobs/training-queue.ts enqueueFolds), added
+  // before the kept model trains so that the other workers train them meanwhile.
+  const crossValidated = request.validation !== undefined && !fold;
+  const plan = (crossValidated || fold) && table ? planFolds(request, table, seed) : undefined;
+  if (crossValidated) {
+    await failOnFailedFolds(job);
+    const records = await readFoldRecords(redis, prefix, job.id);
+    const missing = Array.from({ length: plan!.k }, (_, f) => f).filter((f) => !records.has(f + 1));
+    if (missing.length > 0) await enqueueFolds(trainingQueue(), config, job, parsed.data, missing);
+  }
 
   const saved = await checkpoints.load(job.id);
-  const resumedAt = saved ? [...saved.resumedAt, saved.trainer.epoch] : [];
   const epochs = request.training.epochs;
+  // A cross-validated job comes back to its finished kept model once its folds are done: waiting
+  // for them is not a resumption after a lost worker.
+  const waitedForFolds =
+    crossValidated &&
+    saved !== null &&
+    (saved.trainer.epoch >= epochs || saved.trainer.earlyStopping?.stoppedEpoch !== undefined);
+  const resumedAt = saved ? (waitedForFolds ? saved.resumedAt : [...saved.resumedAt, saved.trainer.epoch]) : [];
   // The metrics list is made to hold exactly the checkpointed epochs, and progress set to match.
   await state.reconcile(saved, epochs);
   // After every batch: the drain flag and the job's abort signal at once, the cancel flag in Redis
@@ -138,7 +191,7 @@ async function trainAttempt(
     let stop = draining || signal?.aborted === true;
     if (!stop && checking - lastCancelCheck >= CANCEL_CHECK_MS) {
       // One round trip: the cancel flag, and whether this attempt still holds the job's lock.
-      const lease = await state.checkLease(keys.cancel);
+      const lease = await state.checkLease(...cancelKeys);
       lostLock = !lease.locked;
       stop = lease.cancelled || lostLock;
       lastCancelCheck = performance.now();
@@ -152,6 +205,7 @@ async function trainAttempt(
     `training process: job ${job.id} attempt ${job.attemptsMade + 1} starts after epoch ${saved?.trainer.epoch ?? 0}`,
   );
   const hooks: TrainingHooks = {
+    ...(fold ? { split: foldSplit(plan!, fold.index) } : {}),
     resumeFrom: saved?.trainer,
     shouldStop,
     onEpoch: async (metrics, trainer) => {
@@ -170,35 +224,53 @@ async function trainAttempt(
       timings.checkpointMs += epochEnded - metricsEnded;
     },
   };
-  // One chunk (every dataset up to DATASET_CHUNK_ROWS rows, and JSON ones) trains in memory as
-  // it always has; more stream a chunk at a time, with the same result for one chunk (README,
-  // "Training from chunks"). Cross-validation's folds need the whole table.
-  const inMemory = dataset.chunkCount === 1 || request.validation !== undefined;
-  const table = inMemory ? await datasets.table(request.datasetId).catch(unrecoverable) : undefined;
   const outcome = await (
     table
-      ? trainFromRequest(request, table, seed, hooks)
+      ? trainFromRequest(fold ? foldRequest(request) : request, table, seed, hooks)
       : trainFromChunks(request, dataset, seed, hooks, { residentChunks: config.trainingResidentChunks }).then(
           (run) => run.outcome,
         )
   ).catch(unrecoverable);
-  // Cross-validation after the kept model (no checkpoints of its own: deterministic from the
-  // seed, a job taken over starts it again from its first fold).
-  const crossValidation =
-    outcome.status === 'completed' && request.validation && table
-      ? await crossValidate(request, table, seed, shouldStop).catch(unrecoverable)
-      : undefined;
-  if (outcome.status === 'stopped' || (request.validation && !crossValidation)) {
+  if (outcome.status === 'stopped') {
     // The worker's lock renewal failed (it was frozen past the lock, or lost Redis for longer):
     // the job is another worker's now. Stop at once, mid-epoch, and write nothing more.
     if (lostLock) throw new LostJobLockError(job.id, `lock check after a batch of epoch ${outcome.metrics.length + 1}`);
-    if ((await redis.exists(keys.cancel)) === 1) {
-      await state.deleteCheckpoint();
-      throw new UnrecoverableError(CANCELLED_REASON);
-    }
+    if (await cancelled()) await cancel();
     // Shutting down: back to waiting, without using up an attempt; the checkpoint stays.
     await job.moveToWait(token);
     throw new WaitingError();
+  }
+
+  if (fold) {
+    // Fenced, and once per fold: the record goes in the parent's fold records with this
+    // attempt's lock, unless the fold has one; the checkpoint goes with it.
+    const record: FoldRecord = {
+      outcome: foldOutcome(plan!, fold.index, table!, outcome),
+      ranBy: { workerPid: process.ppid, sandboxPid: process.pid, host: hostname() },
+      attempt: job.attemptsMade + 1,
+      recordedAt: new Date().toISOString(),
+    };
+    const recorded = await state.recordFold(foldsKey(prefix, fold.parentId), fold.index + 1, JSON.stringify(record));
+    return { parentId: fold.parentId, fold: fold.index + 1, recorded };
+  }
+
+  let crossValidation: CrossValidationResult | undefined;
+  if (crossValidated) {
+    // The kept model is checkpointed at its end: the job waits for its folds without a worker,
+    // and comes back here (from that checkpoint) once every fold has finished.
+    if (await job.moveToWaitingChildren(token)) throw new WaitingChildrenError();
+    await failOnFailedFolds(job);
+    const records = await readFoldRecords(redis, prefix, job.id);
+    const missing = Array.from({ length: plan!.k }, (_, f) => f + 1).filter((f) => !records.has(f));
+    if (missing.length > 0) {
+      throw new UnrecoverableError(`cross-validation: fold(s) ${missing.join(', ')} finished without a record`);
+    }
+    crossValidation = combineFolds(
+      request,
+      table!,
+      plan!,
+      Array.from({ length: plan!.k }, (_, f) => records.get(f + 1)!.outcome),
+    );
   }
 
   const modelEpoch = outcome.restoredBestWeights ? outcome.bestEpoch! : outcome.metrics.length;
@@ -257,7 +329,17 @@ async function trainAttempt(
   return { ...result, timings };
 }
 
-/** Bad input (an AppError) will fail the same way on every retry: fail the job at once. */
+/**
+ * A fold that failed for good (it is ignored as a dependency, see enqueueFolds) fails its job,
+ * saying which fold and why: the estimate needs every fold.
+ */
+async function failOnFailedFolds(job: SandboxedJob<TrainingJobData, TrainingJobResult>): Promise<void> {
+  const failures = Object.entries(await job.getIgnoredChildrenFailures());
+  if (failures.length === 0) return;
+  const [key, reason] = failures[0];
+  throw new UnrecoverableError(`cross-validation: ${key.split(':').pop()} failed: ${reason}`);
+}
+
 /**
  * A loss (or any metric) that is no longer a finite number will not become one again: the job
  * fails now, saying where and what, rather than training on and storing NaN (which JSON writes
@@ -273,6 +355,7 @@ function throwIfDiverged(metrics: object): void {
   );
 }
 
+/** Bad input (an AppError) will fail the same way on every retry: fail the job at once. */
 function unrecoverable(error: unknown): never {
   if (error instanceof AppError) throw new UnrecoverableError(error.message);
   throw error;

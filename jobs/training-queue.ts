@@ -3,7 +3,13 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Config } from '../src/config';
 import { bullmqConnection } from '../src/store/redis';
 import type { TrainingRequest } from '../src/schemas/training-request.schema';
-import { trainingJobDataSchema, type TrainingJobData, type TrainingJobResult } from '../src/training-jobs/contract';
+import {
+  FOLD_JOB_NAME,
+  foldJobId,
+  trainingJobDataSchema,
+  type TrainingJobData,
+  type TrainingJobResult,
+} from '../src/training-jobs/contract';
 
 export const TRAINING_QUEUE = 'training';
 
@@ -42,4 +48,39 @@ export async function enqueueTraining(
   const data = trainingJobDataSchema.parse({ request, seed });
   const job = await queue.add('train', data, { jobId });
   return job.id!;
+}
+
+/**
+ * Adds folds `indices` (0-based) of a cross-validated job as its BullMQ children, in the training
+ * queue, so that every training worker shares them (the parent trains its kept model meanwhile,
+ * then waits for them in waiting-children without holding a worker). Each fold has a fixed job id:
+ * BullMQ adds an id once, so an attempt that adds them again adds nothing. A fold that fails for
+ * good does not fail the parent by itself: it is ignored as a dependency, and the parent, which
+ * then has no record of that fold, fails saying which fold and why.
+ */
+export async function enqueueFolds(
+  queue: Queue<TrainingJobData, TrainingJobResult>,
+  config: Config,
+  parent: { id: string; queueQualifiedName: string },
+  data: TrainingJobData,
+  indices: number[],
+): Promise<void> {
+  const options = trainingJobOptions(config);
+  await queue.addBulk(
+    indices.map((index) => ({
+      name: FOLD_JOB_NAME,
+      // Parsed again, as enqueueTraining does: the parent's request and seed, and the fold.
+      data: trainingJobDataSchema.parse({
+        request: data.request,
+        seed: data.seed,
+        fold: { parentId: parent.id, index },
+      }),
+      opts: {
+        ...options,
+        jobId: foldJobId(parent.id, index),
+        parent: { id: parent.id, queue: parent.queueQualifiedName },
+        ignoreDependencyOnFailure: true,
+      },
+    })),
+  );
 }

@@ -8,6 +8,7 @@ import { assertApiKeysConfigured, ConfigError, loadConfig } from './config';
 import { createRedis } from './store/redis';
 import { checkRedisSettings } from './store/redis-settings';
 import { ensureLocalRedis } from './local-redis';
+import { FOLD_JOB_NAME } from './training-jobs/contract';
 import { closeGracefully, createTrainingWorker } from '../jobs/training-worker';
 import { createSweepWorker } from '../jobs/sweep-worker';
 import { createSearchWorker } from '../jobs/search-worker';
@@ -51,10 +52,12 @@ async function main(): Promise<void> {
       logger.warn({ jobId: job?.id, attempts: job?.attemptsMade }, `job ${job?.id} failed: ${error.message}`),
     );
     worker.on('completed', (job) =>
-      log(`job ${job.id} completed: model ${job.returnvalue.modelId}`, {
-        jobId: job.id,
-        modelId: job.returnvalue.modelId,
-      }),
+      job.name === FOLD_JOB_NAME
+        ? log(`job ${job.id} completed: a fold of job ${job.data.fold?.parentId}`, { jobId: job.id })
+        : log(`job ${job.id} completed: model ${job.returnvalue.modelId}`, {
+            jobId: job.id,
+            modelId: job.returnvalue.modelId,
+          }),
     );
     // A job whose training process dies is resumed while it makes progress (see the policy).
     const policyRedis = createRedis(config.redisUrl, { enableOfflineQueue: true, maxRetriesPerRequest: 3 });

@@ -1,7 +1,7 @@
 import type { Queue, QueueEvents } from 'bullmq';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { TrainingJobData, TrainingJobResult } from '../training-jobs/contract';
+import { FOLD_JOB_NAME, type TrainingJobData, type TrainingJobResult } from '../training-jobs/contract';
 import { metricsKey } from '../training-jobs/keys';
 import type { ServiceMetrics } from './metrics';
 
@@ -34,7 +34,8 @@ export function observeFinishedJobs(deps: JobMetricsDeps): void {
       return;
     }
     const [job, rawEpochs] = await Promise.all([queue.getJob(jobId), redis.lrange(metricsKey(prefix, jobId), 0, -1)]);
-    if (!job) return;
+    // A fold of a cross-validated job is part of that job, which is the one counted.
+    if (!job || job.name === FOLD_JOB_NAME) return;
     const durations = rawEpochs.map((raw) => (JSON.parse(raw) as { durationMs: number }).durationMs);
     for (const ms of durations) if (Number.isFinite(ms)) metrics.epochDuration.observe(ms / 1000);
     const backend = job.returnvalue?.backend ?? 'unknown';

@@ -23,8 +23,36 @@ export const trainingJobDataSchema = z.object({
     .int()
     .min(0)
     .max(2 ** 31 - 1),
+  /**
+   * Set on a fold of a cross-validated job (FOLD_JOB_NAME): a child job of the request's own
+   * job, with the parent's request and seed, that trains and records fold `index` (0-based).
+   */
+  fold: z.object({ parentId: z.string(), index: z.number().int().min(0) }).optional(),
 });
 export type TrainingJobData = z.infer<typeof trainingJobDataSchema>;
+
+/**
+ * The folds of a job with `validation.folds` are BullMQ child jobs of it in the training queue,
+ * under this name and fixed ids, so that every training worker shares them. They are the job's
+ * inner work, not jobs of the API: the repository does not read them as training jobs.
+ */
+export const FOLD_JOB_NAME = 'fold';
+
+/** Fold `index` (0-based) of a job: one id per fold, so BullMQ adds it once. */
+export function foldJobId(parentId: string, index: number): string {
+  return `${parentId}-fold${index + 1}`;
+}
+
+/**
+ * What a fold job returns to BullMQ; its figures are in the parent's fold records
+ * (src/training-jobs/fold-records.ts). `recorded` is false when an earlier attempt had recorded
+ * the fold already (a retry after a crash between the record and the completion).
+ */
+export interface FoldJobResult {
+  parentId: string;
+  fold: number;
+  recorded: boolean;
+}
 
 /** The diagnosis' shape, checked where it crosses a process boundary (the job's result). */
 const diagnosisShape = z.looseObject({

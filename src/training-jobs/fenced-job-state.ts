@@ -92,6 +92,14 @@ redis.call('DEL', KEYS[4])
 redis.call('SET', KEYS[5], ARGV[7], 'EX', ARGV[8])
 return 1`;
 
+// KEYS: lock, fold records, checkpoint. ARGV: token, fold number, record, ttl.
+// Returns 0 (refused), 2 (recorded) or 1 (the fold had a record already: kept as it was).
+const RECORD_FOLD = `${FENCE}
+local recorded = redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('DEL', KEYS[3])
+return 1 + recorded`;
+
 // KEYS: lock, checkpoint. ARGV: token.
 const DELETE_CHECKPOINT = `${FENCE}
 redis.call('DEL', KEYS[2])
@@ -188,15 +196,29 @@ export class FencedJobState {
   }
 
   /**
-   * Whether this attempt still holds the job's lock, read together with the job's cancel flag in
-   * one round trip (the trainer looks after every batch, at most every 100 ms). The worker renews
-   * the lock; when a renewal fails (the lock lapsed while the worker was frozen, or another worker
-   * took the job over) the lock no longer holds this token and the trainer stops mid-epoch, not
-   * only at its next (refused) write.
+   * Whether this attempt still holds the job's lock, read together with the job's cancel flags (a
+   * fold job's own and its parent's) in one round trip (the trainer looks after every batch, at
+   * most every 100 ms). The worker renews the lock; when a renewal fails (the lock lapsed while
+   * the worker was frozen, or another worker took the job over) the lock no longer holds this
+   * token and the trainer stops mid-epoch, not only at its next (refused) write.
    */
-  async checkLease(cancelKey: string): Promise<{ locked: boolean; cancelled: boolean }> {
-    const [lock, cancel] = await this.redis.mget(this.bull.lock, cancelKey);
-    return { locked: lock === this.lease.token, cancelled: cancel !== null };
+  async checkLease(...cancelKeys: string[]): Promise<{ locked: boolean; cancelled: boolean }> {
+    const [lock, ...cancels] = await this.redis.mget(this.bull.lock, ...cancelKeys);
+    return { locked: lock === this.lease.token, cancelled: cancels.some((cancel) => cancel !== null) };
+  }
+
+  /**
+   * A fold job's end: its record in the parent's fold records, written only if the fold has
+   * none (HSETNX: a fold counts once), while its checkpoint goes. False when it had one already.
+   */
+  async recordFold(foldsKey: string, fold: number, record: string): Promise<boolean> {
+    const result = await this.run(
+      'fold record',
+      RECORD_FOLD,
+      [this.bull.lock, foldsKey, checkpointKey(this.prefix, this.lease.jobId)],
+      [this.lease.token, fold, record, this.ttlSeconds],
+    );
+    return result === 2;
   }
 
   async deleteCheckpoint(): Promise<void> {

@@ -4,9 +4,16 @@ import { AppError } from '../errors';
 import type { TrainingJobListQuery, TrainingJobSummary } from '../schemas/training-job-list.schema';
 import { checkpointKey } from '../store/checkpoint-store';
 import { cancelledWaitingView, describeJob, summarizeJob, type CancelledWaitingView } from '../training/job-view';
-import { apiState, type ApiJobState, type TrainingJobData, type TrainingJobResult } from './contract';
+import {
+  apiState,
+  FOLD_JOB_NAME,
+  foldJobId,
+  type ApiJobState,
+  type TrainingJobData,
+  type TrainingJobResult,
+} from './contract';
 import { findJob } from './find-job';
-import { cancelKey, cancelledJobKey, cancelledJobsIndexKey, crashKey, metricsKey } from './keys';
+import { cancelKey, cancelledJobKey, cancelledJobsIndexKey, crashKey, foldsKey, metricsKey } from './keys';
 
 export type TrainingJob = Job<TrainingJobData, TrainingJobResult>;
 
@@ -69,9 +76,15 @@ export interface TrainingJobRepositoryDeps {
 export class TrainingJobRepository {
   constructor(private readonly deps: TrainingJobRepositoryDeps) {}
 
+  /** The queue's job, unless it is one of a cross-validated job's folds (its inner work, not a job of the API). */
+  private async find(jobId: string): Promise<TrainingJob | undefined> {
+    const job = await findJob(this.deps.queue, jobId);
+    return job?.name === FOLD_JOB_NAME ? undefined : job;
+  }
+
   /** The job if it is still in the queue, with its BullMQ state. */
   async queued(jobId: string): Promise<QueuedJob | null> {
-    const job = await findJob(this.deps.queue, jobId);
+    const job = await this.find(jobId);
     if (!job) return null;
     return { job, state: await job.getState() };
   }
@@ -91,7 +104,7 @@ export class TrainingJobRepository {
 
   /** The job wherever it is; null when there is no such job (never was, or expired). */
   async read(jobId: string): Promise<StoredJob | null> {
-    const job = await findJob(this.deps.queue, jobId);
+    const job = await this.find(jobId);
     if (!job) {
       const cancelled = await this.cancelledWaiting(jobId);
       return cancelled ? { kind: 'cancelled-waiting', ...cancelled } : null;
@@ -100,15 +113,14 @@ export class TrainingJobRepository {
     // again (else a "failed" job reads without its failedReason, a "completed" one without its
     // return value), and the metrics are read after the state, so a finished job's list is whole.
     const state = await job.getState();
-    const current =
-      (state === 'completed' || state === 'failed') && !job.finishedOn ? await findJob(this.deps.queue, jobId) : job;
+    const current = (state === 'completed' || state === 'failed') && !job.finishedOn ? await this.find(jobId) : job;
     const rawMetrics = await this.rawMetrics(jobId);
     return { kind: 'queued', job: current ?? job, state, rawMetrics };
   }
 
   /** Whether a job reads at all (in the queue, or cancelled while waiting). */
   async exists(jobId: string): Promise<boolean> {
-    if (await findJob(this.deps.queue, jobId)) return true;
+    if (await this.find(jobId)) return true;
     return (await this.deps.redis.exists(cancelledJobKey(this.deps.prefix, jobId))) === 1;
   }
 
@@ -117,11 +129,16 @@ export class TrainingJobRepository {
    * record ("cancelled"); an active one sees the cancel flag after its current batch and stops
    * ("cancelling"; the processor fails it with CANCELLED_REASON). JOB_NOT_FOUND, or JOB_FINISHED
    * for a job that has already finished.
+   *
+   * A cross-validated job's folds go with it: BullMQ removes a waiting job with its children
+   * (while none of them runs); otherwise its waiting folds are removed here and its running ones
+   * stop at the job's flag after their current batch, and the job, woken when its last fold has
+   * ended, sees the flag and ends cancelled.
    */
   async cancel(jobId: string): Promise<'cancelled' | 'cancelling'> {
-    const { queue, redis, prefix, keepSeconds } = this.deps;
+    const { redis, prefix, keepSeconds } = this.deps;
     const recordKey = cancelledJobKey(prefix, jobId);
-    const job = await findJob(queue, jobId);
+    const job = await this.find(jobId);
     if (!job) {
       if (await redis.exists(recordKey)) return 'cancelled';
       throw new AppError('JOB_NOT_FOUND', { id: jobId });
@@ -144,11 +161,23 @@ export class TrainingJobRepository {
         await job.remove();
         return 'cancelled';
       } catch {
-        // It became active (locked) between the two calls: the flag stops it.
+        // It became active (locked) between the two calls, or one of its folds runs: the flag stops them.
         await redis.multi().del(recordKey).zrem(cancelledJobsIndexKey(prefix), jobId).exec();
       }
     }
+    await this.removeWaitingFolds(job);
     return 'cancelling';
+  }
+
+  /** The folds of a cross-validated job that no worker has started (their ids are fixed). */
+  private async removeWaitingFolds(job: TrainingJob): Promise<void> {
+    const folds = job.data.request.validation?.folds ?? 0;
+    for (let index = 0; index < folds; index++) {
+      const fold = await findJob(this.deps.queue, foldJobId(job.id!, index));
+      if (!fold || ['active', 'completed', 'failed'].includes(await fold.getState())) continue;
+      // A fold that turned active meanwhile is locked and stays: it stops at the flag.
+      await fold.remove().catch(() => undefined);
+    }
   }
 
   /**
@@ -159,8 +188,8 @@ export class TrainingJobRepository {
    * for an unknown id, and for the loser of two DELETEs of the same finished job.
    */
   async delete(jobId: string): Promise<DeleteOutcome> {
-    const { queue, redis, prefix } = this.deps;
-    const job = await findJob(queue, jobId);
+    const { redis, prefix } = this.deps;
+    const job = await this.find(jobId);
     if (!job) {
       if (!(await redis.exists(cancelledJobKey(prefix, jobId)))) throw new AppError('JOB_NOT_FOUND', { id: jobId });
       await this.deleteJobKeys(jobId);
@@ -172,7 +201,7 @@ export class TrainingJobRepository {
       await job.remove();
     } catch (error) {
       // BullMQ refuses to remove a job that is gone (another DELETE, or the retention) or locked.
-      if (!(await findJob(queue, jobId))) throw new AppError('JOB_NOT_FOUND', { id: jobId });
+      if (!(await this.find(jobId))) throw new AppError('JOB_NOT_FOUND', { id: jobId });
       throw error;
     }
     await this.deleteJobKeys(jobId);
@@ -189,6 +218,7 @@ export class TrainingJobRepository {
         cancelKey(prefix, jobId),
         cancelledJobKey(prefix, jobId),
         crashKey(prefix, jobId),
+        foldsKey(prefix, jobId),
       )
       .zrem(cancelledJobsIndexKey(prefix), jobId)
       .exec();
@@ -233,14 +263,14 @@ export class TrainingJobRepository {
     const ids = await queue.getRanges([type], 0, -1);
     if (ids.length === 0) return [];
     const pipeline = redis.pipeline();
-    for (const id of ids) pipeline.hmget(queue.toKey(id), 'timestamp', 'data', 'failedReason');
+    for (const id of ids) pipeline.hmget(queue.toKey(id), 'timestamp', 'data', 'failedReason', 'name');
     const replies = (await pipeline.exec()) ?? [];
     const listed: ListedJob[] = [];
     ids.forEach((jobId, i) => {
       const [error, fields] = replies[i] ?? [];
-      const [timestamp, data, failedReason]: (string | null)[] = error ? [] : (fields as (string | null)[]);
-      // Removed since its id was read.
-      if (!timestamp) return;
+      const [timestamp, data, failedReason, name]: (string | null)[] = error ? [] : (fields as (string | null)[]);
+      // Removed since its id was read, or a cross-validated job's fold (its inner work, not a job of the API).
+      if (!timestamp || name === FOLD_JOB_NAME) return;
       listed.push({
         jobId,
         state: apiState(type, failedReason ?? undefined),
@@ -280,7 +310,7 @@ export class TrainingJobRepository {
   /** A listed job read whole, as the listing shows it; null when it was removed meanwhile. */
   private async summary(listed: ListedJob): Promise<TrainingJobSummary | null> {
     if (listed.record) return summarizeJob(listed.record.view, listed.datasetId);
-    const job = await findJob(this.deps.queue, listed.jobId);
+    const job = await this.find(listed.jobId);
     if (!job) return null;
     return summarizeJob(describeJob(job, listed.bullState ?? 'waiting', []), job.data.request.datasetId);
   }

@@ -24,6 +24,14 @@ export function crashKey(prefix: string, jobId: string): string {
 }
 
 /**
+ * The fold records of a cross-validated job: a hash, one field per fold number (1-based), each
+ * written once (HSETNX) by the fold job that trained it (src/training-jobs/fold-records.ts).
+ */
+export function foldsKey(prefix: string, jobId: string): string {
+  return `${prefix}:job:${jobId}:folds`;
+}
+
+/**
  * The ids of the waiting jobs DELETE removed (a sorted set scored by when, in ms), so that the
  * listing finds their records without a SCAN; entries older than the records' keep time are
  * dropped as the listing reads it.
