@@ -42,7 +42,7 @@ ${diagnosisSection(diagnosis, report.provisional)}
 <section id="metrics">
   <h2>Metrics${kept ? ` of the kept model (epoch ${kept.epoch})` : ''}</h2>
   ${kept ? metricsTable(kept) : '<p>No epoch has finished yet.</p>'}
-  ${result?.testMetrics ? `<h3>Held-out test rows</h3>${keyValues(result.testMetrics as unknown as Record<string, unknown>)}` : ''}
+  ${result?.testMetrics ? `<h3>Held-out test rows</h3>${keyValues(result.testMetrics)}` : ''}
   ${earlyStoppingLine(report)}
 </section>
 ${evaluationSection(result?.evaluation, evaluationCharts)}
