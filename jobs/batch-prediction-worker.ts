@@ -1,9 +1,9 @@
 import { join } from 'node:path';
 import { Worker, type WorkerOptions } from 'bullmq';
-import { configToEnv, type Config } from '../src/config';
+import type { Config } from '../src/config';
 import type { BatchPredictionJobData, BatchPredictionResult } from '../src/schemas/batch-prediction.schema';
-import { bullmqConnection } from '../src/store/redis';
 import { BATCH_PREDICTION_QUEUE } from './batch-prediction-queue';
+import { sandboxedWorkerOptions } from './training-worker';
 
 export const BATCH_PROCESSOR_FILE = join(__dirname, 'batch-predict.processor.js');
 
@@ -18,13 +18,7 @@ export function createBatchPredictionWorker(
   overrides: Partial<WorkerOptions> = {},
 ): Worker<BatchPredictionJobData, BatchPredictionResult> {
   return new Worker<BatchPredictionJobData, BatchPredictionResult>(BATCH_PREDICTION_QUEUE, BATCH_PROCESSOR_FILE, {
-    connection: bullmqConnection(config.redisUrl, 'blocking'),
-    prefix: config.redisPrefix,
-    concurrency: config.workerConcurrency,
-    lockDuration: config.jobLockMs,
-    stalledInterval: config.jobStalledIntervalMs,
-    maxStalledCount: config.jobMaxStalled,
-    workerForkOptions: { env: { ...process.env, ...configToEnv(config) } },
+    ...sandboxedWorkerOptions(config),
     ...overrides,
   });
 }

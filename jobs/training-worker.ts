@@ -16,6 +16,17 @@ export function createTrainingWorker(
   overrides: Partial<WorkerOptions> = {},
 ): Worker<TrainingJobData, TrainingJobResult> {
   return new Worker<TrainingJobData, TrainingJobResult>(TRAINING_QUEUE, PROCESSOR_FILE, {
+    ...sandboxedWorkerOptions(config),
+    ...overrides,
+  });
+}
+
+/**
+ * The options of a worker whose jobs run in sandboxed child processes (training, batch
+ * prediction): the lock and stall settings, and the config handed to the child's environment.
+ */
+export function sandboxedWorkerOptions(config: Config): WorkerOptions {
+  return {
     connection: bullmqConnection(config.redisUrl, 'blocking'),
     prefix: config.redisPrefix,
     concurrency: config.workerConcurrency,
@@ -25,8 +36,7 @@ export function createTrainingWorker(
     // goes back to the queue and resumes from its last checkpoint.
     maxStalledCount: config.jobMaxStalled,
     workerForkOptions: { env: { ...process.env, ...configToEnv(config) } },
-    ...overrides,
-  });
+  };
 }
 
 /** The reason a shutdown gives the running jobs' abort signals (the processor hands them back). */
