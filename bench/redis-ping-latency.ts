@@ -54,7 +54,10 @@ async function main(): Promise<void> {
     const work = [
       ...writers.map(async (c, w) => {
         for (let i = 0; !stop; i++) {
-          await c.pipeline().set(`bench:chunk:${w}:${i % 4}`, chunk, 'EX', 60).exec();
+          await c
+            .pipeline()
+            .set(`bench:chunk:${w}:${i % 4}`, chunk, 'EX', 60)
+            .exec();
           written++;
         }
       }),

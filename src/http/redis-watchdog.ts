@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 
 /**
  * A PING is sent this often (ms) while Redis answers, whether or not the previous one has been
- * answered yet, so the oldest unanswered PING was sent at most this long before Redis froze.
+ * answered yet, so the first PING a frozen Redis leaves unanswered went out at most this long
+ * after it froze.
  */
 const PING_EVERY_MS = 100;
 
@@ -15,7 +16,7 @@ const PING_EVERY_MS = 100;
  * `node dist/bench/redis-ping-latency.js --writers 4 --readers 2` (four such writes and two
  * reads of a chunk back to back, the pinger in the same process, as in the API): on the shared
  * 2-core machine at load 7, PING p99 135 ms, max 135 ms; with 6 and 12 more CPU-bound processes
- * (load 9–11), max 601 and 658 ms as this process read the answers, but judged as the watchdog
+ * (load average 7–11), max 601 and 658 ms as this process read the answers, but judged as the watchdog
  * does (the timer, then one more turn of the event loop) none of 116 PINGs was unanswered after
  * 500 ms (1–3 after 400 ms, 5–6 after 300 ms). 500 ms is about 4× the worst seen under ordinary
  * load and at the edge of that overload; it keeps the whole wait of a request in flight when
@@ -54,6 +55,11 @@ export class RedisWatchdog {
     // No command timeout on the pinger: a PING that timed out would look like an answer.
     this.pinger = redis.duplicate({ commandTimeout: undefined });
     this.pinger.on('error', () => undefined); // the watched connection reports errors already
+    // Reconnected (its ready check answered): Redis answers, whatever became of the PINGs before.
+    this.pinger.on('ready', () => {
+      this.unanswered.clear();
+      this.frozen = false;
+    });
     this.timer = setInterval(() => this.ping(), PING_EVERY_MS);
     this.timer.unref();
     const onClose = () => this.notify();

@@ -172,7 +172,13 @@ describe('a frozen Redis: the job routes answer 503 while frozen and recover aft
             await new Promise((resolve) => setTimeout(resolve, delay));
             const sent = performance.now();
             const res = await http.get(url).buffer(true).timeout({ deadline: 30_000 });
-            return { url, status: res.status, ms: performance.now() - sent, sinceFreezeMs: performance.now() - frozenAt, beforeThaw: !thawed };
+            return {
+              url,
+              status: res.status,
+              ms: performance.now() - sent,
+              sinceFreezeMs: performance.now() - frozenAt,
+              beforeThaw: !thawed,
+            };
           }),
         ),
       );
@@ -242,7 +248,10 @@ describe('a frozen Redis: the job routes answer 503 while frozen and recover aft
     const { connection, watchdog, counter } = await watchedConnection();
     // The largest write the service does: a 65,536-row × 30-column chunk (float32 cells, a bit each for missing).
     const chunk = Buffer.alloc(65_536 * 30 * 4 + (65_536 * 30) / 8, 7);
-    const writers = [createRedis(redis.url, { enableOfflineQueue: true }), createRedis(redis.url, { enableOfflineQueue: true })];
+    const writers = [
+      createRedis(redis.url, { enableOfflineQueue: true }),
+      createRedis(redis.url, { enableOfflineQueue: true }),
+    ];
     let written = 0;
     try {
       const until = performance.now() + 3_000;
@@ -254,7 +263,9 @@ describe('a frozen Redis: the job routes answer 503 while frozen and recover aft
           }
         }),
       );
-      console.log(`${written} chunks of ${(chunk.length / 1e6).toFixed(1)} MB written in 3 s; watchdog alarms: ${counter.alarms}`);
+      console.log(
+        `${written} chunks of ${(chunk.length / 1e6).toFixed(1)} MB written in 3 s; watchdog alarms: ${counter.alarms}`,
+      );
       assert.ok(written > 2, `chunks were written (${written})`);
       assert.equal(counter.alarms, 0, 'the watchdog never found the busy Redis unresponsive');
       assert.ok(watchdog.responsive);
