@@ -139,6 +139,8 @@ describe('a frozen Redis: the job routes answer 503 while frozen and recover aft
       '/v1/model-names',
       '/v1/batch-predictions/bp_unknown',
       '/v2/models/unknown',
+      '/v1/models/mdl_unknown/export',
+      'POST /v1/models/mdl_unknown/predict', // a model not cached: its load waits on Redis
       '/readyz',
       '/metrics',
     ];
@@ -171,7 +173,10 @@ describe('a frozen Redis: the job routes answer 503 while frozen and recover aft
           urls.map(async (url) => {
             await new Promise((resolve) => setTimeout(resolve, delay));
             const sent = performance.now();
-            const res = await http.get(url).buffer(true).timeout({ deadline: 30_000 });
+            const request = url.startsWith('POST ')
+              ? http.post(url.slice(5)).send({ rows: [{ a: 0.1, b: 0.2 }] })
+              : http.get(url);
+            const res = await request.buffer(true).timeout({ deadline: 30_000 });
             return {
               url,
               status: res.status,
