@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import fp from 'fastify-plugin';
+import { boundByRedis } from '../src/http/redis-errors';
 
 /** Liveness (the process answers) and readiness (Redis answers); both stay open without keys. */
 const healthRoutes: FastifyPluginAsyncZod = async (app) => {
@@ -37,7 +38,8 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'getReadiness',
         description:
           "Ready when Redis answers a PING within a second on both of the API's connections (its stores' and the " +
-          "training queue's); 503 with Retry-After otherwise. Wait on it (not /healthz) before sending work.",
+          "training queue's) and the Redis watchdog has not found it frozen; 503 with Retry-After otherwise (at " +
+          'once while Redis is known to be down or frozen). Wait on it (not /healthz) before sending work.',
         response: {
           200: z.object({ status: z.literal('ready'), redis: z.literal('ok') }),
           503: z.object({ status: z.literal('unavailable'), redis: z.string() }),
@@ -48,14 +50,18 @@ const healthRoutes: FastifyPluginAsyncZod = async (app) => {
       try {
         // Both connections: right after start one may be up before the other, and a route that
         // needs the one still connecting would answer 503 though /readyz said ready.
+        // Cut short once the watchdog finds Redis frozen (or at once while it is known to be).
         const { redis, trainingQueue: queue } = app;
         await withTimeout(
-          Promise.all([
-            redis.ping(),
-            queue.backend.client.then((client) => {
-              if (client.status !== 'ready') throw new Error(`the training queue's connection is ${client.status}`);
-            }),
-          ]),
+          boundByRedis(
+            redis,
+            Promise.all([
+              redis.ping(),
+              queue.backend.client.then((client) => {
+                if (client.status !== 'ready') throw new Error(`the training queue's connection is ${client.status}`);
+              }),
+            ]),
+          ),
           1_000,
         );
         return { status: 'ready' as const, redis: 'ok' as const };

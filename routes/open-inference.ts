@@ -118,7 +118,8 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'inferenceServerReady',
         summary: 'Open Inference Protocol: readiness',
         description:
-          'Status 200 with an empty body when Redis (where the models are) answers a PING within a second; 400 (the protocol\'s 4xx for "not ready") otherwise.',
+          'Status 200 with an empty body when Redis (where the models are) answers a PING within a second and the ' +
+          'Redis watchdog has not found it frozen; 400 (the protocol\'s 4xx for "not ready") otherwise.',
         response: {
           200: z.undefined().describe('Ready'),
           400: z.undefined().describe('Not ready: Redis does not answer'),
@@ -127,7 +128,7 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (_request, reply) => {
       const ready = await Promise.race([
-        redis.ping().then(
+        boundByRedis(redis, redis.ping()).then(
           () => true,
           () => false,
         ),

@@ -17,7 +17,8 @@ import { watchdogFor } from './redis-watchdog';
  * while Redis is frozen (answers nothing) it would hang until Redis thaws. The app's own
  * connection (same Redis) and its watchdog (src/http/redis-watchdog.ts) tell whether Redis is
  * there and answering: if not, the answer is a 503 (with Retry-After) at once; a request already
- * in flight when Redis stops answering gets its 503 once the watchdog notices (about 1 to 1.5 s).
+ * in flight when Redis stops answering gets its 503 the moment the watchdog notices (within about
+ * 0.5 s of the freeze, UNRESPONSIVE_AFTER_MS).
  */
 export function requireRedis(redis: Redis, options: RequireRedisOptions = {}): onRequestHookHandler {
   const watchdog = watchdogFor(redis);

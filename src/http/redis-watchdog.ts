@@ -1,103 +1,160 @@
 import type { FastifyReply } from 'fastify';
 import type { Redis } from 'ioredis';
 
-/** How often the watchdog looks at its connection (ms). */
-const TICK_MS = 250;
-/** A PING unanswered this long means Redis is frozen or stalled (ms). */
-export const UNRESPONSIVE_AFTER_MS = 1_000;
 /**
- * Ticks that must have run since the PING passed UNRESPONSIVE_AFTER_MS: an event loop blocked
- * for a while runs one late tick before it reads the (long since arrived) answer, and that alone
- * must not count as a frozen Redis.
+ * A PING is sent this often (ms) while Redis answers, whether or not the previous one has been
+ * answered yet, so the first PING a frozen Redis leaves unanswered went out at most this long
+ * after it froze.
  */
-const TICKS_PAST_LIMIT = 2;
+const PING_EVERY_MS = 100;
+
+/**
+ * A PING unanswered this long means Redis is frozen or stalled (ms). The watchdog's own
+ * connection waits behind no command of the service's, but Redis runs one command at a time, so
+ * a PING waits for whatever Redis is busy with; the longest the service sends is a dataset
+ * chunk, DATASET_CHUNK_ROWS (65,536) rows × 30 columns, ~8 MB in one SET. Measured with
+ * `node dist/bench/redis-ping-latency.js --writers 4 --readers 2` (four such writes and two
+ * reads of a chunk back to back, the pinger in the same process, as in the API): on the shared
+ * 2-core machine at load 7, PING p99 135 ms, max 135 ms; with 6 and 12 more CPU-bound processes
+ * (load average 7–11), max 601 and 658 ms as this process read the answers, but judged as the watchdog
+ * does (the timer, then one more turn of the event loop) none of 116 PINGs was unanswered after
+ * 500 ms (1–3 after 400 ms, 5–6 after 300 ms). 500 ms is about 4× the worst seen under ordinary
+ * load and at the edge of that overload; it keeps the whole wait of a request in flight when
+ * Redis freezes near half a second (PING_EVERY_MS + UNRESPONSIVE_AFTER_MS at most, plus how late
+ * the timer fires on a loaded machine). A false alarm costs a 503 with Retry-After to the
+ * requests in flight at that moment and lasts until the PING is answered.
+ */
+export const UNRESPONSIVE_AFTER_MS = 500;
+
+type Listener = () => void;
 
 /**
  * Tells a frozen Redis (connections open, no answers: SIGSTOP, a stalled VM, a full network
- * buffer) from a live one: a PING is kept in flight every TICK_MS on a connection of its own (on
- * the watched one it would wait behind a large dataset write and count a busy connection as a
- * frozen Redis); when one stays unanswered past UNRESPONSIVE_AFTER_MS, Redis counts as
- * unresponsive until a PING is answered again. A watched connection that is not ready (down,
- * never came up) is unresponsive too.
+ * buffer) from a live one: a PING is sent every PING_EVERY_MS on a connection of its own (on the
+ * watched one it would wait behind a large dataset write and count a busy connection as a frozen
+ * Redis); when one stays unanswered past UNRESPONSIVE_AFTER_MS, Redis counts as unresponsive
+ * until a PING is answered again, and the requests waiting on it (`guard`, `bound`) are told at
+ * that moment, not at a later poll. A watched connection that is not ready (down, never came up)
+ * is unresponsive too, and its closing tells the waiting requests the same way.
+ *
+ * An event loop blocked for a while (a long synchronous step of a request) must not by itself
+ * count as a frozen Redis: the PING's timer then fires late, before the loop has read the answer
+ * that arrived meanwhile. So an expired PING counts only if it is still unanswered one turn of the
+ * loop later (setImmediate: after the poll phase, which reads what the socket holds).
  */
 export class RedisWatchdog {
-  private sentAt: number | null = null;
-  private ticksPastLimit = 0;
+  /** The PINGs sent and not answered yet, by number. */
+  private readonly unanswered = new Set<number>();
+  private sent = 0;
+  private frozen = false;
+  private readonly listeners = new Set<Listener>();
   private readonly timer: NodeJS.Timeout;
   private readonly pinger: Redis;
 
   constructor(private readonly redis: Redis) {
-    this.pinger = redis.duplicate();
+    // No command timeout on the pinger: a PING that timed out would look like an answer.
+    this.pinger = redis.duplicate({ commandTimeout: undefined });
     this.pinger.on('error', () => undefined); // the watched connection reports errors already
-    this.timer = setInterval(() => this.tick(), TICK_MS);
+    // Reconnected (its ready check answered): Redis answers, whatever became of the PINGs before.
+    this.pinger.on('ready', () => {
+      this.unanswered.clear();
+      this.frozen = false;
+    });
+    this.timer = setInterval(() => this.ping(), PING_EVERY_MS);
     this.timer.unref();
+    const onClose = () => this.notify();
+    redis.on('close', onClose);
     redis.once('end', () => {
       clearInterval(this.timer);
+      redis.off('close', onClose);
       this.pinger.disconnect();
     });
   }
 
   get responsive(): boolean {
-    return this.redis.status === 'ready' && this.ticksPastLimit < TICKS_PAST_LIMIT;
+    return this.redis.status === 'ready' && !this.frozen;
   }
 
-  private tick(): void {
-    if (this.sentAt !== null) {
-      if (performance.now() - this.sentAt > UNRESPONSIVE_AFTER_MS) this.ticksPastLimit++;
-      return;
-    }
-    if (this.pinger.status !== 'ready') return;
-    const sentAt = (this.sentAt = performance.now());
+  /**
+   * Calls `listener` each time Redis turns unresponsive (a PING expired, or the watched
+   * connection closed) until the returned function is called.
+   */
+  onUnresponsive(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private ping(): void {
+    // Frozen: the PINGs in flight tell when it thaws; more would only pile up.
+    if (this.frozen || this.pinger.status !== 'ready') return;
+    const id = ++this.sent;
+    this.unanswered.add(id);
+    const expiry = setTimeout(() => setImmediate(() => this.expired(id)), UNRESPONSIVE_AFTER_MS);
+    expiry.unref();
     const answered = () => {
-      if (this.sentAt !== sentAt) return;
-      this.sentAt = null;
-      this.ticksPastLimit = 0;
+      clearTimeout(expiry);
+      this.unanswered.delete(id);
+      this.frozen = false;
     };
     // A failed PING (connection dropped) is an answer too: `status` then says not ready.
     this.pinger.ping().then(answered, answered);
   }
 
+  private expired(id: number): void {
+    if (this.frozen || !this.unanswered.has(id)) return;
+    this.frozen = true;
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener();
+  }
+
   /**
-   * Answers `reply` with `answer()` if it is still unanswered once Redis turns unresponsive; for
+   * Answers `reply` with `answer()` if it is still unanswered when Redis turns unresponsive; for
    * a request already in flight when Redis froze. Stops when the reply is sent.
    */
   guard(reply: FastifyReply, answer: () => void): void {
-    const timer = setInterval(() => {
-      if (reply.sent || reply.raw.headersSent) {
-        clearInterval(timer);
-        return;
-      }
-      if (!this.responsive) {
-        clearInterval(timer);
-        answer();
-      }
-    }, TICK_MS);
-    timer.unref();
-    reply.raw.once('close', () => clearInterval(timer));
-    reply.raw.once('finish', () => clearInterval(timer));
+    const stop = this.onUnresponsive(() => {
+      stop();
+      if (!reply.sent && !reply.raw.headersSent) answer();
+    });
+    reply.raw.once('close', stop);
+    reply.raw.once('finish', stop);
   }
 
   /**
    * `work`, or a rejection with `unavailable()` once Redis turns unresponsive while it is still
    * pending: for a step of a request that may or may not need Redis (a predict whose model is
-   * cached needs none), so only a wait on a frozen Redis is cut short. Looked at every TICK_MS,
-   * never synchronously, so work that settles at once (a cache hit) is never refused.
+   * cached needs none), so only a wait on a frozen Redis is cut short. Never refused
+   * synchronously: while Redis is already unresponsive, work that settles at once (a cache hit)
+   * still wins, and only work still pending a turn of the event loop later is refused.
    */
   bound<T>(work: Promise<T>, unavailable: () => Error): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const timer = setInterval(() => {
-        if (this.responsive) return;
-        clearInterval(timer);
+      let settled = false;
+      const refuse = () => {
+        if (settled) return;
+        settled = true;
+        stop();
         reject(unavailable());
-      }, TICK_MS);
-      timer.unref();
+      };
+      const stop = this.onUnresponsive(refuse);
+      const immediate = this.responsive ? undefined : setImmediate(refuse);
+      const done = () => {
+        settled = true;
+        stop();
+        if (immediate) clearImmediate(immediate);
+      };
       work.then(
         (value) => {
-          clearInterval(timer);
+          if (settled) return;
+          done();
           resolve(value);
         },
         (error: unknown) => {
-          clearInterval(timer);
+          if (settled) return;
+          done();
           reject(error instanceof Error ? error : new Error(String(error)));
         },
       );

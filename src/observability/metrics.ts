@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { TrainingJobData, TrainingJobResult } from '../training-jobs/contract';
 import type { BackendInfo } from '../ml/backend';
 import type { ModelCache } from '../serving/model-cache';
+import type { RedisWatchdog } from '../http/redis-watchdog';
 import { FastHistogram } from './fast-histogram';
 
 /** Queue states reported by `fitwell_queue_jobs`, as BullMQ names them. */
@@ -20,6 +21,8 @@ export interface MetricSources {
   queue: Queue<TrainingJobData, TrainingJobResult>;
   modelCache: ModelCache;
   backend: BackendInfo;
+  /** The watchdog of the app's Redis connection: a scrape waits on a frozen Redis no longer than it takes to notice. */
+  watchdog?: RedisWatchdog;
   onCollectError?: (error: Error) => void;
 }
 
@@ -145,7 +148,7 @@ export class ServiceMetrics {
   }
 
   constructor(sources: MetricSources) {
-    const { queue, modelCache, backend, onCollectError } = sources;
+    const { queue, modelCache, backend, watchdog, onCollectError } = sources;
     collectDefaultMetrics({ register: this.registry });
 
     new Gauge({
@@ -163,8 +166,11 @@ export class ServiceMetrics {
       async collect() {
         try {
           // Bounded: the queue's connection has no command timeout, so a frozen Redis would
-          // otherwise hold the scrape (and /metrics) until it thaws.
-          const counts = await withinMs(queue.getJobCounts(...QUEUE_STATES), QUEUE_COUNTS_TIMEOUT_MS);
+          // otherwise hold the scrape (and /metrics) until it thaws. Cut short as soon as the
+          // watchdog finds Redis frozen (at once while it is known to be), else after the timeout.
+          const read = queue.getJobCounts(...QUEUE_STATES);
+          const bounded = watchdog ? watchdog.bound(read, () => new Error('Redis does not answer')) : read;
+          const counts = await withinMs(bounded, QUEUE_COUNTS_TIMEOUT_MS);
           for (const state of QUEUE_STATES) this.set({ state }, counts[state] ?? 0);
         } catch (error) {
           // No numbers rather than stale ones while Redis is away; the scrape itself still works.

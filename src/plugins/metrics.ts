@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { observeFinishedJobs } from '../observability/job-metrics';
 import { ServiceMetrics } from '../observability/metrics';
+import { watchdogFor } from '../http/redis-watchdog';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -18,6 +19,7 @@ export default fp(
       queue,
       modelCache: app.modelCache,
       backend: app.backend,
+      watchdog: watchdogFor(redis),
       onCollectError: (error) => app.log.warn({ err: error.message }, 'could not read queue counts for /metrics'),
     });
     observeFinishedJobs({ queueEvents, queue, redis, prefix: config.redisPrefix, metrics, log: app.log });
