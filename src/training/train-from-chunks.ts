@@ -49,6 +49,41 @@ export async function trainFromChunks(
   options: { residentChunks?: number } = {},
 ): Promise<{ outcome: TrainingOutcome; chunks: ChunkCache }> {
   const rng = new Rng(seed);
+  const { preprocessing, y, split, starts, targetProfile } = await readSetup(request, dataset, rng);
+  const chunks = new ChunkCache(dataset, request.target, preprocessing, starts, options.residentChunks);
+  const outcome = await runTraining(request, seed, hooks, rng, {
+    preprocessing,
+    y,
+    split,
+    targetProfile,
+    data: { x: new Float32Array(0), chunks },
+    heldOut: async (trainer) => {
+      // The held-out rows only, renumbered: validation rows first, then test rows.
+      const v = split.validation.length;
+      const x = new Float32Array((v + split.test.length) * preprocessing.inputSize);
+      // The trainer's resident validation features, not a second gathering of them.
+      x.set(await trainer.validationX());
+      x.set(await trainer.gatherX(split.test), v * preprocessing.inputSize);
+      const heldY = new Float32Array(v + split.test.length);
+      split.validation.forEach((p, i) => (heldY[i] = y[p]));
+      split.test.forEach((p, i) => (heldY[v + i] = y[p]));
+      return {
+        x,
+        y: heldY,
+        validation: Int32Array.from({ length: v }, (_, i) => i),
+        test: Int32Array.from({ length: split.test.length }, (_, i) => v + i),
+      };
+    },
+  });
+  return { outcome, chunks };
+}
+
+/**
+ * The two reads of the setup: the split, the preprocessing and the encoded targets, and the chunks'
+ * first positions. A function of its own so that what only the setup needs (each chunk's split,
+ * the targets' raw values) is garbage once it returns rather than kept through the training.
+ */
+async function readSetup(request: TrainingRequest, dataset: ChunkedTable, rng: Rng) {
   const type = dataset.columns.find((c) => c.name === request.target)?.type;
   const profiler = new ColumnProfiler(type ?? 'numeric');
   const starts = new Int32Array(dataset.chunkCount + 1);
@@ -98,32 +133,7 @@ export async function trainFromChunks(
   const preprocessing = fit.finish();
   checkClassCount(request, preprocessing);
   const y = targets.encode(preprocessing);
-  const chunks = new ChunkCache(dataset, request.target, preprocessing, starts, options.residentChunks);
-  const outcome = await runTraining(request, seed, hooks, rng, {
-    preprocessing,
-    y,
-    split,
-    targetProfile: profiler.profile(),
-    data: { x: new Float32Array(0), chunks },
-    heldOut: async (trainer) => {
-      // The held-out rows only, renumbered: validation rows first, then test rows.
-      const v = split.validation.length;
-      const x = new Float32Array((v + split.test.length) * preprocessing.inputSize);
-      // The trainer's resident validation features, not a second gathering of them.
-      x.set(await trainer.validationX());
-      x.set(await trainer.gatherX(split.test), v * preprocessing.inputSize);
-      const heldY = new Float32Array(v + split.test.length);
-      split.validation.forEach((p, i) => (heldY[i] = y[p]));
-      split.test.forEach((p, i) => (heldY[v + i] = y[p]));
-      return {
-        x,
-        y: heldY,
-        validation: Int32Array.from({ length: v }, (_, i) => i),
-        test: Int32Array.from({ length: split.test.length }, (_, i) => v + i),
-      };
-    },
-  });
-  return { outcome, chunks };
+  return { preprocessing, y, split, starts, targetProfile: profiler.profile() };
 }
 
 /**
