@@ -288,6 +288,25 @@ function goals(results: Results): Goal[] {
     ] as const) {
       out.push({ issue: 16, name, measured, unit, goal: 'reported', met: null });
     }
+    if (trained.reference && trained.samplesPerSecondVsReference !== undefined) {
+      const reference = trained.reference;
+      out.push({
+        issue: 16,
+        name: `data: training samples/s, same request on ${reference.rows} rows, ${reference.epochs} epoch(s)`,
+        measured: reference.samplesPerSecond,
+        unit: '',
+        goal: 'reported',
+        met: null,
+      });
+      out.push({
+        issue: 16,
+        name: `data: training samples/s on ${trained.rows} rows ÷ on ${reference.rows} rows`,
+        measured: trained.samplesPerSecondVsReference,
+        unit: '×',
+        goal: 'within 10 % (≥ 0.9×)',
+        met: trained.samplesPerSecondVsReference >= 0.9,
+      });
+    }
   }
   const search = results.search?.variants;
   if (search && search.length === 2) {

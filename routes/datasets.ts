@@ -16,7 +16,7 @@ import {
 } from '../src/schemas/dataset.schema';
 import type { DatasetMeta } from '../src/store/dataset-store';
 import type { S3DatasetBackend } from '../src/store/s3-dataset-backend';
-import { jobsUsingDataset } from '../src/training-jobs/dataset-users';
+import { batchPredictionsUsingDataset, jobsUsingDataset } from '../src/training-jobs/dataset-users';
 
 /**
  * A streamed body (CSV, TSV, NDJSON) is not read by fastify: its parser hands the stream over and
@@ -42,7 +42,7 @@ const view = (meta: DatasetMeta) => ({
 });
 
 const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
-  const { config, datasets, trainingQueue: queue, redis } = app;
+  const { config, datasets, trainingQueue: queue, batchPredictionQueue, redis } = app;
   const limits = { maxRows: config.maxDatasetRows, maxColumns: config.maxDatasetColumns };
   const bodies = new WeakMap<FastifyRequest, Readable>();
   /** Uploads whose publication has been sent: a 503 now could hide a dataset that Redis stores. */
@@ -204,7 +204,8 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
         operationId: 'deleteDataset',
         description:
           'Deletes a dataset: its metadata and every chunk. Refused (409) while a waiting or active training job ' +
-          '(a sweep run included) trains on it. Models trained on it stay.',
+          '(a sweep run included) trains on it, or a waiting or active batch prediction reads it. Models trained ' +
+          'on it, and the results of finished batch predictions, stay.',
         params: idParams('datasetId'),
         response: { 204: z.undefined().describe('Deleted'), 404: errorSchema, 409: errorSchema },
       },
@@ -212,16 +213,23 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const { datasetId } = request.params;
       if (!(await datasets.exists(datasetId))) throw new AppError('DATASET_NOT_FOUND', { id: datasetId });
-      const users = await jobsUsingDataset(queue, datasetId);
-      if (users.length > 0) {
-        const shown = users
-          .slice(0, 5)
-          .map((id) => `"${id}"`)
-          .join(', ');
-        throw new AppError('DATASET_IN_USE', {
-          id: datasetId,
-          jobs: `training job${users.length > 1 ? 's' : ''} ${shown}${users.length > 5 ? ` and ${users.length - 5} more` : ''}`,
-        });
+      const [jobs, batches] = await Promise.all([
+        jobsUsingDataset(queue, datasetId),
+        batchPredictionsUsingDataset(batchPredictionQueue, datasetId),
+      ]);
+      if (jobs.length > 0 || batches.length > 0) {
+        const named = (noun: string, ids: string[]) => {
+          const shown = ids
+            .slice(0, 5)
+            .map((id) => `"${id}"`)
+            .join(', ');
+          return `${noun}${ids.length > 1 ? 's' : ''} ${shown}${ids.length > 5 ? ` and ${ids.length - 5} more` : ''}`;
+        };
+        const users = [
+          ...(jobs.length ? [named('training job', jobs)] : []),
+          ...(batches.length ? [named('batch prediction', batches)] : []),
+        ];
+        throw new AppError('DATASET_IN_USE', { id: datasetId, jobs: users.join(' and ') });
       }
       if (!(await datasets.delete(datasetId))) throw new AppError('DATASET_NOT_FOUND', { id: datasetId });
       return reply.status(204).send();
@@ -232,6 +240,12 @@ const datasetRoutes: FastifyPluginAsyncZod = async (app) => {
 // Encapsulated (its hooks stay its own, the prefix applies); the name and dependencies are checked at register.
 export default fp(datasetRoutes, {
   name: 'fitwell-routes-datasets',
-  dependencies: ['fitwell-config', 'fitwell-redis', 'fitwell-datasets', 'fitwell-training-queue'],
+  dependencies: [
+    'fitwell-config',
+    'fitwell-redis',
+    'fitwell-datasets',
+    'fitwell-training-queue',
+    'fitwell-batch-prediction-queue',
+  ],
   encapsulate: true,
 });

@@ -1,4 +1,4 @@
-import type { ColumnInfo, Table } from './table';
+import type { ColumnInfo, TableView } from './table';
 
 /**
  * A dataset read a chunk at a time: consecutive rows, `chunkCount` parts of at most a fixed row
@@ -9,6 +9,9 @@ export interface ChunkedTable {
   columns: ColumnInfo[];
   rows: number;
   chunkCount: number;
-  /** Chunk `index` (0-based) as a table of its rows, read afresh. */
-  chunk(index: number): Promise<Table>;
+  /**
+   * Chunk `index` (0-based) as a view of its rows, read afresh (DatasetStore.chunkView: gap-free
+   * numeric columns are float32 arrays).
+   */
+  chunk(index: number): Promise<TableView>;
 }

@@ -37,9 +37,10 @@ export class ColumnProfiler {
 
   constructor(private readonly type: ColumnType) {}
 
-  add(values: readonly CellValue[]): void {
+  add(values: ArrayLike<CellValue>): void {
     const counts = this.counts;
-    for (const value of values) {
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i];
       if (value === null) continue;
       this.rows++;
       if (typeof value === 'number' && !Number.isInteger(value)) this.nonInteger = true;

@@ -1,7 +1,17 @@
-import { invalid } from '../errors';
+import { invalid, type AppError } from '../errors';
 import type { Task } from '../ml/spec';
 import { quoteNames } from './column-names';
-import { columnInfo, columnNames, columnValues, hasColumn, type CellValue, type ColumnInfo, type Table } from './table';
+import {
+  columnInfo,
+  columnNames,
+  columnValues,
+  hasColumn,
+  viewColumn,
+  type CellValue,
+  type ColumnInfo,
+  type Table,
+  type TableView,
+} from './table';
 
 /**
  * Turns table columns into the numbers a network trains on, and back. Everything is fitted on
@@ -31,13 +41,14 @@ export interface Preprocessing {
 }
 
 /** Indices of the rows whose target is present; rows without a target cannot be trained on. */
-export function rowsWithTarget(table: Table, target: string): Int32Array {
+export function rowsWithTarget(table: TableView, target: string): Int32Array {
   checkTargetExists(table, target);
-  const rows: number[] = [];
-  columnValues(table, target).forEach((value, row) => {
-    if (value !== null) rows.push(row);
-  });
-  return Int32Array.from(rows);
+  const values = viewColumn(table, target);
+  let count = 0;
+  for (let row = 0; row < values.length; row++) if (values[row] !== null) count++;
+  const rows = new Int32Array(count);
+  for (let row = 0, i = 0; row < values.length; row++) if (values[row] !== null) rows[i++] = row;
+  return rows;
 }
 
 /**
@@ -64,7 +75,7 @@ export function fitPreprocessing(
 }
 
 /** The columns a model's features come from: all but the target and `drop`; throws when that is none. */
-function featureColumnsOf(table: Table, target: string, drop: string[]): ColumnInfo[] {
+function featureColumnsOf(table: TableView, target: string, drop: string[]): ColumnInfo[] {
   checkTargetExists(table, target);
   for (const name of drop) {
     if (!hasColumn(table, name)) {
@@ -110,7 +121,7 @@ export class PreprocessingFit {
   private means = false;
 
   constructor(
-    table: Table,
+    table: TableView,
     private readonly target: string,
     private readonly task: Task,
     drop: string[] = [],
@@ -125,9 +136,9 @@ export class PreprocessingFit {
   }
 
   /** First pass over one part's training rows. */
-  addSums(table: Table, rowIndices: ArrayLike<number>): void {
+  addSums(table: TableView, rowIndices: ArrayLike<number>): void {
     for (const [name, sums] of this.moments) {
-      const values = columnValues(table, name);
+      const values = viewColumn(table, name);
       for (let i = 0; i < rowIndices.length; i++) {
         const x = values[rowIndices[i]];
         if (x === null) continue;
@@ -137,14 +148,14 @@ export class PreprocessingFit {
       }
     }
     for (const [name, seen] of this.categories) {
-      const values = columnValues(table, name);
+      const values = viewColumn(table, name);
       for (let i = 0; i < rowIndices.length; i++) {
         const value = values[rowIndices[i]];
         if (value !== null) seen.add(String(value));
       }
     }
     if (this.task === 'classification') {
-      const values = columnValues(table, this.target);
+      const values = viewColumn(table, this.target);
       for (let i = 0; i < rowIndices.length; i++) {
         const value = values[rowIndices[i]];
         if (value !== null) this.classes.add(classLabel(value));
@@ -153,13 +164,13 @@ export class PreprocessingFit {
   }
 
   /** Second pass over the same parts and rows, after every `addSums`. */
-  addDeviations(table: Table, rowIndices: ArrayLike<number>): void {
+  addDeviations(table: TableView, rowIndices: ArrayLike<number>): void {
     if (!this.means) {
       for (const sums of this.moments.values()) sums.mean = sums.n > 0 ? sums.sum / sums.n : 0;
       this.means = true;
     }
     for (const [name, sums] of this.moments) {
-      const values = columnValues(table, name);
+      const values = viewColumn(table, name);
       for (let i = 0; i < rowIndices.length; i++) {
         const x = values[rowIndices[i]];
         if (x !== null) sums.squares = sums.squares + ((x as number) - sums.mean) ** 2;
@@ -220,11 +231,11 @@ export class PreprocessingFit {
 }
 
 /** Encodes rows `rowIndices` of `table` as a row-major `rowIndices.length × inputSize` matrix. */
-export function encodeFeatures(prep: Preprocessing, table: Table, rowIndices: ArrayLike<number>): Float32Array {
+export function encodeFeatures(prep: Preprocessing, table: TableView, rowIndices: ArrayLike<number>): Float32Array {
   const out = new Float32Array(rowIndices.length * prep.inputSize);
   let offset = 0;
   for (const feature of prep.features) {
-    const values = columnValues(table, feature.name);
+    const values = viewColumn(table, feature.name);
     if (feature.type === 'numeric') {
       for (let i = 0; i < rowIndices.length; i++) {
         out[i * prep.inputSize + offset] = standardize(feature, values[rowIndices[i]]);
@@ -246,9 +257,9 @@ export function encodeFeatures(prep: Preprocessing, table: Table, rowIndices: Ar
  * Classification: the class index of each row (as a float, for a sparse categorical loss).
  * Regression: the standardized target. Every row must have a target (see `rowsWithTarget`).
  */
-export function encodeTargets(prep: Preprocessing, table: Table, rowIndices: ArrayLike<number>): Float32Array {
+export function encodeTargets(prep: Preprocessing, table: TableView, rowIndices: ArrayLike<number>): Float32Array {
   const { target } = prep;
-  const values = columnValues(table, target.name);
+  const values = viewColumn(table, target.name);
   const out = new Float32Array(rowIndices.length);
   const classIndex =
     target.task === 'classification' ? new Map(target.classes.map((c, index) => [c, index])) : undefined;
@@ -261,16 +272,19 @@ export function encodeTargets(prep: Preprocessing, table: Table, rowIndices: Arr
       continue;
     }
     const index = classIndex?.get(classLabel(value));
-    if (index === undefined) {
-      throw invalid(
-        'INVALID_TRAINING_REQUEST',
-        `row ${row} has target ${JSON.stringify(value)}, a class absent from the training rows ` +
-          `(${quoteNames(target.classes.map(String))}); give each class at least 2 rows`,
-      );
-    }
+    if (index === undefined) throw targetClassAbsentError(row, value, target.classes);
     out[i] = index;
   }
   return out;
+}
+
+/** The error of a row whose class is absent from the training rows (`row` of its table or chunk). */
+export function targetClassAbsentError(row: number, value: CellValue, classes: (number | string)[]): AppError {
+  return invalid(
+    'INVALID_TRAINING_REQUEST',
+    `row ${row} has target ${JSON.stringify(value)}, a class absent from the training rows ` +
+      `(${quoteNames(classes.map(String))}); give each class at least 2 rows`,
+  );
 }
 
 /** One entry per encoded input, in encoded order: `age` for a numeric feature, `color=red` for a category. */
@@ -388,7 +402,7 @@ function compareCodeUnits(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function checkTargetExists(table: Table, target: string): void {
+function checkTargetExists(table: TableView, target: string): void {
   if (!hasColumn(table, target)) {
     throw invalid(
       'INVALID_TRAINING_REQUEST',

@@ -26,6 +26,17 @@ export interface Table {
 }
 
 /**
+ * A table's columns for code that only reads cells by index: a `Table`, or one chunk of a stored
+ * dataset whose gap-free numeric columns are float32 views of the chunk's bytes rather than JS
+ * arrays (`DatasetStore.chunkView`, what training from chunks reads). Every `Table` is one.
+ */
+export interface TableView {
+  columns: ColumnInfo[];
+  rowCount: number;
+  data: Record<string, ArrayLike<CellValue>>;
+}
+
+/**
  * Column names come from users, so they are used as keys only in null-prototype objects: there
  * `constructor`, `hasOwnProperty` and the like are plain keys and nothing is inherited. Only
  * `__proto__` is rejected outright (see `column-names.ts`), because assigning it on any ordinary
@@ -35,7 +46,7 @@ export function createColumnData(): Record<string, CellValue[]> {
   return Object.create(null) as Record<string, CellValue[]>;
 }
 
-export function hasColumn(table: Table, name: string): boolean {
+export function hasColumn(table: TableView, name: string): boolean {
   return Object.prototype.hasOwnProperty.call(table.data, name);
 }
 
@@ -45,11 +56,17 @@ export function columnValues(table: Table, name: string): CellValue[] {
   return table.data[name];
 }
 
-export function columnInfo(table: Table, name: string): ColumnInfo | undefined {
+/** The cells of a column of any view, by index; throws on an unknown name as `columnValues` does. */
+export function viewColumn(table: TableView, name: string): ArrayLike<CellValue> {
+  if (!hasColumn(table, name)) throw new Error(`table has no column "${name}"`);
+  return table.data[name];
+}
+
+export function columnInfo(table: TableView, name: string): ColumnInfo | undefined {
   return table.columns.find((column) => column.name === name);
 }
 
-export function columnNames(table: Table): string[] {
+export function columnNames(table: TableView): string[] {
   return table.columns.map((column) => column.name);
 }
 

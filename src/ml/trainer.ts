@@ -499,8 +499,11 @@ export class Trainer {
 
   private validationRowsX?: Promise<Float32Array>;
 
-  /** The validation rows' features, gathered from the chunks at first use and kept resident. */
-  private validationX(): Promise<Float32Array> {
+  /**
+   * The validation rows' features, gathered from the chunks at first use and kept resident (read
+   * only: the held-out rows of training from chunks are copied from it rather than gathered again).
+   */
+  validationX(): Promise<Float32Array> {
     this.validationRowsX ??= this.gatherX(this.data.validationRows);
     return this.validationRowsX;
   }

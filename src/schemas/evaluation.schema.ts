@@ -46,10 +46,16 @@ export type EvaluationOptions = z.infer<typeof evaluationOptionsSchema>;
 
 export const crossValidationOptionsSchema = z
   .object({
-    folds: z.number().int().min(2).max(20).meta({
-      description:
-        "k of k-fold cross-validation over the rows outside the test split (stratified for classification, seeded by the job's seed)",
-    }),
+    folds: z
+      .number()
+      .int()
+      .min(2)
+      .max(20)
+      .meta({
+        description:
+          "k of k-fold cross-validation over the rows outside the test split (stratified for classification, seeded by the job's seed). " +
+          'It reads the whole dataset into memory, so a dataset above 1,000,000 rows (MAX_CROSS_VALIDATION_ROWS) is a 400.',
+      }),
   })
   .strict();
 

@@ -1,4 +1,5 @@
 import type { Queue } from 'bullmq';
+import type { BatchPredictionJobData, BatchPredictionResult } from '../schemas/batch-prediction.schema';
 import type { TrainingJobData, TrainingJobResult } from './contract';
 
 /** BullMQ states of a job that has yet to read its dataset, or is reading it. */
@@ -15,4 +16,17 @@ export async function jobsUsingDataset(
 ): Promise<string[]> {
   const jobs = await queue.getJobs([...UNFINISHED]);
   return jobs.filter((job) => job?.data?.request?.datasetId === datasetId).map((job) => job.id!);
+}
+
+/**
+ * Ids of the unfinished batch predictions (waiting, active, delayed or retrying) that read
+ * `datasetId`, found the same way as `jobsUsingDataset`; a batch that starts after its dataset
+ * was deleted fails with DATASET_NOT_FOUND.
+ */
+export async function batchPredictionsUsingDataset(
+  queue: Queue<BatchPredictionJobData, BatchPredictionResult>,
+  datasetId: string,
+): Promise<string[]> {
+  const jobs = await queue.getJobs([...UNFINISHED]);
+  return jobs.filter((job) => job?.data?.datasetId === datasetId).map((job) => job.id!);
 }

@@ -1,13 +1,14 @@
 import type { ChunkedTable } from '../data/chunked-table';
 import { ColumnProfiler } from '../data/column-profile';
 import {
+  classLabel,
   encodeFeatures,
-  encodeTargets,
   PreprocessingFit,
   rowsWithTarget,
+  targetClassAbsentError,
   type Preprocessing,
 } from '../data/preprocessing';
-import { columnValues } from '../data/table';
+import { viewColumn, type CellValue } from '../data/table';
 import { invalid } from '../errors';
 import type { ChunkedFeatures } from '../ml/trainer';
 import { Rng } from '../random';
@@ -48,60 +49,20 @@ export async function trainFromChunks(
   options: { residentChunks?: number } = {},
 ): Promise<{ outcome: TrainingOutcome; chunks: ChunkCache }> {
   const rng = new Rng(seed);
-  const type = dataset.columns.find((c) => c.name === request.target)?.type;
-  const profiler = new ColumnProfiler(type ?? 'numeric');
-  const starts = new Int32Array(dataset.chunkCount + 1);
-  const parts: Split[] = [];
-  let fit: PreprocessingFit | undefined;
-  for (let c = 0; c < dataset.chunkCount; c++) {
-    const table = await dataset.chunk(c);
-    const rows = rowsWithTarget(table, request.target);
-    if (c === 0) fit = new PreprocessingFit(table, request.target, request.task, request.features.drop);
-    profiler.add(columnValues(table, request.target));
-    starts[c + 1] = starts[c] + rows.length;
-    // A chunk without a target draws nothing; a dataset without any fails as a table would.
-    if (rows.length > 0) parts.push(offsetSplit(splitRows(request, table, rows, rng), starts[c]));
-    else parts.push({ train: new Int32Array(0), validation: new Int32Array(0), test: new Int32Array(0) });
-  }
-  const total = starts[dataset.chunkCount];
-  if (total === 0 || !fit) {
-    throw invalid('INVALID_TRAINING_REQUEST', `there are ${total} rows with a target; at least 1 is needed to train`);
-  }
-  const split: Split = {
-    train: concat(parts.map((p) => p.train)),
-    validation: concat(parts.map((p) => p.validation)),
-    test: concat(parts.map((p) => p.test)),
-  };
-  checkTrainingRows(request, split);
-  // The chunk's training rows, as row indices into its table.
-  const trainRowsOf = (c: number, rows: Int32Array) => parts[c].train.map((p) => rows[p - starts[c]]);
-  for (const pass of ['sums', 'deviations'] as const) {
-    for (let c = 0; c < dataset.chunkCount; c++) {
-      const table = await dataset.chunk(c);
-      const local = trainRowsOf(c, rowsWithTarget(table, request.target));
-      if (pass === 'sums') fit.addSums(table, local);
-      else fit.addDeviations(table, local);
-    }
-  }
-  const preprocessing = fit.finish();
-  checkClassCount(request, preprocessing);
-  const y = new Float32Array(total);
-  for (let c = 0; c < dataset.chunkCount; c++) {
-    const table = await dataset.chunk(c);
-    y.set(encodeTargets(preprocessing, table, rowsWithTarget(table, request.target)), starts[c]);
-  }
+  const { preprocessing, y, split, starts, targetProfile } = await readSetup(request, dataset, rng);
   const chunks = new ChunkCache(dataset, request.target, preprocessing, starts, options.residentChunks);
   const outcome = await runTraining(request, seed, hooks, rng, {
     preprocessing,
     y,
     split,
-    targetProfile: profiler.profile(),
+    targetProfile,
     data: { x: new Float32Array(0), chunks },
     heldOut: async (trainer) => {
       // The held-out rows only, renumbered: validation rows first, then test rows.
       const v = split.validation.length;
       const x = new Float32Array((v + split.test.length) * preprocessing.inputSize);
-      x.set(await trainer.gatherX(split.validation));
+      // The trainer's resident validation features, not a second gathering of them.
+      x.set(await trainer.validationX());
       x.set(await trainer.gatherX(split.test), v * preprocessing.inputSize);
       const heldY = new Float32Array(v + split.test.length);
       split.validation.forEach((p, i) => (heldY[i] = y[p]));
@@ -115,6 +76,64 @@ export async function trainFromChunks(
     },
   });
   return { outcome, chunks };
+}
+
+/**
+ * The two reads of the setup: the split, the preprocessing and the encoded targets, and the chunks'
+ * first positions. A function of its own so that what only the setup needs (each chunk's split,
+ * the targets' raw values) is garbage once it returns rather than kept through the training.
+ */
+async function readSetup(request: TrainingRequest, dataset: ChunkedTable, rng: Rng) {
+  const type = dataset.columns.find((c) => c.name === request.target)?.type;
+  const profiler = new ColumnProfiler(type ?? 'numeric');
+  const starts = new Int32Array(dataset.chunkCount + 1);
+  const parts: Split[] = [];
+  const targets = new TargetValues(request.task);
+  let fit: PreprocessingFit | undefined;
+  // Read 1: the split, the first pass of the preprocessing's sums (the chunk's training rows are
+  // known as soon as it is split) and the targets' raw values.
+  for (let c = 0; c < dataset.chunkCount; c++) {
+    const table = await dataset.chunk(c);
+    const rows = rowsWithTarget(table, request.target);
+    if (c === 0) fit = new PreprocessingFit(table, request.target, request.task, request.features.drop);
+    const target = viewColumn(table, request.target);
+    profiler.add(target);
+    targets.add(target, rows);
+    starts[c + 1] = starts[c] + rows.length;
+    // A chunk without a target draws nothing; a dataset without any fails as a table would.
+    const part =
+      rows.length > 0
+        ? splitRows(request, table, rows, rng)
+        : { train: new Int32Array(0), validation: new Int32Array(0), test: new Int32Array(0) };
+    parts.push(offsetSplit(part, starts[c]));
+    fit!.addSums(
+      table,
+      part.train.map((p) => rows[p]),
+    );
+  }
+  const total = starts[dataset.chunkCount];
+  if (total === 0 || !fit) {
+    throw invalid('INVALID_TRAINING_REQUEST', `there are ${total} rows with a target; at least 1 is needed to train`);
+  }
+  const split: Split = {
+    train: concat(parts.map((p) => p.train)),
+    validation: concat(parts.map((p) => p.validation)),
+    test: concat(parts.map((p) => p.test)),
+  };
+  checkTrainingRows(request, split);
+  // Read 2: the squared deviations from the means, which need every chunk's sums first.
+  for (let c = 0; c < dataset.chunkCount; c++) {
+    const table = await dataset.chunk(c);
+    const rows = rowsWithTarget(table, request.target);
+    fit.addDeviations(
+      table,
+      parts[c].train.map((p) => rows[p - starts[c]]),
+    );
+  }
+  const preprocessing = fit.finish();
+  checkClassCount(request, preprocessing);
+  const y = targets.encode(preprocessing);
+  return { preprocessing, y, split, starts, targetProfile: profiler.profile() };
 }
 
 /**
@@ -155,6 +174,69 @@ export class ChunkCache implements ChunkedFeatures {
     this.resident.set(chunk, features);
     this.peakResident = Math.max(this.peakResident, this.resident.size);
     return features;
+  }
+}
+
+/**
+ * The targets of the rows with one, kept from the first read so that encoding them needs no
+ * read of their own (the encoding is known only once every chunk has been read): regression's
+ * values as float64 (8 bytes a row, the cells exactly), classification's labels as an index
+ * into the labels seen (4 bytes a row). `encode` gives exactly what `encodeTargets` gives on the
+ * same rows, its error on a class absent from the training rows included.
+ */
+class TargetValues {
+  private readonly values: Float64Array[] = [];
+  private readonly labelIds: Int32Array[] = [];
+  private readonly labels = new Map<number | string, number>();
+  /** Per label id: the first row with it (its chunk-local row) and its cell as stored. */
+  private readonly first: { row: number; value: CellValue }[] = [];
+  private count = 0;
+
+  constructor(private readonly task: TrainingRequest['task']) {}
+
+  add(target: ArrayLike<CellValue>, rows: Int32Array): void {
+    if (this.task === 'regression') {
+      this.values.push(Float64Array.from(rows, (row) => Number(target[row])));
+    } else {
+      const ids = new Int32Array(rows.length);
+      for (let i = 0; i < rows.length; i++) {
+        const value = target[rows[i]]!;
+        const label = classLabel(value);
+        let id = this.labels.get(label);
+        if (id === undefined) {
+          id = this.labels.size;
+          this.labels.set(label, id);
+          this.first.push({ row: rows[i], value });
+        }
+        ids[i] = id;
+      }
+      this.labelIds.push(ids);
+    }
+    this.count += rows.length;
+  }
+
+  encode(preprocessing: Preprocessing): Float32Array {
+    const { target } = preprocessing;
+    const y = new Float32Array(this.count);
+    let offset = 0;
+    if (target.task === 'regression') {
+      for (const part of this.values) {
+        for (let i = 0; i < part.length; i++) y[offset + i] = (part[i] - target.mean) / target.std;
+        offset += part.length;
+      }
+      return y;
+    }
+    const classIndex = new Map(target.classes.map((c, index) => [c, index]));
+    const indexOf = Int32Array.from(this.labels.keys(), (label) => classIndex.get(label) ?? -1);
+    // encodeTargets stops at the first row whose class is absent: the earliest first row of one
+    // (label ids are numbered in order of first appearance).
+    const absent = this.first.find((_, id) => indexOf[id] < 0);
+    if (absent) throw targetClassAbsentError(absent.row, absent.value, target.classes);
+    for (const part of this.labelIds) {
+      for (let i = 0; i < part.length; i++) y[offset + i] = indexOf[part[i]];
+      offset += part.length;
+    }
+    return y;
   }
 }
 

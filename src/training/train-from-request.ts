@@ -8,7 +8,7 @@ import {
 } from '../data/preprocessing';
 import { profileColumn, type ColumnProfile } from '../data/column-profile';
 import { splitTrainValidation } from '../data/split';
-import { columnInfo, columnValues, type Table } from '../data/table';
+import { columnInfo, columnValues, viewColumn, type Table, type TableView } from '../data/table';
 import { invalid } from '../errors';
 import type { FrozenModel } from '../ml/frozen-model';
 import { balancedClassWeights } from '../ml/losses';
@@ -60,12 +60,11 @@ export interface Split {
  * Test rows first (held out from everything), then validation rows out of the rest; both
  * stratified by class for classification. Returns positions into `rows`.
  */
-export function splitRows(request: TrainingRequest, table: Table, rows: Int32Array, rng: Rng): Split {
+export function splitRows(request: TrainingRequest, table: TableView, rows: Int32Array, rng: Rng): Split {
   const { validationSplit, testSplit } = request.training;
+  const target = viewColumn(table, request.target);
   const labelsOf = (positions: Int32Array) =>
-    request.task === 'classification'
-      ? Array.from(positions, (p) => String(columnValues(table, request.target)[rows[p]]))
-      : positions.length;
+    request.task === 'classification' ? Array.from(positions, (p) => String(target[rows[p]])) : positions.length;
   const all = Int32Array.from({ length: rows.length }, (_, i) => i);
   let rest = all;
   let test = new Int32Array(0);

@@ -23,6 +23,15 @@ export function looksContinuous(target: TargetFacts): boolean {
 }
 
 /**
+ * The most rows a cross-validated request (`validation.folds`) may train on. Cross-validation,
+ * unlike a plain job, reads the whole table into memory in the job and in every fold's process
+ * (README, "Training from chunks"): ≈ 24 bytes a cell as JS values plus the encoded features
+ * (4 bytes × encoded width a row), ≈ 1 GB a process for 1,000,000 rows of 30 columns. This is
+ * MAX_DATASET_ROWS's default, so every dataset the default limits admit can be cross-validated.
+ */
+export const MAX_CROSS_VALIDATION_ROWS = 1_000_000;
+
+/**
  * The checks made when a job or sweep is submitted: why the request cannot train (a 400), or
  * null, and the warnings to return with the 202 (README, "Warnings at submission"). Reads the
  * dataset's meta and its target column's profile, never the whole table.
@@ -64,6 +73,14 @@ export function untrainableReason(
   const features = dataset.columns.filter((c) => c.name !== request.target && !request.features.drop.includes(c.name));
   if (features.length === 0) {
     return `dataset ${dataset.id} has no feature columns left besides the target`;
+  }
+  if (request.validation && dataset.rows > MAX_CROSS_VALIDATION_ROWS) {
+    return (
+      `validation.folds: cross-validation reads the whole dataset into memory, so it is limited to ` +
+      `${MAX_CROSS_VALIDATION_ROWS.toLocaleString('en-US')} rows (MAX_CROSS_VALIDATION_ROWS), and dataset ` +
+      `${dataset.id} has ${dataset.rows.toLocaleString('en-US')}; leave out validation (a plain job trains from ` +
+      `the dataset's chunks) or cross-validate a sample of the rows`
+    );
   }
   const layer = batchStatisticsLayer(request.model.hidden);
   const { validationSplit, testSplit } = request.training;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { gzipSync } from 'node:zlib';
+import { enqueueBatchPrediction } from '../../jobs/batch-prediction-queue';
 import { startService, type TestService } from '../helpers/app';
 
 /** POST /v1/datasets over HTTP: delimiters, TSV, gzip, NDJSON; listing and deleting. */
@@ -108,5 +109,29 @@ describe('dataset routes', () => {
     assert.match(refused.body.error.message, new RegExp(`used by training job "${job.body.jobId}"`));
     assert.equal((await svc.http.delete(`/v1/training-jobs/${job.body.jobId}`)).status, 202);
     assert.equal((await svc.http.delete(`/v1/datasets/${upload.body.id}`)).status, 204, 'once the job is cancelled');
+  });
+
+  test('DELETE is refused with 409 while a waiting batch prediction reads the dataset', async () => {
+    const upload = await svc.http.post('/v1/datasets').type('text/csv').send('a,b\n1,2\n3,4\n5,6\n');
+    // Queued as POST /v1/batch-predictions queues it (its checks need a model; no worker runs
+    // here, so the batch stays waiting in the real queue).
+    const batchId = await enqueueBatchPrediction(svc.app.batchPredictionQueue, {
+      modelRef: 'm_none',
+      modelId: 'm_none',
+      datasetId: upload.body.id,
+      idColumns: [],
+      saveAsDataset: false,
+      rows: 3,
+      chunks: 1,
+      chunkRows: 1024,
+      createdAt: new Date().toISOString(),
+    });
+    const refused = await svc.http.delete(`/v1/datasets/${upload.body.id}`);
+    assert.equal(refused.status, 409, refused.text);
+    assert.equal(refused.body.error.code, 'DATASET_IN_USE');
+    assert.match(refused.body.error.message, new RegExp(`used by batch prediction "${batchId}"`));
+    assert.equal((await svc.http.get(`/v1/datasets/${upload.body.id}`)).status, 200, 'the dataset is still there');
+    assert.equal((await svc.http.delete(`/v1/batch-predictions/${batchId}`)).status, 202);
+    assert.equal((await svc.http.delete(`/v1/datasets/${upload.body.id}`)).status, 204, 'once the batch is cancelled');
   });
 });

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { MAX_CROSS_VALIDATION_ROWS } from '../../src/training/trainable';
 import { startService, xorCsv, type TestService } from '../helpers/app';
 
 /**
@@ -50,6 +51,27 @@ describe('training requests the numerics cannot train', () => {
       );
     });
   }
+
+  test('cross-validation on a dataset above MAX_CROSS_VALIDATION_ROWS: 400 naming the limit', async () => {
+    const upload = await svc.http.post('/v1/datasets').set('content-type', 'text/csv').send(xorCsv(60));
+    // The stored metadata of a dataset one row above the limit (uploading one would take minutes).
+    const meta = await svc.app.datasets.meta(upload.body.id);
+    await svc.app.datasets.backend.setField(
+      meta.id,
+      'meta',
+      JSON.stringify({ ...meta, rows: MAX_CROSS_VALIDATION_ROWS + 1 }),
+    );
+    const res = await submit({ validation: { folds: 3 }, training: { epochs: 1 } }, meta.id);
+    expect400(
+      res,
+      'INVALID_TRAINING_REQUEST',
+      /^validation\.folds: cross-validation reads the whole dataset into memory, so it is limited to 1,000,000 rows \(MAX_CROSS_VALIDATION_ROWS\), and dataset ds_\S+ has 1,000,001;/,
+    );
+    // The same request without validation trains from chunks and is accepted.
+    const plain = await submit({ training: { epochs: 1 } }, meta.id);
+    assert.equal(plain.status, 202, JSON.stringify(plain.body));
+    await svc.http.delete(`/v1/training-jobs/${plain.body.jobId}`);
+  });
 
   test('batchSize 1 without batch statistics (layer norm, none) is accepted', async () => {
     const res = await submit({

@@ -9,6 +9,7 @@ import { trainingRequestSchema, type TrainingRequestInput } from '../../src/sche
 import { predict } from '../../src/serving/predict';
 import { serveModel } from '../../src/serving/served-model';
 import type { ModelMeta } from '../../src/store/model-store';
+import { EVALUATION_SLICE_ROWS, evaluateModel } from '../../src/training/evaluate-model';
 import { trainFromRequest } from '../../src/training/train-from-request';
 import { useWasmBackend } from '../helpers/tf';
 
@@ -107,6 +108,38 @@ describe('evaluation on the job path', () => {
     for (const evaluation of [{ calibration: 'temperature' }, { threshold: 'f1' }]) {
       const parsed = trainingRequestSchema.safeParse({ datasetId: 'ds', target: 'y', task: 'regression', evaluation });
       assert.equal(parsed.success, false);
+    }
+  });
+
+  test('more held-out rows than EVALUATION_SLICE_ROWS: the metrics of the frozen model run on all of them at once', async () => {
+    const data = parseCsv(csv(), { maxRows: 1000, maxColumns: 10 });
+    const spec = request({});
+    const outcome = await trainFromRequest(spec, data, 3);
+    const { inputSize } = outcome.preprocessing;
+    // Rows enough for 4 slices, the last one partial, in a non-consecutive order (the copied path)
+    // and in order (the view).
+    const n = 3 * EVALUATION_SLICE_ROWS + 5;
+    const x = Float32Array.from({ length: n * inputSize }, (_, i) => Math.sin(i * 0.37) * 2);
+    const y = Float32Array.from({ length: n }, (_, r) => r % 2);
+    for (const validation of [
+      Int32Array.from({ length: n }, (_, i) => n - 1 - i),
+      Int32Array.from({ length: n }, (_, i) => i),
+    ]) {
+      const evaluation = evaluateModel({
+        frozen: outcome.frozen,
+        preprocessing: outcome.preprocessing,
+        x,
+        y,
+        validation,
+        test: new Int32Array(0),
+        options: spec.evaluation,
+        seed: 3,
+      });
+      const gathered = new Float32Array(n * inputSize);
+      validation.forEach((r, i) => gathered.set(x.subarray(r * inputSize, (r + 1) * inputSize), i * inputSize));
+      const whole = Float64Array.from(runFrozen(outcome.frozen, gathered, n));
+      const labels = Int32Array.from(validation, (r) => y[r]);
+      assert.deepEqual(evaluation.validation, classificationMetrics(labels, whole, 2, 0.5));
     }
   });
 });

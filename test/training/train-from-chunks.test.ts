@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { parseCsv } from '../../src/data/parse-dataset';
 import { fitPreprocessing, PreprocessingFit, rowsWithTarget } from '../../src/data/preprocessing';
+import { columnValues, viewColumn } from '../../src/data/table';
 import { epochOrder } from '../../src/ml/trainer';
 import { Rng } from '../../src/random';
 import { trainingRequestSchema, type TrainingRequestInput } from '../../src/schemas/training-request.schema';
@@ -122,15 +123,32 @@ describe('training from chunks', () => {
     // Per epoch the training pass reads each chunk once (its rows are consecutive in the
     // order) and the inference-mode pass over the training rows once more, less the chunks
     // still resident; the validation rows are read once and kept. After training: the batch
-    // statistics' pass, the test rows' metrics, and the evaluation's validation and test rows.
+    // statistics' pass, the test rows' metrics, and the evaluation's test rows (its validation
+    // rows are copied from the trainer's resident ones).
     assert.ok(first.chunks.loads <= 3 * 2 * 7 + 7 + 4 * 7, `${first.chunks.loads} chunk loads`);
     assert.ok(first.chunks.loads >= 3 * 7, `${first.chunks.loads} chunk loads`);
-    // Setup: split, the preprocessing's two passes and the targets: four reads of every chunk.
-    assert.equal(reads, 4 * 7 + first.chunks.loads);
+    // Setup: two reads of every chunk — the split with the preprocessing's sums and the targets,
+    // then the squared deviations from the means.
+    assert.equal(reads, 2 * 7 + first.chunks.loads);
 
     const other = await trainFromChunks(request(), chunked, 4, {}, { residentChunks: 1 });
     assert.notDeepEqual(comparable(other.outcome).metrics, comparable(first.outcome).metrics);
     assert.equal(other.chunks.peakResident, 1);
+  });
+
+  test('a chunk view reads the same cells as the chunk table; gap-free numeric columns are the float32 data itself', async () => {
+    const { datasets, meta } = await store(100);
+    const dictionaries = await datasets.dictionaries(meta);
+    for (let c = 0; c < datasets.chunkCount(meta); c++) {
+      const view = await datasets.chunkView(meta, c, dictionaries);
+      const table = await datasets.chunkTable(meta, c, dictionaries);
+      for (const column of meta.columns) {
+        assert.deepEqual(Array.from(viewColumn(view, column.name)), columnValues(table, column.name), column.name);
+      }
+      assert.ok(viewColumn(view, 'a') instanceof Float32Array, 'a has no gaps: its float32 values');
+      // c has a gap in every chunk of 100 rows (every 17th row), label and color are categorical.
+      for (const name of ['c', 'label', 'color']) assert.ok(Array.isArray(viewColumn(view, name)), name);
+    }
   });
 
   test('the epoch order: every training row once, chunk by chunk; one chunk is the plain shuffle', () => {
