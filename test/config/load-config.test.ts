@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
-import { ConfigError, configToEnv, loadConfig, type Config } from '../../src/config';
+import { ConfigError, configToEnv, ENV_VARIABLES, loadConfig, type Config } from '../../src/config';
 
 /**
  * The environment → Config → environment mapping of src/config.ts, pinned value by value: every
@@ -281,15 +281,17 @@ describe('loadConfig and configToEnv', () => {
     });
   });
 
+  test('ENV_VARIABLES names every variable, in the order invalid ones are reported', () => {
+    assert.deepEqual(ENV_VARIABLES, Object.keys(EVERY_VARIABLE));
+  });
+
   test("README's configuration table lists every variable loadConfig reads, and no other", () => {
     const readme = readFileSync(join(__dirname, '..', '..', '..', 'README.md'), 'utf8');
-    const section = readme.slice(
-      readme.indexOf('\n## Configuration\n'),
-      readme.indexOf('\n## ', readme.indexOf('\n## Configuration\n') + 1),
-    );
+    const start = readme.indexOf('\n## Configuration\n');
+    const section = readme.slice(start, readme.indexOf('\n## ', start + 1));
     const listed = [...section.matchAll(/^\| `([A-Z0-9_]+)`(?: \/ `([A-Z0-9_]+)`)? \|/gm)].flatMap((m) =>
       m[2] ? [m[1], m[2]] : [m[1]],
     );
-    assert.deepEqual([...listed].sort(), Object.keys(EVERY_VARIABLE).sort());
+    assert.deepEqual([...listed].sort(), [...ENV_VARIABLES].sort());
   });
 });
