@@ -15,7 +15,7 @@ import type {
   RegularizationSpec,
   Task,
 } from '../ml/spec';
-import type { StoredEpochMetrics } from '../schemas/api.schema';
+import type { EpochMetrics as WireEpochMetrics } from '../schemas/api.schema';
 import type {
   Activation as RequestActivation,
   AugmentationSpec as RequestAugmentation,
@@ -50,7 +50,7 @@ export type MlTypeChecks = [
   // The request's task is ml's Task.
   Holds<Same<TrainingRequest['task'], Task>>,
   // What the trainer reports each epoch is what the API's epoch-metrics schema reads and writes.
-  Holds<Same<EpochMetrics, StoredEpochMetrics>>,
+  Holds<Same<EpochMetrics, WireEpochMetrics>>,
   // The request's parts that ml/ is given: each is what ml's own spec type accepts, and the
   // value sets (activations, initializers, normalizations, schedules) are the same on both sides.
   Holds<Same<RequestActivation, Activation>>,
