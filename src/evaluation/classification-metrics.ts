@@ -5,76 +5,10 @@
  * 0..K-1; probabilities are row-major, rows × K. Pure: no tf, no I/O.
  */
 
-/** One bin of the reliability table: rows whose top probability fell in (lower, upper]. */
-export interface ReliabilityBin {
-  lower: number;
-  upper: number;
-  count: number;
-  /** Mean top probability of the bin's rows (absent for an empty bin). */
-  meanConfidence?: number;
-  /** Share of the bin's rows whose top class is right (absent for an empty bin). */
-  accuracy?: number;
-}
+/** Written once, as the zod schemas the evaluation is stored and served with; documented there. */
+import type { ClassificationMetrics, ClassMetrics, ReliabilityBin, RocCurve } from '../schemas/evaluation.schema';
 
-export interface ClassMetrics {
-  /** Of the rows predicted as this class, the share that are (0 when none is predicted as it). */
-  precision: number;
-  /** Of the rows of this class, the share predicted as it (0 when the class has no rows). */
-  recall: number;
-  f1: number;
-  /** Rows of this class. */
-  support: number;
-}
-
-export interface ClassificationMetrics {
-  rows: number;
-  /** Cross-entropy of the true class, probabilities clipped to [ε, 1 − ε] and renormalized (log_loss). */
-  logLoss: number;
-  accuracy: number;
-  /** Mean recall over the classes present in the rows (balanced_accuracy_score). */
-  balancedAccuracy: number;
-  /** f1_score(average='macro'/'weighted') over the classes present in truth or predictions, zero_division=0. */
-  f1Macro: number;
-  f1Weighted: number;
-  /** By class index. */
-  perClass: ClassMetrics[];
-  /** confusionMatrix[true][predicted], rows counted. */
-  confusionMatrix: number[][];
-  /**
-   * Binary: roc_auc_score of the positive class's probability; multiclass: one-vs-rest macro.
-   * Absent when a class has no row (sklearn raises: the AUC is undefined).
-   */
-  rocAuc?: number;
-  /**
-   * Average precision (average_precision_score: Σ (R_n − R_{n−1})·P_n over the distinct
-   * thresholds, not the trapezoid). Binary: of the positive class; multiclass: the mean of the
-   * one-vs-rest APs over the classes present in the rows. Absent when no row is positive.
-   */
-  prAuc?: number;
-  /**
-   * Binary: brier_score_loss of the positive class's probability, mean (p − y)². Multiclass: the
-   * mean over rows of Σ_k (p_k − 1[y = k])² (Brier's own definition; twice the binary one at K=2).
-   */
-  brier: number;
-  /** Top-label expected calibration error, 10 equal-width bins: Σ n_b/n·|accuracy_b − confidence_b|. */
-  ece: number;
-  reliability: ReliabilityBin[];
-  /** Binary only: the probability of class 1 from which a row is predicted as class 1. */
-  threshold?: number;
-  /**
-   * ROC curves for the report: binary, one of class 1; multiclass, one-vs-rest per class with
-   * rows. Every distinct score a point (sklearn roc_curve, drop_intermediate=False), thinned to
-   * at most ROC_POINTS evenly spaced ones beyond that.
-   */
-  rocCurves?: RocCurve[];
-}
-
-export interface RocCurve {
-  /** Class index. */
-  class: number;
-  fpr: number[];
-  tpr: number[];
-}
+export type { ClassificationMetrics, ClassMetrics, ReliabilityBin, RocCurve };
 
 export const ROC_POINTS = 201;
 

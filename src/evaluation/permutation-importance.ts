@@ -1,4 +1,5 @@
 import { Rng } from '../random';
+import type { ColumnImportance } from '../schemas/evaluation.schema';
 
 /** The encoded columns of one input column: `width` adjacent values from `start` (one-hot groups are > 1). */
 export interface ColumnGroup {
@@ -7,14 +8,8 @@ export interface ColumnGroup {
   width: number;
 }
 
-export interface ColumnImportance {
-  column: string;
-  /** Mean over the repeats of (loss with the column's values shuffled across rows − loss as is). */
-  mean: number;
-  /** Standard deviation of that increase over the repeats (population, as sklearn's permutation_importance). */
-  std: number;
-  repeats: number;
-}
+/** Written once, as the zod schema the evaluation is stored and served with; documented there. */
+export type { ColumnImportance };
 
 /**
  * Permutation feature importance (Breiman 2001; sklearn's permutation_importance, with a loss

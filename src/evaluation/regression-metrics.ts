@@ -1,17 +1,11 @@
-/** Regression metrics in the target's units, equal to scikit-learn 1.2's (see classification-metrics.ts). */
-export interface RegressionMetrics {
-  rows: number;
-  /** mean_squared_error. */
-  mse: number;
-  rmse: number;
-  /** mean_absolute_error. */
-  mae: number;
-  /**
-   * r2_score: 1 − Σ(y − ŷ)² / Σ(y − ȳ)². With constant targets sklearn's convention: 1 when the
-   * predictions are exact, else 0 (rather than −∞ or NaN).
-   */
-  r2: number;
-}
+/**
+ * Regression metrics in the target's units, equal to scikit-learn 1.2's (see
+ * classification-metrics.ts). Their type is written once, as the zod schema the evaluation is
+ * stored and served with (src/schemas/evaluation.schema.ts), and documented there.
+ */
+import type { RegressionMetrics } from '../schemas/evaluation.schema';
+
+export type { RegressionMetrics };
 
 export function regressionMetrics(targets: ArrayLike<number>, predictions: ArrayLike<number>): RegressionMetrics {
   const n = targets.length;

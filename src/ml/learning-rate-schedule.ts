@@ -1,4 +1,4 @@
-import type { LearningRateScheduleSpec } from '../schemas/training-request.schema';
+import type { LearningRateScheduleSpec } from './spec';
 
 /** ReduceLROnPlateau's state: plain data, saved in checkpoints. */
 export interface PlateauState {

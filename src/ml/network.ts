@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../random';
-import { DEFAULT_INITIALIZER, type HiddenLayerSpec, type Initializer } from '../schemas/training-request.schema';
 import { foldAffine, type FrozenModel } from './frozen-model';
 import { Activation } from './layers/activation';
 import { BatchNormalization } from './layers/batch-normalization';
@@ -13,6 +12,7 @@ import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layers/l
 import { LayerNormalization } from './layers/layer-normalization';
 import { SyncBatchNormalization } from './layers/sync-batch-normalization';
 import { WeightNormalizedDense } from './layers/weight-normalized-dense';
+import { DEFAULT_INITIALIZER, type HiddenLayerSpec, type Initializer } from './spec';
 
 export interface NetworkSpec {
   inputSize: number;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import type { LayerRegularizationSpec, RegularizationSpec } from '../schemas/training-request.schema';
 import type { Param } from './layers/layer';
+import type { LayerRegularizationSpec, RegularizationSpec } from './spec';
 
 /** The penalties that apply to one kernel. */
 export interface KernelPenalties {

@@ -1,10 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng, type RngState } from '../random';
-import {
-  usesBatchStatistics,
-  type LearningRateScheduleSpec,
-  type RegularizationSpec,
-} from '../schemas/training-request.schema';
 import { createAugmenter, type Augmenter } from './augmentation';
 import { EarlyStopping, type EarlyStoppingState } from './early-stopping';
 import { clipGradients } from './gradient-clipping';
@@ -14,7 +9,15 @@ import { softmaxCrossEntropyWithGradient, weightedCrossEntropySums } from './los
 import { Network, type NetworkSpec } from './network';
 import { createOptimizer, type Optimizer, type OptimizerState } from './optimizers';
 import { recomputeBatchStatistics } from './precise-batch-statistics';
-import type { AugmentationSpec, EarlyStoppingSpec, GradientClippingSpec, Task } from './spec';
+import {
+  usesBatchStatistics,
+  type AugmentationSpec,
+  type EarlyStoppingSpec,
+  type GradientClippingSpec,
+  type LearningRateScheduleSpec,
+  type RegularizationSpec,
+  type Task,
+} from './spec';
 import {
   addPenaltyGradients,
   applyPostStep,

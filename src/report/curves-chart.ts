@@ -1,4 +1,4 @@
-import type { EpochMetrics } from '../ml/trainer';
+import type { EpochMetrics } from '../schemas/api.schema';
 import type { ChartSpec } from './vega';
 
 /** The per-epoch numbers the chart reads; `trainLoss` is absent in metrics of older jobs. */

@@ -92,7 +92,12 @@ export const epochMetricsSchema = z.object({
     .meta({ description: "The learning rate of the epoch's last step (absent in metrics stored before it existed)" }),
 });
 
-export type StoredEpochMetrics = z.infer<typeof epochMetricsSchema>;
+/**
+ * One epoch's metrics as the API, the event stream and Redis hold them: the schema is the one
+ * source. ml/ keeps its own plain type for what the trainer reports (src/ml/trainer.ts, no zod in
+ * ml/); src/training/ml-types.ts checks at compile time that the two are the same shape.
+ */
+export type EpochMetrics = z.infer<typeof epochMetricsSchema>;
 
 /**
  * One epoch's metrics as read back from Redis (a job's metrics list, a checkpoint, a model's
@@ -101,12 +106,12 @@ export type StoredEpochMetrics = z.infer<typeof epochMetricsSchema>;
  * `trainingModeLoss`, and those `accuracy`/`mae` are dropped rather than passed off as the
  * inference-mode values the names now stand for. Anything else is left as it is.
  */
-export function upgradeStoredEpochMetrics(stored: unknown): StoredEpochMetrics {
-  if (typeof stored !== 'object' || stored === null) return stored as StoredEpochMetrics;
+export function upgradeStoredEpochMetrics(stored: unknown): EpochMetrics {
+  if (typeof stored !== 'object' || stored === null) return stored as EpochMetrics;
   const fields = stored as Record<string, unknown>;
-  if (!('loss' in fields) || 'trainingModeLoss' in fields) return stored as StoredEpochMetrics;
+  if (!('loss' in fields) || 'trainingModeLoss' in fields) return stored as EpochMetrics;
   const { loss, accuracy: _trainingModeAccuracy, mae: _trainingModeMae, ...rest } = fields;
-  return { ...rest, trainingModeLoss: loss } as StoredEpochMetrics;
+  return { ...rest, trainingModeLoss: loss } as EpochMetrics;
 }
 
 export const trainingJobSchema = z.object({

@@ -59,56 +59,131 @@ export const crossValidationOptionsSchema = z
   })
   .strict();
 
+/**
+ * The metrics of a set of rows, computed by src/evaluation/ (classification-metrics.ts,
+ * regression-metrics.ts), each equal to the scikit-learn function named beside it. These schemas
+ * are the one source of their shape: src/evaluation/ computes the inferred types below, and the
+ * job's result and the model's meta store them. The doc comments are for the code; the
+ * `description`s are the OpenAPI document's.
+ */
+
+/** One bin of the reliability table: rows whose top probability fell in (lower, upper]. */
 const reliabilityBinSchema = z.object({
   lower: z.number(),
   upper: z.number(),
   count: z.number().int(),
+  /** Mean top probability of the bin's rows (absent for an empty bin). */
   meanConfidence: z.number().optional().meta({ description: 'Absent for an empty bin' }),
+  /** Share of the bin's rows whose top class is right (absent for an empty bin). */
   accuracy: z.number().optional().meta({ description: 'Absent for an empty bin' }),
+});
+
+const classMetricsSchema = z.object({
+  /** Of the rows predicted as this class, the share that are (0 when none is predicted as it). */
+  precision: z.number(),
+  /** Of the rows of this class, the share predicted as it (0 when the class has no rows). */
+  recall: z.number(),
+  f1: z.number(),
+  /** Rows of this class. */
+  support: z.number().int(),
+});
+
+const rocCurveSchema = z.object({
+  /** Class index. */
+  class: z.number().int(),
+  fpr: z.array(z.number()),
+  tpr: z.array(z.number()),
 });
 
 export const classificationMetricsSchema = z.object({
   rows: z.number().int(),
+  /** Cross-entropy of the true class, probabilities clipped to [ε, 1 − ε] and renormalized (log_loss). */
   logLoss: z.number().meta({ description: 'sklearn log_loss (probabilities clipped to [ε, 1−ε], ε = 2.2e-16)' }),
   accuracy: z.number(),
+  /** Mean recall over the classes present in the rows (balanced_accuracy_score). */
   balancedAccuracy: z.number().meta({ description: 'Mean recall over the classes present in the rows' }),
+  /** f1_score(average='macro'/'weighted') over the classes present in truth or predictions, zero_division=0. */
   f1Macro: z.number().meta({ description: 'Over the classes present in truth or predictions; 0 where undefined' }),
   f1Weighted: z.number(),
+  /** By class index. */
   perClass: z
-    .array(z.object({ precision: z.number(), recall: z.number(), f1: z.number(), support: z.number().int() }))
+    .array(classMetricsSchema)
     .meta({ description: 'By class index (the order of `classes`); 0 where a ratio has no rows' }),
+  /** confusionMatrix[true][predicted], rows counted. */
   confusionMatrix: z
     .array(z.array(z.number().int()))
     .meta({ description: 'confusionMatrix[true][predicted], by class index' }),
+  /**
+   * Binary: roc_auc_score of the positive class's probability; multiclass: one-vs-rest macro.
+   * Absent when a class has no row (sklearn raises: the AUC is undefined).
+   */
   rocAuc: z.number().optional().meta({
     description: 'Binary: of classes[1]; multiclass: one-vs-rest macro. Absent when a class has no row (undefined)',
   }),
+  /**
+   * Average precision (average_precision_score: Σ (R_n − R_{n−1})·P_n over the distinct
+   * thresholds, not the trapezoid). Binary: of the positive class; multiclass: the mean of the
+   * one-vs-rest APs over the classes present in the rows. Absent when no row is positive.
+   */
   prAuc: z.number().optional().meta({
     description:
       'Average precision (sklearn average_precision_score, step-wise, not trapezoid); multiclass: mean one-vs-rest over present classes. Absent when no row is positive',
   }),
+  /**
+   * Binary: brier_score_loss of the positive class's probability, mean (p − y)². Multiclass: the
+   * mean over rows of Σ_k (p_k − 1[y = k])² (Brier's own definition; twice the binary one at K=2).
+   */
   brier: z.number().meta({ description: 'Binary: mean (p₁ − y)²; multiclass: mean over rows of Σ_k (p_k − 1[y=k])²' }),
+  /** Top-label expected calibration error, 10 equal-width bins: Σ n_b/n·|accuracy_b − confidence_b|. */
   ece: z.number().meta({ description: 'Top-label expected calibration error, 10 equal-width bins' }),
   reliability: z.array(reliabilityBinSchema),
+  /** Binary only: the probability of class 1 from which a row is predicted as class 1. */
   threshold: z.number().optional().meta({ description: 'Binary: the decision threshold the predictions used' }),
-  rocCurves: z
-    .array(z.object({ class: z.number().int(), fpr: z.array(z.number()), tpr: z.array(z.number()) }))
-    .optional()
-    .meta({
-      description:
-        'For drawing: binary, of class index 1; multiclass, one-vs-rest per class with rows (at most 201 points each)',
-    }),
+  /**
+   * ROC curves for the report: binary, one of class 1; multiclass, one-vs-rest per class with
+   * rows. Every distinct score a point (sklearn roc_curve, drop_intermediate=False), thinned to
+   * at most ROC_POINTS evenly spaced ones beyond that.
+   */
+  rocCurves: z.array(rocCurveSchema).optional().meta({
+    description:
+      'For drawing: binary, of class index 1; multiclass, one-vs-rest per class with rows (at most 201 points each)',
+  }),
 });
+
+export type ClassificationMetrics = z.infer<typeof classificationMetricsSchema>;
+export type ReliabilityBin = z.infer<typeof reliabilityBinSchema>;
+export type ClassMetrics = z.infer<typeof classMetricsSchema>;
+export type RocCurve = z.infer<typeof rocCurveSchema>;
 
 export const regressionMetricsSchema = z
   .object({
     rows: z.number().int(),
+    /** mean_squared_error. */
     mse: z.number(),
     rmse: z.number(),
+    /** mean_absolute_error. */
     mae: z.number(),
+    /**
+     * r2_score: 1 − Σ(y − ŷ)² / Σ(y − ȳ)². With constant targets sklearn's convention: 1 when the
+     * predictions are exact, else 0 (rather than −∞ or NaN).
+     */
     r2: z.number().meta({ description: 'sklearn r2_score: 1 when constant targets are met exactly, 0 otherwise' }),
   })
   .meta({ description: "In the target's units" });
+
+export type RegressionMetrics = z.infer<typeof regressionMetricsSchema>;
+
+/** One input column's permutation importance (src/evaluation/permutation-importance.ts). */
+const columnImportanceSchema = z.object({
+  column: z.string(),
+  /** Mean over the repeats of (loss with the column's values shuffled across rows − loss as is). */
+  mean: z.number().meta({ description: 'Mean loss increase with the column shuffled' }),
+  /** Standard deviation of that increase over the repeats (population, as sklearn's permutation_importance). */
+  std: z.number(),
+  repeats: z.number().int(),
+});
+
+export type ColumnImportance = z.infer<typeof columnImportanceSchema>;
 
 const eceChangeSchema = z.object({ before: z.number(), after: z.number() });
 
@@ -147,14 +222,7 @@ export const evaluationResultSchema = z.object({
       loss: z.enum(['logLoss', 'mse']),
       baselineLoss: z.number(),
       repeats: z.number().int(),
-      columns: z.array(
-        z.object({
-          column: z.string(),
-          mean: z.number().meta({ description: 'Mean loss increase with the column shuffled' }),
-          std: z.number(),
-          repeats: z.number().int(),
-        }),
-      ),
+      columns: z.array(columnImportanceSchema),
     })
     .optional(),
 });

@@ -29,8 +29,11 @@ export const INITIALIZERS = [
   'torch-default',
 ] as const;
 export type Initializer = (typeof INITIALIZERS)[number];
-/** Chosen by measurement on the quality benchmark (README, "Initialization"). */
-export const DEFAULT_INITIALIZER: Initializer = 'torch-default';
+/**
+ * Chosen by measurement on the quality benchmark (README, "Initialization"). A literal type:
+ * src/training/ml-types.ts checks that ml/'s own default (src/ml/spec.ts) is the same scheme.
+ */
+export const DEFAULT_INITIALIZER = 'torch-default' satisfies Initializer;
 
 /** Every message names the value it refuses. */
 const received = (input: unknown) => `received ${JSON.stringify(input)}`;

@@ -1,4 +1,4 @@
-import type { EpochMetrics } from '../ml/trainer';
+import type { EpochMetrics } from '../schemas/api.schema';
 import type { TrainingRequest } from '../schemas/training-request.schema';
 import { CANCELLED_REASON } from '../training-jobs/contract';
 import type { StoredJob } from '../training-jobs/job-repository';

@@ -1,5 +1,7 @@
 import type { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import type { sweepViewSchema } from '../schemas/sweep.schema';
 import { apiState, type TrainingJobData, type TrainingJobResult } from '../training-jobs/contract';
 import { metricsKey } from '../training-jobs/keys';
 import type { SweepJobData, SweepJobResult, SweepRow } from '../training-jobs/sweep-contract';
@@ -9,23 +11,19 @@ import { rankRows, sweepRow } from './sweep-table';
 import { readStoredMetrics } from '../training/stored-metrics';
 import { findJob } from '../training-jobs/find-job';
 
-export type SweepState = 'running' | 'completed' | 'failed';
-
-/** A sweep's progress; when it is done, its runs ranked best first. */
-export interface SweepView {
-  sweepId: string;
-  state: SweepState;
-  progress: { total: number; completed: number; failed: number; active: number; waiting: number };
-  seed: number;
-  grid: Record<string, unknown[]>;
-  createdAt: string;
-  finishedAt?: string;
-  error?: string;
-  /** Every run in grid order, with its state (and its numbers once finished). */
+/**
+ * A sweep's progress; when it is done, its runs ranked best first. The response schema
+ * (`sweepViewSchema`) is the source of every field; only the rows are typed tighter here than the
+ * schema's open row object: `runs` is every run in grid order, with its state (and its numbers
+ * once finished), `table` (when the sweep is completed) the runs best first (validation loss,
+ * ties by gap).
+ */
+export type SweepView = Omit<z.infer<typeof sweepViewSchema>, 'runs' | 'table'> & {
   runs: SweepRow[];
-  /** When the sweep is completed: the runs best first (validation loss, ties by gap). */
   table?: SweepRow[];
-}
+};
+
+export type SweepState = SweepView['state'];
 
 export async function sweepJob(
   sweeps: Queue<SweepJobData, SweepJobResult>,

@@ -1,7 +1,7 @@
 import { QueueKeys } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { FrozenModel } from '../ml/frozen-model';
-import type { EpochMetrics } from '../ml/trainer';
+import type { EpochMetrics } from '../schemas/api.schema';
 import { pack } from '../store/binary-pack';
 import { checkpointKey, type JobCheckpoint } from '../store/checkpoint-store';
 import { encodeModel, modelIndexKey, modelKey, type ModelMeta } from '../store/model-store';

@@ -1,5 +1,4 @@
-import type { EpochMetrics } from '../ml/trainer';
-import type { VERDICTS } from '../schemas/api.schema';
+import type { EpochMetrics, VERDICTS } from '../schemas/api.schema';
 import type { TrainingRequest } from '../schemas/training-request.schema';
 import { CONTINUOUS_TARGET, looksContinuous, type TargetFacts } from './trainable';
 

@@ -1,6 +1,6 @@
 import type { Job } from 'bullmq';
 import { apiState, type TrainingJobData, type TrainingJobResult } from '../training-jobs/contract';
-import type { EpochMetrics } from '../ml/trainer';
+import type { EpochMetrics } from '../schemas/api.schema';
 import type { TrainingJobSummary } from '../schemas/training-job-list.schema';
 import { readStoredMetrics } from './stored-metrics';
 

@@ -1,11 +1,35 @@
 import type { EpochMetrics } from '../ml/trainer';
-import type { Activation, AugmentationSpec, EarlyStoppingSpec, GradientClippingSpec, Task } from '../ml/spec';
-import type { StoredEpochMetrics } from '../schemas/api.schema';
+import type {
+  Activation,
+  AugmentationSpec,
+  BATCH_STATISTICS_NORMALIZATIONS,
+  DEFAULT_INITIALIZER,
+  DropoutSpec,
+  EarlyStoppingSpec,
+  GradientClippingSpec,
+  HiddenLayerSpec,
+  Initializer,
+  LayerRegularizationSpec,
+  LearningRateScheduleSpec,
+  NormalizationSpec,
+  RegularizationSpec,
+  Task,
+} from '../ml/spec';
+import type { EpochMetrics as WireEpochMetrics } from '../schemas/api.schema';
 import type {
   Activation as RequestActivation,
   AugmentationSpec as RequestAugmentation,
+  BATCH_STATISTICS_NORMALIZATIONS as REQUEST_BATCH_STATISTICS_NORMALIZATIONS,
+  DEFAULT_INITIALIZER as REQUEST_DEFAULT_INITIALIZER,
+  DropoutSpec as RequestDropout,
   EarlyStoppingSpec as RequestEarlyStopping,
   GradientClippingSpec as RequestGradientClipping,
+  HiddenLayerSpec as RequestHiddenLayer,
+  Initializer as RequestInitializer,
+  LayerRegularizationSpec as RequestLayerRegularization,
+  LearningRateScheduleSpec as RequestLearningRateSchedule,
+  NormalizationSpec as RequestNormalization,
+  RegularizationSpec as RequestRegularization,
   TrainingRequest,
 } from '../schemas/training-request.schema';
 
@@ -26,9 +50,21 @@ export type MlTypeChecks = [
   // The request's task is ml's Task.
   Holds<Same<TrainingRequest['task'], Task>>,
   // What the trainer reports each epoch is what the API's epoch-metrics schema reads and writes.
-  Holds<Same<EpochMetrics, StoredEpochMetrics>>,
-  // The request's parts that ml/ is given: each is what ml's own spec type accepts.
+  Holds<Same<EpochMetrics, WireEpochMetrics>>,
+  // The request's parts that ml/ is given: each is what ml's own spec type accepts, and the
+  // value sets (activations, initializers, normalizations, schedules) are the same on both sides.
   Holds<Same<RequestActivation, Activation>>,
+  Holds<Same<RequestInitializer, Initializer>>,
+  Holds<Same<typeof REQUEST_DEFAULT_INITIALIZER, typeof DEFAULT_INITIALIZER>>,
+  Holds<Same<RequestNormalization, NormalizationSpec>>,
+  Holds<
+    Same<(typeof REQUEST_BATCH_STATISTICS_NORMALIZATIONS)[number], (typeof BATCH_STATISTICS_NORMALIZATIONS)[number]>
+  >,
+  Holds<Same<RequestDropout, DropoutSpec>>,
+  Holds<Same<RequestLayerRegularization, LayerRegularizationSpec>>,
+  Holds<Same<RequestHiddenLayer, HiddenLayerSpec>>,
+  Holds<Same<RequestRegularization, RegularizationSpec>>,
+  Holds<Same<RequestLearningRateSchedule, LearningRateScheduleSpec>>,
   Holds<Assignable<RequestEarlyStopping, EarlyStoppingSpec>>,
   Holds<Assignable<RequestGradientClipping, GradientClippingSpec>>,
   Holds<Assignable<RequestAugmentation, AugmentationSpec>>,

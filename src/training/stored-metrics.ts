@@ -1,5 +1,4 @@
-import type { EpochMetrics } from '../ml/trainer';
-import { epochMetricsSchema, upgradeStoredEpochMetrics } from '../schemas/api.schema';
+import { epochMetricsSchema, upgradeStoredEpochMetrics, type EpochMetrics } from '../schemas/api.schema';
 
 /**
  * Per-epoch metrics as the worker stores them (one JSON entry per epoch), read back for every

@@ -6,6 +6,7 @@ import {
   normalizationSchema,
   usesBatchStatistics,
 } from '../../src/schemas/training-request.schema';
+import { usesBatchStatistics as mlUsesBatchStatistics } from '../../src/ml/spec';
 
 /** The messages of a failed parse, including those inside union branches. */
 function messages(result: { success: boolean; error?: { issues: unknown[] } }): string {
@@ -113,6 +114,13 @@ describe('normalization schema', () => {
       names.filter((type) => usesBatchStatistics(normalizationSchema.parse(type))),
       ['batch', 'sync-batch', 'ghost-batch'],
     );
+  });
+
+  test("ml/'s own usesBatchStatistics (src/ml/spec.ts) agrees with the schema's on every normalization", () => {
+    for (const type of ['none', 'batch', 'layer', 'weight', 'cosine', 'sync-batch', 'ghost-batch']) {
+      const normalization = normalizationSchema.parse(type);
+      assert.equal(mlUsesBatchStatistics(normalization), usesBatchStatistics(normalization), type);
+    }
   });
 });
 

@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
+import type { Initializer } from '../spec';
 import { applyWithCustomGradient } from './custom-gradient';
-import { initKernel, LAYER_DEFAULT_INITIALIZER, type Initializer } from './init';
+import { initKernel, LAYER_DEFAULT_INITIALIZER } from './init';
 import { NORM_FLOOR } from './weight-normalized-dense';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 import { columnSums, matMulTransposeA, matMulTransposeB, rowSums } from './matrix';

@@ -1,8 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
-import { DEFAULT_INITIALIZER, type Initializer } from '../../schemas/training-request.schema';
-
-export { DEFAULT_INITIALIZER, type Initializer };
+import type { Initializer } from '../spec';
 
 /**
  * The scheme of a layer constructed without one (tests, tools): He-uniform with a zero bias, what

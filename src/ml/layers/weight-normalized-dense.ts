@@ -1,8 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../random';
 import type { FrozenOp } from '../frozen-model';
+import type { Initializer } from '../spec';
 import { applyWithCustomGradient } from './custom-gradient';
-import { initBias, initKernel, LAYER_DEFAULT_INITIALIZER, type Initializer } from './init';
+import { initBias, initKernel, LAYER_DEFAULT_INITIALIZER } from './init';
 import type { Buffer, ForwardContext, Layer, LayerPass, Param } from './layer';
 import { columnSums, columnSumsOfRightOperand, matMulTransposeA, matMulTransposeB } from './matrix';
 

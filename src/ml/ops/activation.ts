@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import type { Activation } from '../../schemas/training-request.schema';
+import type { Activation } from '../spec';
 import { activate } from '../activations';
 import { inPlace, type OpDefinition } from './op-definition';
 
