@@ -105,13 +105,15 @@ describe('training jobs survive crashes', () => {
   test('a job SIGKILLed mid-run and resumed gives the same model as an uninterrupted run, bit for bit', async () => {
     await Promise.all(workers.splice(0).map(stopWorkerProcess));
     // Small and quick: batch norm (its running statistics and the recount at the end), dropout
-    // (the trainer's stream), Adam (its slots) and a shuffle per epoch all cross the resume.
+    // (the trainer's stream), Adam (its slots), a shuffle per epoch and early stopping's best
+    // weights (patience beyond the run: it never stops, but restores the best epoch's weights
+    // when that is not the last) all cross the resume.
     const request = {
       datasetId,
       target: 'label',
       task: 'classification',
       model: { hidden: [{ units: 32, normalization: 'batch', dropout: 0.1 }, { units: 16 }] },
-      training: { epochs: 8, batchSize: 16, seed: 23 },
+      training: { epochs: 8, batchSize: 16, seed: 23, earlyStopping: { patience: 100 } },
     };
     const submit = async () => {
       const res = await svc.http.post('/v1/training-jobs').send(request);
