@@ -318,26 +318,35 @@ async function main(): Promise<void> {
     );
 
     // 3. Worker SIGKILLs across 3 workers and several jobs. A kill takes the worker's whole tree
-    // (the worker and its training process) while it trains a job, once the jobs have made 3 more
-    // epochs of progress since the last kill; a new worker replaces it.
+    // (the worker and its training process) while it trains a job past its first checkpoint (an
+    // idle worker keeps its training process, and a kill before epoch 1 resumes nothing), once the
+    // jobs have made 3 more epochs of progress since the last kill; a new worker replaces it. The
+    // workers take turns; KILLS is the number of kills that hit a job so.
     const killsStarted = performance.now();
     const running = [...pair, spawnWorker()];
     const ids: string[] = [];
     for (let i = 0; i < JOBS; i++) ids.push(await submit(datasetId, 100 + i));
     let kills = 0;
+    let hits = 0;
     let progressAtKill = 0;
     /** Jobs killed mid-run after a checkpoint (epoch 1 to EPOCHS − 1): each must report its resumption. */
     const hit = new Map<string, number[]>();
     const killDeadline = Date.now() + JOBS_MS;
-    while (kills < KILLS && Date.now() < killDeadline) {
+    while (hits < KILLS && Date.now() < killDeadline) {
       await sleep(300);
       const views = await Promise.all(ids.map(job));
       if (views.every((v) => v?.state === 'completed' || v?.state === 'failed')) break;
       const progress = views.reduce((s, v) => s + (v?.progress?.epoch ?? 0), 0);
       if (progress - progressAtKill < 3) continue;
-      const training = running.filter((w) => w.sandboxPids().length > 0);
-      if (training.length === 0) continue;
-      const victim = training[kills % training.length];
+      // In turn from the next worker slot, the first whose job is active after a checkpoint.
+      const slots = running.map((_, i) => running[(kills + i) % running.length]);
+      const victim = slots.find((w) => {
+        const started = lastStartedJob(w);
+        const view = started === undefined ? undefined : views[ids.indexOf(started)];
+        const epoch = view?.progress?.epoch ?? 0;
+        return view?.state === 'active' && epoch >= 1 && epoch < EPOCHS - 1 && w.sandboxPids().length > 0;
+      });
+      if (!victim) continue;
       const victimJob = lastStartedJob(victim);
       const pids = killTree(victim, 'SIGKILL');
       await victim.exited;
@@ -351,6 +360,7 @@ async function main(): Promise<void> {
       const epoch = at?.progress?.epoch ?? 0;
       if (victimJob && at?.state === 'active' && epoch >= 1 && epoch < EPOCHS) {
         hit.set(victimJob, [...(hit.get(victimJob) ?? []), epoch]);
+        hits++;
       }
     }
     const views = await allDone(ids, JOBS_MS);
@@ -361,7 +371,6 @@ async function main(): Promise<void> {
     const resumptions = resumedJobs.reduce((s, v) => s + v!.resumedAt!.length, 0);
     // Each kill after a checkpoint at epoch e must be in the job's resumedAt as e, in order (a
     // resumption may also come from a lock lost to a loaded machine: those are extra entries).
-    const hits = [...hit.values()].reduce((n, epochs) => n + epochs.length, 0);
     const reported = [...hit].filter(([id, epochs]) => {
       const resumedAt = [...(views[ids.indexOf(id)]?.resumedAt ?? [])];
       return epochs.every((e) => {
@@ -401,16 +410,16 @@ async function main(): Promise<void> {
     }
     const referenceSeconds = (performance.now() - referenceStarted) / 1000;
     report(
-      `${KILLS} worker SIGKILLs across 3 workers and ${JOBS} jobs: ${JOBS}/${JOBS} completed, every epoch's metrics exactly once, ` +
+      `${KILLS} worker SIGKILLs mid-job (after a checkpoint) across 3 workers and ${JOBS} jobs: ${JOBS}/${JOBS} completed, every epoch's metrics exactly once, ` +
         "every kill after a checkpoint in its job's resumedAt, every resumed model bit-identical to an uninterrupted run with the same seed",
       completed === JOBS &&
         once === JOBS &&
-        kills > 0 &&
+        hits === KILLS &&
         reported === hit.size &&
         resumedIds.length > 0 &&
         compared === resumedIds.length &&
         identical === compared,
-      `${kills} kills in ${killsSeconds.toFixed(0)} s; ${completed}/${JOBS} completed; ${once}/${JOBS} with epochs 1..${EPOCHS} exactly once; ` +
+      `${kills} kills in ${killsSeconds.toFixed(0)} s (kills and completion); ${completed}/${JOBS} completed; ${once}/${JOBS} with epochs 1..${EPOCHS} exactly once; ` +
         `${hits} kills hit ${hit.size} jobs mid-run after a checkpoint, ${reported}/${hit.size} of those jobs list every such kill's epoch in resumedAt; ` +
         `${resumptions} resumptions over ${resumedJobs.length} jobs; models of ${compared}/${resumedIds.length} resumed jobs compared with an ` +
         `uninterrupted run (same seed, ${referenceSeconds.toFixed(0)} s): ${identical}/${compared} bit-identical, max |Δ| ${maxDelta}` +
