@@ -186,10 +186,32 @@ function compareWeights(a: Float32Array, b: Float32Array): { identical: boolean;
   return { identical, maxDelta };
 }
 
-/** The job the worker's training process last said it started (WORKER_CONCURRENCY is 1 here). */
-function lastStartedJob(worker: WorkerProcess): string | undefined {
-  const starts = [...worker.output().matchAll(/training process: job (\S+) attempt \d+ starts after epoch/g)];
-  return starts.at(-1)?.[1];
+/** The last job each worker's training process said it started (WORKER_CONCURRENCY is 1 here). */
+const lastStarted = new Map<WorkerProcess, string>();
+/** The worker that last started each job: a worker that lost a job's lock trains it no more. */
+const startedBy = new Map<string, WorkerProcess>();
+
+/** Follows a worker's "training process: job <id> attempt <n> starts after epoch <e>" lines as they arrive. */
+function followStarts(worker: WorkerProcess): void {
+  let pending = '';
+  const onData = (data: Buffer | string) => {
+    const lines = (pending + String(data)).split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      const started = /training process: job (\S+) attempt \d+ starts after epoch/.exec(line)?.[1];
+      if (started === undefined) continue;
+      lastStarted.set(worker, started);
+      startedBy.set(started, worker);
+    }
+  };
+  worker.child.stdout?.on('data', onData);
+  worker.child.stderr?.on('data', onData);
+}
+
+/** The job the worker trains now, as far as its output says. */
+function currentJob(worker: WorkerProcess): string | undefined {
+  const started = lastStarted.get(worker);
+  return started !== undefined && startedBy.get(started) === worker ? started : undefined;
 }
 
 function alive(pid: number): boolean {
@@ -240,6 +262,7 @@ async function main(): Promise<void> {
   const spawnWorker = () => {
     // At info, a worker says when it consumes the queue (its `ready`).
     const w = startServiceProcess('worker', config, { LOG_LEVEL: 'info' });
+    followStarts(w);
     workers.push(w);
     return w;
   };
@@ -341,22 +364,24 @@ async function main(): Promise<void> {
       // In turn from the next worker slot, the first whose job is active after a checkpoint.
       const slots = running.map((_, i) => running[(kills + i) % running.length]);
       const victim = slots.find((w) => {
-        const started = lastStartedJob(w);
+        const started = currentJob(w);
         const view = started === undefined ? undefined : views[ids.indexOf(started)];
         const epoch = view?.progress?.epoch ?? 0;
         return view?.state === 'active' && epoch >= 1 && epoch < EPOCHS - 1 && w.sandboxPids().length > 0;
       });
       if (!victim) continue;
-      const victimJob = lastStartedJob(victim);
-      const pids = killTree(victim, 'SIGKILL');
+      const victimJob = currentJob(victim);
+      // Stopped first, so that the epoch read is the job's checkpoint at the kill: a stopped
+      // trainer writes nothing more, and its lock holds for a while yet (no other worker has it).
+      const pids = killTree(victim, 'SIGSTOP');
+      await sleep(100);
+      const at = victimJob ? await job(victimJob) : undefined;
+      killTree(victim, 'SIGKILL');
       await victim.exited;
       kills++;
       progressAtKill = progress;
       running[running.indexOf(victim)] = spawnWorker();
-      // Its last write has landed once its training process is gone (the lock outlives this read).
       await until('the killed training process to exit', async () => pids.every((pid) => !alive(pid)), 5_000);
-      await sleep(50);
-      const at = victimJob ? await job(victimJob) : undefined;
       const epoch = at?.progress?.epoch ?? 0;
       if (victimJob && at?.state === 'active' && epoch >= 1 && epoch < EPOCHS) {
         hit.set(victimJob, [...(hit.get(victimJob) ?? []), epoch]);
@@ -371,14 +396,15 @@ async function main(): Promise<void> {
     const resumptions = resumedJobs.reduce((s, v) => s + v!.resumedAt!.length, 0);
     // Each kill after a checkpoint at epoch e must be in the job's resumedAt as e, in order (a
     // resumption may also come from a lock lost to a loaded machine: those are extra entries).
-    const reported = [...hit].filter(([id, epochs]) => {
+    const unreported = [...hit].filter(([id, epochs]) => {
       const resumedAt = [...(views[ids.indexOf(id)]?.resumedAt ?? [])];
-      return epochs.every((e) => {
+      return !epochs.every((e) => {
         const at = resumedAt.indexOf(e);
         resumedAt.splice(0, at + 1);
         return at >= 0;
       });
-    }).length;
+    });
+    const reported = hit.size - unreported.length;
 
     // The same requests (same seeds) again, with no kill: each resumed job's model must be the
     // uninterrupted run's.
@@ -423,7 +449,10 @@ async function main(): Promise<void> {
         `${hits} kills hit ${hit.size} jobs mid-run after a checkpoint, ${reported}/${hit.size} of those jobs list every such kill's epoch in resumedAt; ` +
         `${resumptions} resumptions over ${resumedJobs.length} jobs; models of ${compared}/${resumedIds.length} resumed jobs compared with an ` +
         `uninterrupted run (same seed, ${referenceSeconds.toFixed(0)} s): ${identical}/${compared} bit-identical, max |Δ| ${maxDelta}` +
-        (differing.length ? `; differing: ${differing.join(', ')}` : ''),
+        (differing.length ? `; differing: ${differing.join(', ')}` : '') +
+        (unreported.length
+          ? `; not in resumedAt: ${unreported.map(([id, epochs]) => `${id} killed at ${JSON.stringify(epochs)}, resumedAt ${JSON.stringify(views[ids.indexOf(id)]?.resumedAt)}`).join(', ')}`
+          : ''),
     );
     const modelId: string | undefined = views.find((v) => v?.modelId)?.modelId;
 
