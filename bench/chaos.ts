@@ -6,8 +6,13 @@
  *
  *   --full      20 jobs and 15 worker SIGKILLs across 3 workers (default: 6 jobs, 6 kills)
  *   --long      also a Redis SIGKILL with the restart after 60 s (default: after 5 s only)
+ *
+ * The kill goal also trains every job that was resumed a second time, with the same request and
+ * seed and no kill, and compares the two models' weights (weights.bin of GET
+ * /v1/models/:id/export): bit for bit, and the largest |Δ| when they differ.
  */
 import { loadavg } from 'node:os';
+import { unzipSync } from 'fflate';
 import { loadConfig, type Config } from '../src/config';
 import { startServiceProcess, stopWorkerProcess, type WorkerProcess } from '../test/helpers/worker-process';
 import { PrivateRedis } from '../test/helpers/private-redis';
@@ -18,8 +23,15 @@ const LONG = process.argv.includes('--long');
 const JOBS = FULL ? 20 : 6;
 const KILLS = FULL ? 15 : 6;
 const EPOCHS = 16;
-/** Every route must answer within this while Redis is down or frozen (the watchdog needs ~1–1.5 s). */
-const ROUTE_LIMIT_MS = 1_500;
+/** Every route must answer within this while Redis is down or frozen: issue 15's "within 1 s". */
+const ROUTE_LIMIT_MS = 1_000;
+/** The deadlines of the kill goal's waits grow with the number of jobs (3 workers train them). */
+const JOBS_MS = Math.max(240_000, JOBS * 25_000);
+/**
+ * The whole run's deadline, far above what it takes (about 2 minutes by default): past it every
+ * process the run started is SIGKILLed and it exits with 2, so a hang cannot outlive it.
+ */
+const RUN_LIMIT_MS = (FULL ? 25 : 12) * 60_000 + (LONG ? 2 * 60_000 : 0);
 
 /** A parsed JSON answer (or the text when it is not JSON, as /metrics). */
 type Json = unknown;
@@ -31,6 +43,7 @@ interface JobView {
   metrics?: { epoch: number }[];
   resumedAt?: number[] | null;
   modelId?: string;
+  seed?: number;
 }
 
 interface Goal {
@@ -116,6 +129,7 @@ async function job(id: string): Promise<JobView | undefined> {
 }
 
 async function submit(datasetId: string, seed: number, epochs = EPOCHS): Promise<string> {
+  const deadline = Date.now() + 120_000;
   for (;;) {
     const res = await call('POST', '/v1/training-jobs', {
       datasetId,
@@ -125,7 +139,8 @@ async function submit(datasetId: string, seed: number, epochs = EPOCHS): Promise
       training: { epochs, batchSize: 16, seed },
     });
     if (res.status === 202) return (res.json as { jobId: string }).jobId;
-    if (res.status !== 503) throw new Error(`submit: ${res.status} ${JSON.stringify(res.json)}`);
+    if (res.status !== 503 || Date.now() > deadline)
+      throw new Error(`submit: ${res.status} ${JSON.stringify(res.json)}`);
     await sleep(500);
   }
 }
@@ -145,6 +160,67 @@ async function allDone(ids: string[], timeoutMs: number): Promise<(JobView | und
 function epochsExactlyOnce(view: JobView | undefined, epochs = EPOCHS): boolean {
   const seen = (view?.metrics ?? []).map((m) => m.epoch);
   return JSON.stringify(seen) === JSON.stringify(Array.from({ length: epochs }, (_, e) => e + 1));
+}
+
+/** weights.bin of a model's export: every weight of the served network, as float32. */
+async function exportedWeights(modelId: string): Promise<Float32Array | undefined> {
+  try {
+    const res = await fetch(`${base}/v1/models/${modelId}/export`, { signal: AbortSignal.timeout(30_000) });
+    if (res.status !== 200) return undefined;
+    const files = unzipSync(new Uint8Array(await res.arrayBuffer()));
+    const bin = files['weights.bin'];
+    return bin ? new Float32Array(bin.slice().buffer) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Bit for bit equal, and the largest |Δ| (Infinity when the shapes differ). */
+function compareWeights(a: Float32Array, b: Float32Array): { identical: boolean; maxDelta: number } {
+  if (a.length !== b.length) return { identical: false, maxDelta: Infinity };
+  const identical = Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+  let maxDelta = 0;
+  for (let i = 0; i < a.length; i++) maxDelta = Math.max(maxDelta, Math.abs(a[i] - b[i]));
+  return { identical, maxDelta };
+}
+
+/** The last job each worker's training process said it started (WORKER_CONCURRENCY is 1 here). */
+const lastStarted = new Map<WorkerProcess, string>();
+/** The worker that last started each job: a worker that lost a job's lock trains it no more. */
+const startedBy = new Map<string, WorkerProcess>();
+
+/** Follows a worker's "training process: job <id> attempt <n> starts after epoch <e>" lines as they arrive. */
+function followStarts(worker: WorkerProcess): void {
+  let pending = '';
+  const onData = (data: Buffer | string) => {
+    const lines = (pending + String(data)).split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) {
+      const started = /training process: job (\S+) attempt \d+ starts after epoch/.exec(line)?.[1];
+      if (started === undefined) continue;
+      lastStarted.set(worker, started);
+      startedBy.set(started, worker);
+    }
+  };
+  worker.child.stdout?.on('data', onData);
+  worker.child.stderr?.on('data', onData);
+}
+
+/** The job the worker trains now, as far as its output says. */
+function currentJob(worker: WorkerProcess): string | undefined {
+  const started = lastStarted.get(worker);
+  return started !== undefined && startedBy.get(started) === worker ? started : undefined;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function killTree(worker: WorkerProcess, signal: NodeJS.Signals): number[] {
@@ -186,10 +262,17 @@ async function main(): Promise<void> {
   const spawnWorker = () => {
     // At info, a worker says when it consumes the queue (its `ready`).
     const w = startServiceProcess('worker', config, { LOG_LEVEL: 'info' });
+    followStarts(w);
     workers.push(w);
     return w;
   };
   const api = startServiceProcess('api', config);
+  const overdue = setTimeout(() => {
+    console.error(`chaos: still running after ${RUN_LIMIT_MS / 60_000} min; killing its processes`);
+    for (const w of [...workers, api]) killTree(w, 'SIGKILL');
+    process.exit(2); // PrivateRedis kills its redis-server on exit
+  }, RUN_LIMIT_MS);
+  overdue.unref();
   const routes: [string, string][] = [
     ['GET', '/healthz'],
     ['GET', '/readyz'],
@@ -215,7 +298,7 @@ async function main(): Promise<void> {
     await until('/readyz', async () => (await call('GET', '/readyz')).status === 200, 60_000);
     const readyMs = performance.now() - readyAfterRedis;
     report(
-      'API started before Redis: every route answers within 1.5 s (503) until Redis is up',
+      `API started before Redis: every route (${routes.length}, every 200 ms for 5 s) answers within ${ROUTE_LIMIT_MS} ms (503) until Redis is up`,
       before.maxMs <= ROUTE_LIMIT_MS,
       `${before.requests} requests over 5 s, slowest ${before.maxMs.toFixed(0)} ms (${before.slowest}); statuses ${before.statuses}; ready ${readyMs.toFixed(0)} ms after redis-server answered PING`,
     );
@@ -251,38 +334,125 @@ async function main(): Promise<void> {
       frozenOk = view?.state === 'completed' && epochsExactlyOnce(after, 20) && models.length === 1;
       frozenFigures = `frozen at epoch ${at} for ${(frozenMs / 1000).toFixed(1)} s; ${after?.metrics?.length ?? 0} metric entries for 20 epochs; ${models.length} model(s) for the job; resumedAt ${JSON.stringify(after?.resumedAt)}`;
     }
-    report('A worker frozen past its lock writes nothing more after SIGCONT', frozenOk, frozenFigures);
+    report(
+      'A worker frozen (SIGSTOP) past its lock until another took the job over, then SIGCONT: the job completes with 20 metric entries for 20 epochs and 1 model',
+      frozenOk,
+      frozenFigures,
+    );
 
-    // 3. Worker SIGKILLs across 3 workers and several jobs.
+    // 3. Worker SIGKILLs across 3 workers and several jobs. A kill takes the worker's whole tree
+    // (the worker and its training process) while it trains a job past its first checkpoint (an
+    // idle worker keeps its training process, and a kill before epoch 1 resumes nothing), once the
+    // jobs have made 3 more epochs of progress since the last kill; a new worker replaces it. The
+    // workers take turns; KILLS is the number of kills that hit a job so.
+    const killsStarted = performance.now();
     const running = [...pair, spawnWorker()];
     const ids: string[] = [];
     for (let i = 0; i < JOBS; i++) ids.push(await submit(datasetId, 100 + i));
     let kills = 0;
+    let hits = 0;
     let progressAtKill = 0;
-    const killDeadline = Date.now() + 180_000;
-    while (kills < KILLS && Date.now() < killDeadline) {
+    /** Jobs killed mid-run after a checkpoint (epoch 1 to EPOCHS − 1): each must report its resumption. */
+    const hit = new Map<string, number[]>();
+    const killDeadline = Date.now() + JOBS_MS;
+    while (hits < KILLS && Date.now() < killDeadline) {
       await sleep(300);
       const views = await Promise.all(ids.map(job));
       if (views.every((v) => v?.state === 'completed' || v?.state === 'failed')) break;
       const progress = views.reduce((s, v) => s + (v?.progress?.epoch ?? 0), 0);
       if (progress - progressAtKill < 3) continue;
-      const training = running.filter((w) => w.sandboxPids().length > 0);
-      if (training.length === 0) continue;
-      const victim = training[kills % training.length];
+      // In turn from the next worker slot, the first whose job is active after a checkpoint.
+      const slots = running.map((_, i) => running[(kills + i) % running.length]);
+      const victim = slots.find((w) => {
+        const started = currentJob(w);
+        const view = started === undefined ? undefined : views[ids.indexOf(started)];
+        const epoch = view?.progress?.epoch ?? 0;
+        return view?.state === 'active' && epoch >= 1 && epoch < EPOCHS - 1 && w.sandboxPids().length > 0;
+      });
+      if (!victim) continue;
+      const victimJob = currentJob(victim);
+      // Stopped first, so that the epoch read is the job's checkpoint at the kill: a stopped
+      // trainer writes nothing more, and its lock holds for a while yet (no other worker has it).
+      const pids = killTree(victim, 'SIGSTOP');
+      await sleep(100);
+      const at = victimJob ? await job(victimJob) : undefined;
       killTree(victim, 'SIGKILL');
       await victim.exited;
       kills++;
       progressAtKill = progress;
       running[running.indexOf(victim)] = spawnWorker();
+      await until('the killed training process to exit', async () => pids.every((pid) => !alive(pid)), 5_000);
+      const epoch = at?.progress?.epoch ?? 0;
+      if (victimJob && at?.state === 'active' && epoch >= 1 && epoch < EPOCHS) {
+        hit.set(victimJob, [...(hit.get(victimJob) ?? []), epoch]);
+        hits++;
+      }
     }
-    const views = await allDone(ids, 240_000);
+    const views = await allDone(ids, JOBS_MS);
+    const killsSeconds = (performance.now() - killsStarted) / 1000;
     const completed = views.filter((v) => v?.state === 'completed').length;
     const once = views.filter((v) => epochsExactlyOnce(v)).length;
-    const resumed = views.reduce((s, v) => s + (v?.resumedAt?.length ?? 0), 0);
+    const resumedJobs = views.filter((v) => (v?.resumedAt?.length ?? 0) > 0);
+    const resumptions = resumedJobs.reduce((s, v) => s + v!.resumedAt!.length, 0);
+    // Each kill after a checkpoint at epoch e must be in the job's resumedAt as e, in order (a
+    // resumption may also come from a lock lost to a loaded machine: those are extra entries).
+    const unreported = [...hit].filter(([id, epochs]) => {
+      const resumedAt = [...(views[ids.indexOf(id)]?.resumedAt ?? [])];
+      return !epochs.every((e) => {
+        const at = resumedAt.indexOf(e);
+        resumedAt.splice(0, at + 1);
+        return at >= 0;
+      });
+    });
+    const reported = hit.size - unreported.length;
+
+    // The same requests (same seeds) again, with no kill: each resumed job's model must be the
+    // uninterrupted run's.
+    const referenceStarted = performance.now();
+    const resumedIds = ids.filter((_, i) => (views[i]?.resumedAt?.length ?? 0) > 0 && views[i]?.modelId);
+    const references: string[] = [];
+    for (const id of resumedIds) references.push(await submit(datasetId, 100 + ids.indexOf(id)));
+    const referenceViews = await allDone(references, JOBS_MS);
+    let identical = 0;
+    let compared = 0;
+    let maxDelta = 0;
+    const differing: string[] = [];
+    for (const [i, id] of resumedIds.entries()) {
+      const resumedModel = views[ids.indexOf(id)]?.modelId;
+      const referenceModel = referenceViews[i]?.modelId;
+      const [a, b] = await Promise.all([
+        resumedModel ? exportedWeights(resumedModel) : undefined,
+        referenceModel ? exportedWeights(referenceModel) : undefined,
+      ]);
+      if (!a || !b) continue;
+      compared++;
+      const diff = compareWeights(a, b);
+      if (diff.identical) identical++;
+      else
+        differing.push(
+          `${id} (resumedAt ${JSON.stringify(views[ids.indexOf(id)]?.resumedAt)}: max |Δ| ${diff.maxDelta.toExponential(2)})`,
+        );
+      maxDelta = Math.max(maxDelta, diff.maxDelta);
+    }
+    const referenceSeconds = (performance.now() - referenceStarted) / 1000;
     report(
-      `${KILLS} worker SIGKILLs across 3 workers and ${JOBS} jobs: all complete, every epoch exactly once`,
-      completed === JOBS && once === JOBS && kills > 0,
-      `${kills} kills; ${completed}/${JOBS} completed; ${once}/${JOBS} with epochs 1..${EPOCHS} exactly once; ${resumed} resumptions reported in resumedAt`,
+      `${KILLS} worker SIGKILLs mid-job (after a checkpoint) across 3 workers and ${JOBS} jobs: ${JOBS}/${JOBS} completed, every epoch's metrics exactly once, ` +
+        "every kill after a checkpoint in its job's resumedAt, every resumed model bit-identical to an uninterrupted run with the same seed",
+      completed === JOBS &&
+        once === JOBS &&
+        hits === KILLS &&
+        reported === hit.size &&
+        resumedIds.length > 0 &&
+        compared === resumedIds.length &&
+        identical === compared,
+      `${kills} kills in ${killsSeconds.toFixed(0)} s (kills and completion); ${completed}/${JOBS} completed; ${once}/${JOBS} with epochs 1..${EPOCHS} exactly once; ` +
+        `${hits} kills hit ${hit.size} jobs mid-run after a checkpoint, ${reported}/${hit.size} of those jobs list every such kill's epoch in resumedAt; ` +
+        `${resumptions} resumptions over ${resumedJobs.length} jobs; models of ${compared}/${resumedIds.length} resumed jobs compared with an ` +
+        `uninterrupted run (same seed, ${referenceSeconds.toFixed(0)} s): ${identical}/${compared} bit-identical, max |Δ| ${maxDelta}` +
+        (differing.length ? `; differing: ${differing.join(', ')}` : '') +
+        (unreported.length
+          ? `; not in resumedAt: ${unreported.map(([id, epochs]) => `${id} killed at ${JSON.stringify(epochs)}, resumedAt ${JSON.stringify(views[ids.indexOf(id)]?.resumedAt)}`).join(', ')}`
+          : ''),
     );
     const modelId: string | undefined = views.find((v) => v?.modelId)?.modelId;
 
@@ -297,10 +467,13 @@ async function main(): Promise<void> {
       const readyMs = performance.now() - back;
       const done = await allDone(acked, 180_000);
       const ok = done.filter((v) => v?.state === 'completed').length;
+      // No worker is started in this phase: the jobs complete on the 3 that were running.
+      const alive = running.filter((w) => w.child.exitCode === null && w.child.signalCode === null).length;
       report(
-        `Redis SIGKILL (AOF on), restarted after ${downSeconds} s: routes answer within 1.5 s, acknowledged jobs complete`,
-        outage.maxMs <= ROUTE_LIMIT_MS && ok === acked.length,
-        `${outage.requests} requests while down, slowest ${outage.maxMs.toFixed(0)} ms (${outage.slowest}); statuses ${outage.statuses}; /readyz 200 ${readyMs.toFixed(0)} ms after restart; ${ok}/${acked.length} acknowledged jobs completed (workers reconnected by themselves)`,
+        `Redis SIGKILL (AOF on), restarted after ${downSeconds} s: every route answers within ${ROUTE_LIMIT_MS} ms while down, ` +
+          'both jobs acknowledged before the kill complete on the same workers (they reconnect by themselves)',
+        outage.maxMs <= ROUTE_LIMIT_MS && ok === acked.length && alive === running.length,
+        `${outage.requests} requests while down, slowest ${outage.maxMs.toFixed(0)} ms (${outage.slowest}); statuses ${outage.statuses}; /readyz 200 ${readyMs.toFixed(0)} ms after restart; ${ok}/${acked.length} acknowledged jobs completed; ${alive}/${running.length} worker processes still the ones started before the kill`,
       );
     }
 
@@ -316,7 +489,7 @@ async function main(): Promise<void> {
     const afterFreeze = await allDone(ackedFreeze, 180_000);
     const okFreeze = afterFreeze.filter((v) => v?.state === 'completed').length;
     report(
-      'Redis SIGSTOP 20 s: every route answers within 1.5 s (503 while frozen), acknowledged jobs complete',
+      `Redis SIGSTOP 20 s: every route answers within ${ROUTE_LIMIT_MS} ms (503 while frozen), both jobs acknowledged before the freeze complete`,
       freeze.maxMs <= ROUTE_LIMIT_MS && okFreeze === ackedFreeze.length,
       `${freeze.requests} requests while frozen, slowest ${freeze.maxMs.toFixed(0)} ms (${freeze.slowest}); statuses ${freeze.statuses}; ${okFreeze}/${ackedFreeze.length} jobs completed after SIGCONT`,
     );
@@ -347,11 +520,12 @@ async function main(): Promise<void> {
       predictLag = await lagMax();
     }
     report(
-      'No event-loop stall over 50 ms from a request (API process, monitorEventLoopDelay)',
+      "No event-loop stall over 50 ms from a request: the API process's max event-loop delay (monitorEventLoopDelay) during a large CSV upload and during a 10,000-row predict",
       uploadLag <= 50 && predictLag <= 50,
       `upload of ${(bigCsv.length / 1e6).toFixed(1)} MB (${bigUpload.status}, ${bigUpload.ms.toFixed(0)} ms): max delay ${uploadLag.toFixed(0)} ms; 10,000-row predict (${predictStatus}): max delay ${predictLag.toFixed(0)} ms`,
     );
   } finally {
+    clearTimeout(overdue);
     await Promise.all(workers.map(stopWorkerProcess));
     await stopWorkerProcess(api);
     if (redis.running) redis.thaw();
