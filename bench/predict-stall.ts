@@ -53,7 +53,7 @@ async function main(): Promise<void> {
   try {
     await Promise.race([api.ready, api.exited.then((code) => Promise.reject(new Error(`API exited: ${code}`)))]);
     // Ready, and past its start-up work (Redis scripts, queue connections), which is no request's.
-    for (let ready = 0; ready !== 200; ) ready = (await fetch(`${base}/readyz`)).status;
+    for (let ready = 0; ready !== 200;) ready = (await fetch(`${base}/readyz`)).status;
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const lagMaxMs = async () => {
       const text = await (await fetch(`${base}/metrics`)).text();

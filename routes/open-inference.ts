@@ -165,10 +165,14 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
     const target = await boundByRedis(redis, resolve(name, request.params.version));
     const model = await boundByRedis(redis, modelCache.get(target.modelId));
     const prep = model.meta.preprocessing;
+    const input = toPredictInput(request.body, prep);
+    // The body's validation and its conversion to rows were this turn's work: the predict, itself
+    // computed in blocks when large (src/serving/slices.ts), starts on the next.
+    if ((input.rows ?? input.inputs ?? []).length > MIN_BLOCK_ROWS) await yieldToEventLoop();
     const started = performance.now();
     const prediction = await predict(
       model,
-      toPredictInput(request.body, prep),
+      input,
       config.maxPredictRows,
       (counts) => metrics.observePredictWarnings(counts),
       {

@@ -96,6 +96,33 @@ describe('large predicts in blocks', () => {
     assert.ok(turns >= 10, `the ticker got only ${turns} turns during the request`);
   });
 
+  test('a 10,000-row v2 infer gives the event loop turns and the same numbers as /v1', async () => {
+    const rows = Array.from({ length: 10_000 }, (_, i) => chaosRow(i * 3));
+    const body = JSON.stringify({
+      inputs: [
+        { name: 'a', datatype: 'FP32', shape: [rows.length], data: rows.map((row) => row.a) },
+        { name: 'b', datatype: 'FP32', shape: [rows.length], data: rows.map((row) => row.b) },
+        { name: 'color', datatype: 'BYTES', shape: [rows.length], data: rows.map((row) => row.color) },
+      ],
+    });
+    const infer = () =>
+      service.app.inject({
+        method: 'POST',
+        url: `/v2/models/${model.meta.id}/infer`,
+        headers: { 'content-type': 'application/json' },
+        payload: body,
+      });
+    assert.equal((await infer()).statusCode, 200);
+    const { result, turns, longestGapMs } = await turnsDuring(infer);
+    assert.equal(result.statusCode, 200, result.body);
+    console.log(`10,000-row v2 infer: ${turns} turns, longest gap between turns ${longestGapMs.toFixed(1)} ms`);
+    assert.ok(turns >= 10, `the ticker got only ${turns} turns during the request`);
+    const outputs = result.json<{ outputs: { name: string; data: unknown[] }[] }>().outputs;
+    const v1 = (await post({ rows })).json<Prediction>();
+    assert.deepEqual(outputs.find((o) => o.name === 'label')!.data, v1.predictions);
+    assert.deepEqual(outputs.find((o) => o.name === 'probabilities')!.data, v1.probabilities!.flat());
+  });
+
   test('a 10,000-row answer is, byte for byte, the concatenation of smaller requests’ answers', async () => {
     const rows = Array.from({ length: 10_000 }, (_, i) => chaosRow(i * 7 + 1));
     const whole = await post({ rows });
@@ -153,7 +180,7 @@ describe('large predicts in blocks', () => {
     const errorOf = async (m: ServedModel, input: object, maxRows = 10_000) =>
       predict(m, input, maxRows).then(
         () => assert.fail('expected a 400'),
-        (error: Error) => error.message,
+        (error: unknown) => (error as Error).message,
       );
     for (const [input, maxRows] of [
       [{ rows: bad }, 10_000],
