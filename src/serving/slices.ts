@@ -2,11 +2,11 @@
  * Large predict requests are computed a block of rows at a time, with a turn of the event loop
  * between blocks (setImmediate: other sockets are read and answered in between), so that no
  * request holds the API's event loop for long: a 10,000-row predict of a small classifier ran
- * its encoding, network, decoding and serialization as one synchronous slice of 25–120 ms (by the
- * machine's load), during
- * which every other request (health checks and one-row predicts included) waited. Every block is
- * computed exactly as the whole would be (each row is computed on its own; the network's kernel
- * is chosen once for the whole request), so the answer is byte-for-byte the same.
+ * its encoding, network, decoding and serialization as one synchronous slice of 25–120 ms (by
+ * the machine's load), during which every other request (health checks and one-row predicts
+ * included) waited. Every block is computed exactly as the whole would be (each row is computed
+ * on its own; the network's kernel is chosen once for the whole request), so the answer is
+ * byte-for-byte the same.
  * A request of at most MIN_BLOCK_ROWS rows is never cut: it runs in one piece, as before.
  */
 
