@@ -12,7 +12,8 @@ import {
 } from '../src/schemas/api.schema';
 import { modelListQuerySchema, modelListSchema, modelSchema } from '../src/schemas/model.schema';
 import { resolveModelRef } from '../src/serving/model-ref';
-import { predictSerializerCompiler } from '../src/serving/predict-serializer';
+import { predictSerializerCompiler, serializePredictionInPieces } from '../src/serving/predict-serializer';
+import { MIN_BLOCK_ROWS } from '../src/serving/slices';
 import { predictValidatorCompiler } from '../src/serving/predict-validation';
 import type { ModelMeta } from '../src/store/model-store';
 
@@ -127,6 +128,13 @@ const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       );
       metrics.observePredict(model.meta.task, (performance.now() - started) / 1000, result.predictions.length);
       reply.header('x-model-id', modelId);
+      // A large answer is written in pieces with turns of the event loop in between; the text is
+      // exactly what the route's serializer writes (a JSON string with a JSON type is sent as it is).
+      if (result.predictions.length > MIN_BLOCK_ROWS) {
+        const json = await serializePredictionInPieces(result);
+        // The reply is typed by the response schemas, which describe the object this text spells.
+        return reply.type('application/json; charset=utf-8').send(json as unknown as typeof result);
+      }
       return result;
     },
   );

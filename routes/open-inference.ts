@@ -16,6 +16,7 @@ import {
 } from '../src/schemas/open-inference.schema';
 import { modelMetadata, toOutputs, toPredictInput } from '../src/serving/open-inference';
 import { predict } from '../src/serving/predict';
+import { MIN_BLOCK_ROWS, yieldToEventLoop } from '../src/serving/slices';
 
 /** The package version (read from dist/routes/open-inference.js). */
 // A require, not an import: an import would make tsc copy package.json into dist/ (as in src/app.ts).
@@ -165,10 +166,14 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
     const target = await boundByRedis(redis, resolve(name, request.params.version));
     const model = await boundByRedis(redis, modelCache.get(target.modelId));
     const prep = model.meta.preprocessing;
+    const input = toPredictInput(request.body, prep);
+    // The body's validation and its conversion to rows were this turn's work: the predict, itself
+    // computed in blocks when large (src/serving/slices.ts), starts on the next.
+    if ((input.rows ?? input.inputs ?? []).length > MIN_BLOCK_ROWS) await yieldToEventLoop();
     const started = performance.now();
     const prediction = await predict(
       model,
-      toPredictInput(request.body, prep),
+      input,
       config.maxPredictRows,
       (counts) => metrics.observePredictWarnings(counts),
       {
@@ -182,12 +187,16 @@ const openInferenceRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     );
     metrics.observePredict(model.meta.task, (performance.now() - started) / 1000, prediction.predictions.length);
+    const outputs = toOutputs(prediction, prep, request.body.outputs);
+    // A large answer's serialization (zod's checked copy, then JSON.stringify) is a long task of
+    // its own: it runs on the next turn of the event loop, not in the same one as the outputs.
+    if (prediction.predictions.length > MIN_BLOCK_ROWS) await yieldToEventLoop();
     return {
       model_name: name,
       ...(target.version ? { model_version: target.version } : {}),
       id: request.body.id ?? request.id,
       ...(prediction.warnings ? { parameters: { warnings: prediction.warnings.join('; ') } } : {}),
-      outputs: toOutputs(prediction, prep, request.body.outputs),
+      outputs,
     };
   }
 

@@ -8,6 +8,9 @@ import { invalid } from '../errors';
  * `__proto__` keys, and `constructor` keys holding `prototype`, are refused anywhere in the body,
  * since code that copies such an object with plain assignment would change a prototype.
  */
+/** Bodies longer than this hand over to the route on the next turn of the event loop. */
+const DEFER_AFTER_PARSE_CHARS = 128 * 1024;
+
 export function registerJsonBodyParser(app: FastifyInstance): void {
   // JSON is the only body the API takes by default: without Fastify's own text/plain parser, a
   // text body sent to a JSON route is a 415 naming the accepted type, not a confusing 400 from
@@ -15,11 +18,18 @@ export function registerJsonBodyParser(app: FastifyInstance): void {
   app.removeContentTypeParser('text/plain');
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, text, done) => {
+    let value: unknown;
     try {
-      done(null, parseJsonBody(text as string));
+      value = parseJsonBody(text as string);
     } catch (error) {
       done(error as Error, undefined);
+      return;
     }
+    // A large body's parse is a long task of its own: the route (validation, handler) runs on the
+    // next turn of the event loop rather than in the same one (a 10,000-row predict body, 550 kB,
+    // parses in 6–15 ms).
+    if ((text as string).length > DEFER_AFTER_PARSE_CHARS) setImmediate(() => done(null, value));
+    else done(null, value);
   });
 }
 

@@ -76,6 +76,29 @@ export class FrozenExecutor {
     return this.runTf(x, rows);
   }
 
+  /**
+   * As `run(x, rows)`, with the same kernel for every row (the one `run` picks for `rows` rows),
+   * `blockRows` rows at a time and `between()` awaited between blocks: the output is exactly
+   * `run`'s, since both kernels compute each row on its own (test/serving/sliced-predict.test.ts).
+   */
+  async runInBlocks(
+    x: Float32Array,
+    rows: number,
+    blockRows: number,
+    between: () => Promise<void>,
+  ): Promise<Float32Array> {
+    this.checkInput(x, rows);
+    const kernel = rows * this.workPerRow < this.tfMinWork ? 'runJs' : 'runTf';
+    const { inputSize, outputSize } = this.model;
+    const output = new Float32Array(rows * outputSize);
+    for (let from = 0; from < rows; from += blockRows) {
+      if (from > 0) await between();
+      const to = Math.min(rows, from + blockRows);
+      output.set(this[kernel](x.subarray(from * inputSize, to * inputSize), to - from), from * outputSize);
+    }
+    return output;
+  }
+
   /** The JavaScript path regardless of size. */
   runJs(x: Float32Array, rows: number): Float32Array {
     this.checkInput(x, rows);

@@ -2,6 +2,16 @@ import type { Preprocessing } from '../data/preprocessing';
 import { isPlainObject, numberFromText, outsideFloat32 } from '../data/json-cell';
 import { PredictWarnings } from './predict-warnings';
 
+/** An encoding under way (see `InputEncoder.start`). */
+export interface Encoding {
+  readonly list: unknown[];
+  /** `rows` (objects by feature name) rather than `inputs` (arrays in feature order). */
+  readonly byName: boolean;
+  readonly x: Float32Array;
+  readonly rows: number;
+  readonly warnings: PredictWarnings;
+}
+
 type FeaturePlan =
   | { name: string; type: 'numeric'; offset: number; mean: number; std: number }
   | { name: string; type: 'categorical'; offset: number; slots: Map<string, number>; categories: string[] };
@@ -49,29 +59,50 @@ export class InputEncoder {
     input: { rows?: unknown[]; inputs?: unknown[] },
     maxRows: number,
   ): { x: Float32Array; rows: number; warnings: PredictWarnings } | null {
+    const encoding = this.start(input, maxRows);
+    if (!encoding || !this.encodeRows(encoding, 0, encoding.rows)) return null;
+    return encoding;
+  }
+
+  /**
+   * The first step of `encode` for input encoded a block of rows at a time (large requests, so
+   * the event loop gets turns between blocks): checks the list and allocates the matrix; null
+   * when the table path must decide. Then `encodeRows` over consecutive ranges gives exactly what
+   * `encode` gives (warnings name rows by their index in the whole list).
+   */
+  start(input: { rows?: unknown[]; inputs?: unknown[] }, maxRows: number): Encoding | null {
     const list = input.rows ?? input.inputs;
     if (!Array.isArray(list) || list.length === 0 || list.length > maxRows) return null;
+    return {
+      list,
+      byName: input.rows !== undefined,
+      x: new Float32Array(list.length * this.prep.inputSize),
+      rows: list.length,
+      warnings: new PredictWarnings(),
+    };
+  }
+
+  /** Encodes rows [from, to) of the list into `encoding.x`; false when the table path must decide. */
+  encodeRows(encoding: Encoding, from: number, to: number): boolean {
+    const { list, byName, x, warnings } = encoding;
     const width = this.prep.inputSize;
-    const x = new Float32Array(list.length * width);
-    const byName = input.rows !== undefined;
-    const warnings = new PredictWarnings();
-    for (let r = 0; r < list.length; r++) {
+    for (let r = from; r < to; r++) {
       const row: unknown = list[r];
-      if (byName ? !isPlainObject(row) : !Array.isArray(row) || row.length !== this.plan.length) return null;
+      if (byName ? !isPlainObject(row) : !Array.isArray(row) || row.length !== this.plan.length) return false;
       if (byName) this.checkKeys(row as Record<string, unknown>, r, warnings);
       for (let f = 0; f < this.plan.length; f++) {
         const feature = this.plan[f];
         let value: unknown;
         if (byName) {
-          if (!Object.prototype.hasOwnProperty.call(row, feature.name)) return null;
+          if (!Object.prototype.hasOwnProperty.call(row, feature.name)) return false;
           value = (row as Record<string, unknown>)[feature.name];
         } else {
           value = (row as unknown[])[f];
         }
-        if (!this.put(x, r * width, feature, value, r, warnings)) return null;
+        if (!this.put(x, r * width, feature, value, r, warnings)) return false;
       }
     }
-    return { x, rows: list.length, warnings };
+    return true;
   }
 
   /** Every feature is required, so a row has keys that are no feature exactly when it has more keys. */

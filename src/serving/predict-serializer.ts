@@ -1,6 +1,7 @@
 import type { FastifySerializerCompiler } from 'fastify';
 import { serializerCompiler } from 'fastify-type-provider-zod';
 import type { Prediction } from './predict';
+import { PIECE_VALUES, yieldToEventLoop } from './slices';
 
 /**
  * A model's class list as JSON, by the array's identity: `predict` answers every request of a
@@ -25,9 +26,41 @@ export const predictSerializerCompiler: FastifySerializerCompiler<unknown> = (ro
 
 /** JSON.stringify(prediction), with the keys in the order `predict` sets them. */
 export function serializePrediction(prediction: Prediction): string {
-  const { predictions, probabilities, classes, warnings, drift } = prediction;
+  const { predictions, probabilities } = prediction;
   let json = `{"predictions":${JSON.stringify(predictions)}`;
   if (probabilities !== undefined) json += `,"probabilities":${JSON.stringify(probabilities)}`;
+  return json + tail(prediction);
+}
+
+/**
+ * Exactly `serializePrediction(prediction)`, for a large answer: the arrays are written
+ * PIECE_VALUES numbers at a time, with a turn of the event loop between pieces (slices.ts), so a
+ * 10,000-row answer does not hold the event loop for its whole JSON.stringify. An answer of one
+ * piece is written without a pause.
+ */
+export async function serializePredictionInPieces(prediction: Prediction): Promise<string> {
+  const { predictions, probabilities } = prediction;
+  const perRow = 1 + (probabilities?.[0]?.length ?? 0);
+  const rowsPerPiece = Math.max(1, Math.floor(PIECE_VALUES / perRow));
+  let json = `{"predictions":${await arrayInPieces(predictions, rowsPerPiece)}`;
+  if (probabilities !== undefined) json += `,"probabilities":${await arrayInPieces(probabilities, rowsPerPiece)}`;
+  return json + tail(prediction);
+}
+
+/** JSON.stringify(items), `per` items at a time (the items of an array are written independently). */
+async function arrayInPieces(items: readonly unknown[], per: number): Promise<string> {
+  if (items.length <= per) return JSON.stringify(items);
+  const pieces: string[] = [];
+  for (let from = 0; from < items.length; from += per) {
+    if (from > 0) await yieldToEventLoop();
+    pieces.push(JSON.stringify(items.slice(from, from + per)).slice(1, -1));
+  }
+  return `[${pieces.join(',')}]`;
+}
+
+/** The fields after the arrays, and the closing brace. */
+function tail({ classes, warnings, drift }: Prediction): string {
+  let json = '';
   if (classes !== undefined) {
     let cached = classesJson.get(classes);
     if (cached === undefined) {

@@ -7,6 +7,7 @@ import { servingAdjustments } from '../training/evaluate-model';
 import { measureDrift, type DriftReport } from './drift';
 import type { PredictWarningKind, PredictWarnings } from './predict-warnings';
 import type { ServedModel } from './served-model';
+import { yieldToEventLoop } from './slices';
 
 export interface PredictInput {
   rows?: unknown[];
@@ -46,13 +47,20 @@ export async function predict(
   onWarnings?: (counts: Record<PredictWarningKind, number>) => void,
   drift?: DriftOptions,
 ): Promise<Prediction> {
-  const { x, rows, warnings } = encodeInput(model, input, maxRows);
+  // A large request is computed a block of rows at a time, with turns of the event loop in
+  // between (slices.ts); the same answer, and a small one runs in one piece as before.
+  const list = input.rows ?? input.inputs;
+  const sliced = Array.isArray(list) && list.length > model.blockRows && list.length <= maxRows;
+  const { x, rows, warnings } = sliced
+    ? await encodeInBlocks(model, input, maxRows)
+    : encodeInput(model, input, maxRows);
   // On the encoded rows, before they go to the network.
   const report =
     drift && measureDrift(model.meta.preprocessing, x, rows, drift.k, warnings?.counts.unseen_category ?? 0);
-  const output = await model.infer(x, rows);
+  if (sliced) await yieldToEventLoop();
+  const output = sliced ? await model.inferInBlocks(x, rows) : await model.infer(x, rows);
   checkFinite(model.meta.preprocessing, input, output, rows);
-  const prediction = decodeOutput(model, output, rows);
+  const prediction = sliced ? await decodeInBlocks(model, output, rows) : decodeOutput(model, output, rows);
   const messages = warnings?.messages();
   if (messages) {
     onWarnings?.(warnings!.counts);
@@ -106,6 +114,27 @@ function encodeInput(
 }
 
 /**
+ * As `encodeInput`, `model.blockRows` rows at a time with a turn of the event loop between
+ * blocks. Input the fast encoder refuses goes to the table path whole, as in `encodeInput`, so
+ * the 400 (or the table's encoding) is exactly the same.
+ */
+async function encodeInBlocks(
+  model: ServedModel,
+  input: PredictInput,
+  maxRows: number,
+): Promise<{ x: Float32Array; rows: number; warnings?: PredictWarnings }> {
+  const encoding = model.encoder.start(input, maxRows);
+  if (!encoding) return encodeThroughTable(model.meta.preprocessing, input, maxRows);
+  for (let from = 0; from < encoding.rows; from += model.blockRows) {
+    if (from > 0) await yieldToEventLoop();
+    if (!model.encoder.encodeRows(encoding, from, Math.min(encoding.rows, from + model.blockRows))) {
+      return encodeThroughTable(model.meta.preprocessing, input, maxRows);
+    }
+  }
+  return encoding;
+}
+
+/**
  * Rows of a stored dataset (a Table holding the model's feature columns, as DatasetStore reads a
  * chunk) through the same encoding (`encodeFeatures`, what the table path of `predict` uses) and
  * the same network; the outputs decode with `decodeOutput`, so a row predicts here exactly as it
@@ -155,6 +184,28 @@ export function decodeOutput(model: Pick<ServedModel, 'meta' | 'frozen'>, output
     probabilities.push(row);
   }
   return { predictions, probabilities, classes: prep.target.classes };
+}
+
+/**
+ * As `decodeOutput`, `model.blockRows` rows at a time with a turn of the event loop between
+ * blocks: every row is decoded on its own, so the blocks' predictions, concatenated, are exactly
+ * the whole's.
+ */
+async function decodeInBlocks(model: ServedModel, output: Float32Array, rows: number): Promise<Prediction> {
+  const width = model.frozen.outputSize;
+  let whole: Prediction | undefined;
+  for (let from = 0; from < rows; from += model.blockRows) {
+    if (from > 0) await yieldToEventLoop();
+    const to = Math.min(rows, from + model.blockRows);
+    const part = decodeOutput(model, output.subarray(from * width, to * width), to - from);
+    if (!whole) {
+      whole = part;
+      continue;
+    }
+    for (const value of part.predictions) whole.predictions.push(value);
+    if (part.probabilities) for (const row of part.probabilities) whole.probabilities!.push(row);
+  }
+  return whole!;
 }
 
 /** The general path: validates the input (with messages that name the problem) and encodes it. */

@@ -2,6 +2,7 @@ import type { StoredModel } from '../store/model-store';
 import { FrozenExecutor } from './frozen-executor';
 import { InputEncoder } from './input-encoder';
 import { MicroBatcher } from './micro-batcher';
+import { blockRows, yieldToEventLoop } from './slices';
 
 export interface ServingOptions {
   /** Micro-batching wait in ms (PREDICT_BATCH_WAIT_MS; see MicroBatcherOptions); null: off. */
@@ -17,6 +18,13 @@ export interface ServedModel extends StoredModel {
   readonly encoder: InputEncoder;
   /** Runs the frozen network on `rows` encoded rows; concurrent calls may share one batch. */
   infer(x: Float32Array, rows: number): Promise<Float32Array>;
+  /** Rows per block of a large request (see slices.ts). */
+  readonly blockRows: number;
+  /**
+   * As `infer` (without batching: a large request fills a batch by itself), `blockRows` rows at
+   * a time with a turn of the event loop between blocks; the same output.
+   */
+  inferInBlocks(x: Float32Array, rows: number): Promise<Float32Array>;
   /** Estimated bytes this model holds in memory (see `estimateModelBytes`). */
   readonly bytes: number;
   /** Frees what tf holds for it; calls after this still work, more slowly. */
@@ -53,12 +61,15 @@ export function serveModel(stored: StoredModel, options: ServingOptions = {}): S
       maxRows: options.batchMaxRows,
     },
   );
+  const rowsPerBlock = blockRows(executor.workPerRow);
   return {
     meta: stored.meta,
     frozen: stored.frozen,
     encoder: new InputEncoder(stored.meta.preprocessing),
     bytes: estimateModelBytes(stored, executor),
     infer: (x, rows) => batcher.run(x, rows),
+    blockRows: rowsPerBlock,
+    inferInBlocks: (x, rows) => executor.runInBlocks(x, rows, rowsPerBlock, yieldToEventLoop),
     dispose: () => executor.dispose(),
   };
 }
