@@ -2,6 +2,8 @@ import { invalid } from '../errors';
 import { bitmapBytes, ColumnKind, encodeChunk, type ChunkColumn } from './column-chunk';
 import { MAX_PROFILED_VALUES, type ColumnProfile } from './column-profile';
 import { checkColumnName, checkNoDuplicateNames } from './column-names';
+import { decimalFromBytes, isAsciiSpace, isMissingBytes, mayBeInfinityWord } from './cell-bytes';
+import { FieldKind, type CsvFields } from './csv-tokenizer';
 import { cellFromJson, DECIMAL_NUMBER, describeJsonValue, FLOAT32_MAX } from './json-cell';
 import {
   checkColumnCount,
@@ -206,33 +208,77 @@ export class DatasetBuilder {
     return this.rows > this.options.limits.maxRows;
   }
 
-  /** One CSV record; `line` is the 1-based line it ends on. True when the chunk is full. */
-  addTextRow(fields: string[], line: number): boolean {
+  /**
+   * One CSV record (its fields as byte ranges, from CsvTokenizer); `line` is the 1-based line it
+   * ends on. True when the chunk is full. Each cell is taken as the string path below would take
+   * its text (trimmed; a missing spelling; a decimal number unless the column is categorical;
+   * else a category), read from the bytes where they are plain ASCII: no string is made for a
+   * number or a missing cell.
+   */
+  addCsvRecord(fields: CsvFields, line: number): boolean {
     this.rows++;
     if (this.overLimit()) return false;
-    if (fields.length !== this.columns.length) {
+    if (fields.count !== this.columns.length) {
       throw invalid(
         'INVALID_DATASET',
-        `line ${line} has ${fields.length} fields but the header has ${this.columns.length}`,
+        `line ${line} has ${fields.count} fields but the header has ${this.columns.length}`,
       );
     }
     const row = this.rowInChunk;
-    for (let c = 0; c < fields.length; c++) {
+    const { buf, starts, ends, kinds } = fields;
+    for (let c = 0; c < fields.count; c++) {
       const column = this.columns[c];
-      const text = fields[c].trim();
-      // The missing spellings are at most 4 characters: longer cells skip the lower-casing.
-      if (text.length <= 4 && MISSING_TOKENS.has(text.toLowerCase())) {
+      if (kinds[c] !== FieldKind.Plain) {
+        this.putText(column, row, fields.text(c).trim(), line);
+        continue;
+      }
+      let start = starts[c];
+      let end = ends[c];
+      while (start < end && isAsciiSpace(buf[start])) start++;
+      while (end > start && isAsciiSpace(buf[end - 1])) end--;
+      if (start < end && (buf[start] >= 0x80 || buf[end - 1] >= 0x80)) {
+        // Unicode at either end (it may be whitespace trim removes): the string path.
+        this.putText(column, row, buf.toString('utf8', start, end).trim(), line);
+      } else if (isMissingBytes(buf, start, end)) {
         column.putMissing(row);
-      } else if (column.type !== 'categorical' && DECIMAL_NUMBER.test(text)) {
-        const value = Number(text);
-        if (!Number.isFinite(value)) throw notFinite(column.name, line, text);
-        if (column.putNumber(row, value)) column.outOfRange = `column "${column.name}" line ${line}: ${text}`;
+      } else if (column.type !== 'categorical') {
+        const value = decimalFromBytes(buf, start, end);
+        if (Number.isNaN(value)) {
+          const text = buf.toString('utf8', start, end);
+          if (mayBeInfinityWord(buf, start, end) && isInfiniteNumberText(text)) throw notFinite(column.name, line, text);
+          column.putCategory(row, text);
+        } else {
+          if (!Number.isFinite(value)) throw notFinite(column.name, line, buf.toString('latin1', start, end));
+          if (column.putNumber(row, value)) {
+            column.outOfRange = `column "${column.name}" line ${line}: ${buf.toString('latin1', start, end)}`;
+          }
+        }
       } else {
-        if (isInfiniteNumberText(text)) throw notFinite(column.name, line, text);
+        const text = buf.toString('utf8', start, end);
+        const value = decimalFromBytes(buf, start, end);
+        // isInfiniteNumberText: an infinity word, or a decimal number that overflows.
+        if (value === Infinity || value === -Infinity || mayBeInfinityWord(buf, start, end)) {
+          if (isInfiniteNumberText(text)) throw notFinite(column.name, line, text);
+        }
         column.putCategory(row, text);
       }
     }
     return this.endRow();
+  }
+
+  /** One trimmed cell by its text: what every cell went through before the byte path. */
+  private putText(column: ColumnAccumulator, row: number, text: string, line: number): void {
+    // The missing spellings are at most 4 characters: longer cells skip the lower-casing.
+    if (text.length <= 4 && MISSING_TOKENS.has(text.toLowerCase())) {
+      column.putMissing(row);
+    } else if (column.type !== 'categorical' && DECIMAL_NUMBER.test(text)) {
+      const value = Number(text);
+      if (!Number.isFinite(value)) throw notFinite(column.name, line, text);
+      if (column.putNumber(row, value)) column.outOfRange = `column "${column.name}" line ${line}: ${text}`;
+    } else {
+      if (isInfiniteNumberText(text)) throw notFinite(column.name, line, text);
+      column.putCategory(row, text);
+    }
   }
 
   /**
