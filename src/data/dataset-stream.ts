@@ -9,6 +9,7 @@ import { createGunzip } from 'node:zlib';
 import { invalid } from '../errors';
 import { CsvSyntaxError, CsvTokenizer } from './csv-tokenizer';
 import { DatasetBuilder, type BuilderOptions, type BuiltDataset } from './dataset-builder';
+import { sliceClock } from './slices';
 
 /**
  * Reads an upload as its bytes arrive (CSV or NDJSON, optionally gzip-compressed) into a
@@ -150,25 +151,10 @@ function isZlibError(error: unknown): boolean {
 }
 
 /**
- * How long the upload's parsing runs before it lets the event loop take other work: no request
- * waits behind an upload for much longer than this (issue 15's bound is 50 ms).
+ * Bytes tokenized between two looks at the clock: well under a millisecond once the code is
+ * optimized, a few while it is not yet (the first rows of the first upload).
  */
-export const SLICE_MS = 10;
-/** Bytes tokenized between two looks at the clock (about 1–3 ms of work on one core). */
-const SLICE_BYTES = 1 << 17;
-
-/** A turn of the event loop: timers, I/O and other requests run before the caller goes on. */
-const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-/** Tells when SLICE_MS of synchronous work has been done since the last turn of the loop. */
-class SliceClock {
-  private since = performance.now();
-  async check(): Promise<void> {
-    if (performance.now() - this.since < SLICE_MS) return;
-    await yieldToLoop();
-    this.since = performance.now();
-  }
-}
+const SLICE_BYTES = 1 << 14;
 
 async function readCsv(bytes: AsyncGenerator<Buffer>, delimiter: DelimiterName | undefined, builder: DatasetBuilder) {
   // The header line first: the delimiter is decided from it before the tokenizer starts.
@@ -196,13 +182,12 @@ async function readCsv(bytes: AsyncGenerator<Buffer>, delimiter: DelimiterName |
     // Ragged rows are reported by the builder, with parseCsv's message.
     return builder.addCsvRecord(fields, line);
   });
-  const clock = new SliceClock();
   // Reads what was pushed, a slice at a time; a full chunk is stored before the next row.
   const drain = async () => {
     for (;;) {
       const status = tokenizer.run(SLICE_BYTES);
       if (status === 'paused') await builder.flush();
-      await clock.check();
+      await sliceClock.check();
       if (status === 'drained') return;
     }
   };
@@ -268,7 +253,6 @@ async function readNdjson(bytes: AsyncGenerator<Buffer>, builder: DatasetBuilder
     }
     if (builder.addObjectRow(value, `line ${line}`)) await builder.flush();
   };
-  const clock = new SliceClock();
   for await (const chunk of bytes) {
     pending += decoder.write(chunk);
     let newline = pending.indexOf('\n');
@@ -278,10 +262,10 @@ async function readNdjson(bytes: AsyncGenerator<Buffer>, builder: DatasetBuilder
       await take(pending.slice(start, newline));
       start = newline + 1;
       newline = pending.indexOf('\n', start);
-      if (++lines % 256 === 0) await clock.check();
+      if (++lines % 256 === 0) await sliceClock.check();
     }
     pending = pending.slice(start);
-    await clock.check();
+    await sliceClock.check();
   }
   pending += decoder.end();
   if (pending !== '') await take(pending);
