@@ -46,13 +46,14 @@ const enum State {
   AfterClose = 3,
 }
 
-/** Field kinds in CsvFields.kinds. */
-export const enum FieldKind {
+/** Field kinds in CsvFields.kinds (numbers, as the Uint8Array holds them). */
+export const FieldKind = {
   /** The bytes from start to end are the value (a quoted field's quotes are outside them). */
-  Plain = 0,
+  Plain: 0,
   /** A quoted field with `""` escapes (or bytes after its closing quote): starts at its opening quote; decode it. */
-  Quoted = 1,
-}
+  Quoted: 1,
+} as const;
+export type FieldKind = (typeof FieldKind)[keyof typeof FieldKind];
 
 /** A syntax error, worded as csv-parse worded it. */
 export class CsvSyntaxError extends Error {
@@ -284,11 +285,7 @@ export class CsvTokenizer {
           if (!closes && (next === LF || next === CR)) {
             if (rd === Rd.Unknown) rd = discover(buf, i + 1, len);
             closes =
-              rd === Rd.Lf
-                ? next === LF
-                : rd === Rd.Cr
-                  ? next === CR
-                  : next === CR && i + 2 < len && buf[i + 2] === LF;
+              rd === Rd.Lf ? next === LF : rd === Rd.Cr ? next === CR : next === CR && i + 2 < len && buf[i + 2] === LF;
           }
           if (!closes) {
             this.rd = rd;

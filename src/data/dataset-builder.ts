@@ -245,7 +245,8 @@ export class DatasetBuilder {
         const value = decimalFromBytes(buf, start, end);
         if (Number.isNaN(value)) {
           const text = buf.toString('utf8', start, end);
-          if (mayBeInfinityWord(buf, start, end) && isInfiniteNumberText(text)) throw notFinite(column.name, line, text);
+          if (mayBeInfinityWord(buf, start, end) && isInfiniteNumberText(text))
+            throw notFinite(column.name, line, text);
           column.putCategory(row, text);
         } else {
           if (!Number.isFinite(value)) throw notFinite(column.name, line, buf.toString('latin1', start, end));

@@ -205,7 +205,8 @@ async function readCsv(bytes: AsyncGenerator<Buffer>, delimiter: DelimiterName |
     tokenizer.end();
     await drain();
   } catch (error) {
-    if (error instanceof CsvSyntaxError) throw invalid('INVALID_DATASET', `the CSV could not be parsed: ${error.message}`);
+    if (error instanceof CsvSyntaxError)
+      throw invalid('INVALID_DATASET', `the CSV could not be parsed: ${error.message}`);
     throw error;
   } finally {
     // Stops reading the body (its generator's finally runs); the route's error handler drains it.
