@@ -44,6 +44,9 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** Bytes of the body held for the spool file while its writes are pending. */
+const SPOOL_BUFFER_BYTES = 1 << 20;
+
 /** The header line is looked for in this many bytes at most; a longer header is read with commas. */
 const HEADER_SCAN_BYTES = 1 << 20;
 
@@ -66,7 +69,9 @@ export async function ingestUpload(
 ): Promise<IngestResult> {
   const dir = await mkdtemp(join(options.spoolDir ?? tmpdir(), 'fitwell-upload-'));
   const spoolPath = join(dir, 'body');
-  const spool = createWriteStream(spoolPath);
+  // A buffer of SPOOL_BUFFER_BYTES: the parser goes on while the file writes catch up, instead of
+  // waiting for each network read's bytes to reach the disk.
+  const spool = createWriteStream(spoolPath, { highWaterMark: SPOOL_BUFFER_BYTES });
   // Kept, not thrown from an event: a write that failed (disk full) fails the upload at closeSpool.
   let spoolError: Error | undefined;
   spool.on('error', (error) => (spoolError ??= error));
