@@ -50,6 +50,87 @@ export interface BuiltDataset {
 
 export type BuildResult = { secondPass: Set<string> } | { dataset: BuiltDataset };
 
+/**
+ * Rows per distinct float32 value, up to MAX_PROFILED_VALUES values, as a Map<number, number>
+ * would count them (0 and -0 are one value; entries in first-seen order), without a heap number
+ * per value: an open-addressing table of the values' bits in typed arrays, grown by doubling.
+ * Past MAX_PROFILED_VALUES it only says so, and lets its tables go.
+ */
+class Float32Counts {
+  private keys = new Int32Array(64);
+  private counts = new Int32Array(64);
+  private used = new Uint8Array(64);
+  /** The slot of each entry, in first-seen order. */
+  private order = new Int32Array(32);
+  private size = 0;
+  private overflow = false;
+  private static readonly bits = new Int32Array(1);
+  private static readonly float = new Float32Array(Float32Counts.bits.buffer);
+
+  add(value: number): void {
+    if (this.overflow) return;
+    Float32Counts.float[0] = value;
+    const key = value === 0 ? 0 : Float32Counts.bits[0];
+    let slot = this.probe(key);
+    if (this.used[slot] === 1) {
+      this.counts[slot]++;
+      return;
+    }
+    if (this.size === MAX_PROFILED_VALUES) {
+      this.overflow = true;
+      this.keys = this.counts = this.order = new Int32Array(0);
+      this.used = new Uint8Array(0);
+      return;
+    }
+    if ((this.size + 1) * 2 > this.keys.length) {
+      this.grow();
+      slot = this.probe(key);
+    }
+    this.used[slot] = 1;
+    this.keys[slot] = key;
+    this.counts[slot] = 1;
+    this.order[this.size++] = slot;
+  }
+
+  /** The key's slot, or the empty slot where it would go. */
+  private probe(key: number): number {
+    const mask = this.keys.length - 1;
+    let hash = Math.imul(key ^ (key >>> 16), 0x45d9f3b);
+    hash ^= hash >>> 16;
+    let slot = hash & mask;
+    while (this.used[slot] === 1 && this.keys[slot] !== key) slot = (slot + 1) & mask;
+    return slot;
+  }
+
+  /** Doubles the table (kept at most half full), entries in the same first-seen order. */
+  private grow(): void {
+    const { keys, counts, order, size } = this;
+    this.keys = new Int32Array(keys.length * 2);
+    this.counts = new Int32Array(keys.length * 2);
+    this.used = new Uint8Array(keys.length * 2);
+    this.order = new Int32Array(keys.length);
+    for (let i = 0; i < size; i++) {
+      const slot = this.probe(keys[order[i]]);
+      this.used[slot] = 1;
+      this.keys[slot] = keys[order[i]];
+      this.counts[slot] = counts[order[i]];
+      this.order[i] = slot;
+    }
+  }
+
+  /** [value, rows] in first-seen order; undefined past MAX_PROFILED_VALUES distinct values. */
+  entries(): [number, number][] | undefined {
+    if (this.overflow) return undefined;
+    const out: [number, number][] = [];
+    for (let i = 0; i < this.size; i++) {
+      const slot = this.order[i];
+      Float32Counts.bits[0] = this.keys[slot];
+      out.push([Float32Counts.float[0], this.counts[slot]]);
+    }
+    return out;
+  }
+}
+
 class ColumnAccumulator {
   type: 'empty' | 'numeric' | 'categorical';
   /** The chunk's cells: float32 values or uint32 codes over the same bytes. */
@@ -63,8 +144,7 @@ class ColumnAccumulator {
   present = 0;
   nonInteger = false;
   /** Numeric: rows per distinct float32 value, until there are more than MAX_PROFILED_VALUES. */
-  readonly numberCounts = new Map<number, number>();
-  numberOverflow = false;
+  readonly numberCounts = new Float32Counts();
   /** Categorical: rows per code. */
   readonly codeCounts: number[] = [];
   /** Where the first number beyond float32's range was met, reported if the column stays numeric. */
@@ -106,12 +186,7 @@ class ColumnAccumulator {
     this.validity[row >> 3] |= 1 << (row & 7);
     this.present++;
     if (!this.nonInteger && !Number.isInteger(stored)) this.nonInteger = true;
-    if (!this.numberOverflow) {
-      const seen = this.numberCounts.get(stored);
-      if (seen !== undefined) this.numberCounts.set(stored, seen + 1);
-      else if (this.numberCounts.size < MAX_PROFILED_VALUES) this.numberCounts.set(stored, 1);
-      else this.numberOverflow = true;
-    }
+    this.numberCounts.add(stored);
     return first;
   }
 
@@ -165,14 +240,15 @@ class ColumnAccumulator {
       }
       return profile;
     }
+    const counts = this.numberCounts.entries();
     const profile: ColumnProfile = {
       type: 'numeric',
       rows: this.present,
-      distinct: this.numberOverflow ? MAX_PROFILED_VALUES + 1 : this.numberCounts.size,
+      distinct: counts ? counts.length : MAX_PROFILED_VALUES + 1,
       nonInteger: this.nonInteger,
     };
-    if (!this.numberOverflow) {
-      profile.counts = [...this.numberCounts]
+    if (counts) {
+      profile.counts = counts
         .map(([value, rows]): [string, number] => [String(value), rows])
         .sort((a, b) => b[1] - a[1]);
     }
