@@ -35,7 +35,10 @@ export interface BuilderOptions {
   chunkRows: number;
   /** Columns (by name) read as categorical from the first row: the second pass. */
   categorical?: ReadonlySet<string>;
-  /** Receives each full chunk, in order; awaited by `flush`. */
+  /**
+   * Receives each full chunk, in order, one at a time: a call starts once the previous one has
+   * resolved (the next chunk fills meanwhile); `finish` and `settle` wait for the last.
+   */
   onChunk: (index: number, bytes: Buffer) => Promise<void>;
 }
 
@@ -263,6 +266,8 @@ export class DatasetBuilder {
   private rows = 0;
   private rowInChunk = 0;
   private chunks = 0;
+  /** The chunk write in flight (see flush). */
+  private writing: Promise<void> | undefined;
 
   constructor(private readonly options: BuilderOptions) {}
 
@@ -435,7 +440,21 @@ export class DatasetBuilder {
     );
     for (const column of this.columns) column.resetChunk();
     this.rowInChunk = 0;
-    await this.options.onChunk(this.chunks++, bytes);
+    // One chunk is written while the next one fills: the previous write is awaited (in order,
+    // and its error thrown) before this one starts.
+    await this.writing;
+    const write = this.options.onChunk(this.chunks++, bytes);
+    // Handled here so that a failure is not unhandled while no one awaits it; thrown by the
+    // next flush, by finish or by settle.
+    write.catch(() => undefined);
+    this.writing = write;
+  }
+
+  /** Waits for the chunk being written, if any; its error is thrown. */
+  async settle(): Promise<void> {
+    const write = this.writing;
+    this.writing = undefined;
+    await write;
   }
 
   /**
@@ -449,6 +468,7 @@ export class DatasetBuilder {
     }
     checkRowCount(this.rows, this.options.limits);
     await this.flush();
+    await this.settle();
     const flipped = new Set(this.columns.filter((column) => column.flipped).map((column) => column.name));
     if (flipped.size > 0) return { secondPass: flipped };
     for (const column of this.columns) {

@@ -101,9 +101,15 @@ async function readPass(
   const builder = new DatasetBuilder({ ...builderOptions, categorical });
   const counter = { bytes: 0 };
   const bytes = decodedBytes(source, options, counter, spool);
-  if (options.format === 'csv') await readCsv(bytes, options.delimiter, builder);
-  else await readNdjson(bytes, builder);
-  return { result: await builder.finish(), bytes: counter.bytes };
+  try {
+    if (options.format === 'csv') await readCsv(bytes, options.delimiter, builder);
+    else await readNdjson(bytes, builder);
+    return { result: await builder.finish(), bytes: counter.bytes };
+  } catch (error) {
+    // No chunk write may land after the caller's abort has deleted what was written.
+    await builder.settle().catch(() => undefined);
+    throw error;
+  }
 }
 
 /**

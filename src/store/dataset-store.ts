@@ -242,8 +242,9 @@ export class DatasetStore {
     beforePublish?: () => void,
   ): Promise<DatasetMeta> {
     const upload = new DatasetUpload(this.backend, id, this.options.chunkRows);
+    let builder: DatasetBuilder | undefined;
     try {
-      const builder = new DatasetBuilder({
+      builder = new DatasetBuilder({
         limits: { maxRows: Number.MAX_SAFE_INTEGER, maxColumns: Number.MAX_SAFE_INTEGER },
         chunkRows: this.options.chunkRows,
         categorical,
@@ -257,6 +258,8 @@ export class DatasetStore {
       beforePublish?.();
       return await upload.publish(built.dataset, source);
     } catch (error) {
+      // No chunk write may land after the abort has deleted what was written.
+      await builder?.settle().catch(() => undefined);
       await upload.abort();
       throw error;
     }
