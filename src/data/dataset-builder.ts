@@ -2,6 +2,8 @@ import { invalid } from '../errors';
 import { bitmapBytes, ColumnKind, encodeChunk, type ChunkColumn } from './column-chunk';
 import { MAX_PROFILED_VALUES, type ColumnProfile } from './column-profile';
 import { checkColumnName, checkNoDuplicateNames } from './column-names';
+import { decimalFromBytes, isAsciiSpace, isMissingBytes, mayBeInfinityWord } from './cell-bytes';
+import { FieldKind, type CsvFields } from './csv-tokenizer';
 import { cellFromJson, DECIMAL_NUMBER, describeJsonValue, FLOAT32_MAX } from './json-cell';
 import {
   checkColumnCount,
@@ -33,7 +35,10 @@ export interface BuilderOptions {
   chunkRows: number;
   /** Columns (by name) read as categorical from the first row: the second pass. */
   categorical?: ReadonlySet<string>;
-  /** Receives each full chunk, in order; awaited by `flush`. */
+  /**
+   * Receives each full chunk, in order, one at a time: a call starts once the previous one has
+   * resolved (the next chunk fills meanwhile); `finish` and `settle` wait for the last.
+   */
   onChunk: (index: number, bytes: Buffer) => Promise<void>;
 }
 
@@ -48,6 +53,87 @@ export interface BuiltDataset {
 
 export type BuildResult = { secondPass: Set<string> } | { dataset: BuiltDataset };
 
+/**
+ * Rows per distinct float32 value, up to MAX_PROFILED_VALUES values, as a Map<number, number>
+ * would count them (0 and -0 are one value; entries in first-seen order), without a heap number
+ * per value: an open-addressing table of the values' bits in typed arrays, grown by doubling.
+ * Past MAX_PROFILED_VALUES it only says so, and lets its tables go.
+ */
+class Float32Counts {
+  private keys = new Int32Array(64);
+  private counts = new Int32Array(64);
+  private used = new Uint8Array(64);
+  /** The slot of each entry, in first-seen order. */
+  private order = new Int32Array(32);
+  private size = 0;
+  private overflow = false;
+  private static readonly bits = new Int32Array(1);
+  private static readonly float = new Float32Array(Float32Counts.bits.buffer);
+
+  add(value: number): void {
+    if (this.overflow) return;
+    Float32Counts.float[0] = value;
+    const key = value === 0 ? 0 : Float32Counts.bits[0];
+    let slot = this.probe(key);
+    if (this.used[slot] === 1) {
+      this.counts[slot]++;
+      return;
+    }
+    if (this.size === MAX_PROFILED_VALUES) {
+      this.overflow = true;
+      this.keys = this.counts = this.order = new Int32Array(0);
+      this.used = new Uint8Array(0);
+      return;
+    }
+    if ((this.size + 1) * 2 > this.keys.length) {
+      this.grow();
+      slot = this.probe(key);
+    }
+    this.used[slot] = 1;
+    this.keys[slot] = key;
+    this.counts[slot] = 1;
+    this.order[this.size++] = slot;
+  }
+
+  /** The key's slot, or the empty slot where it would go. */
+  private probe(key: number): number {
+    const mask = this.keys.length - 1;
+    let hash = Math.imul(key ^ (key >>> 16), 0x45d9f3b);
+    hash ^= hash >>> 16;
+    let slot = hash & mask;
+    while (this.used[slot] === 1 && this.keys[slot] !== key) slot = (slot + 1) & mask;
+    return slot;
+  }
+
+  /** Doubles the table (kept at most half full), entries in the same first-seen order. */
+  private grow(): void {
+    const { keys, counts, order, size } = this;
+    this.keys = new Int32Array(keys.length * 2);
+    this.counts = new Int32Array(keys.length * 2);
+    this.used = new Uint8Array(keys.length * 2);
+    this.order = new Int32Array(keys.length);
+    for (let i = 0; i < size; i++) {
+      const slot = this.probe(keys[order[i]]);
+      this.used[slot] = 1;
+      this.keys[slot] = keys[order[i]];
+      this.counts[slot] = counts[order[i]];
+      this.order[i] = slot;
+    }
+  }
+
+  /** [value, rows] in first-seen order; undefined past MAX_PROFILED_VALUES distinct values. */
+  entries(): [number, number][] | undefined {
+    if (this.overflow) return undefined;
+    const out: [number, number][] = [];
+    for (let i = 0; i < this.size; i++) {
+      const slot = this.order[i];
+      Float32Counts.bits[0] = this.keys[slot];
+      out.push([Float32Counts.float[0], this.counts[slot]]);
+    }
+    return out;
+  }
+}
+
 class ColumnAccumulator {
   type: 'empty' | 'numeric' | 'categorical';
   /** The chunk's cells: float32 values or uint32 codes over the same bytes. */
@@ -61,8 +147,7 @@ class ColumnAccumulator {
   present = 0;
   nonInteger = false;
   /** Numeric: rows per distinct float32 value, until there are more than MAX_PROFILED_VALUES. */
-  readonly numberCounts = new Map<number, number>();
-  numberOverflow = false;
+  readonly numberCounts = new Float32Counts();
   /** Categorical: rows per code. */
   readonly codeCounts: number[] = [];
   /** Where the first number beyond float32's range was met, reported if the column stays numeric. */
@@ -104,12 +189,7 @@ class ColumnAccumulator {
     this.validity[row >> 3] |= 1 << (row & 7);
     this.present++;
     if (!this.nonInteger && !Number.isInteger(stored)) this.nonInteger = true;
-    if (!this.numberOverflow) {
-      const seen = this.numberCounts.get(stored);
-      if (seen !== undefined) this.numberCounts.set(stored, seen + 1);
-      else if (this.numberCounts.size < MAX_PROFILED_VALUES) this.numberCounts.set(stored, 1);
-      else this.numberOverflow = true;
-    }
+    this.numberCounts.add(stored);
     return first;
   }
 
@@ -163,14 +243,15 @@ class ColumnAccumulator {
       }
       return profile;
     }
+    const counts = this.numberCounts.entries();
     const profile: ColumnProfile = {
       type: 'numeric',
       rows: this.present,
-      distinct: this.numberOverflow ? MAX_PROFILED_VALUES + 1 : this.numberCounts.size,
+      distinct: counts ? counts.length : MAX_PROFILED_VALUES + 1,
       nonInteger: this.nonInteger,
     };
-    if (!this.numberOverflow) {
-      profile.counts = [...this.numberCounts]
+    if (counts) {
+      profile.counts = counts
         .map(([value, rows]): [string, number] => [String(value), rows])
         .sort((a, b) => b[1] - a[1]);
     }
@@ -185,6 +266,8 @@ export class DatasetBuilder {
   private rows = 0;
   private rowInChunk = 0;
   private chunks = 0;
+  /** The chunk write in flight (see flush). */
+  private writing: Promise<void> | undefined;
 
   constructor(private readonly options: BuilderOptions) {}
 
@@ -206,33 +289,78 @@ export class DatasetBuilder {
     return this.rows > this.options.limits.maxRows;
   }
 
-  /** One CSV record; `line` is the 1-based line it ends on. True when the chunk is full. */
-  addTextRow(fields: string[], line: number): boolean {
+  /**
+   * One CSV record (its fields as byte ranges, from CsvTokenizer); `line` is the 1-based line it
+   * ends on. True when the chunk is full. Each cell is taken as the string path below would take
+   * its text (trimmed; a missing spelling; a decimal number unless the column is categorical;
+   * else a category), read from the bytes where they are plain ASCII: no string is made for a
+   * number or a missing cell.
+   */
+  addCsvRecord(fields: CsvFields, line: number): boolean {
     this.rows++;
     if (this.overLimit()) return false;
-    if (fields.length !== this.columns.length) {
+    if (fields.count !== this.columns.length) {
       throw invalid(
         'INVALID_DATASET',
-        `line ${line} has ${fields.length} fields but the header has ${this.columns.length}`,
+        `line ${line} has ${fields.count} fields but the header has ${this.columns.length}`,
       );
     }
     const row = this.rowInChunk;
-    for (let c = 0; c < fields.length; c++) {
+    const { buf, starts, ends, kinds } = fields;
+    for (let c = 0; c < fields.count; c++) {
       const column = this.columns[c];
-      const text = fields[c].trim();
-      // The missing spellings are at most 4 characters: longer cells skip the lower-casing.
-      if (text.length <= 4 && MISSING_TOKENS.has(text.toLowerCase())) {
+      if (kinds[c] !== FieldKind.Plain) {
+        this.putText(column, row, fields.text(c).trim(), line);
+        continue;
+      }
+      let start = starts[c];
+      let end = ends[c];
+      while (start < end && isAsciiSpace(buf[start])) start++;
+      while (end > start && isAsciiSpace(buf[end - 1])) end--;
+      if (start < end && (buf[start] >= 0x80 || buf[end - 1] >= 0x80)) {
+        // Unicode at either end (it may be whitespace trim removes): the string path.
+        this.putText(column, row, buf.toString('utf8', start, end).trim(), line);
+      } else if (isMissingBytes(buf, start, end)) {
         column.putMissing(row);
-      } else if (column.type !== 'categorical' && DECIMAL_NUMBER.test(text)) {
-        const value = Number(text);
-        if (!Number.isFinite(value)) throw notFinite(column.name, line, text);
-        if (column.putNumber(row, value)) column.outOfRange = `column "${column.name}" line ${line}: ${text}`;
+      } else if (column.type !== 'categorical') {
+        const value = decimalFromBytes(buf, start, end);
+        if (Number.isNaN(value)) {
+          const text = buf.toString('utf8', start, end);
+          if (mayBeInfinityWord(buf, start, end) && isInfiniteNumberText(text))
+            throw notFinite(column.name, line, text);
+          column.putCategory(row, text);
+        } else {
+          if (!Number.isFinite(value)) throw notFinite(column.name, line, buf.toString('latin1', start, end));
+          if (column.putNumber(row, value)) {
+            column.outOfRange = `column "${column.name}" line ${line}: ${buf.toString('latin1', start, end)}`;
+          }
+        }
       } else {
-        if (isInfiniteNumberText(text)) throw notFinite(column.name, line, text);
+        const text = buf.toString('utf8', start, end);
+        const value = decimalFromBytes(buf, start, end);
+        // isInfiniteNumberText: an infinity word, or a decimal number that overflows.
+        if (value === Infinity || value === -Infinity || mayBeInfinityWord(buf, start, end)) {
+          if (isInfiniteNumberText(text)) throw notFinite(column.name, line, text);
+        }
         column.putCategory(row, text);
       }
     }
     return this.endRow();
+  }
+
+  /** One trimmed cell by its text: what every cell went through before the byte path. */
+  private putText(column: ColumnAccumulator, row: number, text: string, line: number): void {
+    // The missing spellings are at most 4 characters: longer cells skip the lower-casing.
+    if (text.length <= 4 && MISSING_TOKENS.has(text.toLowerCase())) {
+      column.putMissing(row);
+    } else if (column.type !== 'categorical' && DECIMAL_NUMBER.test(text)) {
+      const value = Number(text);
+      if (!Number.isFinite(value)) throw notFinite(column.name, line, text);
+      if (column.putNumber(row, value)) column.outOfRange = `column "${column.name}" line ${line}: ${text}`;
+    } else {
+      if (isInfiniteNumberText(text)) throw notFinite(column.name, line, text);
+      column.putCategory(row, text);
+    }
   }
 
   /**
@@ -312,7 +440,21 @@ export class DatasetBuilder {
     );
     for (const column of this.columns) column.resetChunk();
     this.rowInChunk = 0;
-    await this.options.onChunk(this.chunks++, bytes);
+    // One chunk is written while the next one fills: the previous write is awaited (in order,
+    // and its error thrown) before this one starts.
+    await this.writing;
+    const write = this.options.onChunk(this.chunks++, bytes);
+    // Handled here so that a failure is not unhandled while no one awaits it; thrown by the
+    // next flush, by finish or by settle.
+    write.catch(() => undefined);
+    this.writing = write;
+  }
+
+  /** Waits for the chunk being written, if any; its error is thrown. */
+  async settle(): Promise<void> {
+    const write = this.writing;
+    this.writing = undefined;
+    await write;
   }
 
   /**
@@ -326,6 +468,7 @@ export class DatasetBuilder {
     }
     checkRowCount(this.rows, this.options.limits);
     await this.flush();
+    await this.settle();
     const flipped = new Set(this.columns.filter((column) => column.flipped).map((column) => column.name));
     if (flipped.size > 0) return { secondPass: flipped };
     for (const column of this.columns) {

@@ -6,9 +6,10 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
-import { CsvError, parse } from 'csv-parse';
 import { invalid } from '../errors';
+import { CsvSyntaxError, CsvTokenizer } from './csv-tokenizer';
 import { DatasetBuilder, type BuilderOptions, type BuiltDataset } from './dataset-builder';
+import { sliceClock } from './slices';
 
 /**
  * Reads an upload as its bytes arrive (CSV or NDJSON, optionally gzip-compressed) into a
@@ -43,6 +44,9 @@ export class BodyTooLargeError extends Error {
   }
 }
 
+/** Bytes of the body held for the spool file while its writes are pending. */
+const SPOOL_BUFFER_BYTES = 1 << 20;
+
 /** The header line is looked for in this many bytes at most; a longer header is read with commas. */
 const HEADER_SCAN_BYTES = 1 << 20;
 
@@ -65,7 +69,9 @@ export async function ingestUpload(
 ): Promise<IngestResult> {
   const dir = await mkdtemp(join(options.spoolDir ?? tmpdir(), 'fitwell-upload-'));
   const spoolPath = join(dir, 'body');
-  const spool = createWriteStream(spoolPath);
+  // A buffer of SPOOL_BUFFER_BYTES: the parser goes on while the file writes catch up, instead of
+  // waiting for each network read's bytes to reach the disk.
+  const spool = createWriteStream(spoolPath, { highWaterMark: SPOOL_BUFFER_BYTES });
   // Kept, not thrown from an event: a write that failed (disk full) fails the upload at closeSpool.
   let spoolError: Error | undefined;
   spool.on('error', (error) => (spoolError ??= error));
@@ -95,9 +101,15 @@ async function readPass(
   const builder = new DatasetBuilder({ ...builderOptions, categorical });
   const counter = { bytes: 0 };
   const bytes = decodedBytes(source, options, counter, spool);
-  if (options.format === 'csv') await readCsv(bytes, options.delimiter, builder);
-  else await readNdjson(bytes, builder);
-  return { result: await builder.finish(), bytes: counter.bytes };
+  try {
+    if (options.format === 'csv') await readCsv(bytes, options.delimiter, builder);
+    else await readNdjson(bytes, builder);
+    return { result: await builder.finish(), bytes: counter.bytes };
+  } catch (error) {
+    // No chunk write may land after the caller's abort has deleted what was written.
+    await builder.settle().catch(() => undefined);
+    throw error;
+  }
 }
 
 /**
@@ -149,8 +161,14 @@ function isZlibError(error: unknown): boolean {
   return typeof code === 'string' && code.startsWith('Z_');
 }
 
+/**
+ * Bytes tokenized between two looks at the clock: well under a millisecond once the code is
+ * optimized, a few while it is not yet (the first rows of the first upload).
+ */
+const SLICE_BYTES = 1 << 14;
+
 async function readCsv(bytes: AsyncGenerator<Buffer>, delimiter: DelimiterName | undefined, builder: DatasetBuilder) {
-  // The header line first: the delimiter is decided from it before the parser starts.
+  // The header line first: the delimiter is decided from it before the tokenizer starts.
   const head: Buffer[] = [];
   let headBytes = 0;
   let ended = false;
@@ -165,37 +183,45 @@ async function readCsv(bytes: AsyncGenerator<Buffer>, delimiter: DelimiterName |
     if (next.value.includes(10) || headBytes >= HEADER_SCAN_BYTES) break;
   }
   const chosen = delimiter ? DELIMITERS[delimiter] : detectDelimiter(Buffer.concat(head));
-  const parser = parse({
-    bom: true,
-    info: true,
-    delimiter: chosen,
-    // Ragged rows are reported by the builder, with parseCsv's message.
-    relax_column_count: true,
-    skip_empty_lines: true,
-  });
-  const input = Readable.from(
-    (async function* () {
-      yield* head;
-      if (!ended) yield* bytes;
-    })(),
-  );
-  input.on('error', (error) => parser.destroy(error));
-  input.pipe(parser);
   let header = true;
+  const tokenizer = new CsvTokenizer(chosen.charCodeAt(0), (fields, line) => {
+    if (header) {
+      builder.setHeader(fields.texts());
+      header = false;
+      return false;
+    }
+    // Ragged rows are reported by the builder, with parseCsv's message.
+    return builder.addCsvRecord(fields, line);
+  });
+  // Reads what was pushed, a slice at a time; a full chunk is stored before the next row.
+  const drain = async () => {
+    for (;;) {
+      const status = tokenizer.run(SLICE_BYTES);
+      if (status === 'paused') await builder.flush();
+      await sliceClock.check();
+      if (status === 'drained') return;
+    }
+  };
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
-      if (header) {
-        builder.setHeader(record);
-        header = false;
-      } else if (builder.addTextRow(record, info.lines)) {
-        await builder.flush();
+    for (const chunk of head) {
+      tokenizer.push(chunk);
+      await drain();
+    }
+    if (!ended) {
+      for await (const chunk of bytes) {
+        tokenizer.push(chunk);
+        await drain();
       }
     }
+    tokenizer.end();
+    await drain();
   } catch (error) {
-    if (error instanceof CsvError) throw invalid('INVALID_DATASET', `the CSV could not be parsed: ${error.message}`);
+    if (error instanceof CsvSyntaxError)
+      throw invalid('INVALID_DATASET', `the CSV could not be parsed: ${error.message}`);
     throw error;
   } finally {
-    input.destroy();
+    // Stops reading the body (its generator's finally runs); the route's error handler drains it.
+    await bytes.return(undefined);
   }
   if (header) throw invalid('INVALID_DATASET', 'the CSV is empty; a header row naming the columns is required');
 }
@@ -243,12 +269,15 @@ async function readNdjson(bytes: AsyncGenerator<Buffer>, builder: DatasetBuilder
     pending += decoder.write(chunk);
     let newline = pending.indexOf('\n');
     let start = 0;
+    let lines = 0;
     while (newline !== -1) {
       await take(pending.slice(start, newline));
       start = newline + 1;
       newline = pending.indexOf('\n', start);
+      if (++lines % 256 === 0) await sliceClock.check();
     }
     pending = pending.slice(start);
+    await sliceClock.check();
   }
   pending += decoder.end();
   if (pending !== '') await take(pending);

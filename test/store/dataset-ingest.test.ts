@@ -381,6 +381,24 @@ describe('Redis store only', () => {
     assert.equal((await store.columnProfile(meta.id, 'id')).distinct, 4097, 'more than MAX_PROFILED_VALUES');
   });
 
+  test('numeric profiles: counts in first-seen order up to 4,096 values, 0 and -0 one value, then only "more"', async () => {
+    const store = STORES.redis().make({ chunkRows: 1024 });
+    const lines = ['few,many,zeros'];
+    for (let i = 0; i < 6000; i++)
+      lines.push(`${(i * 7) % 13},${i / 8 - 100},${i % 3 === 0 ? '-0' : i % 3 === 1 ? '0' : '0.5'}`);
+    const text = lines.join('\n');
+    const meta = await ingest(store, text);
+    const table = await store.table(meta.id);
+    for (const name of ['few', 'many', 'zeros']) {
+      assert.deepEqual(await store.columnProfile(meta.id, name), profileColumn('numeric', table.data[name]), name);
+    }
+    assert.equal((await store.columnProfile(meta.id, 'many')).distinct, 4097);
+    assert.deepEqual((await store.columnProfile(meta.id, 'zeros')).counts, [
+      ['0', 4000],
+      ['0.5', 2000],
+    ]);
+  });
+
   test('Redis memory of the chunks is at most 1.2 × the float32 size of the data', async () => {
     const store = STORES.redis().make();
     const backend = store.backend;
