@@ -92,8 +92,12 @@ const trainingRequest = (datasetId: string, epochs: number) => ({
 
 /** Rows of the reference dataset the large one's samples/s is compared with. */
 const REFERENCE_ROWS = 100_000;
-/** Epochs of the reference job (a 100k-row epoch takes seconds: a few of them steady the rate). */
-const REFERENCE_EPOCHS = 3;
+/**
+ * Epochs of the reference job. A 100k-row epoch takes about half a second on a quiet machine, so
+ * 3 epochs (1.6 s) gave rates 136k–171k samples/s in two runs of one morning: too short to compare
+ * with a large run's tens of seconds; 20 epochs (1.8M samples, about 10 s) steady it.
+ */
+const REFERENCE_EPOCHS = 20;
 /** How long one training job may take before the bench gives up on it (a 1 GB job on a loaded 2-core VM is well under). */
 const JOB_DEADLINE_MS = 3 * 3600_000;
 
