@@ -29,13 +29,13 @@ export function readStoredEpoch(raw: string): EpochMetrics | undefined {
   const keys = Object.keys(fields);
   let numbers: Record<string, unknown> = fields;
   for (let i = 0; i < keys.length; i++) {
-    const value = fields[keys[i]!];
+    const value = fields[keys[i]];
     if (typeof value !== 'number' || !Number.isFinite(value)) {
       numbers = finiteNumbers(fields, keys);
       break;
     }
   }
-  for (let i = 0; i < REQUIRED.length; i++) if (!(REQUIRED[i]! in numbers)) return undefined;
+  for (let i = 0; i < REQUIRED.length; i++) if (!(REQUIRED[i] in numbers)) return undefined;
   return numbers as unknown as EpochMetrics;
 }
 
@@ -79,7 +79,7 @@ export async function readStoredMetricsInSlices(raw: string[]): Promise<EpochMet
     if (from > 0) await yieldToEventLoop();
     const to = Math.min(raw.length, from + METRICS_BLOCK);
     for (let i = from; i < to; i++) {
-      const epoch = readStoredEpoch(raw[i]!);
+      const epoch = readStoredEpoch(raw[i]);
       if (epoch !== undefined) metrics.push(epoch);
     }
   }

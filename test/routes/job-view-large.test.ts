@@ -133,7 +133,7 @@ describe('GET of a job with 10,000 epochs of metrics', () => {
       assert.equal(res.status, 200);
       assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
       assert.equal(res.body, expected);
-      assert.equal(JSON.parse(res.body as string).metrics.length, readStoredMetrics(raw).length);
+      assert.equal(JSON.parse(res.body).metrics.length, readStoredMetrics(raw).length);
     } finally {
       running = false;
       delay.disable();
