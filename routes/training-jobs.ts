@@ -10,7 +10,9 @@ import { trainingJobListQuerySchema, trainingJobListSchema } from '../src/schema
 import { trainingRequestSchema } from '../src/schemas/training-request.schema';
 import { resolveSeed } from '../src/training/train-from-request';
 import { checkSubmission } from '../src/training/trainable';
-import { describeJob } from '../src/training/job-view';
+import { describeJobWithMetrics } from '../src/training/job-view';
+import { serializeJobViewInPieces } from '../src/training/job-view-serializer';
+import { METRICS_BLOCK, readStoredMetrics, readStoredMetricsInSlices } from '../src/training/stored-metrics';
 
 const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
   const { trainingQueue: queue, trainingJobs, datasets, redis, config } = app;
@@ -84,11 +86,20 @@ const trainingJobRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: trainingJobSchema, 404: errorSchema },
       },
     },
-    async (request) => {
+    async (request, reply) => {
       const { jobId } = request.params;
       const stored = await trainingJobs.read(jobId);
       if (!stored) throw new AppError('JOB_NOT_FOUND', { id: jobId });
-      return stored.kind === 'queued' ? describeJob(stored.job, stored.state, stored.rawMetrics) : stored.view;
+      if (stored.kind !== 'queued') return stored.view;
+      const { job, state, rawMetrics } = stored;
+      if (rawMetrics.length <= METRICS_BLOCK) return describeJobWithMetrics(job, state, readStoredMetrics(rawMetrics));
+      // A long metrics list (up to 10,000 epochs) is read, checked and written in blocks with turns
+      // of the event loop in between; the text is exactly what the route's serializer writes (a
+      // JSON string with a JSON type is sent as it is).
+      const view = describeJobWithMetrics(job, state, await readStoredMetricsInSlices(rawMetrics));
+      const json = await serializeJobViewInPieces(view);
+      // The reply is typed by the response schemas, which describe the object this text spells.
+      return reply.type('application/json; charset=utf-8').send(json as unknown as typeof view);
     },
   );
 

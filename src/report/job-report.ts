@@ -5,7 +5,7 @@ import type { TrainingRequest } from '../schemas/training-request.schema';
 import { diagnose, type Diagnosis } from '../training/diagnosis';
 import { curvesChart, emptyChart, type ChartedEpoch, type EpochMarks } from './curves-chart';
 import { renderSvg } from './vega';
-import { readStoredMetrics } from '../training/stored-metrics';
+import { readStoredMetricsInSlices } from '../training/stored-metrics';
 
 /** Everything the curves and the report page show about one training job. */
 export interface JobReport {
@@ -45,7 +45,8 @@ export async function loadJobReport(jobs: TrainingJobRepository, jobId: string):
     };
   }
   const { job, state, rawMetrics: raw } = stored;
-  const metrics: ChartedEpoch[] = readStoredMetrics(raw);
+  // Up to 10,000 entries: read in blocks with turns of the event loop between them.
+  const metrics: ChartedEpoch[] = await readStoredMetricsInSlices(raw);
   const result = job.returnvalue ?? undefined;
   const request = job.data.request;
   let diagnosis = result?.diagnosis;

@@ -8,7 +8,7 @@ import type { SweepJobData, SweepJobResult, SweepRow } from '../training-jobs/sw
 import { AppError } from '../errors';
 import type { ChartedEpoch } from '../report/curves-chart';
 import { rankRows, sweepRow } from './sweep-table';
-import { readStoredMetrics } from '../training/stored-metrics';
+import { readStoredMetricsInSlices } from '../training/stored-metrics';
 import { findJob } from '../training-jobs/find-job';
 
 /**
@@ -90,8 +90,10 @@ export async function sweepCurves(
   const pipeline = redis.pipeline();
   for (const run of job.data.runs) pipeline.lrange(metricsKey(prefix, run.jobId), 0, -1);
   const lists = (await pipeline.exec()) ?? [];
-  return job.data.runs.map((run, i) => ({
-    ...run,
-    metrics: readStoredMetrics((lists[i]?.[1] as string[] | undefined) ?? []),
-  }));
+  // Each run's list (up to 10,000 entries) is read in blocks with turns of the event loop between them.
+  const curves: { jobId: string; settings: Record<string, unknown>; metrics: ChartedEpoch[] }[] = [];
+  for (const [i, run] of job.data.runs.entries()) {
+    curves.push({ ...run, metrics: await readStoredMetricsInSlices((lists[i]?.[1] as string[] | undefined) ?? []) });
+  }
+  return curves;
 }

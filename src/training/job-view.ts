@@ -8,7 +8,15 @@ export type JobView = ReturnType<typeof describeJob>;
 
 /** The API's view of a training job. */
 export function describeJob(job: Job<TrainingJobData, TrainingJobResult>, state: string, rawMetrics: string[]) {
-  const metrics = readStoredMetrics(rawMetrics);
+  return describeJobWithMetrics(job, state, readStoredMetrics(rawMetrics));
+}
+
+/** describeJob with the metrics already read (readStoredMetricsInSlices for a long list). */
+export function describeJobWithMetrics(
+  job: Job<TrainingJobData, TrainingJobResult>,
+  state: string,
+  metrics: EpochMetrics[],
+) {
   const progress = job.progress as { epoch?: number; epochs?: number } | number | undefined;
   const epochs = job.data.request.training.epochs;
   const epoch =

@@ -22,14 +22,71 @@ export function readStoredEpoch(raw: string): EpochMetrics | undefined {
     return undefined;
   }
   if (parsed === null || typeof parsed !== 'object') return undefined;
-  const numbers = Object.fromEntries(
-    Object.entries(upgradeStoredEpochMetrics(parsed)).filter(
-      ([, value]) => typeof value === 'number' && Number.isFinite(value),
-    ),
-  );
-  return REQUIRED.every((name) => name in numbers) ? (numbers as unknown as EpochMetrics) : undefined;
+  const fields = upgradeStoredEpochMetrics(parsed) as unknown as Record<string, unknown>;
+  // Most entries hold only finite numbers: they are returned as parsed, without a copy. Else the
+  // finite numbers are copied in the same order (what Object.fromEntries of the filtered entries
+  // gave: an own "__proto__" key stays an own key).
+  const keys = Object.keys(fields);
+  let numbers: Record<string, unknown> = fields;
+  for (let i = 0; i < keys.length; i++) {
+    const value = fields[keys[i]];
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      numbers = finiteNumbers(fields, keys);
+      break;
+    }
+  }
+  for (let i = 0; i < REQUIRED.length; i++) if (!(REQUIRED[i] in numbers)) return undefined;
+  return numbers as unknown as EpochMetrics;
+}
+
+function finiteNumbers(fields: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const numbers: Record<string, unknown> = {};
+  for (const key of keys) {
+    const value = fields[key];
+    if (typeof value !== 'number' || !Number.isFinite(value)) continue;
+    if (key === '__proto__') {
+      Object.defineProperty(numbers, key, { value, enumerable: true, writable: true, configurable: true });
+    } else numbers[key] = value;
+  }
+  return numbers;
 }
 
 export function readStoredMetrics(raw: string[]): EpochMetrics[] {
-  return raw.map(readStoredEpoch).filter((epoch): epoch is EpochMetrics => epoch !== undefined);
+  const metrics: EpochMetrics[] = [];
+  for (const entry of raw) {
+    const epoch = readStoredEpoch(entry);
+    if (epoch !== undefined) metrics.push(epoch);
+  }
+  return metrics;
+}
+
+/**
+ * Entries per block of readStoredMetricsInSlices: about 2–6 ms of reading on the 2-core machine
+ * (10,000 entries read in 115–320 ms at load 9). A list of at most this many is read in one piece.
+ */
+export const METRICS_BLOCK = 500;
+
+/**
+ * Exactly `readStoredMetrics(raw)`, METRICS_BLOCK entries at a time with a turn of the event loop
+ * (setImmediate: other sockets are read and answered) between blocks, so that a job of 10,000
+ * epochs does not hold the API's event loop for the whole read. A list of one block is read
+ * without a pause.
+ */
+export async function readStoredMetricsInSlices(raw: string[]): Promise<EpochMetrics[]> {
+  if (raw.length <= METRICS_BLOCK) return readStoredMetrics(raw);
+  const metrics: EpochMetrics[] = [];
+  for (let from = 0; from < raw.length; from += METRICS_BLOCK) {
+    if (from > 0) await yieldToEventLoop();
+    const to = Math.min(raw.length, from + METRICS_BLOCK);
+    for (let i = from; i < to; i++) {
+      const epoch = readStoredEpoch(raw[i]);
+      if (epoch !== undefined) metrics.push(epoch);
+    }
+  }
+  return metrics;
+}
+
+/** Resolves on the next turn of the event loop, after pending I/O callbacks. */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
