@@ -16,7 +16,8 @@ import {
 } from '../src/schemas/open-inference.schema';
 import { modelMetadata, toOutputs, toPredictInput } from '../src/serving/open-inference';
 import { predict } from '../src/serving/predict';
-import { MIN_BLOCK_ROWS, yieldToEventLoop } from '../src/serving/slices';
+import { yieldToEventLoop } from '../src/data/slices';
+import { MIN_BLOCK_ROWS } from '../src/serving/slices';
 
 /** The package version (read from dist/routes/open-inference.js). */
 // A require, not an import: an import would make tsc copy package.json into dist/ (as in src/app.ts).

@@ -1,13 +1,15 @@
 /**
- * Long work done in slices, so that one request does not hold the event loop: the upload path
- * (parsing, chunk checksums) looks at a SliceClock between pieces of work and lets the loop run
- * timers, I/O and other requests once SLICE_MS have passed since its last turn. Issue 15's bound
+ * Long work done in slices, so that one request does not hold the event loop. `yieldToEventLoop`
+ * is the one turn every sliced path takes (uploads here, large predicts in src/serving/slices.ts,
+ * long metric lists in src/training/stored-metrics.ts). The upload path (parsing, chunk
+ * checksums) looks at a SliceClock between pieces of work and lets the loop run timers, I/O and
+ * other requests once SLICE_MS have passed since its last turn. Issue 15's bound
  * is 50 ms of delay from any request; a slice is a fifth of it, so a loaded machine has room.
  */
 export const SLICE_MS = 10;
 
 /** A turn of the event loop: timers, I/O and other requests run before the caller goes on. */
-export function yieldToLoop(): Promise<void> {
+export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
@@ -23,7 +25,7 @@ export class SliceClock {
   /** Resolves at once within a slice; after a turn of the event loop once the slice is used up. */
   async check(): Promise<void> {
     if (performance.now() - this.since < SLICE_MS) return;
-    await yieldToLoop();
+    await yieldToEventLoop();
     this.since = performance.now();
   }
 }

@@ -1,7 +1,8 @@
 import type { FastifySerializerCompiler } from 'fastify';
 import { serializerCompiler } from 'fastify-type-provider-zod';
 import type { Prediction } from './predict';
-import { PIECE_VALUES, yieldToEventLoop } from './slices';
+import { yieldToEventLoop } from '../data/slices';
+import { PIECE_VALUES } from './slices';
 
 /**
  * A model's class list as JSON, by the array's identity: `predict` answers every request of a

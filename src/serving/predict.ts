@@ -7,7 +7,7 @@ import { servingAdjustments } from '../training/evaluate-model';
 import { measureDrift, type DriftReport } from './drift';
 import type { PredictWarningKind, PredictWarnings } from './predict-warnings';
 import type { ServedModel } from './served-model';
-import { yieldToEventLoop } from './slices';
+import { yieldToEventLoop } from '../data/slices';
 
 export interface PredictInput {
   rows?: unknown[];

@@ -2,7 +2,8 @@ import type { StoredModel } from '../store/model-store';
 import { FrozenExecutor } from './frozen-executor';
 import { InputEncoder } from './input-encoder';
 import { MicroBatcher } from './micro-batcher';
-import { blockRows, yieldToEventLoop } from './slices';
+import { yieldToEventLoop } from '../data/slices';
+import { blockRows } from './slices';
 
 export interface ServingOptions {
   /** Micro-batching wait in ms (PREDICT_BATCH_WAIT_MS; see MicroBatcherOptions); null: off. */

@@ -28,8 +28,3 @@ export function blockRows(workPerRow: number): number {
   const rows = workPerRow > 0 ? Math.floor(BLOCK_WORK / workPerRow) : MAX_BLOCK_ROWS;
   return Math.min(MAX_BLOCK_ROWS, Math.max(MIN_BLOCK_ROWS, rows));
 }
-
-/** Resolves on the next turn of the event loop, after pending I/O callbacks. */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}

@@ -1,7 +1,8 @@
 import { ResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { epochMetricsSchema, trainingJobSchema } from '../schemas/api.schema';
-import { METRICS_BLOCK, yieldToEventLoop } from './stored-metrics';
+import { yieldToEventLoop } from '../data/slices';
+import { METRICS_BLOCK } from './stored-metrics';
 
 const metricsBlockSchema = z.array(epochMetricsSchema);
 

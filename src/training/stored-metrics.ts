@@ -1,3 +1,4 @@
+import { yieldToEventLoop } from '../data/slices';
 import { epochMetricsSchema, upgradeStoredEpochMetrics, type EpochMetrics } from '../schemas/api.schema';
 
 /**
@@ -84,9 +85,4 @@ export async function readStoredMetricsInSlices(raw: string[]): Promise<EpochMet
     }
   }
   return metrics;
-}
-
-/** Resolves on the next turn of the event loop, after pending I/O callbacks. */
-export function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
 }
