@@ -181,9 +181,11 @@ async function trainAttempt(
     crossValidated &&
     saved !== null &&
     (saved.trainer.epoch >= epochs || saved.trainer.earlyStopping?.stoppedEpoch !== undefined);
-  const resumedAt = saved ? (waitedForFolds ? saved.resumedAt : [...saved.resumedAt, saved.trainer.epoch]) : [];
-  // The metrics list is made to hold exactly the checkpointed epochs, and progress set to match.
-  await state.reconcile(saved, epochs);
+  const resumed = saved !== null && !waitedForFolds;
+  const resumedAt = saved ? (resumed ? [...saved.resumedAt, saved.trainer.epoch] : saved.resumedAt) : [];
+  // The metrics list is made to hold exactly the checkpointed epochs, and progress set to match;
+  // a resumption is written to the checkpoint at once (not only with the next epoch's).
+  await state.reconcile(saved, epochs, resumed ? { trainer: saved.trainer, resumedAt } : undefined);
   // After every batch: the drain flag and the job's abort signal at once, the cancel flag in Redis
   // at most every CANCEL_CHECK_MS (a round trip per batch cost up to a fifth of the step on a busy machine).
   const shouldStop = async () => {

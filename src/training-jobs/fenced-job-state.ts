@@ -64,11 +64,13 @@ redis.call('EXPIRE', KEYS[3], ARGV[4])
 setProgress(KEYS[4], KEYS[5], KEYS[6], ARGV[6], ARGV[5])
 return 1`;
 
-// KEYS: lock, metrics, job, events, meta. ARGV: token, ttl, progress, job id, then the
-// checkpoint's own metrics entries (none when the job starts afresh).
+// KEYS: lock, metrics, job, events, meta, checkpoint. ARGV: token, ttl, progress, job id, the
+// checkpoint to write back ('' for none), then the checkpoint's own metrics entries (none when
+// the job starts afresh).
 // Returns 0 (refused), or 1 + what was done: 1 kept, 2 trimmed, 3 rebuilt from the checkpoint.
 const RECONCILE = `${PROGRESS}${FENCE}
-local epochs = #ARGV - 4
+local epochs = #ARGV - 5
+if ARGV[5] ~= '' then redis.call('SET', KEYS[6], ARGV[5], 'EX', ARGV[2]) end
 local length = redis.call('LLEN', KEYS[2])
 local action = 1
 if length > epochs then
@@ -76,7 +78,7 @@ if length > epochs then
   action = 2
 elseif length < epochs then
   redis.call('DEL', KEYS[2])
-  for i = 5, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+  for i = 6, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
   action = 3
 end
 if epochs > 0 then redis.call('EXPIRE', KEYS[2], ARGV[2]) end
@@ -127,16 +129,26 @@ export class FencedJobState {
   /**
    * At the start of an attempt: make the metrics list hold exactly the checkpointed epochs, one
    * entry each (a crash may have left entries of later epochs; a list written by an older
-   * version, with separate commands, may be one short) and set the progress.
+   * version, with separate commands, may be one short) and set the progress. A resumption
+   * passes `resumed`, the checkpoint with this attempt's epoch added to its `resumedAt`, which is
+   * written back in the same script: the resumption is on record even if this attempt dies before
+   * its first epoch's checkpoint (the next attempt then lists both).
    */
-  async reconcile(saved: JobCheckpoint | null, epochs: number): Promise<Reconciliation> {
+  async reconcile(saved: JobCheckpoint | null, epochs: number, resumed?: JobCheckpoint): Promise<Reconciliation> {
     const entries = (saved?.trainer.metrics ?? []).map((m) => JSON.stringify(m));
     const progress = JSON.stringify({ epoch: saved?.trainer.epoch ?? 0, epochs });
     const result = await this.run(
       'metrics reconciliation',
       RECONCILE,
-      [this.bull.lock, this.metricsKey, this.bull.job, this.bull.events, this.bull.meta],
-      [this.lease.token, this.ttlSeconds, progress, this.lease.jobId, ...entries],
+      [
+        this.bull.lock,
+        this.metricsKey,
+        this.bull.job,
+        this.bull.events,
+        this.bull.meta,
+        checkpointKey(this.prefix, this.lease.jobId),
+      ],
+      [this.lease.token, this.ttlSeconds, progress, this.lease.jobId, resumed ? pack(resumed) : '', ...entries],
     );
     return (['kept', 'trimmed', 'rebuilt'] as const)[result - 2];
   }

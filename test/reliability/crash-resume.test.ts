@@ -159,6 +159,36 @@ describe('training jobs survive crashes', () => {
     const figures = (metrics: { durationMs?: number }[]) => metrics.map(({ durationMs: _, ...m }) => m);
     assert.deepEqual(figures(resumed.job.metrics), figures(uninterrupted.job.metrics));
   });
+
+  test('an attempt killed right after it resumed, before its first epoch, is still listed in resumedAt', async () => {
+    await Promise.all(workers.splice(0).map(stopWorkerProcess));
+    const jobId = await queueJob();
+    const kill = async (worker: WorkerProcess) => {
+      worker.child.kill('SIGKILL');
+      for (const pid of worker.sandboxPids()) process.kill(pid, 'SIGKILL');
+      await worker.exited;
+    };
+    const first = spawnWorker();
+    await svc.waitForEpoch(jobId, 3);
+    await kill(first);
+    // The second worker takes the job over and resumes it: killed as soon as it says so.
+    const second = spawnWorker();
+    const resuming = new RegExp(`training process: job ${jobId} attempt \\d+ starts after epoch [1-9]`);
+    await waitUntil(() => resuming.test(second.output()), 60_000, 'the second worker to resume the job');
+    await kill(second);
+    spawnWorker();
+    await svc.waitForJob(jobId, 180_000);
+    const job = (await svc.http.get(`/v1/training-jobs/${jobId}`)).body;
+    assert.equal(job.state, 'completed', JSON.stringify(job.error));
+    assert.deepEqual(
+      job.metrics.map((m: { epoch: number }) => m.epoch),
+      Array.from({ length: EPOCHS }, (_, i) => i + 1),
+    );
+    // Two resumptions: the second worker's (written when it resumed) and the third's. Before, a
+    // resumption was written only with the attempt's first checkpoint, and this one was lost.
+    assert.equal(job.resumedAt.length, 2, `resumedAt ${JSON.stringify(job.resumedAt)}`);
+    assert.ok(job.resumedAt[0] >= 3, `resumedAt ${JSON.stringify(job.resumedAt)}`);
+  });
 });
 
 /** A stored model's weights (little-endian float32) as numbers; a Buffer may sit at any offset. */

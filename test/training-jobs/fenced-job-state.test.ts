@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import type { EpochMetrics } from '../../src/ml/trainer';
-import { CheckpointStore, type JobCheckpoint } from '../../src/store/checkpoint-store';
+import { checkpointKey, CheckpointStore, type JobCheckpoint } from '../../src/store/checkpoint-store';
 import {
   bullmqJobKeys,
   FencedJobState,
@@ -79,6 +79,22 @@ describe('fenced job state', () => {
     assert.deepEqual(JSON.parse((await redis.hget(`${prefix}:training:job-1`, 'progress'))!), { epoch: 3, epochs: 10 });
     await state.reconcile(null, 10);
     assert.equal(await redis.exists(metricsKey), 0);
+  });
+
+  test('a resumption is written to the checkpoint at once, so an attempt that dies before its first epoch is on record', async () => {
+    const checkpoints = new CheckpointStore(redis, prefix);
+    await state.commitEpoch(checkpointAt(1), metrics(1), 4);
+    await state.commitEpoch({ ...checkpointAt(2), resumedAt: [] }, metrics(2), 4);
+    // The next attempt resumes after epoch 2 (and dies before epoch 3): its resumption is stored.
+    const saved = (await checkpoints.load('job-1'))!;
+    assert.equal(await state.reconcile(saved, 4, { trainer: saved.trainer, resumedAt: [2] }), 'kept');
+    const after = (await checkpoints.load('job-1'))!;
+    assert.deepEqual(after.resumedAt, [2]);
+    assert.equal(after.trainer.epoch, 2, 'the trainer state is the one resumed from');
+    assert.ok((await redis.ttl(checkpointKey(prefix, 'job-1'))) > 0, 'the checkpoint keeps its retention');
+    // A reconciliation without a resumption (a fresh start, a job back from its folds) writes none.
+    assert.equal(await state.reconcile(after, 4), 'kept');
+    assert.deepEqual((await checkpoints.load('job-1'))!.resumedAt, [2]);
   });
 
   test('an epoch commit writes checkpoint, metrics entry and progress together', async () => {
