@@ -23,8 +23,29 @@ const PING_EVERY_MS = 100;
  * Redis freezes near half a second (PING_EVERY_MS + UNRESPONSIVE_AFTER_MS at most, plus how late
  * the timer fires on a loaded machine). A false alarm costs a 503 with Retry-After to the
  * requests in flight at that moment and lasts until the PING is answered.
+ *
+ * That is the threshold while Redis answers promptly. A Redis that is busy rather than frozen
+ * (several clients reading 8 MB chunks at once on a loaded machine: training from chunks beside
+ * uploads) answers PINGs late but answers them; a full test suite sharing one Redis with such
+ * work saw 503s from false alarms at 500 ms. So the threshold follows the PINGs' own latency:
+ * BUSY_FACTOR × the slowest of the last RECENT_PINGS answered ones (the last 5 s), at least
+ * UNRESPONSIVE_AFTER_MS and at most MAX_UNRESPONSIVE_AFTER_MS. A freeze of a Redis that was
+ * answering in milliseconds is still noticed after UNRESPONSIVE_AFTER_MS.
  */
 export const UNRESPONSIVE_AFTER_MS = 500;
+/** The most the threshold grows to while Redis answers slowly (ms). */
+export const MAX_UNRESPONSIVE_AFTER_MS = 2_000;
+/** A PING counts as lost after this many times the slowest recent answer (and UNRESPONSIVE_AFTER_MS). */
+const BUSY_FACTOR = 3;
+/** Answered PINGs the threshold looks back on (5 s at PING_EVERY_MS). */
+const RECENT_PINGS = 50;
+
+/** The threshold for a PING sent now, given the latencies of the last answered ones (ms). */
+export function unresponsiveAfterMs(recentLatencies: readonly number[]): number {
+  let slowest = 0;
+  for (const latency of recentLatencies) if (latency > slowest) slowest = latency;
+  return Math.min(MAX_UNRESPONSIVE_AFTER_MS, Math.max(UNRESPONSIVE_AFTER_MS, BUSY_FACTOR * slowest));
+}
 
 type Listener = () => void;
 
@@ -47,6 +68,8 @@ export class RedisWatchdog {
   private readonly unanswered = new Set<number>();
   private sent = 0;
   private frozen = false;
+  /** Latencies of the last RECENT_PINGS PINGs answered before they expired (ms). */
+  private readonly latencies: number[] = [];
   private readonly listeners = new Set<Listener>();
   private readonly timer: NodeJS.Timeout;
   private readonly pinger: Redis;
@@ -89,11 +112,19 @@ export class RedisWatchdog {
     if (this.frozen || this.pinger.status !== 'ready') return;
     const id = ++this.sent;
     this.unanswered.add(id);
-    const expiry = setTimeout(() => setImmediate(() => this.expired(id)), UNRESPONSIVE_AFTER_MS);
+    const sentAt = performance.now();
+    const limit = unresponsiveAfterMs(this.latencies);
+    const expiry = setTimeout(() => setImmediate(() => this.expired(id)), limit);
     expiry.unref();
     const answered = () => {
       clearTimeout(expiry);
-      this.unanswered.delete(id);
+      const latency = performance.now() - sentAt;
+      // Only PINGs answered within their threshold count: the late answers a thaw brings (sent
+      // before the freeze was noticed) would hold the threshold at its cap after every freeze.
+      if (this.unanswered.delete(id) && latency < limit) {
+        this.latencies.push(latency);
+        if (this.latencies.length > RECENT_PINGS) this.latencies.shift();
+      }
       this.frozen = false;
     };
     // A failed PING (connection dropped) is an answer too: `status` then says not ready.

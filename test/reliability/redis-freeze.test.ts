@@ -3,7 +3,13 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
 import supertest from 'supertest';
 import { buildApp } from '../../src/app';
-import { RedisWatchdog, UNRESPONSIVE_AFTER_MS, watchdogFor } from '../../src/http/redis-watchdog';
+import {
+  MAX_UNRESPONSIVE_AFTER_MS,
+  RedisWatchdog,
+  UNRESPONSIVE_AFTER_MS,
+  unresponsiveAfterMs,
+  watchdogFor,
+} from '../../src/http/redis-watchdog';
 import { createRedis } from '../../src/store/redis';
 import { xorCsv } from '../helpers/app';
 import { testConfig } from '../helpers/config';
@@ -247,6 +253,17 @@ describe('a frozen Redis: the job routes answer 503 while frozen and recover aft
     } finally {
       connection.disconnect();
     }
+  });
+
+  test("the threshold follows the PINGs' latency: 500 ms for a prompt Redis, more for a busy one, capped", () => {
+    assert.equal(unresponsiveAfterMs([]), UNRESPONSIVE_AFTER_MS);
+    assert.equal(
+      unresponsiveAfterMs([0.4, 1.2, 3]),
+      UNRESPONSIVE_AFTER_MS,
+      'answers in milliseconds: the 500 ms floor',
+    );
+    assert.equal(unresponsiveAfterMs([20, 300, 40]), 900, 'three times the slowest recent answer');
+    assert.equal(unresponsiveAfterMs([5_000]), MAX_UNRESPONSIVE_AFTER_MS, 'never past the cap');
   });
 
   test('a busy Redis (8 MB dataset-chunk writes on other connections) is not a frozen one', async () => {
