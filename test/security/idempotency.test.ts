@@ -30,7 +30,12 @@ describe('Idempotency-Key', () => {
 
   before(async () => {
     // No worker: the jobs stay waiting, which is all these tests look at.
-    svc = await startService({ worker: false, env: { API_KEYS: `${KEY_A},${KEY_B}`, IDEMPOTENCY_TTL_SECONDS: '600' } });
+    // The race below sends 12 submissions at once: more than the expensive-request pool admits by
+    // default (8), which would shed some with 503 on a loaded machine. This file is about keys, not shedding.
+    svc = await startService({
+      worker: false,
+      env: { API_KEYS: `${KEY_A},${KEY_B}`, IDEMPOTENCY_TTL_SECONDS: '600', OVERLOAD_MAX_EXPENSIVE_REQUESTS: '32' },
+    });
     const upload = await svc.http.post('/v1/datasets').set(as(KEY_A)).set('content-type', 'text/csv').send(xorCsv(30));
     assert.equal(upload.status, 201);
     datasetId = upload.body.id;
