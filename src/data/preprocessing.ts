@@ -247,10 +247,18 @@ function standardizeBlock(
   for (let i = from; i < to; i++) out[i * width + offset] = (values[rowIndices[i]] - mean) / std;
 }
 
-/** Encodes rows `rowIndices` of `table` as a row-major `rowIndices.length × inputSize` matrix. */
-export function encodeFeatures(prep: Preprocessing, table: TableView, rowIndices: ArrayLike<number>): Float32Array {
+/**
+ * Encodes rows `rowIndices` of `table` as a row-major `rowIndices.length × inputSize` matrix:
+ * into `reuse` (zeroed first) when it has exactly that size, else a new array.
+ */
+export function encodeFeatures(
+  prep: Preprocessing,
+  table: TableView,
+  rowIndices: ArrayLike<number>,
+  reuse?: Float32Array,
+): Float32Array {
   const width = prep.inputSize;
-  const out = new Float32Array(rowIndices.length * width);
+  const out = reuse?.length === rowIndices.length * width ? reuse.fill(0) : new Float32Array(rowIndices.length * width);
   // Gap-free stored numeric columns (DatasetStore.chunkView gives them as float32 arrays): every
   // cell is a number, so they are `standardize` without its checks, and written in blocks of
   // ENCODE_BLOCK_ROWS rows, every such column for a block before the next (one strided pass over

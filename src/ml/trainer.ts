@@ -57,7 +57,10 @@ export interface TrainingData {
  */
 export interface ChunkedFeatures {
   starts: Int32Array;
-  /** Chunk c's rows, row-major ((starts[c + 1] − starts[c]) × inputSize). */
+  /**
+   * Chunk c's rows, row-major ((starts[c + 1] − starts[c]) × inputSize). Valid until the next
+   * `load` (the source may reuse an evicted chunk's array): copy the rows out before calling again.
+   */
   load(chunk: number): Promise<Float32Array>;
   /**
    * A hint: the positions about to be gathered, in the order they will be (an epoch's order, the

@@ -148,12 +148,19 @@ async function readSetup(request: TrainingRequest, dataset: ChunkedTable, rng: R
  * at a time. So besides the resident chunks there is at most one encoded chunk read ahead and one
  * chunk's decoded table while it is encoded. The rows, and so the run, are the same with or
  * without it; a read-ahead that fails fails the load that wanted it, as a read of its own would.
+ *
+ * The array of the chunk evicted last is kept as a spare and the next read encodes into it (a
+ * full chunk's rows fill it exactly) instead of allocating 7–10 MB a read, which drove V8's
+ * collections. So a chunk's array is valid until the next `load` evicts it: callers copy its rows
+ * out at once (the trainer's gatherX does).
  */
 export class ChunkCache implements ChunkedFeatures {
   private readonly resident = new Map<number, Float32Array>();
   /** following[c]: the chunk expected after chunk c in the last order given, or −1 (used once). */
   private following = new Int32Array(0);
   private ahead?: { chunk: number; features: Promise<Float32Array> };
+  /** The last evicted chunk's array, encoded into by the next read rather than a new one. */
+  private spare?: Float32Array;
   /** Chunks read so far (read-aheads included), and the most that were resident at once (for tests and the bench). */
   loads = 0;
   peakResident = 0;
@@ -180,9 +187,9 @@ export class ChunkCache implements ChunkedFeatures {
       if (ahead) this.ahead = undefined;
       // Started before the eviction (a read-ahead), or read now; resident once encoded.
       const reading = ahead ? ahead.features : this.read(chunk);
-      while (this.resident.size >= this.capacity) this.resident.delete(this.resident.keys().next().value!);
+      this.evict();
       features = await reading;
-      while (this.resident.size >= this.capacity) this.resident.delete(this.resident.keys().next().value!);
+      this.evict();
       this.resident.set(chunk, features);
       this.peakResident = Math.max(this.peakResident, this.resident.size);
     }
@@ -192,6 +199,15 @@ export class ChunkCache implements ChunkedFeatures {
       this.prefetch(next);
     }
     return features;
+  }
+
+  /** Drops least recently used chunks until there is room for one more; the last becomes the spare. */
+  private evict(): void {
+    while (this.resident.size >= this.capacity) {
+      const oldest = this.resident.keys().next().value!;
+      this.spare = this.resident.get(oldest);
+      this.resident.delete(oldest);
+    }
   }
 
   /** See the class: the chunk order of `positions`, each chunk's successor read ahead once. */
@@ -224,7 +240,9 @@ export class ChunkCache implements ChunkedFeatures {
   private async read(chunk: number): Promise<Float32Array> {
     this.loads++;
     const table = await this.dataset.chunk(chunk);
-    return encodeFeatures(this.preprocessing, table, rowsWithTarget(table, this.target));
+    const spare = this.spare;
+    this.spare = undefined;
+    return encodeFeatures(this.preprocessing, table, rowsWithTarget(table, this.target), spare);
   }
 }
 
