@@ -216,7 +216,7 @@ export class ChunkCache implements ChunkedFeatures {
     const following = new Int32Array(chunkCount).fill(-1);
     let previous = -1;
     let first = -1;
-    for (let i = 0; i < positions.length; ) {
+    for (let i = 0; i < positions.length;) {
       const c = chunkOf(this.starts, positions[i]);
       if (previous < 0) first = c;
       else if (following[previous] < 0) following[previous] = c;
