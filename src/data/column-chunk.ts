@@ -91,11 +91,18 @@ export function decodeChunk(bytes: Buffer): DecodedChunk {
   if (bytes.length < 12 || bytes.toString('latin1', 0, 4) !== CHUNK_MAGIC) throw new Error('not a dataset chunk');
   const rows = bytes.readUInt32LE(4);
   const count = bytes.readUInt32LE(8);
-  // Copied into an aligned buffer of its own: typed-array views need 4-byte alignment, which a
-  // Buffer from Redis (a slice of a pooled allocation) does not promise.
-  const aligned = new Uint8Array(bytes.length);
-  aligned.set(bytes);
-  const buffer = aligned.buffer;
+  // Typed-array views need 4-byte alignment, which a Buffer from Redis (a slice of a pooled
+  // allocation) does not promise: an unaligned one is copied into an aligned buffer of its own.
+  // An aligned one (a chunk-sized reply is a Buffer of its own, at offset 0) is viewed in place,
+  // which saves a copy of the chunk per read (the views then share the caller's bytes).
+  let buffer: ArrayBufferLike = bytes.buffer;
+  let base = bytes.byteOffset;
+  if (base % 4 !== 0) {
+    const aligned = new Uint8Array(bytes.length);
+    aligned.set(bytes);
+    buffer = aligned.buffer;
+    base = 0;
+  }
   let offset = 12 + 4 * count;
   const columns: ChunkColumn[] = [];
   for (let i = 0; i < count; i++) {
@@ -103,17 +110,17 @@ export function decodeChunk(bytes: Buffer): DecodedChunk {
     const hasBitmap = bytes[12 + 4 * i + 1] === 1;
     let validity: Uint8Array | undefined;
     if (hasBitmap) {
-      validity = new Uint8Array(buffer, offset, bitmapBytes(rows));
+      validity = new Uint8Array(buffer, base + offset, bitmapBytes(rows));
       offset += align4(bitmapBytes(rows));
     }
     const width = kind === ColumnKind.Codes16 ? 2 : 4;
     if (offset + rows * width > bytes.length) throw new Error('dataset chunk is truncated');
     const data =
       kind === ColumnKind.Float32
-        ? new Float32Array(buffer, offset, rows)
+        ? new Float32Array(buffer, base + offset, rows)
         : kind === ColumnKind.Codes16
-          ? new Uint16Array(buffer, offset, rows)
-          : new Uint32Array(buffer, offset, rows);
+          ? new Uint16Array(buffer, base + offset, rows)
+          : new Uint32Array(buffer, base + offset, rows);
     offset += align4(rows * width);
     columns.push({ kind, data, validity });
   }

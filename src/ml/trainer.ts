@@ -57,8 +57,17 @@ export interface TrainingData {
  */
 export interface ChunkedFeatures {
   starts: Int32Array;
-  /** Chunk c's rows, row-major ((starts[c + 1] − starts[c]) × inputSize). */
+  /**
+   * Chunk c's rows, row-major ((starts[c + 1] − starts[c]) × inputSize). Valid until the next
+   * `load` (the source may reuse an evicted chunk's array): copy the rows out before calling again.
+   */
   load(chunk: number): Promise<Float32Array>;
+  /**
+   * A hint: the positions about to be gathered, in the order they will be (an epoch's order, the
+   * rows of a metrics pass), so that the source can read the next chunk while this one trains.
+   * The rows gathered are the same with or without it.
+   */
+  readAhead?(positions: Int32Array): void;
 }
 
 /**
@@ -284,6 +293,7 @@ export class Trainer {
   async runEpoch(shouldStop?: () => boolean | Promise<boolean>): Promise<EpochMetrics | null> {
     const started = performance.now();
     const order = epochOrder(this.data.trainRows, this.rng, this.data.chunks?.starts);
+    this.data.chunks?.readAhead?.(order);
     const { batchSize } = this.options;
     // Batch norm cannot estimate a variance from one row; an epoch's last batch of one is skipped
     // (the order is reshuffled every epoch, so no row is always the one left out).
@@ -489,6 +499,7 @@ export class Trainer {
   async evaluateRows(rows: Int32Array): Promise<Evaluation> {
     if (!this.data.chunks) return this.evaluate(rows);
     const resident = rows === this.data.validationRows ? await this.validationX() : undefined;
+    if (!resident) this.data.chunks.readAhead?.(rows);
     const width = this.data.inputSize;
     const sums = new EvaluationSums();
     for (let start = 0; start < rows.length; start += EVAL_CHUNK) {
@@ -507,6 +518,7 @@ export class Trainer {
    * only: the held-out rows of training from chunks are copied from it rather than gathered again).
    */
   validationX(): Promise<Float32Array> {
+    if (!this.validationRowsX) this.data.chunks?.readAhead?.(this.data.validationRows);
     this.validationRowsX ??= this.gatherX(this.data.validationRows);
     return this.validationRowsX;
   }
@@ -516,10 +528,7 @@ export class Trainer {
     if (this.data.chunks) throw new Error('chunked training data: gather the rows first (gatherX)');
     const { inputSize } = this.data;
     const x = new Float32Array(rows.length * inputSize);
-    for (let i = 0; i < rows.length; i++) {
-      const start = rows[i] * inputSize;
-      x.set(this.data.x.subarray(start, start + inputSize), i * inputSize);
-    }
+    for (let i = 0; i < rows.length; i++) copyRow(this.data.x, rows[i] * inputSize, x, i * inputSize, inputSize);
     return x;
   }
 
@@ -539,8 +548,7 @@ export class Trainer {
       const end = chunks.starts[c + 1];
       const features = await chunks.load(c);
       for (; i < rows.length && rows[i] >= first && rows[i] < end; i++) {
-        const start = (rows[i] - first) * inputSize;
-        x.set(features.subarray(start, start + inputSize), i * inputSize);
+        copyRow(features, (rows[i] - first) * inputSize, x, i * inputSize, inputSize);
       }
     }
     return x;
@@ -649,6 +657,15 @@ class EvaluationSums {
     this.meanRowLoss += (delta * n) / total;
     this.seen = total;
   }
+}
+
+/**
+ * One row of `width` floats from `from` at `start` into `to` at `at`. An element loop, not
+ * `to.set(from.subarray(…))`: a subarray is an object per row (two per training row and epoch
+ * with the metrics pass), which cost more than the copy itself and fed the young generation's GC.
+ */
+function copyRow(from: Float32Array, start: number, to: Float32Array, at: number, width: number): void {
+  for (let k = 0; k < width; k++) to[at + k] = from[start + k];
 }
 
 /** The first index of ascending `values` whose value is > `value`. */

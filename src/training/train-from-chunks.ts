@@ -63,6 +63,7 @@ export async function trainFromChunks(
       const x = new Float32Array((v + split.test.length) * preprocessing.inputSize);
       // The trainer's resident validation features, not a second gathering of them.
       x.set(await trainer.validationX());
+      chunks.readAhead(split.test);
       x.set(await trainer.gatherX(split.test), v * preprocessing.inputSize);
       const heldY = new Float32Array(v + split.test.length);
       split.validation.forEach((p, i) => (heldY[i] = y[p]));
@@ -139,12 +140,28 @@ async function readSetup(request: TrainingRequest, dataset: ChunkedTable, rng: R
 /**
  * The encoded feature rows of a chunked dataset for the trainer: chunk c read, its rows with a
  * target encoded, and kept while it is among the `capacity` most recently used. The oldest is
- * dropped before a new one is read, so at most `capacity` encoded chunks are resident, and one
- * chunk's decoded table while it is encoded.
+ * dropped before a chunk read is made resident, so at most `capacity` encoded chunks are resident.
+ *
+ * Read-ahead: given the order of the positions the trainer is about to gather (`readAhead`: an
+ * epoch's order, a metrics pass's rows), the chunk expected after the one being loaded is read
+ * and encoded meanwhile (its Redis read overlaps the training of the current chunk), at most one
+ * at a time. So besides the resident chunks there is at most one encoded chunk read ahead and one
+ * chunk's decoded table while it is encoded. The rows, and so the run, are the same with or
+ * without it; a read-ahead that fails fails the load that wanted it, as a read of its own would.
+ *
+ * The array of the chunk evicted last is kept as a spare and the next read encodes into it (a
+ * full chunk's rows fill it exactly) instead of allocating 7–10 MB a read, which drove V8's
+ * collections. So a chunk's array is valid until the next `load` evicts it: callers copy its rows
+ * out at once (the trainer's gatherX does).
  */
 export class ChunkCache implements ChunkedFeatures {
   private readonly resident = new Map<number, Float32Array>();
-  /** Chunks read so far, and the most that were resident at once (for tests and the bench). */
+  /** following[c]: the chunk expected after chunk c in the last order given, or −1 (used once). */
+  private following = new Int32Array(0);
+  private ahead?: { chunk: number; features: Promise<Float32Array> };
+  /** The last evicted chunk's array, encoded into by the next read rather than a new one. */
+  private spare?: Float32Array;
+  /** Chunks read so far (read-aheads included), and the most that were resident at once (for tests and the bench). */
   loads = 0;
   peakResident = 0;
 
@@ -160,21 +177,85 @@ export class ChunkCache implements ChunkedFeatures {
   }
 
   async load(chunk: number): Promise<Float32Array> {
-    const kept = this.resident.get(chunk);
-    if (kept) {
+    let features = this.resident.get(chunk);
+    if (features) {
       // Most recently used last: a Map iterates in insertion order.
       this.resident.delete(chunk);
-      this.resident.set(chunk, kept);
-      return kept;
+      this.resident.set(chunk, features);
+    } else {
+      const ahead = this.ahead?.chunk === chunk ? this.ahead : undefined;
+      if (ahead) this.ahead = undefined;
+      // Started before the eviction (a read-ahead), or read now; resident once encoded.
+      const reading = ahead ? ahead.features : this.read(chunk);
+      this.evict();
+      features = await reading;
+      this.evict();
+      this.resident.set(chunk, features);
+      this.peakResident = Math.max(this.peakResident, this.resident.size);
     }
-    while (this.resident.size >= this.capacity) this.resident.delete(this.resident.keys().next().value!);
-    const table = await this.dataset.chunk(chunk);
-    const features = encodeFeatures(this.preprocessing, table, rowsWithTarget(table, this.target));
-    this.loads++;
-    this.resident.set(chunk, features);
-    this.peakResident = Math.max(this.peakResident, this.resident.size);
+    const next = chunk < this.following.length ? this.following[chunk] : -1;
+    if (next >= 0) {
+      this.following[chunk] = -1;
+      this.prefetch(next);
+    }
     return features;
   }
+
+  /** Drops least recently used chunks until there is room for one more; the last becomes the spare. */
+  private evict(): void {
+    while (this.resident.size >= this.capacity) {
+      const oldest = this.resident.keys().next().value!;
+      this.spare = this.resident.get(oldest);
+      this.resident.delete(oldest);
+    }
+  }
+
+  /** See the class: the chunk order of `positions`, each chunk's successor read ahead once. */
+  readAhead(positions: Int32Array): void {
+    const chunkCount = this.starts.length - 1;
+    const following = new Int32Array(chunkCount).fill(-1);
+    let previous = -1;
+    let first = -1;
+    for (let i = 0; i < positions.length;) {
+      const c = chunkOf(this.starts, positions[i]);
+      if (previous < 0) first = c;
+      else if (following[previous] < 0) following[previous] = c;
+      const begin = this.starts[c];
+      const end = this.starts[c + 1];
+      while (i < positions.length && positions[i] >= begin && positions[i] < end) i++;
+      previous = c;
+    }
+    this.following = following;
+    if (first >= 0) this.prefetch(first);
+  }
+
+  private prefetch(chunk: number): void {
+    if (this.resident.has(chunk) || this.ahead?.chunk === chunk) return;
+    const features = this.read(chunk);
+    // Awaited by the load that wants it; a read-ahead nobody loads must not be an unhandled rejection.
+    features.catch(() => undefined);
+    this.ahead = { chunk, features };
+  }
+
+  private async read(chunk: number): Promise<Float32Array> {
+    this.loads++;
+    const table = await this.dataset.chunk(chunk);
+    const spare = this.spare;
+    this.spare = undefined;
+    return encodeFeatures(this.preprocessing, table, rowsWithTarget(table, this.target), spare);
+  }
+}
+
+/** The chunk holding `position`: the last c with starts[c] ≤ position. */
+function chunkOf(starts: Int32Array, position: number): number {
+  let lo = 0;
+  let hi = starts.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    if (starts[mid] <= position) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /**

@@ -2,14 +2,14 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { parseCsv } from '../../src/data/parse-dataset';
-import { fitPreprocessing, PreprocessingFit, rowsWithTarget } from '../../src/data/preprocessing';
+import { encodeFeatures, fitPreprocessing, PreprocessingFit, rowsWithTarget } from '../../src/data/preprocessing';
 import { columnValues, viewColumn } from '../../src/data/table';
 import { epochOrder } from '../../src/ml/trainer';
 import { Rng } from '../../src/random';
 import { trainingRequestSchema, type TrainingRequestInput } from '../../src/schemas/training-request.schema';
 import { DatasetStore } from '../../src/store/dataset-store';
 import { createRedis, waitForRedis } from '../../src/store/redis';
-import { trainFromChunks } from '../../src/training/train-from-chunks';
+import { ChunkCache, trainFromChunks } from '../../src/training/train-from-chunks';
 import { trainFromRequest, type TrainingOutcome } from '../../src/training/train-from-request';
 import { deletePrefix, testConfig } from '../helpers/config';
 import { useWasmBackend } from '../helpers/tf';
@@ -149,6 +149,49 @@ describe('training from chunks', () => {
       // c has a gap in every chunk of 100 rows (every 17th row), label and color are categorical.
       for (const name of ['c', 'label', 'color']) assert.ok(Array.isArray(viewColumn(view, name)), name);
     }
+  });
+
+  test('the chunk cache reads the chunk expected next ahead and gives the rows encodeFeatures gives on the chunk table', async () => {
+    const { datasets, meta } = await store(100);
+    const chunked = await datasets.chunkedTable(meta.id);
+    const dictionaries = await datasets.dictionaries(meta);
+    const whole = await datasets.table(meta.id);
+    const prep = fitPreprocessing(whole, 'label', 'classification', rowsWithTarget(whole, 'label'), ['value']);
+    const tables = await Promise.all(
+      Array.from({ length: chunked.chunkCount }, (_, c) => datasets.chunkTable(meta, c, dictionaries)),
+    );
+    const starts = new Int32Array(tables.length + 1);
+    tables.forEach((t, c) => (starts[c + 1] = starts[c] + rowsWithTarget(t, 'label').length));
+    // The generic path (JS arrays), against the cache's chunk views (float32 columns where gap-free).
+    const expected = tables.map((t) => encodeFeatures(prep, t, rowsWithTarget(t, 'label')));
+    const reads: number[] = [];
+    const counted = { ...chunked, chunk: (index: number) => (reads.push(index), chunked.chunk(index)) };
+    const cache = new ChunkCache(counted, 'label', prep, starts, 2);
+    const positions = (c: number) => Int32Array.from({ length: starts[c + 1] - starts[c] }, (_, i) => starts[c] + i);
+    // The order of a pass: chunk 3's rows, then 5's, then 0's.
+    cache.readAhead(Int32Array.from([...positions(3), ...positions(5), ...positions(0)]));
+    assert.deepEqual(reads, [3], 'the first chunk of the order is read at once');
+    const got = async (c: number) => Array.from(await cache.load(c));
+    assert.deepEqual(await got(3), Array.from(expected[3]));
+    assert.deepEqual(reads, [3, 5], 'loading chunk 3 reads chunk 5 ahead');
+    assert.deepEqual(await got(5), Array.from(expected[5]));
+    assert.deepEqual(reads, [3, 5, 0]);
+    assert.deepEqual(await got(0), Array.from(expected[0]));
+    assert.deepEqual(await got(3), Array.from(expected[3]), 'evicted, read again (into the spare array)');
+    assert.deepEqual(reads, [3, 5, 0, 3], 'the end of the order reads nothing ahead');
+    assert.equal(cache.loads, reads.length);
+    assert.equal(cache.peakResident, 2);
+    for (const c of [1, 2, 4, 6]) assert.deepEqual(await got(c), Array.from(expected[c]), `chunk ${c}`);
+
+    // More rows than encodeFeatures' block of 512, in one chunk: the view's encoding is the table's.
+    const single = await store(65_536);
+    const view = await single.datasets.chunkView(single.meta, 0, await single.datasets.dictionaries(single.meta));
+    const table = await single.datasets.table(single.meta.id);
+    assert.ok(rowsWithTarget(table, 'label').length > 512);
+    assert.deepEqual(
+      encodeFeatures(prep, view, rowsWithTarget(view, 'label')),
+      encodeFeatures(prep, table, rowsWithTarget(table, 'label')),
+    );
   });
 
   test('the epoch order: every training row once, chunk by chunk; one chunk is the plain shuffle', () => {
