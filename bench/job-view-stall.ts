@@ -10,29 +10,15 @@
  * Needs a Redis at REDIS_URL (default redis://127.0.0.1:6379); uses a key prefix of its own and
  * deletes it at the end. No worker: the job waits, with a metrics list as a worker writes it.
  */
-import { loadavg } from 'node:os';
-import { createServer } from 'node:net';
+import supertest from 'supertest';
 import { buildApp } from '../src/app';
 import { metricsKey } from '../src/training-jobs/keys';
-import { startServiceProcess, stopWorkerProcess } from '../test/helpers/worker-process';
-import supertest from 'supertest';
 import { xorCsv } from '../test/helpers/app';
 import { waitForReady } from '../test/helpers/ready';
-import { deletePrefix, testConfig } from '../test/helpers/config';
+import { measureStalls, stallBenchConfig } from './event-loop-stall';
 
 const ROUNDS = Number(process.argv[2] ?? 10);
 const EPOCHS = 10_000;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const epoch = (n: number) => ({
   epoch: n,
@@ -50,9 +36,7 @@ const epoch = (n: number) => ({
 });
 
 async function main(): Promise<void> {
-  // At info, the API says when it listens (its `ready`); API_KEYS unset: open, on loopback.
-  const config = testConfig({ PORT: String(await freePort()), LOG_LEVEL: 'info', RATE_LIMIT_MAX: '0' });
-  const base = `http://127.0.0.1:${config.port}`;
+  const config = await stallBenchConfig();
   const seeder = await buildApp(config);
   await seeder.ready();
   const http = supertest(seeder.server);
@@ -73,56 +57,9 @@ async function main(): Promise<void> {
   }
   await seeder.close();
 
-  const api = startServiceProcess('api', config);
-  try {
-    await Promise.race([api.ready, api.exited.then((code) => Promise.reject(new Error(`API exited: ${code}`)))]);
-    for (let ready = 0; ready !== 200;) ready = (await fetch(`${base}/readyz`)).status;
-    await new Promise((resolve) => setTimeout(resolve, 2_000));
-    const lagMaxMs = async () => {
-      const text = await (await fetch(`${base}/metrics`)).text();
-      const match = /^nodejs_eventloop_lag_max_seconds (\S+)/m.exec(text);
-      return match ? Number(match[1]) * 1000 : NaN;
-    };
-    const lags: number[] = [];
-    const health: number[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      await lagMaxMs();
-      let done = false;
-      let slowestHealth = 0;
-      const poll = (async () => {
-        while (!done) {
-          const started = performance.now();
-          await (await fetch(`${base}/healthz`)).text();
-          slowestHealth = Math.max(slowestHealth, performance.now() - started);
-        }
-      })();
-      const started = performance.now();
-      const response = await fetch(`${base}/v1/training-jobs/${jobId}`);
-      const text = await response.text();
-      const ms = performance.now() - started;
-      done = true;
-      await poll;
-      const lag = await lagMaxMs();
-      lags.push(lag);
-      health.push(slowestHealth);
-      console.log(
-        `round ${round}: ${response.status} (${text.length} bytes) in ${ms.toFixed(0)} ms; API max event-loop delay ` +
-          `${lag.toFixed(1)} ms; slowest /healthz during it ${slowestHealth.toFixed(1)} ms`,
-      );
-    }
-    const sorted = (values: number[]) => [...values].sort((a, b) => a - b);
-    const median = (values: number[]) => sorted(values)[Math.floor(values.length / 2)];
-    console.log(
-      `${ROUNDS} rounds of a GET of ${EPOCHS} epochs: max event-loop delay median ${median(lags).toFixed(1)} ms, max ` +
-        `${Math.max(...lags).toFixed(1)} ms (first, cold: ${lags[0].toFixed(1)} ms); slowest /healthz median ` +
-        `${median(health).toFixed(1)} ms, max ${Math.max(...health).toFixed(1)} ms; load average ${loadavg()
-          .map((l) => l.toFixed(2))
-          .join(' ')}`,
-    );
-  } finally {
-    await stopWorkerProcess(api);
-    await deletePrefix(config);
-  }
+  await measureStalls(config, `a GET of ${EPOCHS} epochs`, ROUNDS, (base) =>
+    fetch(`${base}/v1/training-jobs/${jobId}`),
+  );
 }
 
 main().catch((error: unknown) => {
