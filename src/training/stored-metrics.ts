@@ -74,15 +74,10 @@ export const METRICS_BLOCK = 500;
  * without a pause.
  */
 export async function readStoredMetricsInSlices(raw: string[]): Promise<EpochMetrics[]> {
-  if (raw.length <= METRICS_BLOCK) return readStoredMetrics(raw);
   const metrics: EpochMetrics[] = [];
   for (let from = 0; from < raw.length; from += METRICS_BLOCK) {
     if (from > 0) await yieldToEventLoop();
-    const to = Math.min(raw.length, from + METRICS_BLOCK);
-    for (let i = from; i < to; i++) {
-      const epoch = readStoredEpoch(raw[i]);
-      if (epoch !== undefined) metrics.push(epoch);
-    }
+    for (const epoch of readStoredMetrics(raw.slice(from, from + METRICS_BLOCK))) metrics.push(epoch);
   }
   return metrics;
 }
