@@ -32,6 +32,23 @@ export class SliceClock {
 
 export const sliceClock = new SliceClock();
 
+/**
+ * Calls `each(from, to)` for the consecutive blocks of `size` in [0, total), with a turn of the
+ * event loop between blocks (none before the first: work of one block runs without a pause).
+ * Stops early when `each` returns false (any other result goes on), and then resolves false.
+ */
+export async function forEachBlock(
+  total: number,
+  size: number,
+  each: (from: number, to: number) => unknown,
+): Promise<boolean> {
+  for (let from = 0; from < total; from += size) {
+    if (from > 0) await yieldToEventLoop();
+    if (each(from, Math.min(total, from + size)) === false) return false;
+  }
+  return true;
+}
+
 /** Bytes a checksum or hash takes in one piece (about a millisecond of work). */
 export const HASH_SLICE_BYTES = 1 << 20;
 

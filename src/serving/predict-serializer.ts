@@ -1,7 +1,7 @@
 import type { FastifySerializerCompiler } from 'fastify';
 import { serializerCompiler } from 'fastify-type-provider-zod';
 import type { Prediction } from './predict';
-import { yieldToEventLoop } from '../data/slices';
+import { forEachBlock } from '../data/slices';
 import { PIECE_VALUES } from './slices';
 
 /**
@@ -52,10 +52,9 @@ export async function serializePredictionInPieces(prediction: Prediction): Promi
 async function arrayInPieces(items: readonly unknown[], per: number): Promise<string> {
   if (items.length <= per) return JSON.stringify(items);
   const pieces: string[] = [];
-  for (let from = 0; from < items.length; from += per) {
-    if (from > 0) await yieldToEventLoop();
-    pieces.push(JSON.stringify(items.slice(from, from + per)).slice(1, -1));
-  }
+  await forEachBlock(items.length, per, (from, to) => {
+    pieces.push(JSON.stringify(items.slice(from, to)).slice(1, -1));
+  });
   return `[${pieces.join(',')}]`;
 }
 

@@ -7,7 +7,7 @@ import { servingAdjustments } from '../training/evaluate-model';
 import { measureDrift, type DriftReport } from './drift';
 import type { PredictWarningKind, PredictWarnings } from './predict-warnings';
 import type { ServedModel } from './served-model';
-import { yieldToEventLoop } from '../data/slices';
+import { forEachBlock, yieldToEventLoop } from '../data/slices';
 
 export interface PredictInput {
   rows?: unknown[];
@@ -125,13 +125,10 @@ async function encodeInBlocks(
 ): Promise<{ x: Float32Array; rows: number; warnings?: PredictWarnings }> {
   const encoding = model.encoder.start(input, maxRows);
   if (!encoding) return encodeThroughTable(model.meta.preprocessing, input, maxRows);
-  for (let from = 0; from < encoding.rows; from += model.blockRows) {
-    if (from > 0) await yieldToEventLoop();
-    if (!model.encoder.encodeRows(encoding, from, Math.min(encoding.rows, from + model.blockRows))) {
-      return encodeThroughTable(model.meta.preprocessing, input, maxRows);
-    }
-  }
-  return encoding;
+  const encoded = await forEachBlock(encoding.rows, model.blockRows, (from, to) =>
+    model.encoder.encodeRows(encoding, from, to),
+  );
+  return encoded ? encoding : encodeThroughTable(model.meta.preprocessing, input, maxRows);
 }
 
 /**
@@ -194,17 +191,15 @@ export function decodeOutput(model: Pick<ServedModel, 'meta' | 'frozen'>, output
 async function decodeInBlocks(model: ServedModel, output: Float32Array, rows: number): Promise<Prediction> {
   const width = model.frozen.outputSize;
   let whole: Prediction | undefined;
-  for (let from = 0; from < rows; from += model.blockRows) {
-    if (from > 0) await yieldToEventLoop();
-    const to = Math.min(rows, from + model.blockRows);
+  await forEachBlock(rows, model.blockRows, (from, to) => {
     const part = decodeOutput(model, output.subarray(from * width, to * width), to - from);
     if (!whole) {
       whole = part;
-      continue;
+      return;
     }
     for (const value of part.predictions) whole.predictions.push(value);
     if (part.probabilities) for (const row of part.probabilities) whole.probabilities!.push(row);
-  }
+  });
   return whole!;
 }
 

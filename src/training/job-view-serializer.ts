@@ -1,7 +1,7 @@
 import { ResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { epochMetricsSchema, trainingJobSchema } from '../schemas/api.schema';
-import { yieldToEventLoop } from '../data/slices';
+import { forEachBlock } from '../data/slices';
 import { METRICS_BLOCK } from './stored-metrics';
 
 const metricsBlockSchema = z.array(epochMetricsSchema);
@@ -32,11 +32,9 @@ export async function serializeJobViewInPieces(view: { metrics: readonly unknown
   if (at < 0) throw new Error('the job view has no metrics field');
   const { metrics } = view;
   const pieces: string[] = [];
-  for (let from = 0; from < metrics.length; from += METRICS_BLOCK) {
-    if (from > 0) await yieldToEventLoop();
-    const block = encodeJson(metricsBlockSchema, metrics.slice(from, from + METRICS_BLOCK));
-    pieces.push(block.slice(1, -1));
-  }
+  await forEachBlock(metrics.length, METRICS_BLOCK, (from, to) => {
+    pieces.push(encodeJson(metricsBlockSchema, metrics.slice(from, to)).slice(1, -1));
+  });
   const open = at + '"metrics":['.length;
   return `${head.slice(0, open)}${pieces.join(',')}${head.slice(open)}`;
 }

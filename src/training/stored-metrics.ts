@@ -1,4 +1,4 @@
-import { yieldToEventLoop } from '../data/slices';
+import { forEachBlock } from '../data/slices';
 import { epochMetricsSchema, upgradeStoredEpochMetrics, type EpochMetrics } from '../schemas/api.schema';
 
 /**
@@ -75,9 +75,8 @@ export const METRICS_BLOCK = 500;
  */
 export async function readStoredMetricsInSlices(raw: string[]): Promise<EpochMetrics[]> {
   const metrics: EpochMetrics[] = [];
-  for (let from = 0; from < raw.length; from += METRICS_BLOCK) {
-    if (from > 0) await yieldToEventLoop();
-    for (const epoch of readStoredMetrics(raw.slice(from, from + METRICS_BLOCK))) metrics.push(epoch);
-  }
+  await forEachBlock(raw.length, METRICS_BLOCK, (from, to) => {
+    for (const epoch of readStoredMetrics(raw.slice(from, to))) metrics.push(epoch);
+  });
   return metrics;
 }
